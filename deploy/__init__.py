@@ -1,0 +1,1 @@
+"""Running OneDoor: the supervisor behind `make up`, the demo, the command line."""

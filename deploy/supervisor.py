@@ -1,0 +1,160 @@
+"""Runs the whole system on one machine: the embedded broker and the four services.
+
+Each service is its own uvicorn process, as in production; the supervisor restarts a child that
+dies (and the embedded broker, whose restart the outbox relays recover from), and stops
+everything cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.bus.broker import EmbeddedBroker
+from shared.migrations import upgrade
+from shared.settings import SERVICES, Settings
+
+log = logging.getLogger("onedoor.supervisor")
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORTS = {"intake": 8001, "verification": 8002, "approval": 8003, "payment": 8004}
+
+
+@dataclass
+class Child:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+@dataclass
+class System:
+    """The running system. ``broker`` is None when an external cluster is configured."""
+
+    settings: Settings
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    broker_port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    broker: EmbeddedBroker | None = None
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.data_dir / "logs"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.broker_port is not None:
+            self.broker = EmbeddedBroker(self.broker_port, self.log_dir / "broker.log")
+            self.broker.start()
+        for name in SERVICES:
+            upgrade(self.settings.database_url(name),
+                    ROOT / "services" / name / "migrations")
+        for name in SERVICES:
+            child = Child(name, self.ports[name])
+            self.children[name] = child
+            self._spawn(child)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "ONEDOOR_KAFKA_BOOTSTRAP": self.bootstrap,
+            "ONEDOOR_DATA_DIR": str(self.settings.data_dir.resolve()),
+            "ONEDOOR_ENV": self.settings.env,
+        })
+        for name in SERVICES:
+            env[f"ONEDOOR_{name.upper()}_DATABASE_URL"] = self.settings.database_url(name)
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap if self.broker else self.settings.kafka_bootstrap
+
+    def _spawn(self, child: Child) -> None:
+        out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"services.{child.name}.bootstrap:create_app",
+             "--factory", "--host", "127.0.0.1", "--port", str(child.port),
+             "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=self._env(), stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until every service answers /health and every consumer holds its partitions."""
+        deadline = time.monotonic() + timeout_s
+        pending = set(SERVICES)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                self._check_alive(name)
+                try:
+                    health = httpx.get(self.url(name) + "/health", timeout=2).json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                consumer = health.get("consumer")
+                if health.get("broker_epoch") and (consumer is None
+                                                   or consumer["assigned_partitions"]):
+                    pending.discard(name)
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout_s}s: {', '.join(sorted(pending))} "
+                               f"(logs in {self.log_dir})")
+
+    def _check_alive(self, name: str) -> None:
+        child = self.children[name]
+        if child.process is not None and child.process.poll() is not None:
+            tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {child.process.returncode}:\n{tail}")
+
+    def watch_once(self) -> None:
+        """Restart whatever died, with a backoff so a child that cannot start does not spin."""
+        if self.broker is not None and not self.broker.alive():
+            log.warning("embedded broker died; restarting it (publishers will re-send)")
+            self.broker.start()
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.process is not None and child.process.poll() is None:
+                continue
+            if child.process is not None:
+                log.warning("%s exited with %s; restarting", child.name,
+                            child.process.returncode)
+                child.process = None
+                child.restarts += 1
+                child.next_start = now + min(2 ** child.restarts, 30)
+            if now >= child.next_start:
+                self._spawn(child)
+
+    def stop_service(self, name: str) -> None:
+        child = self.children[name]
+        if child.process is not None:
+            child.process.terminate()
+            try:
+                child.process.wait(10)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            if child.process is not None and child.process.poll() is None:
+                child.process.terminate()
+        for child in self.children.values():
+            if child.process is not None:
+                try:
+                    child.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+        self.children.clear()
+        if self.broker is not None:
+            self.broker.stop()

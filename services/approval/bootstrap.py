@@ -1,0 +1,42 @@
+"""Wires approval: engine, bus, consumer, the policy table, HTTP app.
+
+Run alone with ``uvicorn services.approval.bootstrap:create_app --factory --port 8003``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.approval.adapters.tables import bus, metadata
+from services.approval.domain.policy import load_policy
+from services.approval.entrypoints.http import router
+from services.approval.service_layer.handlers import handlers
+from shared.events import topics
+from shared.service import build_runtime, health_router, lifespan
+from shared.settings import Settings, load_settings
+
+NAME = "approval"
+DEFAULT_POLICY = Path(__file__).parent / "policies" / "dibao.toml"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    # A bad policy file stops the service here, with the file's problems in the message, rather
+    # than deciding cases on half a policy.
+    policy = load_policy(settings.dibao_policy_file or DEFAULT_POLICY)
+    runtime = build_runtime(
+        name=NAME, settings=settings, metadata=metadata, bus=bus,
+        migrations_dir=Path(__file__).parent / "migrations",
+        topics=[topics.VERIFICATIONS],
+        handlers=handlers(policy),  # type: ignore[arg-type]
+    )
+    app = FastAPI(title="OneDoor approval (审批)", version="0.1.0",
+                  description="Verification reports in; decisions with their reasons out.",
+                  lifespan=lambda _app: lifespan(runtime))
+    app.state.runtime = runtime
+    app.state.policy = policy
+    app.include_router(router)
+    app.include_router(health_router(runtime))
+    return app

@@ -1,0 +1,67 @@
+"""Intake's own tables. Only intake stores names and resident ID numbers."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from shared.uow import BusTables
+
+metadata = MetaData()
+bus = BusTables(metadata)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("region_code", String(6), nullable=False, index=True),
+    Column("programme", String(30), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("applicant_ref", String(40), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("decision", Text, nullable=True),  # JSON: outcome, amount, reasons
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("case_id", String(40), ForeignKey("cases.case_id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("person_ref", String(40), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("resident_id", String(18), nullable=False),
+    Column("relation", String(20), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(6), nullable=False),
+    Column("declared_incomes", Text, nullable=False),  # JSON list of {kind, monthly_amount_fen}
+    Column("consent_signed_on", Date, nullable=True),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("case_id", String(40), ForeignKey("cases.case_id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("case_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

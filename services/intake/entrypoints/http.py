@@ -1,0 +1,86 @@
+"""Intake's HTTP API: the service window submits applications and asks where a case is."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+
+from services.intake.adapters.repository import CaseRepository
+from services.intake.domain.model import InvalidApplication
+from services.intake.entrypoints.schemas import ApplicationIn, CaseCreated, CaseOut, MemberOut
+from services.intake.service_layer import handlers
+from shared.service import ServiceRuntime
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+router = APIRouter(tags=["applications"])
+
+
+def _unprocessable(exc: InvalidApplication) -> HTTPException:
+    # The same shape FastAPI gives for schema errors, so a client handles both one way.
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+        {"type": "value_error", "loc": ["body", *p.path], "msg": p.reason}
+        for p in exc.problems])
+
+
+@router.post("/applications", status_code=status.HTTP_201_CREATED, response_model=CaseCreated,
+             summary="Submit a household's application (申请受理)")
+def submit_application(
+    body: ApplicationIn,
+    rt: Runtime,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CaseCreated:
+    """Registers the application and answers with its case id.
+
+    Send an ``Idempotency-Key`` header to make retries safe: the same key with the same body
+    answers with the original case; the same key with a different body is refused (409).
+    """
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    try:
+        with rt.uow() as uow:
+            case_id, _created = handlers.submit_application(
+                body.to_domain(), uow,
+                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
+                idempotency_key=idempotency_key, request_hash=request_hash)
+    except InvalidApplication as exc:
+        raise _unprocessable(exc) from exc
+    except handlers.IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail="Idempotency-Key was already used for a different application"
+                            ) from exc
+    response.headers["Location"] = f"/applications/{case_id}"
+    return CaseCreated(case_id=case_id, status="submitted")
+
+
+@router.get("/applications/{case_id}", response_model=CaseOut,
+            summary="A case: status, decision and timeline (where is my case)")
+def get_case(case_id: str, rt: Runtime) -> CaseOut:
+    with rt.engine.connect() as conn:
+        found = CaseRepository(conn).get(case_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+    case = found["case"]
+    return CaseOut(
+        case_id=case["case_id"], status=case["status"], region_code=case["region_code"],
+        programme=case["programme"], submitted_at=case["submitted_at"],
+        updated_at=case["updated_at"],
+        decision=json.loads(case["decision"]) if case["decision"] else None,
+        members=[
+            MemberOut(name=m["name"],
+                      resident_id_masked=m["resident_id"][:6] + "*" * 8 + m["resident_id"][-4:],
+                      relation=m["relation"], birth_date=m["birth_date"], sex=m["sex"],
+                      declared_incomes=json.loads(m["declared_incomes"]),
+                      consent_signed_on=m["consent_signed_on"])
+            for m in found["members"]
+        ],
+        timeline=found["timeline"],  # type: ignore[arg-type]
+    )

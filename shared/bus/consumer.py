@@ -1,0 +1,226 @@
+"""The idempotent consumer: at-least-once delivery in, exactly-once effects out.
+
+For each batch fetched from Kafka, one unit of work runs every handler, records each event id in
+the inbox and commits; only then are the offsets committed. A redelivered event finds its inbox
+row and has no second effect.
+
+When a batch fails, its events are retried one by one: a failure of the database itself (it is
+down, locked, unreachable) is retried until it clears — dead-lettering would only move the outage
+into the dead-letter topic — while an event that keeps failing in its handler goes, after bounded
+attempts with backoff, to the dead-letter topic with the reason and its original bytes, and the
+partition moves on. An event that cannot even be decoded goes there at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from shared.bus.kafka import start_with_retry
+from shared.events.base import Event
+from shared.events.envelope import Envelope, KafkaRecord, UnprocessableEvent, from_record
+from shared.events.topics import DEAD_LETTER
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, Envelope, UnitOfWork], None]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    record: ConsumerRecord  # type: ignore[type-arg]
+    envelope: Envelope | None  # None when the record could not be decoded
+    error: str | None = None
+
+
+def _is_infrastructure_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class EventConsumer:
+    """Consumes some topics for one service (one consumer group) and applies its handlers."""
+
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[type[Event], Handler],
+        uow_factory: Callable[[], UnitOfWork],
+        bootstrap: str,
+        batch_size: int = 500,
+        max_attempts: int = 4,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.group_id = group_id
+        self._topics = topics
+        self._handlers = handlers
+        self._uow_factory = uow_factory
+        self._bootstrap = bootstrap
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._backoff = retry_backoff_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self.processed_total = 0
+        self.dead_lettered_total = 0
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment()) if self._consumer else set()
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            # After the embedded broker restarts its log starts again at 0: reading from the
+            # earliest offset then picks up what the publishers re-send.
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,
+            max_poll_records=self._batch_size,
+        )
+        await start_with_retry(consumer, f"consumer {self.group_id}")
+        self._consumer = consumer
+        try:
+            while True:
+                try:
+                    batches = await consumer.getmany(
+                        timeout_ms=1000, max_records=self._batch_size
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer %s: fetch failed: %s", self.group_id, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                records = [r for part in batches.values() for r in part]
+                if not records:
+                    continue
+                await self._process(records)
+                offsets = {tp: part[-1].offset + 1 for tp, part in batches.items()}
+                try:
+                    await consumer.commit(offsets)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # The effects are committed; a redelivery after a rebalance is deduplicated.
+                    log.warning("consumer %s: offset commit failed: %s", self.group_id, exc)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        deliveries = [_decode(r) for r in records]
+        try:
+            await asyncio.to_thread(self._apply, deliveries)
+            return
+        except Exception as exc:
+            log.info("consumer %s: batch of %d failed (%s); one by one", self.group_id,
+                     len(deliveries), exc)
+        for delivery in deliveries:
+            await self._process_one(delivery)
+
+    async def _process_one(self, delivery: Delivery) -> None:
+        if delivery.envelope is None:
+            await asyncio.to_thread(self._dead_letter, delivery, delivery.error or "undecodable")
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.to_thread(self._apply, [delivery])
+                return
+            except Exception as exc:
+                if _is_infrastructure_failure(exc):
+                    log.warning("consumer %s: database unavailable (%s); waiting",
+                                self.group_id, exc)
+                    await asyncio.sleep(min(self._backoff * 2**min(attempt, 5), 5.0))
+                    continue
+                if attempt >= self._max_attempts:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    log.error("consumer %s: event %s dead-lettered after %d attempts: %s",
+                              self.group_id, delivery.envelope.id, attempt, reason)
+                    log.debug("%s", traceback.format_exc())
+                    await asyncio.to_thread(self._dead_letter, delivery, reason)
+                    return
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+
+    def _apply(self, deliveries: list[Delivery]) -> None:
+        """Run the handlers for a batch in one transaction, skipping events already in the inbox."""
+        with self._uow_factory() as uow:
+            inbox = uow.bus.inbox
+            ids = [d.envelope.id for d in deliveries if d.envelope is not None]
+            done = set(
+                uow.conn.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids))).scalars()
+            )
+            now = datetime.now(UTC)
+            rows = []
+            for delivery in deliveries:
+                envelope = delivery.envelope
+                if envelope is None:
+                    raise UnprocessableEvent(delivery.error or "undecodable")
+                if envelope.id in done:
+                    continue
+                handler = self._handlers.get(type(envelope.data))
+                if handler is not None:
+                    handler(envelope.data, envelope, uow)
+                done.add(envelope.id)
+                rows.append({"event_id": envelope.id, "event_type": envelope.type,
+                             "topic": delivery.record.topic, "outcome": "processed",
+                             "reason": None, "processed_at": now})
+            if rows:
+                uow.conn.execute(insert(inbox), rows)
+            uow.commit()
+        self.processed_total += len(rows)
+
+    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Send the original record to the dead-letter topic, through the outbox."""
+        record = delivery.record
+        envelope = delivery.envelope
+        with self._uow_factory() as uow:
+            if envelope is not None:
+                inbox = uow.bus.inbox
+                seen = uow.conn.execute(
+                    select(inbox.c.event_id).where(inbox.c.event_id == envelope.id)
+                ).first()
+                if seen:
+                    return
+                uow.conn.execute(insert(inbox).values(
+                    event_id=envelope.id, event_type=envelope.type, topic=record.topic,
+                    outcome="dead-lettered", reason=reason[:4000],
+                    processed_at=datetime.now(UTC)))
+            headers = [
+                *(record.headers or ()),
+                ("dlq_reason", reason[:4000].encode()),
+                ("dlq_consumer", self.group_id.encode()),
+                ("dlq_topic", record.topic.encode()),
+                ("dlq_partition", str(record.partition).encode()),
+                ("dlq_offset", str(record.offset).encode()),
+            ]
+            uow.publish_record(
+                f"dlq-{uuid.uuid4()}",
+                KafkaRecord(topic=DEAD_LETTER, key=record.key or b"", value=record.value or b"",
+                            headers=headers),
+            )
+            uow.commit()
+        self.dead_lettered_total += 1
+
+
+def _decode(record: ConsumerRecord) -> Delivery:  # type: ignore[type-arg]
+    try:
+        return Delivery(record, from_record(record.value, list(record.headers or ())))
+    except UnprocessableEvent as exc:
+        return Delivery(record, None, str(exc))

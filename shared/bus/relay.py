@@ -1,0 +1,176 @@
+"""The outbox relay: publishes committed outbox rows to Kafka and marks them published.
+
+It wakes when a unit of work commits (not on a slow poll; the one-second poll only catches rows
+committed by another process, e.g. a migration or a crashed run). It never tracks a high-water
+mark: it always takes the rows still unpublished, oldest first, so a transaction that committed
+late is not skipped.
+
+Re-publishing after a broker restart: the embedded broker keeps its log in memory and comes back
+empty with a new cluster id. Each published row records the cluster id it went to; when the relay
+sees a new id it recreates the topics and re-sends every row published to an older one (within
+the retention window). Consumers deduplicate by event id, so this is safe on any broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, select, update
+
+from shared.bus.kafka import Cluster, new_producer, start_with_retry
+from shared.uow import BusTables
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: Engine,
+        bus: BusTables,
+        bootstrap: str,
+        cluster: Cluster,
+        *,
+        batch_size: int = 2000,
+        poll_interval_s: float = 1.0,
+        epoch_check_s: float = 2.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._engine = engine
+        self._outbox = bus.outbox
+        self._bootstrap = bootstrap
+        self._cluster = cluster
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._epoch_check_s = epoch_check_s
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.epoch: str | None = None
+        self.published_total = 0
+        self.republished_total = 0
+
+    def wake(self) -> None:
+        """Called after a commit, from any thread: there is something to publish."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        producer = new_producer(self._bootstrap)
+        await start_with_retry(producer, "outbox relay")
+        next_epoch_check = 0.0
+        next_prune = time.monotonic() + 60
+        try:
+            while True:
+                try:
+                    if time.monotonic() >= next_epoch_check:
+                        await self._check_epoch()
+                        next_epoch_check = time.monotonic() + self._epoch_check_s
+                    while await self._publish_batch(producer) == self._batch_size:
+                        pass
+                    if time.monotonic() >= next_prune:
+                        await asyncio.to_thread(self._prune)
+                        next_prune = time.monotonic() + 60
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Unpublished rows stay unpublished; check the epoch at once, the broker may
+                    # have restarted under us.
+                    log.warning("outbox relay: %s; retrying", exc)
+                    next_epoch_check = 0.0
+                    await asyncio.sleep(0.5)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
+                self._wake.clear()
+        finally:
+            await producer.stop()
+
+    async def _check_epoch(self) -> None:
+        epoch = await self._cluster.epoch()
+        if epoch == self.epoch:
+            return
+        await self._cluster.ensure_topics()
+        resent = await asyncio.to_thread(self._unpublish_other_epochs, epoch)
+        if self.epoch is not None or resent:
+            log.warning("broker epoch is now %s: re-publishing %d events", epoch, resent)
+        self.republished_total += resent
+        self.epoch = epoch
+
+    async def _publish_batch(self, producer) -> int:  # type: ignore[no-untyped-def]
+        rows = await asyncio.to_thread(self._fetch_unpublished)
+        if not rows:
+            return 0
+        epoch = self.epoch
+        futures = [
+            await producer.send(
+                row.topic,
+                value=row.value,
+                key=row.key,
+                headers=[(k, v.encode()) for k, v in json.loads(row.headers)],
+            )
+            for row in rows
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        sent = [row.id for row, r in zip(rows, results, strict=True)
+                if not isinstance(r, Exception)]
+        if sent:
+            await asyncio.to_thread(self._mark_published, sent, epoch)
+            self.published_total += len(sent)
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {len(rows)} sends failed: {failures[0]!r}")
+        return len(rows)
+
+    def _fetch_unpublished(self) -> list:  # type: ignore[type-arg]
+        o = self._outbox
+        with self._engine.connect() as conn:
+            query = (
+                select(o.c.id, o.c.topic, o.c.key, o.c.value, o.c.headers)
+                .where(o.c.published_at.is_(None))
+                .order_by(o.c.id)
+                .limit(self._batch_size)
+            )
+            return list(conn.execute(query))
+
+    def _mark_published(self, ids: list[int], epoch: str | None) -> None:
+        o = self._outbox
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(o)
+                .where(o.c.id.in_(ids))
+                .values(published_at=datetime.now(UTC), broker_epoch=epoch)
+            )
+
+    def _unpublish_other_epochs(self, epoch: str) -> int:
+        o = self._outbox
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(o)
+                .where(o.c.published_at.is_not(None))
+                .where((o.c.broker_epoch != epoch) | o.c.broker_epoch.is_(None))
+                .values(published_at=None, broker_epoch=None)
+            )
+            return result.rowcount or 0
+
+    def _prune(self) -> None:
+        o = self._outbox
+        cutoff = datetime.now(UTC) - self._retention
+        with self._engine.begin() as conn:
+            conn.execute(delete(o).where(o.c.published_at < cutoff))
+
+    def backlog(self) -> int:
+        """Rows committed but not yet published (for /health and the tests)."""
+        o = self._outbox
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(o).where(o.c.published_at.is_(None))
+                ).scalar_one()
+            )

@@ -1,0 +1,13 @@
+"""The topic catalogue: every topic OneDoor uses, in one place.
+
+Each topic is written by exactly one service. The record key is always the case id, so all of one
+case's events on a topic land on one partition and stay in order.
+"""
+
+APPLICATIONS = "onedoor.applications"  # intake → verification, approval
+VERIFICATIONS = "onedoor.verifications"  # verification → approval, intake
+DECISIONS = "onedoor.decisions"  # approval → payment, intake
+PAYMENTS = "onedoor.payments"  # payment → intake
+DEAD_LETTER = "onedoor.dead-letter"  # any consumer, for events it could not process
+
+ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, DEAD_LETTER)

@@ -1,0 +1,145 @@
+"""What every service's bootstrap wires the same way: database, outbox relay, consumer, health.
+
+A service's ``bootstrap.py`` calls :func:`build_runtime` with its own tables, handlers and topics,
+and mounts :func:`lifespan` and :func:`health_router` on its FastAPI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import Engine, MetaData, func, select
+
+from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.kafka import Cluster
+from shared.bus.relay import OutboxRelay
+from shared.db import make_engine
+from shared.events.base import Event
+from shared.migrations import upgrade
+from shared.settings import Settings
+from shared.uow import BusTables, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    """One service's running parts."""
+
+    name: str
+    settings: Settings
+    engine: Engine
+    bus: BusTables
+    relay: OutboxRelay
+    cluster: Cluster
+    migrations_dir: Path
+    consumer: EventConsumer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def uow(self) -> UnitOfWork:
+        """A fresh unit of work whose commit wakes this service's relay."""
+        return UnitOfWork(self.engine, self.bus, source=f"/onedoor/{self.name}",
+                          on_commit=self.relay.wake)
+
+
+def build_runtime(
+    *,
+    name: str,
+    settings: Settings,
+    metadata: MetaData,
+    bus: BusTables,
+    migrations_dir: Path,
+    topics: list[str],
+    handlers: Mapping[type[Event], Handler],
+) -> ServiceRuntime:
+    engine = make_engine(settings.database_url(name))
+    cluster = Cluster(settings.kafka_bootstrap, settings.topic_partitions)
+    relay = OutboxRelay(engine, bus, settings.kafka_bootstrap, cluster)
+    runtime = ServiceRuntime(name=name, settings=settings, engine=engine, bus=bus, relay=relay,
+                             cluster=cluster, migrations_dir=migrations_dir)
+    if topics:
+        runtime.consumer = EventConsumer(
+            group_id=f"onedoor-{name}",
+            topics=topics,
+            handlers=handlers,
+            uow_factory=runtime.uow,
+            bootstrap=settings.kafka_bootstrap,
+            batch_size=settings.consumer_batch_size,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_s=settings.consumer_retry_backoff_s,
+        )
+    return runtime
+
+
+def _supervised(name: str, make: Callable[[], object]) -> asyncio.Task[None]:
+    """Run a long-lived coroutine; if it dies of an unexpected error, log it and start it again."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await make()  # type: ignore[misc]
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s crashed; restarting in 1 s", name)
+                await asyncio.sleep(1)
+
+    return asyncio.create_task(loop(), name=name)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
+    """Migrate, then start the relay and the consumer; stop both cleanly on shutdown."""
+    url = runtime.settings.database_url(runtime.name)
+    await asyncio.to_thread(upgrade, url, runtime.migrations_dir)
+    runtime.tasks.append(_supervised(f"{runtime.name}-relay", runtime.relay.run))
+    if runtime.consumer is not None:
+        runtime.tasks.append(_supervised(f"{runtime.name}-consumer", runtime.consumer.run))
+    try:
+        yield
+    finally:
+        for task in runtime.tasks:
+            task.cancel()
+        for task in runtime.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        runtime.tasks.clear()
+        await runtime.cluster.close()
+        runtime.engine.dispose()
+
+
+def health_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", summary="Liveness and the state of this service's bus")
+    def health() -> dict[str, object]:
+        inbox = runtime.bus.inbox
+        with runtime.engine.connect() as conn:
+            dead = conn.execute(
+                select(func.count()).select_from(inbox).where(inbox.c.outcome == "dead-lettered")
+            ).scalar_one()
+        consumer = runtime.consumer
+        return {
+            "service": runtime.name,
+            "status": "ok",
+            "broker_epoch": runtime.relay.epoch,
+            "outbox_backlog": runtime.relay.backlog(),
+            "published": runtime.relay.published_total,
+            "republished_after_broker_restart": runtime.relay.republished_total,
+            "consumer": None if consumer is None else {
+                "group": consumer.group_id,
+                "assigned_partitions": sorted(f"{tp.topic}/{tp.partition}"
+                                              for tp in consumer.assignment),
+                "processed": consumer.processed_total,
+            },
+            "dead_lettered": int(dead),
+        }
+
+    return router

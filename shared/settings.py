@@ -1,0 +1,70 @@
+"""Settings for every OneDoor process, read from ``ONEDOOR_*`` environment variables.
+
+Nothing here is built at import time: each process calls :func:`load_settings` once, in its
+bootstrap, and passes the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("intake", "verification", "approval", "payment")
+
+# Development-only secret: refused outside development and test (see the validator below), so a
+# deployment that forgets to set its own key fails at start-up instead of publishing guessable
+# pseudonyms.
+_DEV_PSEUDONYM_KEY = "onedoor-development-pseudonym-key-do-not-use-in-production"
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+
+
+class Settings(BaseSettings):
+    """Everything a OneDoor service needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEDOOR_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
+    data_dir: Path = Path("var")
+    pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
+
+    intake_database_url: str | None = None
+    verification_database_url: str | None = None
+    approval_database_url: str | None = None
+    payment_database_url: str | None = None
+
+    # Approval's policy figures; the packaged file when unset.
+    dibao_policy_file: Path | None = None
+
+    # Consumer tuning: how many records one transaction may take, and how often an event that
+    # fails is tried before it goes to the dead-letter topic.
+    consumer_batch_size: int = 500
+    consumer_max_attempts: int = 4
+    consumer_retry_backoff_s: float = 0.2
+    topic_partitions: int = 3
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Settings:
+        if self.env == "production" and (
+            self.pseudonym_key.get_secret_value() == _DEV_PSEUDONYM_KEY
+        ):
+            raise ValueError(
+                "ONEDOOR_PSEUDONYM_KEY must be set to a secret of your own in production")
+        return self
+
+    def database_url(self, service: str) -> str:
+        """The database of one service: its explicit URL, or a SQLite file in ``data_dir``."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        explicit = getattr(self, f"{service}_database_url")
+        if explicit:
+            return explicit
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and explicit overrides, for tests and the supervisor)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,102 @@
+"""The unit of work: the only place in a service that commits.
+
+A handler does its reads and writes through ``uow.conn`` and announces what happened with
+``uow.publish(event)``. Nothing is written until ``commit()``, which stores the outbox rows in the
+same transaction as the state change — so an event is published if and only if the change it
+describes happened — and then wakes the relay. Leaving the block without committing rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine, MetaData, Table, insert
+
+from shared.bus.tables import inbox_table, outbox_table
+from shared.events.base import Event
+from shared.events.envelope import Envelope, KafkaRecord, to_record
+
+
+class BusTables:
+    """The outbox and inbox of one service's database."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox: Table = outbox_table(metadata)
+        self.inbox: Table = inbox_table(metadata)
+
+
+class UnitOfWork:
+    """One database transaction plus the events it will publish."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: BusTables,
+        source: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self.bus = bus
+        self.source = source
+        self._on_commit = on_commit
+        self._pending: list[tuple[str, KafkaRecord]] = []
+        self.published: list[Envelope] = []
+
+    def __enter__(self) -> Self:
+        self.conn: Connection = self._engine.connect()
+        self._tx = self.conn.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tx.is_active:
+            self._tx.rollback()
+        self.conn.close()
+
+    def publish(self, event: Event) -> Envelope:
+        """Stage an event for the outbox; it is written only if this unit of work commits."""
+        envelope = Envelope(data=event, source=self.source)
+        self._pending.append((envelope.id, to_record(envelope)))
+        self.published.append(envelope)
+        return envelope
+
+    def publish_record(self, event_id: str, record: KafkaRecord) -> None:
+        """Stage a ready-made record (the dead-letter path, which keeps the original bytes)."""
+        self._pending.append((event_id, record))
+
+    def commit(self) -> None:
+        if self._pending:
+            now = datetime.now(UTC)
+            self.conn.execute(
+                insert(self.bus.outbox),
+                [
+                    {
+                        "event_id": event_id,
+                        "topic": record.topic,
+                        "key": record.key,
+                        "value": record.value,
+                        "headers": json.dumps(
+                            [[k, v.decode("utf-8", "replace")] for k, v in record.headers]
+                        ),
+                        "created_at": now,
+                    }
+                    for event_id, record in self._pending
+                ],
+            )
+        self._tx.commit()
+        had_events = bool(self._pending)
+        self._pending = []
+        if had_events and self._on_commit is not None:
+            self._on_commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+        self._pending = []
