@@ -7,7 +7,7 @@ name or resident ID number: this log is kept for years and replayed by auditors.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,7 @@ Programme = Literal["dibao"]
 Relation = Literal[
     "applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other"
 ]
-Month = str  # "YYYY-MM"
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]  # "YYYY-MM"
 
 
 class _Part(BaseModel):

@@ -1,0 +1,47 @@
+from datetime import date
+
+from deploy.households import resident_id
+from services.intake.domain.model import Application, DeclaredIncome, Member, later_status
+from services.intake.domain.resident_id import parse_resident_id
+
+TODAY = date(2026, 11, 22)
+
+
+def member(relation: str, born: date, seq: int, consent: date | None = TODAY) -> Member:
+    rid = parse_resident_id(resident_id("330282", born, seq), today=TODAY)
+    return Member(name="王某", resident_id=rid, relation=relation,
+                  declared_incomes=(DeclaredIncome("wage", 50_000),), consent_signed_on=consent)
+
+
+def test_a_correct_household_has_no_problems():
+    app = Application("330282", "dibao", (
+        member("applicant", date(1980, 1, 1), 1),
+        member("child", date(2015, 5, 5), 2, consent=None),  # minors do not sign
+    ), submitted_on=TODAY)
+    assert app.problems() == []
+    assert app.applicant.declared_monthly_fen == 50_000
+
+
+def test_every_problem_is_named_with_its_field():
+    app = Application("330200", "dibao", (
+        member("spouse", date(1980, 1, 1), 1, consent=None),
+        member("spouse", date(1981, 1, 1), 1),
+        member("child", date(1970, 1, 1), 3, consent=date(2027, 1, 1)),
+    ), submitted_on=TODAY)
+    paths = {p.path: p.reason for p in app.problems()}
+    assert "district or county" in paths[("region_code",)]
+    assert "exactly one member" in paths[("members",)]
+    assert "consent" in paths[("members", 0, "consent_signed_on")]
+    assert "after the application date" in paths[("members", 2, "consent_signed_on")]
+
+
+def test_duplicate_members_are_refused():
+    app = Application("330282", "dibao", (member("applicant", date(1980, 1, 1), 1),
+                                          member("spouse", date(1980, 1, 1), 1)),
+                      submitted_on=TODAY)
+    assert [p.path for p in app.problems()] == [("members", 1, "resident_id")]
+
+
+def test_status_never_moves_backwards():
+    assert later_status("payment_scheduled", "verified") == "payment_scheduled"
+    assert later_status("submitted", "approved") == "approved"
