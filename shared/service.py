@@ -70,6 +70,7 @@ def build_runtime(
             handlers=handlers,
             uow_factory=runtime.uow,
             bootstrap=settings.kafka_bootstrap,
+            cluster=Cluster(settings.kafka_bootstrap, settings.topic_partitions),
             batch_size=settings.consumer_batch_size,
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_s=settings.consumer_retry_backoff_s,
@@ -112,6 +113,8 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
                 await task
         runtime.tasks.clear()
         await runtime.cluster.close()
+        if runtime.consumer is not None:
+            await runtime.consumer.close()
         runtime.engine.dispose()
 
 

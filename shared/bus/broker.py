@@ -7,11 +7,15 @@ relays know to re-send what they had published (see relay.py).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
+
+from shared.bus.kafka import Cluster
 
 
 def broker_binary() -> str:
@@ -40,8 +44,9 @@ def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1:``port``."""
 
-    def __init__(self, port: int, log_path: Path | None = None) -> None:
+    def __init__(self, port: int, log_path: Path | None = None, partitions: int = 3) -> None:
         self.port = port
+        self.partitions = partitions
         self.bootstrap = f"127.0.0.1:{port}"
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -58,6 +63,36 @@ class EmbeddedBroker:
             stdout=out, stderr=subprocess.STDOUT,
         )
         wait_for_port("127.0.0.1", self.port)
+        self._create_topics()
+
+    def _create_topics(self) -> None:
+        """Create the catalogue's topics before clients reconnect and create them implicitly.
+
+        Measured here: records written into a partition that a client implicitly created right
+        after a restart can be acknowledged and lost. Runs on its own thread so that it works
+        from inside a running event loop too.
+        """
+
+        async def create() -> None:
+            cluster = Cluster(self.bootstrap, self.partitions)
+            try:
+                await cluster.ensure_topics()
+            finally:
+                await cluster.close()
+
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(create())
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="create-topics")
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

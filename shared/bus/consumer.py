@@ -9,6 +9,12 @@ down, locked, unreachable) is retried until it clears — dead-lettering would o
 into the dead-letter topic — while an event that keeps failing in its handler goes, after bounded
 attempts with backoff, to the dead-letter topic with the reason and its original bytes, and the
 partition moves on. An event that cannot even be decoded goes there at once.
+
+Broker epochs: offsets mean nothing across a restart of the embedded broker, whose log starts
+again at 0 (and fills up with what the relays re-send). A consumer that kept its old position
+would skip the head of the new log, so the consumer checks the cluster id before every offset
+commit and when idle: when it changed, it rewinds to the beginning of every partition (the inbox
+makes re-reading harmless) and does not commit offsets fetched in the old epoch.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared.bus.kafka import start_with_retry
+from shared.bus.kafka import Cluster, start_with_retry
 from shared.events.base import Event
 from shared.events.envelope import Envelope, KafkaRecord, UnprocessableEvent, from_record
 from shared.events.topics import DEAD_LETTER
@@ -60,6 +66,7 @@ class EventConsumer:
         handlers: Mapping[type[Event], Handler],
         uow_factory: Callable[[], UnitOfWork],
         bootstrap: str,
+        cluster: Cluster,
         batch_size: int = 500,
         max_attempts: int = 4,
         retry_backoff_s: float = 0.2,
@@ -69,6 +76,8 @@ class EventConsumer:
         self._handlers = handlers
         self._uow_factory = uow_factory
         self._bootstrap = bootstrap
+        self._cluster = cluster
+        self._epoch: str | None = None
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff = retry_backoff_s
@@ -94,6 +103,7 @@ class EventConsumer:
         )
         await start_with_retry(consumer, f"consumer {self.group_id}")
         self._consumer = consumer
+        self._epoch = await self._cluster.epoch()
         try:
             while True:
                 try:
@@ -107,9 +117,10 @@ class EventConsumer:
                     await asyncio.sleep(0.5)
                     continue
                 records = [r for part in batches.values() for r in part]
-                if not records:
+                if records:
+                    await self._process(records)
+                if not await self._same_epoch(consumer) or not records:
                     continue
-                await self._process(records)
                 offsets = {tp: part[-1].offset + 1 for tp, part in batches.items()}
                 try:
                     await consumer.commit(offsets)
@@ -121,6 +132,28 @@ class EventConsumer:
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def close(self) -> None:
+        await self._cluster.close()
+
+    async def _same_epoch(self, consumer: AIOKafkaConsumer) -> bool:
+        """False (after rewinding) when the broker restarted since the last check."""
+        try:
+            epoch = await self._cluster.epoch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("consumer %s: cannot read the broker epoch: %s", self.group_id, exc)
+            return False  # do not commit what we cannot place in an epoch
+        if epoch == self._epoch:
+            return True
+        log.warning("consumer %s: broker epoch changed (%s → %s); re-reading from the start",
+                    self.group_id, self._epoch, epoch)
+        self._epoch = epoch
+        partitions = consumer.assignment()
+        if partitions:
+            await consumer.seek_to_beginning(*partitions)
+        return False
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         deliveries = [_decode(r) for r in records]

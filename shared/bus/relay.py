@@ -9,6 +9,11 @@ Re-publishing after a broker restart: the embedded broker keeps its log in memor
 empty with a new cluster id. Each published row records the cluster id it went to; when the relay
 sees a new id it recreates the topics and re-sends every row published to an older one (within
 the retention window). Consumers deduplicate by event id, so this is safe on any broker.
+
+Settling: measured here, Tansu's memory storage can acknowledge and then lose the first records
+written into a partition that a client implicitly re-created just after a restart. So for a
+while after it adopts a new epoch, the relay marks what it publishes as "settling" and sends it
+once more when the window closes, into partitions that are by then established.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         epoch_check_s: float = 2.0,
         retention: timedelta = timedelta(days=7),
+        settle_s: float = 10.0,
     ) -> None:
         self._engine = engine
         self._outbox = bus.outbox
@@ -49,6 +55,8 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._epoch_check_s = epoch_check_s
         self._retention = retention
+        self._settle_s = settle_s
+        self._settling_until: float | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.epoch: str | None = None
@@ -74,6 +82,9 @@ class OutboxRelay:
                         next_epoch_check = time.monotonic() + self._epoch_check_s
                     while await self._publish_batch(producer) == self._batch_size:
                         pass
+                    settling = self._settling_until
+                    if settling is not None and time.monotonic() >= settling:
+                        await self._end_settling()
                     if time.monotonic() >= next_prune:
                         await asyncio.to_thread(self._prune)
                         next_prune = time.monotonic() + 60
@@ -100,14 +111,38 @@ class OutboxRelay:
         resent = await asyncio.to_thread(self._unpublish_other_epochs, epoch)
         if self.epoch is not None or resent:
             log.warning("broker epoch is now %s: re-publishing %d events", epoch, resent)
+            self._settling_until = time.monotonic() + self._settle_s
         self.republished_total += resent
         self.epoch = epoch
+
+    @property
+    def _mark(self) -> str | None:
+        """The epoch recorded on rows published now."""
+        if self.epoch is not None and self._settling_until is not None:
+            return f"{self.epoch}+settling"
+        return self.epoch
+
+    async def _end_settling(self) -> None:
+        self._settling_until = None
+        o = self._outbox
+        tag = f"{self.epoch}+settling"
+
+        def unpublish() -> int:
+            with self._engine.begin() as conn:
+                return conn.execute(update(o).where(o.c.broker_epoch == tag)
+                                    .values(published_at=None, broker_epoch=None)).rowcount or 0
+
+        again = await asyncio.to_thread(unpublish)
+        self.republished_total += again
+        if again:
+            log.info("broker epoch %s settled: sending %d events once more", self.epoch, again)
+            self.wake()
 
     async def _publish_batch(self, producer) -> int:  # type: ignore[no-untyped-def]
         rows = await asyncio.to_thread(self._fetch_unpublished)
         if not rows:
             return 0
-        epoch = self.epoch
+        epoch = self._mark
         futures = [
             await producer.send(
                 row.topic,

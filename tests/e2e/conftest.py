@@ -1,0 +1,86 @@
+"""The whole system — embedded broker, four uvicorn processes — as `make up` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.demo import FINAL, load_partner_data
+from deploy.households import Household, make_households
+from deploy.supervisor import System
+from shared.bus.broker import free_port
+from shared.settings import SERVICES, Settings
+from tests.conftest import PostgresDatabases, wait_until
+
+HOUSEHOLDS = make_households(40)
+
+
+def start_system(data_dir: Path, database_urls: dict[str, str] | None = None) -> System:
+    overrides = {f"{name}_database_url": url for name, url in (database_urls or {}).items()}
+    settings = Settings(env="test", data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+    system = System(settings=settings, ports={name: free_port() for name in SERVICES},
+                    broker_port=free_port())
+    system.start()
+    try:
+        system.wait_ready(timeout_s=90)
+        load_partner_data(system.url("verification"), HOUSEHOLDS)
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory) -> Iterator[System]:
+    running = start_system(tmp_path_factory.mktemp("onedoor"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_system(tmp_path_factory) -> Iterator[System]:
+    databases = PostgresDatabases()
+    try:
+        running = start_system(tmp_path_factory.mktemp("onedoor-pg"),
+                               {name: databases.create() for name in SERVICES})
+        yield running
+        running.stop()
+    finally:
+        databases.drop_all()
+
+
+def submit(system: System, household: Household) -> str:
+    response = httpx.post(system.url("intake") + "/applications", json=household.application(),
+                          timeout=30)
+    assert response.status_code == 201, response.text
+    return str(response.json()["case_id"])
+
+
+def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
+                on_poll=None) -> dict[str, dict]:  # type: ignore[no-untyped-def,type-arg]
+    cases: dict[str, dict] = {}  # type: ignore[type-arg]
+
+    def all_final() -> bool:
+        if on_poll is not None:
+            on_poll()
+        for case_id in case_ids:
+            if cases.get(case_id, {}).get("status") in FINAL:
+                continue
+            cases[case_id] = httpx.get(f"{system.url('intake')}/applications/{case_id}",
+                                       timeout=10).json()
+        return all(cases[c]["status"] in FINAL for c in case_ids)
+
+    try:
+        wait_until(all_final, timeout_s=timeout_s, interval_s=0.3, what="every case final")
+    except AssertionError:
+        stuck = {c: cases[c]["status"] for c in case_ids if cases[c]["status"] not in FINAL}
+        raise AssertionError(f"{len(stuck)} cases not final: {stuck}") from None
+    return cases
+
+
+def payments(system: System, case_id: str) -> list[dict]:  # type: ignore[type-arg]
+    response = httpx.get(f"{system.url('payment')}/cases/{case_id}/payments", timeout=10)
+    return response.json()["payments"]  # type: ignore[no-any-return]

@@ -1,0 +1,117 @@
+"""End to end: households submitted over HTTP reach a scheduled payment or a reasoned rejection."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import httpx
+import pytest
+
+from shared.events import topics
+from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit
+from tests.integration.busutil import read_topic
+
+pytestmark = pytest.mark.e2e
+
+
+def check_outcomes(system, households) -> list[str]:  # type: ignore[no-untyped-def]
+    case_ids = [submit(system, h) for h in households]
+    cases = final_cases(system, case_ids)
+    for household, case_id in zip(households, case_ids, strict=True):
+        case = cases[case_id]
+        labels = [e["event_type"] for e in case["timeline"]]
+        assert labels[0] == "onedoor.application.submitted"
+        if household.expect == "approved":
+            assert case["status"] == "payment_scheduled", (household.label, case)
+            amount = case["decision"]["monthly_amount_fen"]
+            assert amount > 0
+            paid = payments(system, case_id)
+            assert [(p["period"], p["amount_fen"]) for p in paid] == \
+                [(case["decision"]["start_month"], amount)]
+            assert "onedoor.payment.scheduled" in labels
+        else:
+            assert case["status"] == "rejected", (household.label, case)
+            failed = [r for r in case["decision"]["reasons"] if not r["passed"]]
+            assert failed and all(r["detail"] and r["figures"] for r in failed)
+            assert payments(system, case_id) == []
+    return case_ids
+
+
+def test_households_reach_payment_or_a_reasoned_rejection(system):
+    check_outcomes(system, HOUSEHOLDS[:10])
+
+
+@pytest.mark.postgres
+def test_the_same_path_on_postgresql(pg_system):
+    check_outcomes(pg_system, HOUSEHOLDS[:10])
+
+
+def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
+    household = HOUSEHOLDS[1]
+    case_id = submit(system, household)
+    final_cases(system, [case_id])
+    secrets = [m["resident_id"].encode() for m in household.members] + \
+              [m["name"].encode() for m in household.members] + \
+              [m["name"].encode("unicode_escape") for m in household.members]
+    for topic in (topics.APPLICATIONS, topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS):
+        records = asyncio.run(read_topic(system.bootstrap, topic,
+                                         lambda r: r.key == case_id.encode(), want=1))
+        assert records, topic
+        for record in records:
+            assert not any(s in record.value for s in secrets), topic
+
+
+def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
+    good = HOUSEHOLDS[0].application()
+    bad = {**good, "region_code": "3302", "members": [
+        {**good["members"][0], "resident_id": good["members"][0]["resident_id"][:-1] + "0"},
+        {"name": " ", "resident_id": "330282200001010011", "relation": "cousin",
+         "declared_incomes": [{"kind": "wage", "monthly_amount_fen": 12.5}]},
+    ]}
+    intake_db = system.settings.database_url("intake").removeprefix("sqlite:///")
+    before = sqlite3.connect(intake_db).execute("select count(*) from outbox").fetchone()[0]
+    response = httpx.post(system.url("intake") + "/applications", json=bad, timeout=10)
+    assert response.status_code == 422
+    locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
+    assert {("members", 0, "resident_id"), ("members", 1, "name"), ("members", 1, "relation"),
+            ("members", 1, "declared_incomes", 0, "monthly_amount_fen")} <= locs
+    check = next(d for d in response.json()["detail"] if d["loc"][1:] == ["members", 0,
+                                                                          "resident_id"])
+    assert "check digit" in check["msg"]
+
+    # Well-formed fields, broken rules: named the same way.
+    no_consent = {**good, "region_code": "330200",
+                  "members": [{**good["members"][0], "consent_signed_on": None}]}
+    response = httpx.post(system.url("intake") + "/applications", json=no_consent, timeout=10)
+    assert response.status_code == 422
+    locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
+    assert locs == {("region_code",), ("members", 0, "consent_signed_on")}
+    after = sqlite3.connect(intake_db).execute("select count(*) from outbox").fetchone()[0]
+    assert after == before
+    assert httpx.get(system.url("intake") + "/applications/nope", timeout=10).status_code == 404
+
+
+def test_a_retried_submission_with_the_same_idempotency_key_opens_one_case(system):
+    body = HOUSEHOLDS[2].application()
+    url = system.url("intake") + "/applications"
+    first = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
+    again = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
+    other = httpx.post(url, json={**body, "region_code": "330281"},
+                       headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["case_id"] == again.json()["case_id"]
+    assert other.status_code == 409
+
+
+def test_partner_departments_publish_only_their_own_kinds(system):
+    url = system.url("verification") + "/partner-records"
+    record = {"record_id": "x1", "kind": "vehicle", "resident_id": "11010519491231002X",
+              "amount_fen": 1, "as_of": "2026-10-01"}
+    bank = {"Authorization": "Bearer demo-bank-token"}
+    assert httpx.post(url, json={"records": [record]}, headers=bank).status_code == 403
+    assert httpx.post(url, json={"records": [record]}).status_code == 401
+    assert httpx.post(url, json={"records": [record]},
+                      headers={"Authorization": "Bearer guessed"}).status_code == 401
+    police = {"Authorization": "Bearer demo-public_security-token"}
+    assert httpx.post(url, json={"records": [record]}, headers=police).status_code == 200
