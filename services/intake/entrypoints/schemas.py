@@ -48,7 +48,7 @@ class MemberIn(BaseModel):
 class ApplicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
         "region_code": "330282", "programme": "dibao",
-        "members": [{"name": "王秀英", "resident_id": "330282195803150027",
+        "members": [{"name": "王秀英", "resident_id": "330282195803150024",
                      "relation": "applicant", "consent_signed_on": "2026-11-20",
                      "declared_incomes": [{"kind": "pension", "monthly_amount_fen": 60000}]}]}})
     region_code: str = Field(description="6-digit county-level region code, e.g. 330282 (Cixi)")

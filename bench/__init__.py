@@ -1,0 +1,1 @@
+"""OneDoor's own benchmark (`make bench`)."""

@@ -1,0 +1,173 @@
+"""`make bench`: OneDoor end to end on this machine, against the ceiling of its bus.
+
+1. Throughput: N households submitted over HTTP as fast as intake takes them; cases/s is N over
+   the time from the first submission to the last case's final event (payment scheduled, or a
+   rejection) appearing on the bus.
+2. Latency: cases submitted at a steady rate (default 100/s); submit → payment-scheduled
+   latency p50/p95/p99, measured by a listener on the payments topic.
+3. Ceiling: the same number of events through four do-nothing hops (consume → produce) on the
+   same broker; OneDoor's rate is printed as a fraction of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench.ceiling import HOPS, ceiling
+from deploy.demo import load_partner_data
+from deploy.households import Household, make_households
+from deploy.supervisor import System
+from shared.bus.broker import free_port
+from shared.events import topics
+from shared.settings import SERVICES, Settings
+
+
+class Finishes:
+    """Listens on the bus for the event that ends each case, and when it arrived."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(topics.PAYMENTS, topics.DECISIONS,
+                                          bootstrap_servers=bootstrap, group_id=None,
+                                          auto_offset_reset="latest")
+        self.paid: dict[str, float] = {}
+        self.rejected: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for part in batches.values():
+                for record in part:
+                    kind = dict(record.headers).get("ce_type", b"")
+                    case_id = record.key.decode()
+                    if kind == b"onedoor.payment.scheduled":
+                        self.paid.setdefault(case_id, now)
+                    elif kind == b"onedoor.application.decided" and b'"rejected"' in record.value:
+                        self.rejected.setdefault(case_id, now)
+
+    def done(self, case_ids: list[str]) -> int:
+        return sum(1 for c in case_ids if c in self.paid or c in self.rejected)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+
+async def submit_all(url: str, households: list[Household], concurrency: int,
+                     rate: float | None = None) -> dict[str, float]:
+    """Submit every household; returns case id → perf_counter time of its submission."""
+    submitted: dict[str, float] = {}
+    queue: asyncio.Queue[Household] = asyncio.Queue()
+    for h in households:
+        queue.put_nowait(h)
+    started = time.perf_counter()
+    count = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal count
+        while not queue.empty():
+            household = queue.get_nowait()
+            if rate:
+                slot = started + count / rate
+                count += 1
+                await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+            at = time.perf_counter()
+            response = await client.post("/applications", json=household.application())
+            response.raise_for_status()
+            submitted[response.json()["case_id"]] = at
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return submitted
+
+
+async def wait_done(finishes: Finishes, case_ids: list[str], timeout_s: float) -> float:
+    deadline = time.perf_counter() + timeout_s
+    while finishes.done(case_ids) < len(case_ids) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    ends = [finishes.paid.get(c) or finishes.rejected.get(c) for c in case_ids]
+    return max(e for e in ends if e is not None)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="onedoor-bench-"))
+    settings = Settings(env="test", data_dir=data_dir)
+    system = System(settings=settings, ports={s: free_port() for s in SERVICES},
+                    broker_port=free_port())
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, data in {data_dir}")
+    system.start()
+    try:
+        await asyncio.to_thread(system.wait_ready, 90)
+        households = make_households(args.cases + args.rate_cases, seed=7)
+        await asyncio.to_thread(load_partner_data, system.url("verification"), households)
+        finishes = Finishes(system.bootstrap)
+        await finishes.start()
+        await asyncio.sleep(1)
+
+        # 1. throughput
+        first = households[:args.cases]
+        submitted = await submit_all(system.url("intake"), first, args.concurrency)
+        t0 = min(submitted.values())
+        t_end = await wait_done(finishes, list(submitted), timeout_s=600)
+        done = finishes.done(list(submitted))
+        rate = done / (t_end - t0)
+        submit_rate = len(submitted) / (max(submitted.values()) - t0)
+        print(f"throughput: {done}/{len(submitted)} cases final in {t_end - t0:.1f} s "
+              f"= {rate:.0f} cases/s end to end (intake accepted {submit_rate:.0f}/s)")
+
+        # 2. latency at a steady rate
+        paced = households[args.cases:]
+        submitted2 = await submit_all(system.url("intake"), paced, 16, rate=args.rate)
+        await wait_done(finishes, list(submitted2), timeout_s=300)
+        lat = [(finishes.paid[c] - t) * 1000 for c, t in submitted2.items() if c in finishes.paid]
+        print(f"latency at {args.rate:.0f} cases/s ({len(lat)} paid cases): submit → payment "
+              f"scheduled p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, "
+              f"p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms, "
+              f"mean {statistics.mean(lat):.0f} ms")
+        await finishes.stop()
+
+        # 3. ceiling
+        events = args.cases
+        ceiling_rate = await ceiling(system.bootstrap, events)
+        print(f"ceiling: {events} events through {HOPS} do-nothing hops = "
+              f"{ceiling_rate:.0f} events/s end to end")
+        print(f"OneDoor runs at {rate / ceiling_rate:.1%} of the ceiling of its bus")
+    finally:
+        system.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=3000, help="cases for the throughput run")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=100.0, help="cases/s for the latency run")
+    parser.add_argument("--rate-cases", type=int, default=1000)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
