@@ -12,8 +12,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine, MetaData, func, select
 
 from shared.bus.consumer import EventConsumer, Handler
@@ -46,6 +47,14 @@ class ServiceRuntime:
         """A fresh unit of work whose commit wakes this service's relay."""
         return UnitOfWork(self.engine, self.bus, source=f"/onedoor/{self.name}",
                           on_commit=self.relay.wake)
+
+
+def current_runtime(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the runtime the bootstrap stored on the app."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
 
 
 def build_runtime(

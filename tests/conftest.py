@@ -7,16 +7,22 @@ PostgreSQL: ``ONEDOOR_TEST_POSTGRES_URL`` (default: the machine's local server, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from shared.bus.broker import EmbeddedBroker, free_port
+from shared.db import make_engine
+from shared.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PG_URL = os.environ.get("ONEDOOR_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -69,6 +75,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         yield dbs.create()
     finally:
         dbs.drop_all()
+
+
+@contextlib.contextmanager
+def migrated_engine(database_url: str, service: str) -> Iterator[Engine]:
+    """An engine on a database that the service's own migrations have brought up to date."""
+    upgrade(database_url, ROOT / "services" / service / "migrations")
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

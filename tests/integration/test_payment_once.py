@@ -1,7 +1,6 @@
 """No household is paid twice for the same month: by the handler, and by the database."""
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -9,21 +8,16 @@ from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.tables import bus, payments
 from services.payment.service_layer.handlers import on_application_decided
-from shared.db import make_engine
 from shared.events.catalogue import ApplicationDecided
 from shared.events.envelope import Envelope
-from shared.migrations import upgrade
 from shared.uow import UnitOfWork
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "payment" / "migrations"
+from tests.conftest import migrated_engine
 
 
 @pytest.fixture
 def engine(database_url):
-    upgrade(database_url, MIGRATIONS)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+    with migrated_engine(database_url, "payment") as engine:
+        yield engine
 
 
 def approval(decision_id: str, outcome: str = "approved") -> ApplicationDecided:

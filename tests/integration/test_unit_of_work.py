@@ -1,7 +1,6 @@
 """The outbox row is written in the same transaction as the state change — or not at all."""
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,21 +11,17 @@ from services.intake.adapters.tables import bus, cases
 from services.intake.domain.model import Application, InvalidApplication, Member
 from services.intake.domain.resident_id import parse_resident_id
 from services.intake.service_layer import handlers
-from shared.db import make_engine
 from shared.events.envelope import KafkaRecord
-from shared.migrations import upgrade
 from shared.uow import UnitOfWork
+from tests.conftest import migrated_engine
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "intake" / "migrations"
 KEY = b"test-key"
 
 
 @pytest.fixture
 def engine(database_url):
-    upgrade(database_url, MIGRATIONS)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+    with migrated_engine(database_url, "intake") as engine:
+        yield engine
 
 
 def application(region: str = "330282") -> Application:

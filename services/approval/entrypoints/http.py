@@ -10,18 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.approval.adapters.repository import DecisionRepository
 from services.approval.domain.policy import DIBAO_FIGURES, PolicyTable, region_chain
-from shared.service import ServiceRuntime
-
-
-def runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+from shared.service import Runtime
 
 
 def policy(request: Request) -> PolicyTable:
     return request.app.state.policy  # type: ignore[no-any-return]
 
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 Policy = Annotated[PolicyTable, Depends(policy)]
 router = APIRouter()
 

@@ -6,20 +6,14 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Response, status
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import InvalidApplication
 from services.intake.entrypoints.schemas import ApplicationIn, CaseCreated, CaseOut, MemberOut
 from services.intake.service_layer import handlers
-from shared.service import ServiceRuntime
+from shared.service import Runtime
 
-
-def runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 router = APIRouter(tags=["applications"])
 
 

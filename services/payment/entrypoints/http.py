@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from services.payment.adapters.repository import PaymentRepository
-from shared.service import ServiceRuntime
+from shared.service import Runtime
 
-
-def runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime)]
 router = APIRouter(tags=["payments"])
 
 

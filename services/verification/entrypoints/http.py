@@ -6,19 +6,12 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from services.verification.adapters.repository import PartnerRepository, ReportRepository
 from services.verification.service_layer import handlers
-from shared.service import ServiceRuntime
-
-
-def runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime)]
+from shared.service import Runtime
 
 
 def department(rt: Runtime, authorization: Annotated[str | None, Header()] = None) -> str:
