@@ -81,6 +81,7 @@ def build_runtime(
             bootstrap=settings.kafka_bootstrap,
             cluster=Cluster(settings.kafka_bootstrap, settings.topic_partitions),
             batch_size=settings.consumer_batch_size,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_s=settings.consumer_retry_backoff_s,
         )

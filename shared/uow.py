@@ -1,9 +1,13 @@
 """The unit of work: the only place in a service that commits.
 
 A handler does its reads and writes through ``uow.conn`` and announces what happened with
-``uow.publish(event)``. Nothing is written until ``commit()``, which stores the outbox rows in the
-same transaction as the state change — so an event is published if and only if the change it
-describes happened — and then wakes the relay. Leaving the block without committing rolls back.
+``uow.publish(event)``. The transaction begins at the first use of ``uow.conn``: on SQLite it
+takes the database's one write lock, so a handler does its pure work (validation, building and
+serialising events) first and holds the lock only for its statements.
+
+Nothing is written until ``commit()``, which stores the outbox rows in the same transaction as
+the state change — so an event is published if and only if the change it describes happened —
+and then wakes the relay. Leaving the block without committing rolls back.
 """
 
 from __future__ import annotations
@@ -45,11 +49,17 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[tuple[str, KafkaRecord]] = []
         self.published: list[Envelope] = []
+        self._conn: Connection | None = None
 
     def __enter__(self) -> Self:
-        self.conn: Connection = self._engine.connect()
-        self._tx = self.conn.begin()
         return self
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._tx = self._conn.begin()
+        return self._conn
 
     def __exit__(
         self,
@@ -57,9 +67,11 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tx.is_active:
-            self._tx.rollback()
-        self.conn.close()
+        if self._conn is not None:
+            if self._tx.is_active:
+                self._tx.rollback()
+            self._conn.close()
+            self._conn = None
 
     def publish(self, event: Event) -> Envelope:
         """Stage an event for the outbox; it is written only if this unit of work commits."""
@@ -73,30 +85,28 @@ class UnitOfWork:
         self._pending.append((event_id, record))
 
     def commit(self) -> None:
-        if self._pending:
-            now = datetime.now(UTC)
-            self.conn.execute(
-                insert(self.bus.outbox),
-                [
-                    {
-                        "event_id": event_id,
-                        "topic": record.topic,
-                        "key": record.key,
-                        "value": record.value,
-                        "headers": json.dumps(
-                            [[k, v.decode("utf-8", "replace")] for k, v in record.headers]
-                        ),
-                        "created_at": now,
-                    }
-                    for event_id, record in self._pending
-                ],
-            )
-        self._tx.commit()
-        had_events = bool(self._pending)
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "event_id": event_id,
+                "topic": record.topic,
+                "key": record.key,
+                "value": record.value,
+                "headers": json.dumps(
+                    [[k, v.decode("utf-8", "replace")] for k, v in record.headers]),
+                "created_at": now,
+            }
+            for event_id, record in self._pending
+        ]
+        if rows:
+            self.conn.execute(insert(self.bus.outbox), rows)
+        if self._conn is not None:
+            self._tx.commit()
         self._pending = []
-        if had_events and self._on_commit is not None:
+        if rows and self._on_commit is not None:
             self._on_commit()
 
     def rollback(self) -> None:
-        self._tx.rollback()
+        if self._conn is not None:
+            self._tx.rollback()
         self._pending = []

@@ -68,6 +68,7 @@ class EventConsumer:
         bootstrap: str,
         cluster: Cluster,
         batch_size: int = 500,
+        fetch_max_wait_ms: int = 20,
         max_attempts: int = 4,
         retry_backoff_s: float = 0.2,
     ) -> None:
@@ -79,6 +80,7 @@ class EventConsumer:
         self._cluster = cluster
         self._epoch: str | None = None
         self._batch_size = batch_size
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._max_attempts = max_attempts
         self._backoff = retry_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
@@ -100,6 +102,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             metadata_max_age_ms=5000,
             max_poll_records=self._batch_size,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         await start_with_retry(consumer, f"consumer {self.group_id}")
         self._consumer = consumer

@@ -39,10 +39,11 @@ def submit_application(
     """
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    application = body.to_domain()
     try:
         with rt.uow() as uow:
             case_id, _created = handlers.submit_application(
-                body.to_domain(), uow,
+                application, uow,
                 pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
                 idempotency_key=idempotency_key, request_hash=request_hash)
     except InvalidApplication as exc:

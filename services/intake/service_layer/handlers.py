@@ -49,19 +49,10 @@ def submit_application(
     problems = application.problems()
     if problems:
         raise InvalidApplication(problems)
-    repo = CaseRepository(uow.conn)
-    if idempotency_key:
-        known = repo.case_for_key(idempotency_key)
-        if known is not None:
-            if known[0] != request_hash:
-                raise IdempotencyConflict(idempotency_key)
-            return known[1], False
+    # Everything that needs no database first: the transaction holds SQLite's write lock.
     now = datetime.now(UTC)
     case_id = new_case_id(application.region_code, now)
     refs = [person_ref(pseudonym_key, m.resident_id.number) for m in application.members]
-    repo.add(case_id, application, refs, now)
-    if idempotency_key:
-        repo.remember_key(idempotency_key, request_hash, case_id, now)
     envelope = uow.publish(ApplicationSubmitted(
         case_id=case_id,
         region_code=application.region_code,
@@ -81,6 +72,17 @@ def submit_application(
             for ref, m in zip(refs, application.members, strict=True)
         ],
     ))
+    repo = CaseRepository(uow.conn)
+    if idempotency_key:
+        known = repo.case_for_key(idempotency_key)
+        if known is not None:
+            if known[0] != request_hash:
+                raise IdempotencyConflict(idempotency_key)
+            uow.rollback()  # drops the event prepared above
+            return known[1], False
+    repo.add(case_id, application, refs, now)
+    if idempotency_key:
+        repo.remember_key(idempotency_key, request_hash, case_id, now)
     repo.record(case_id, envelope.id, envelope.time, envelope.type,
                 f"申请已受理 application received ({len(application.members)} members)")
     uow.commit()
