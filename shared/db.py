@@ -7,9 +7,11 @@ goes through its unit of work on a worker thread, so the event loop never waits 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -46,6 +48,17 @@ def make_engine(url: str) -> Engine:
     def _begin(conn):  # type: ignore[no-untyped-def]
         # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
         # another writer got in between; taking the write lock up front makes it wait instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (see `reading`) need no lock at all: WAL gives them a snapshot.
+        if conn.get_execution_options().get("onedoor_read_only"):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite it does not take the write lock."""
+    with engine.connect() as conn:
+        yield conn.execution_options(onedoor_read_only=True)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, MetaData, func, select
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.kafka import Cluster
 from shared.bus.relay import OutboxRelay
-from shared.db import make_engine
+from shared.db import make_engine, reading
 from shared.events.base import Event
 from shared.migrations import upgrade
 from shared.settings import Settings
@@ -134,7 +134,7 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get("/health", summary="Liveness and the state of this service's bus")
     def health() -> dict[str, object]:
         inbox = runtime.bus.inbox
-        with runtime.engine.connect() as conn:
+        with reading(runtime.engine) as conn:
             dead = conn.execute(
                 select(func.count()).select_from(inbox).where(inbox.c.outcome == "dead-lettered")
             ).scalar_one()

@@ -77,6 +77,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         dbs.drop_all()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, for behaviour only a multi-writer database can show."""
+    dbs = PostgresDatabases()
+    try:
+        yield dbs.create()
+    finally:
+        dbs.drop_all()
+
+
 @contextlib.contextmanager
 def migrated_engine(database_url: str, service: str) -> Iterator[Engine]:
     """An engine on a database that the service's own migrations have brought up to date."""

@@ -25,9 +25,10 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from shared.bus.kafka import Cluster, new_producer, start_with_retry
+from shared.db import reading
 from shared.uow import BusTables
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,14 @@ class OutboxRelay:
             self.wake()
 
     async def _publish_batch(self, producer) -> int:  # type: ignore[no-untyped-def]
-        rows = await asyncio.to_thread(self._fetch_unpublished)
+        claim, rows = await asyncio.to_thread(self._claim_unpublished)
+        try:
+            return await self._send(producer, claim, rows)
+        finally:
+            if claim is not None:
+                await asyncio.to_thread(claim.close)  # rolls back a claim not marked published
+
+    async def _send(self, producer, claim: Connection | None, rows: list) -> int:  # type: ignore[no-untyped-def,type-arg]
         if not rows:
             return 0
         epoch = self._mark
@@ -156,32 +164,45 @@ class OutboxRelay:
         sent = [row.id for row, r in zip(rows, results, strict=True)
                 if not isinstance(r, Exception)]
         if sent:
-            await asyncio.to_thread(self._mark_published, sent, epoch)
+            await asyncio.to_thread(self._mark_published, claim, sent, epoch)
             self.published_total += len(sent)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise RuntimeError(f"{len(failures)} of {len(rows)} sends failed: {failures[0]!r}")
         return len(rows)
 
-    def _fetch_unpublished(self) -> list:  # type: ignore[type-arg]
+    def _claim_unpublished(self) -> tuple[Connection | None, list]:  # type: ignore[type-arg]
+        """The oldest unpublished rows. On PostgreSQL they stay locked (FOR UPDATE SKIP LOCKED)
+        until marked published, so a second relay on the same database takes other rows instead
+        of sending these again. SQLite has one writer anyway; there it is a plain read."""
         o = self._outbox
-        with self._engine.connect() as conn:
-            query = (
-                select(o.c.id, o.c.topic, o.c.key, o.c.value, o.c.headers)
-                .where(o.c.published_at.is_(None))
-                .order_by(o.c.id)
-                .limit(self._batch_size)
-            )
-            return list(conn.execute(query))
+        query = (
+            select(o.c.id, o.c.topic, o.c.key, o.c.value, o.c.headers)
+            .where(o.c.published_at.is_(None))
+            .order_by(o.c.id)
+            .limit(self._batch_size)
+        )
+        if self._engine.dialect.name == "postgresql":
+            conn = self._engine.connect()
+            try:
+                return conn, list(conn.execute(query.with_for_update(skip_locked=True)))
+            except Exception:
+                conn.close()
+                raise
+        with reading(self._engine) as conn:
+            return None, list(conn.execute(query))
 
-    def _mark_published(self, ids: list[int], epoch: str | None) -> None:
+    def _mark_published(self, claim: Connection | None, ids: list[int],
+                        epoch: str | None) -> None:
         o = self._outbox
+        statement = (update(o).where(o.c.id.in_(ids))
+                     .values(published_at=datetime.now(UTC), broker_epoch=epoch))
+        if claim is not None:
+            claim.execute(statement)
+            claim.commit()
+            return
         with self._engine.begin() as conn:
-            conn.execute(
-                update(o)
-                .where(o.c.id.in_(ids))
-                .values(published_at=datetime.now(UTC), broker_epoch=epoch)
-            )
+            conn.execute(statement)
 
     def _unpublish_other_epochs(self, epoch: str) -> int:
         o = self._outbox
@@ -203,7 +224,7 @@ class OutboxRelay:
     def backlog(self) -> int:
         """Rows committed but not yet published (for /health and the tests)."""
         o = self._outbox
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             return int(
                 conn.execute(
                     select(func.count()).select_from(o).where(o.c.published_at.is_(None))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.approval.adapters.repository import DecisionRepository
 from services.approval.domain.policy import DIBAO_FIGURES, PolicyTable, region_chain
+from shared.db import reading
 from shared.service import Runtime
 
 
@@ -24,7 +25,7 @@ router = APIRouter()
 @router.get("/decisions/{case_id}", tags=["decisions"],
             summary="A case's decision with every rule, figure and source")
 def get_decision(case_id: str, rt: Runtime) -> dict[str, Any]:
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         body = DecisionRepository(conn).get(case_id)
     if body is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no decision for case {case_id}")

@@ -12,6 +12,7 @@ from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import InvalidApplication
 from services.intake.entrypoints.schemas import ApplicationIn, CaseCreated, CaseOut, MemberOut
 from services.intake.service_layer import handlers
+from shared.db import reading
 from shared.service import Runtime
 
 router = APIRouter(tags=["applications"])
@@ -59,7 +60,7 @@ def submit_application(
 @router.get("/applications/{case_id}", response_model=CaseOut,
             summary="A case: status, decision and timeline (where is my case)")
 def get_case(case_id: str, rt: Runtime) -> CaseOut:
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         found = CaseRepository(conn).get(case_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.payment.adapters.repository import PaymentRepository
+from shared.db import reading
 from shared.service import Runtime
 
 router = APIRouter(tags=["payments"])
@@ -14,5 +15,5 @@ router = APIRouter(tags=["payments"])
 
 @router.get("/cases/{case_id}/payments", summary="The payments scheduled for a case")
 def case_payments(case_id: str, rt: Runtime) -> dict[str, Any]:
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         return {"case_id": case_id, "payments": PaymentRepository(conn).for_case(case_id)}

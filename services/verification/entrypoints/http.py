@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from services.verification.adapters.repository import PartnerRepository, ReportRepository
 from services.verification.service_layer import handlers
+from shared.db import reading
 from shared.service import Runtime
 
 
@@ -19,7 +20,7 @@ def department(rt: Runtime, authorization: Annotated[str | None, Header()] = Non
     if not authorization or not authorization.startswith("Bearer "):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Bearer token required",
                             headers={"WWW-Authenticate": "Bearer"})
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         found = PartnerRepository(conn).department_for_token(authorization[7:].strip())
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown credential",
@@ -66,7 +67,7 @@ def publish_records(body: RecordsIn, rt: Runtime,
 
 @router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
 def get_report(case_id: str, rt: Runtime) -> dict[str, Any]:
-    with rt.engine.connect() as conn:
+    with reading(rt.engine) as conn:
         body = ReportRepository(conn).get(case_id)
     if body is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")
