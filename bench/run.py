@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from bench.ceiling import HOPS, ceiling
@@ -71,30 +72,32 @@ class Finishes:
 
 async def submit_all(url: str, households: list[Household], concurrency: int,
                      rate: float | None = None) -> dict[str, float]:
-    """Submit every household; returns case id → perf_counter time of its submission."""
+    """Submit every household; returns case id → perf_counter time of its submission.
+
+    aiohttp rather than httpx: the load generator shares the machine's two cores with the
+    system, and aiohttp spends about a third of the CPU per request that httpx does.
+    """
     submitted: dict[str, float] = {}
-    queue: asyncio.Queue[Household] = asyncio.Queue()
-    for h in households:
-        queue.put_nowait(h)
+    bodies = [json.dumps(h.application()).encode() for h in households]
     started = time.perf_counter()
-    count = 0
+    next_index = 0
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal count
-        while not queue.empty():
-            household = queue.get_nowait()
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal next_index
+        while next_index < len(bodies):
+            index, next_index = next_index, next_index + 1
             if rate:
-                slot = started + count / rate
-                count += 1
-                await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+                await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
             at = time.perf_counter()
-            response = await client.post("/applications", json=household.application())
-            response.raise_for_status()
-            submitted[response.json()["case_id"]] = at
+            async with session.post(url + "/applications", data=bodies[index],
+                                    headers={"Content-Type": "application/json"}) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"{response.status}: {await response.text()}")
+                submitted[(await response.json())["case_id"]] = at
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return submitted
 
 
