@@ -8,6 +8,7 @@ goes through its unit of work on a worker thread, so the event loop never waits 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite has one writer at a time. Waiting for its lock in SQLite's busy handler means
+    # sleeping in growing steps (up to 100 ms each) and oversleeping; waiting on a lock of our own
+    # hands the database to the next writer of this process the moment the last one finishes.
+    # Other processes (a migration, a second copy by mistake) still meet the busy timeout.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
         # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
@@ -51,8 +58,35 @@ def make_engine(url: str) -> Engine:
         # Readers (see `reading`) need no lock at all: WAL gives them a snapshot.
         if conn.get_execution_options().get("onedoor_read_only"):
             conn.exec_driver_sql("BEGIN DEFERRED")
-        else:
+            return
+        writer.acquire()
+        conn.info["onedoor_writer"] = True
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
+
+    def _release(conn):  # type: ignore[no-untyped-def]
+        if conn.info.pop("onedoor_writer", False):
+            writer.release()
+
+    # These events run just before SQLAlchemy's own COMMIT/ROLLBACK. Ending the transaction here
+    # lets the lock go only once SQLite's is free; the dialect's call after it is then a no-op
+    # (in autocommit mode, sqlite3 commits or rolls back only an open transaction).
+    @event.listens_for(engine, "commit")
+    def _commit(conn):  # type: ignore[no-untyped-def]
+        try:
+            conn.connection.dbapi_connection.commit()
+        finally:
+            _release(conn)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn):  # type: ignore[no-untyped-def]
+        try:
+            conn.connection.dbapi_connection.rollback()
+        finally:
+            _release(conn)
 
     return engine
 
