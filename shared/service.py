@@ -155,4 +155,19 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
             "dead_lettered": int(dead),
         }
 
+    @router.get("/dead-letters", summary="Events this service could not process, and why")
+    def dead_letters(limit: int = 100) -> list[dict[str, object]]:
+        """Newest first. The original records are on the dead-letter topic, with the same
+        reason in their ``dlq_reason`` header."""
+        inbox = runtime.bus.inbox
+        with reading(runtime.engine) as conn:
+            rows = conn.execute(
+                select(inbox.c.event_id, inbox.c.event_type, inbox.c.topic, inbox.c.reason,
+                       inbox.c.processed_at)
+                .where(inbox.c.outcome == "dead-lettered")
+                .order_by(inbox.c.processed_at.desc())
+                .limit(max(1, min(limit, 1000)))
+            ).mappings()
+            return [dict(r) for r in rows]
+
     return router

@@ -7,7 +7,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.intake.bootstrap import create_app as create_intake
@@ -19,7 +21,7 @@ from shared.bus.broker import EmbeddedBroker, free_port
 from shared.events import topics
 from shared.events.catalogue import ApplicationDecided
 from shared.events.envelope import Envelope, to_record
-from shared.service import build_runtime, lifespan
+from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings
 from tests.integration.busutil import eventually, produce, read_topic, until_assigned
 from tests.integration.test_unit_of_work import KEY, application
@@ -136,6 +138,14 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bound
     assert 3 <= attempts[failing] <= 4
     assert payments_of(runtime.engine, failing) == []
     assert [o for o, _ in inbox] == ["dead-lettered"]
+    operations = FastAPI()
+    operations.include_router(health_router(runtime))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=operations),
+                                 base_url="http://operations") as client:
+        listed = (await client.get("/dead-letters")).json()
+    assert [(d["event_type"], d["topic"]) for d in listed] == \
+        [("onedoor.application.decided", topics.DECISIONS)]
+    assert "bank of the beneficiary does not exist" in listed[0]["reason"]
 
 
 async def test_after_a_broker_restart_the_relay_publishes_again(tmp_path):
