@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import httpx
 from aiokafka import AIOKafkaConsumer
 
 from bench.ceiling import HOPS, ceiling
@@ -109,6 +110,28 @@ async def wait_done(finishes: Finishes, case_ids: list[str], timeout_s: float) -
     return max(e for e in ends if e is not None)
 
 
+def check_nothing_lost(system: System, case_ids: list[str]) -> None:
+    """Figures count only if the work was done: no service gave up on any event, and intake
+    (whose case view the bus-level listener does not see) shows every case final."""
+    for name in SERVICES:
+        health = httpx.get(system.url(name) + "/health", timeout=10).json()
+        if health["dead_lettered"]:
+            raise SystemExit(f"{name} dead-lettered {health['dead_lettered']} events: "
+                             "these figures do not count (see its /dead-letters)")
+    final = {"payment_scheduled", "rejected"}
+    deadline = time.monotonic() + 60
+    pending = list(case_ids)
+    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+        while pending and time.monotonic() < deadline:
+            pending = [c for c in pending
+                       if client.get(f"/applications/{c}").json()["status"] not in final]
+            if pending:
+                time.sleep(0.5)
+    if pending:
+        raise SystemExit(f"intake never showed {len(pending)} cases as final")
+    print(f"checked: all {len(case_ids)} cases final at intake, no event dead-lettered")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -151,6 +174,8 @@ async def main_async(args: argparse.Namespace) -> None:
               f"p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms, "
               f"mean {statistics.mean(lat):.0f} ms")
         await finishes.stop()
+
+        await asyncio.to_thread(check_nothing_lost, system, list(submitted) + list(submitted2))
 
         # 3. ceiling
         events = args.cases

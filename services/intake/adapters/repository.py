@@ -6,10 +6,20 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from services.intake.adapters.tables import cases, idempotency_keys, members, timeline
 from services.intake.domain.model import Application
+
+# The statements intake's consumer runs for every event, built once: building a statement and
+# its cache key costs more than executing it on SQLite.
+_STATUS = select(cases.c.status).where(cases.c.case_id == bindparam("cid"))
+_SET_STATUS = (update(cases).where(cases.c.case_id == bindparam("cid"))
+               .values(status=bindparam("status"), updated_at=bindparam("at")))
+_SET_DECISION = (update(cases).where(cases.c.case_id == bindparam("cid"))
+                 .values(status=bindparam("status"), updated_at=bindparam("at"),
+                         decision=bindparam("decision")))
+_RECORD = insert(timeline)
 
 
 class CaseRepository:
@@ -37,20 +47,21 @@ class CaseRepository:
         ])
 
     def status(self, case_id: str) -> str | None:
-        return self.conn.execute(
-            select(cases.c.status).where(cases.c.case_id == case_id)).scalar_one_or_none()
+        return self.conn.execute(_STATUS, {"cid": case_id}).scalar_one_or_none()
 
     def set_status(self, case_id: str, status: str, at: datetime,
                    decision: dict[str, Any] | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "updated_at": at}
-        if decision is not None:
-            values["decision"] = json.dumps(decision, ensure_ascii=False)
-        self.conn.execute(update(cases).where(cases.c.case_id == case_id).values(**values))
+        params: dict[str, Any] = {"cid": case_id, "status": status, "at": at}
+        if decision is None:
+            self.conn.execute(_SET_STATUS, params)
+        else:
+            params["decision"] = json.dumps(decision, ensure_ascii=False)
+            self.conn.execute(_SET_DECISION, params)
 
     def record(self, case_id: str, event_id: str, at: datetime, event_type: str,
                summary: str) -> None:
-        self.conn.execute(insert(timeline).values(
-            event_id=event_id, case_id=case_id, at=at, event_type=event_type, summary=summary))
+        self.conn.execute(_RECORD, {"event_id": event_id, "case_id": case_id, "at": at,
+                                    "event_type": event_type, "summary": summary})
 
     def get(self, case_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(select(cases).where(cases.c.case_id == case_id)).mappings().first()

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from services.payment.adapters.tables import payments
 from services.payment.domain.model import ScheduledPayment
+
+# Run for every approval, so built once (see intake's repository for why).
+_EXISTS = (select(payments.c.payment_id)
+           .where(payments.c.case_id == bindparam("cid"))
+           .where(payments.c.programme == bindparam("prog"))
+           .where(payments.c.period == bindparam("per")))
+_ADD = insert(payments)
 
 
 class PaymentRepository:
@@ -16,18 +23,15 @@ class PaymentRepository:
         self.conn = conn
 
     def exists(self, payment: ScheduledPayment) -> bool:
-        return self.conn.execute(
-            select(payments.c.payment_id)
-            .where(payments.c.case_id == payment.case_id)
-            .where(payments.c.programme == payment.programme)
-            .where(payments.c.period == payment.period)).first() is not None
+        return self.conn.execute(_EXISTS, {"cid": payment.case_id, "prog": payment.programme,
+                                           "per": payment.period}).first() is not None
 
     def add(self, payment_id: str, payment: ScheduledPayment, at: datetime) -> None:
-        self.conn.execute(insert(payments).values(
-            payment_id=payment_id, case_id=payment.case_id, programme=payment.programme,
-            period=payment.period, amount_fen=payment.amount_fen,
-            beneficiary_ref=payment.beneficiary_ref, region_code=payment.region_code,
-            status="scheduled", scheduled_at=at))
+        self.conn.execute(_ADD, {
+            "payment_id": payment_id, "case_id": payment.case_id,
+            "programme": payment.programme, "period": payment.period,
+            "amount_fen": payment.amount_fen, "beneficiary_ref": payment.beneficiary_ref,
+            "region_code": payment.region_code, "status": "scheduled", "scheduled_at": at})
 
     def for_case(self, case_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(select(payments).where(payments.c.case_id == case_id)

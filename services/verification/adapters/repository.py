@@ -5,10 +5,16 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from services.verification.adapters.tables import partner_credentials, partner_records, reports
 from services.verification.domain.model import PartnerRecord
+
+# Statements run for every application, built once (see intake's repository for why).
+_RECORDS_OF = select(partner_records).where(
+    partner_records.c.person_ref.in_(bindparam("refs", expanding=True)))
+_REPORT_EXISTS = select(reports.c.case_id).where(reports.c.case_id == bindparam("cid"))
+_ADD_REPORT = insert(reports)
 
 
 def token_digest(token: str) -> str:
@@ -61,8 +67,7 @@ class PartnerRepository:
                             as_of=r.as_of, received_at=now))
 
     def for_persons(self, refs: list[str]) -> list[PartnerRecord]:
-        rows = self.conn.execute(
-            select(partner_records).where(partner_records.c.person_ref.in_(refs))).mappings()
+        rows = self.conn.execute(_RECORDS_OF, {"refs": refs}).mappings()
         return [PartnerRecord(department=r["department"], record_id=r["record_id"],
                               kind=r["kind"], person_ref=r["person_ref"],
                               amount_fen=r["amount_fen"], as_of=r["as_of"]) for r in rows]
@@ -73,12 +78,11 @@ class ReportRepository:
         self.conn = conn
 
     def exists(self, case_id: str) -> bool:
-        return self.conn.execute(
-            select(reports.c.case_id).where(reports.c.case_id == case_id)).first() is not None
+        return self.conn.execute(_REPORT_EXISTS, {"cid": case_id}).first() is not None
 
     def add(self, case_id: str, report_id: str, body: str, at: datetime) -> None:
-        self.conn.execute(insert(reports).values(case_id=case_id, report_id=report_id,
-                                                 body=body, created_at=at))
+        self.conn.execute(_ADD_REPORT, {"case_id": case_id, "report_id": report_id,
+                                        "body": body, "created_at": at})
 
     def get(self, case_id: str) -> str | None:
         return self.conn.execute(
