@@ -61,8 +61,44 @@ def demo(args: argparse.Namespace) -> int:
     return 0 if summary.endswith(" 0 lost") else 1
 
 
+def tail(args: argparse.Namespace) -> int:
+    """Print a topic's records: key, CloudEvents headers and the JSON data, one block each."""
+    from aiokafka import AIOKafkaConsumer
+
+    from shared.events.envelope import header_map
+
+    async def run() -> int:
+        consumer = AIOKafkaConsumer(
+            args.topic, bootstrap_servers=load_settings().kafka_bootstrap, group_id=None,
+            auto_offset_reset="earliest" if args.from_beginning else "latest")
+        await consumer.start()
+        shown = 0
+        try:
+            while args.count is None or shown < args.count:
+                batches = await consumer.getmany(timeout_ms=1000)
+                if not batches and args.exit_at_end:
+                    break
+                records = [r for part in batches.values() for r in part]
+                for record in records[:None if args.count is None else args.count - shown]:
+                    headers = header_map(list(record.headers or ()))
+                    print(f"{record.topic}/{record.partition}@{record.offset} "
+                          f"key={(record.key or b'').decode(errors='replace')}")
+                    for name, value in headers.items():
+                        print(f"  {name}: {value}")
+                    print(f"  {(record.value or b'').decode(errors='replace')}\n")
+                    shown += 1
+        finally:
+            await consumer.stop()
+        return 0
+
+    import asyncio
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
     parser = argparse.ArgumentParser(prog="onedoor", description=__doc__)
     sub = parser.add_subparsers(required=True)
     p_up = sub.add_parser("up", help="run the broker and all services under one supervisor")
@@ -73,5 +109,12 @@ def main() -> None:
     p_demo.add_argument("--households", type=int, default=DEMO_HOUSEHOLDS)
     p_demo.add_argument("--timeout", type=float, default=60)
     p_demo.set_defaults(func=demo)
+    p_tail = sub.add_parser("tail", help="print a topic's records with their CloudEvents headers")
+    p_tail.add_argument("topic", help="e.g. onedoor.decisions")
+    p_tail.add_argument("--from-beginning", action="store_true")
+    p_tail.add_argument("-n", "--count", type=int, default=None, help="stop after N records")
+    p_tail.add_argument("--exit-at-end", action="store_true",
+                        help="stop when no record arrives for a second")
+    p_tail.set_defaults(func=tail)
     args = parser.parse_args()
     sys.exit(args.func(args))

@@ -2,7 +2,7 @@
 
 Binary mode puts the context attributes in ``ce_*`` headers and the event data, as JSON, in the
 record value; the record key is the case id (the CloudEvents ``partitionkey``). Any plain Kafka
-client can read the topics, e.g. ``kcat -C -t onedoor.decisions -f '%h %k %s\\n'``.
+client can read the topics; ``onedoor tail TOPIC`` prints them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -60,6 +63,19 @@ def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
         assert records, topic
         for record in records:
             assert not any(s in record.value for s in secrets), topic
+
+
+def test_onedoor_tail_prints_the_cloudevents_of_a_topic(system):
+    case_id = submit(system, HOUSEHOLDS[0])
+    final_cases(system, [case_id])
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "tail", topics.PAYMENTS, "--from-beginning",
+         "--exit-at-end"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "ONEDOOR_KAFKA_BOOTSTRAP": system.bootstrap})
+    assert result.returncode == 0, result.stderr
+    block = next(b for b in result.stdout.split("\n\n") if f"key={case_id}" in b)
+    assert "ce_type: onedoor.payment.scheduled" in block
+    assert f"ce_subject: {case_id}" in block and '"amount_fen":40500' in block
 
 
 def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
