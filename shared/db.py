@@ -8,12 +8,18 @@ goes through its unit of work on a worker thread, so the event loop never waits 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+# How long a writer waits for its turn before the attempt fails as an infrastructure error.
+_WRITER_WAIT_S = 60.0
 
 
 def normalize_url(url: str) -> str:
@@ -24,15 +30,20 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for one service's database, tuned for the transaction pattern of the bus."""
+    """An engine for one service's database, tuned for the transaction pattern of the bus.
+
+    ``hide_parameters``: a database error is logged with its statement but never with the
+    values, which may be names or resident ID numbers."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                             hide_parameters=True)
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -50,6 +61,14 @@ def make_engine(url: str) -> Engine:
     # hands the database to the next writer of this process the moment the last one finishes.
     # Other processes (a migration, a second copy by mistake) still meet the busy timeout.
     writer = threading.Lock()
+    # Who holds it, tracked on the Connection itself: `conn.info` is unreadable once a connection
+    # has been invalidated, and a release that cannot find its holder would freeze every writer.
+    holders: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    def _release(conn: Connection) -> None:
+        if conn in holders:
+            holders.discard(conn)
+            writer.release()
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
@@ -59,32 +78,40 @@ def make_engine(url: str) -> Engine:
         if conn.get_execution_options().get("onedoor_read_only"):
             conn.exec_driver_sql("BEGIN DEFERRED")
             return
-        writer.acquire()
-        conn.info["onedoor_writer"] = True
+        if not writer.acquire(timeout=_WRITER_WAIT_S):
+            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError(
+                f"no turn to write after {_WRITER_WAIT_S:.0f}s"))
+        holders.add(conn)
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             _release(conn)
             raise
 
-    def _release(conn):  # type: ignore[no-untyped-def]
-        if conn.info.pop("onedoor_writer", False):
-            writer.release()
-
-    # These events run just before SQLAlchemy's own COMMIT/ROLLBACK. Ending the transaction here
-    # lets the lock go only once SQLite's is free; the dialect's call after it is then a no-op
-    # (in autocommit mode, sqlite3 commits or rolls back only an open transaction).
+    # These events run just before SQLAlchemy's own COMMIT/ROLLBACK, outside its error handling.
+    # Ending the transaction here lets the lock go only once SQLite's is free; the dialect's call
+    # after it is then a no-op (in autocommit mode sqlite3 ends only an open transaction).
     @event.listens_for(engine, "commit")
     def _commit(conn):  # type: ignore[no-untyped-def]
         try:
-            conn.connection.dbapi_connection.commit()
+            dbapi = conn.connection.dbapi_connection
+            try:
+                dbapi.commit()
+            except sqlite3.Error as exc:
+                # Never leave the transaction open on a pooled connection: the next writer
+                # would find the database locked. Raised as SQLAlchemy's OperationalError so
+                # callers see an infrastructure failure, not a handler's.
+                with contextlib.suppress(sqlite3.Error):
+                    dbapi.rollback()
+                raise OperationalError("COMMIT", None, exc) from exc
         finally:
             _release(conn)
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):  # type: ignore[no-untyped-def]
         try:
-            conn.connection.dbapi_connection.rollback()
+            with contextlib.suppress(Exception):  # invalidated: the pool discards it anyway
+                conn.connection.dbapi_connection.rollback()
         finally:
             _release(conn)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine, MetaData, Table, insert
+from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table, insert
 
 from shared.bus.tables import inbox_table, outbox_table
 from shared.events.base import Event
@@ -50,6 +50,7 @@ class UnitOfWork:
         self._pending: list[tuple[str, KafkaRecord]] = []
         self.published: list[Envelope] = []
         self._conn: Connection | None = None
+        self._tx: RootTransaction | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -57,8 +58,13 @@ class UnitOfWork:
     @property
     def conn(self) -> Connection:
         if self._conn is None:
-            self._conn = self._engine.connect()
-            self._tx = self._conn.begin()
+            conn = self._engine.connect()
+            try:
+                self._tx = conn.begin()
+            except BaseException:
+                conn.close()  # the caller sees why BEGIN failed, not a missing attribute
+                raise
+            self._conn = conn
         return self._conn
 
     def __exit__(
@@ -68,7 +74,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if self._conn is not None:
-            if self._tx.is_active:
+            if self._tx is not None and self._tx.is_active:
                 self._tx.rollback()
             self._conn.close()
             self._conn = None
@@ -100,13 +106,13 @@ class UnitOfWork:
         ]
         if rows:
             self.conn.execute(insert(self.bus.outbox), rows)
-        if self._conn is not None:
+        if self._tx is not None:
             self._tx.commit()
         self._pending = []
         if rows and self._on_commit is not None:
             self._on_commit()
 
     def rollback(self) -> None:
-        if self._conn is not None:
+        if self._tx is not None and self._tx.is_active:
             self._tx.rollback()
         self._pending = []

@@ -50,9 +50,14 @@ class Delivery:
 
 
 def _is_infrastructure_failure(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError):
+    """The database, not the event: locked, unreachable, down, out of space."""
+    if isinstance(exc, OperationalError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # Raw driver errors (not wrapped by SQLAlchemy) of the operational kind.
+    return type(exc).__name__ == "OperationalError" and type(exc).__module__ in (
+        "sqlite3", "psycopg", "psycopg.errors")
 
 
 class EventConsumer:

@@ -124,7 +124,6 @@ class OutboxRelay:
         return self.epoch
 
     async def _end_settling(self) -> None:
-        self._settling_until = None
         o = self._outbox
         tag = f"{self.epoch}+settling"
 
@@ -134,6 +133,7 @@ class OutboxRelay:
                                     .values(published_at=None, broker_epoch=None)).rowcount or 0
 
         again = await asyncio.to_thread(unpublish)
+        self._settling_until = None  # only now: if the update failed, it is tried again
         self.republished_total += again
         if again:
             log.info("broker epoch %s settled: sending %d events once more", self.epoch, again)

@@ -53,7 +53,12 @@ def test_a_failed_transaction_releases_the_writer_lock(tmp_path):
         with pytest.raises(RuntimeError), engine.begin() as conn:
             conn.execute(insert(idempotency_keys).values(**{**row, "key": "k2"}))
             raise RuntimeError("handler failed")
-        with engine.begin() as conn:  # blocks forever if a failure above kept the lock
+        broken = engine.connect()  # a connection that dies inside its transaction
+        broken.begin()
+        broken.execute(insert(idempotency_keys).values(**{**row, "key": "k4"}))
+        broken.invalidate()
+        broken.close()
+        with engine.begin() as conn:  # blocks if a failure above kept the lock
             conn.execute(insert(idempotency_keys).values(**{**row, "key": "k3"}))
         with reading(engine) as conn:
             outcome.append(set(conn.execute(select(idempotency_keys.c.key)).scalars()))
@@ -61,6 +66,6 @@ def test_a_failed_transaction_releases_the_writer_lock(tmp_path):
     with migrated_engine(f"sqlite:///{tmp_path / 'w.db'}", "intake") as engine:
         worker = threading.Thread(target=scenario, args=(engine,), daemon=True)
         worker.start()
-        worker.join(10)
+        worker.join(20)
         assert not worker.is_alive(), "the writer lock was not released by a failed transaction"
     assert outcome == [{"k", "k3"}]
