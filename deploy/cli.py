@@ -53,8 +53,14 @@ def up(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    households = make_households(args.households)
+    # New households every run: one whose case is still open cannot apply a second time.
+    seed = args.seed if args.seed is not None else time.time_ns()
+    households = make_households(args.households, seed=seed)
     intake = os.environ.get("ONEDOOR_INTAKE_URL", f"http://127.0.0.1:{DEFAULT_PORTS['intake']}")
+    verification = os.environ.get("ONEDOOR_VERIFICATION_URL",
+                                  f"http://127.0.0.1:{DEFAULT_PORTS['verification']}")
+    sent = load_partner_data(verification, households)
+    print(f"partner departments published {sent} records about the demo households")
     print(f"submitting {len(households)} households to {intake}")
     summary = run_demo(intake, households, timeout_s=args.timeout)
     print(summary)
@@ -108,6 +114,8 @@ def main() -> None:
     p_demo = sub.add_parser("demo", help="submit sample households to the running system")
     p_demo.add_argument("--households", type=int, default=DEMO_HOUSEHOLDS)
     p_demo.add_argument("--timeout", type=float, default=60)
+    p_demo.add_argument("--seed", type=int, default=None,
+                        help="choose the households (default: new ones every run)")
     p_demo.set_defaults(func=demo)
     p_tail = sub.add_parser("tail", help="print a topic's records with their CloudEvents headers")
     p_tail.add_argument("topic", help="e.g. onedoor.decisions")

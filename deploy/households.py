@@ -1,14 +1,15 @@
 """Sample households for the demo, the tests and the benchmark, with matching partner data.
 
-Deterministic for a seed: `make up` loads the partner records of households that `make demo`
-then submits. All persons are invented; their resident ID numbers have valid check digits.
+Deterministic for a seed. Every person of one call is a different person, and different seeds
+give different persons (a household with an open case cannot apply again). All persons are
+invented; their resident ID numbers have valid check digits.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from services.intake.domain.resident_id import check_character
@@ -53,17 +54,23 @@ PROFILES = [
 
 def make_households(n: int, seed: int = 2021) -> list[Household]:
     rng = random.Random(seed)
+    # Person n of this call gets birth day (start + n // 999) of the year its age gives, and
+    # sequence number (first + n) % 999 + 1: distinct within a call (up to ~360,000 persons),
+    # and a seed's own start and first keep different seeds' persons apart.
+    numbering = (rng.randrange(365), rng.randrange(999))
     households = []
     for i in range(n):
         label, expect = PROFILES[i % len(PROFILES)]
-        households.append(_household(rng, i, label, expect))
+        households.append(_household(rng, numbering, i, label, expect))
     return households
 
 
-def _person(rng: random.Random, i: int, k: int, relation: str, age: int,
-            incomes: list[tuple[str, int]]) -> dict[str, Any]:
-    born = date(2026 - age, rng.randint(1, 12), rng.randint(1, 28))
-    number = resident_id(REGION, born, (i * 7 + k) % 997 + 1)
+def _person(rng: random.Random, numbering: tuple[int, int], i: int, k: int, relation: str,
+            age: int, incomes: list[tuple[str, int]]) -> dict[str, Any]:
+    n = i * 4 + k  # no household has more than four members
+    start, first = numbering
+    born = date(date.today().year - age, 1, 1) + timedelta(days=(start + n // 999) % 365)
+    number = resident_id(REGION, born, (first + n) % 999 + 1)
     person: dict[str, Any] = {
         "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
         "resident_id": number,
@@ -75,8 +82,9 @@ def _person(rng: random.Random, i: int, k: int, relation: str, age: int,
     return person
 
 
-def _household(rng: random.Random, i: int, label: str, expect: str) -> Household:
-    p = lambda k, rel, age, inc=(): _person(rng, i, k, rel, age, list(inc))  # noqa: E731
+def _household(rng: random.Random, numbering: tuple[int, int], i: int, label: str,
+               expect: str) -> Household:
+    p = lambda k, rel, age, inc=(): _person(rng, numbering, i, k, rel, age, list(inc))  # noqa: E731
     records: dict[str, list[dict[str, Any]]] = {}
 
     def record(dept: str, kind: str, member: dict[str, Any], fen: int) -> None:

@@ -15,7 +15,7 @@ from shared.bus.broker import free_port
 from shared.settings import SERVICES, Settings
 from tests.conftest import PostgresDatabases, wait_until
 
-HOUSEHOLDS = make_households(40)
+HOUSEHOLDS = make_households(60)
 
 
 def start_system(data_dir: Path, database_urls: dict[str, str] | None = None) -> System:

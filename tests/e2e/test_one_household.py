@@ -45,13 +45,26 @@ def test_households_reach_payment_or_a_reasoned_rejection(system):
     check_outcomes(system, HOUSEHOLDS[:10])
 
 
+def test_a_member_of_an_open_case_cannot_apply_again(system):
+    household = HOUSEHOLDS[15]  # one member
+    first = submit(system, household)
+    final_cases(system, [first])
+    again = httpx.post(system.url("intake") + "/applications", json=household.application(),
+                       timeout=10)
+    assert again.status_code == 422
+    assert {tuple(d["loc"][1:]) for d in again.json()["detail"]} == {("members", 0,
+                                                                       "resident_id")}
+    assert first in again.json()["detail"][0]["msg"]
+    assert len(payments(system, first)) == 1
+
+
 @pytest.mark.postgres
 def test_the_same_path_on_postgresql(pg_system):
     check_outcomes(pg_system, HOUSEHOLDS[:10])
 
 
 def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
-    household = HOUSEHOLDS[1]
+    household = HOUSEHOLDS[11]
     case_id = submit(system, household)
     final_cases(system, [case_id])
     secrets = [m["resident_id"].encode() for m in household.members] + \
@@ -66,7 +79,7 @@ def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
 
 
 def test_onedoor_tail_prints_the_cloudevents_of_a_topic(system):
-    case_id = submit(system, HOUSEHOLDS[0])
+    case_id = submit(system, HOUSEHOLDS[10])
     final_cases(system, [case_id])
     result = subprocess.run(
         [sys.executable, "-m", "deploy", "tail", topics.PAYMENTS, "--from-beginning",
@@ -109,7 +122,7 @@ def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
 
 
 def test_a_retried_submission_with_the_same_idempotency_key_opens_one_case(system):
-    body = HOUSEHOLDS[2].application()
+    body = HOUSEHOLDS[12].application()
     url = system.url("intake") + "/applications"
     first = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
     again = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)

@@ -46,6 +46,15 @@ def test_two_approvals_of_one_case_schedule_one_payment(engine):
     assert events == 1
 
 
+def test_two_cases_of_one_beneficiary_are_paid_once_a_month(engine):
+    handle(engine, approval("d1"))
+    other_case = approval("d2").model_copy(update={"case_id": "330282-20261122-000000000002"})
+    handle(engine, other_case)
+    with engine.connect() as conn:
+        rows = conn.execute(select(payments.c.case_id)).scalars().all()
+    assert rows == ["330282-20261122-000000000001"]
+
+
 def test_the_database_refuses_a_second_payment_for_the_same_month(engine):
     row = {"case_id": "c1", "programme": "dibao", "period": "2026-11", "amount_fen": 1,
            "beneficiary_ref": "p", "region_code": "330282", "status": "scheduled",
@@ -54,3 +63,5 @@ def test_the_database_refuses_a_second_payment_for_the_same_month(engine):
         conn.execute(insert(payments).values(payment_id="a", **row))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(payments).values(payment_id="b", **row))
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # same household, other case
+        conn.execute(insert(payments).values(payment_id="c", **{**row, "case_id": "c2"}))

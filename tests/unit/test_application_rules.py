@@ -45,3 +45,24 @@ def test_duplicate_members_are_refused():
 def test_status_never_moves_backwards():
     assert later_status("payment_scheduled", "verified") == "payment_scheduled"
     assert later_status("submitted", "approved") == "approved"
+
+
+def test_members_of_another_open_case_are_named():
+    app = Application("330282", "dibao", (member("applicant", date(1980, 1, 1), 1),
+                                          member("spouse", date(1981, 1, 1), 3)),
+                      submitted_on=TODAY)
+    problems = app.already_in_open_cases(["p-a", "p-b"], {"p-b": "330282-20261101-aa"})
+    assert [(p.path, p.reason) for p in problems] == [
+        (("members", 1, "resident_id"), "already a member of open case 330282-20261101-aa "
+                                        "for dibao")]
+
+
+def test_sample_households_are_distinct_persons_within_and_across_seeds():
+    from deploy.households import make_households
+
+    def ids(households):
+        return [m["resident_id"] for h in households for m in h.members]
+
+    many = ids(make_households(3000, seed=7))
+    assert len(many) == len(set(many))
+    assert not set(ids(make_households(20, seed=1))) & set(ids(make_households(20, seed=2)))

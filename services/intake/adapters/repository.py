@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from services.intake.adapters.tables import cases, idempotency_keys, members, timeline
-from services.intake.domain.model import Application
+from services.intake.domain.model import CLOSED_STATUSES, Application
 
 # The statements intake's consumer runs for every event, built once: building a statement and
 # its cache key costs more than executing it on SQLite.
@@ -45,6 +45,16 @@ class CaseRepository:
             }
             for i, m in enumerate(application.members)
         ])
+
+    def open_cases_of(self, refs: list[str], programme: str) -> dict[str, str]:
+        """person_ref → case id, for these persons' cases of a programme that are not closed."""
+        rows = self.conn.execute(
+            select(members.c.person_ref, members.c.case_id)
+            .join(cases, cases.c.case_id == members.c.case_id)
+            .where(members.c.person_ref.in_(refs))
+            .where(cases.c.programme == programme)
+            .where(cases.c.status.not_in(CLOSED_STATUSES)))
+        return {ref: case_id for ref, case_id in rows}
 
     def status(self, case_id: str) -> str | None:
         return self.conn.execute(_STATUS, {"cid": case_id}).scalar_one_or_none()

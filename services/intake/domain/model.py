@@ -94,6 +94,12 @@ class Application:
                                  "the applicant must be an adult"))
         return found
 
+    def already_in_open_cases(self, refs: list[str], open_cases: dict[str, str]) -> list[Problem]:
+        """Problems for members (refs in member order) who are in another open case."""
+        return [Problem(("members", i, "resident_id"),
+                        f"already a member of open case {open_cases[ref]} for {self.programme}")
+                for i, ref in enumerate(refs) if ref in open_cases]
+
     @property
     def applicant(self) -> Member:
         return next(m for m in self.members if m.relation == "applicant")
@@ -109,6 +115,11 @@ STATUS_RANK = {
     "approved": 3,
     "payment_scheduled": 4,
 }
+
+
+# A case in any other status holds its members: they cannot be in a second case of the same
+# programme, so a household is never approved — and paid — twice for one month.
+CLOSED_STATUSES = ("rejected",)
 
 
 def later_status(current: str, candidate: str) -> str:

@@ -80,6 +80,10 @@ def submit_application(
                 raise IdempotencyConflict(idempotency_key)
             uow.rollback()  # drops the event prepared above
             return known[1], False
+    taken = application.already_in_open_cases(refs, repo.open_cases_of(refs,
+                                                                      application.programme))
+    if taken:
+        raise InvalidApplication(taken)
     repo.add(case_id, application, refs, now)
     if idempotency_key:
         repo.remember_key(idempotency_key, request_hash, case_id, now)

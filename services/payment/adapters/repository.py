@@ -12,7 +12,8 @@ from services.payment.domain.model import ScheduledPayment
 
 # Run for every approval, so built once (see intake's repository for why).
 _EXISTS = (select(payments.c.payment_id)
-           .where(payments.c.case_id == bindparam("cid"))
+           .where((payments.c.case_id == bindparam("cid"))
+                  | (payments.c.beneficiary_ref == bindparam("ben")))
            .where(payments.c.programme == bindparam("prog"))
            .where(payments.c.period == bindparam("per")))
 _ADD = insert(payments)
@@ -23,8 +24,9 @@ class PaymentRepository:
         self.conn = conn
 
     def exists(self, payment: ScheduledPayment) -> bool:
-        return self.conn.execute(_EXISTS, {"cid": payment.case_id, "prog": payment.programme,
-                                           "per": payment.period}).first() is not None
+        return self.conn.execute(_EXISTS, {
+            "cid": payment.case_id, "ben": payment.beneficiary_ref,
+            "prog": payment.programme, "per": payment.period}).first() is not None
 
     def add(self, payment_id: str, payment: ScheduledPayment, at: datetime) -> None:
         self.conn.execute(_ADD, {

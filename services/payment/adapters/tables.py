@@ -21,6 +21,9 @@ payments = Table(
     Column("region_code", String(6), nullable=False),
     Column("status", String(20), nullable=False),
     Column("scheduled_at", DateTime(timezone=True), nullable=False),
-    # One payment per case, programme and month, whatever the code above it does.
+    # One payment per case, programme and month — and per beneficiary, programme and month, so
+    # that not even two cases of one household are paid twice — whatever the code above does.
     UniqueConstraint("case_id", "programme", "period", name="uq_payment_once_per_period"),
+    UniqueConstraint("beneficiary_ref", "programme", "period",
+                     name="uq_payment_once_per_beneficiary"),
 )
