@@ -6,6 +6,7 @@ Run alone with ``uvicorn services.verification.bootstrap:create_app --factory --
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from shared.service import ServiceRuntime, build_runtime, health_router, lifespa
 from shared.settings import Settings, load_settings
 
 NAME = "verification"
+log = logging.getLogger(__name__)
 
 
 def demo_token(department: str) -> str:
@@ -28,11 +30,18 @@ def demo_token(department: str) -> str:
     return f"demo-{department}-token"
 
 
-def _seed_demo_credentials(runtime: ServiceRuntime) -> None:
+def _demo_credentials(runtime: ServiceRuntime, production: bool) -> None:
+    """Development and tests get each department's demo credential; production refuses them,
+    including any left behind in a database that was once used for development."""
     with runtime.uow() as uow:
         repo = PartnerRepository(uow.conn)
-        for dept in DEPARTMENT_KINDS:
-            repo.set_token(dept, demo_token(dept))
+        if production:
+            revoked = repo.revoke_tokens([demo_token(d) for d in DEPARTMENT_KINDS])
+            if revoked:
+                log.warning("revoked %d demo partner credentials (production)", revoked)
+        else:
+            for dept in DEPARTMENT_KINDS:
+                repo.set_token(dept, demo_token(dept))
         uow.commit()
 
 
@@ -48,8 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(runtime):
-            if settings.env != "production":
-                _seed_demo_credentials(runtime)
+            _demo_credentials(runtime, production=settings.env == "production")
             yield
 
     app = FastAPI(title="OneDoor verification (核对)", version="0.1.0",

@@ -20,6 +20,7 @@ makes re-reading harmless) and does not commit offsets fetched in the old epoch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
@@ -137,6 +138,12 @@ class EventConsumer:
                 except Exception as exc:
                     # The effects are committed; a redelivery after a rebalance is deduplicated.
                     log.warning("consumer %s: offset commit failed: %s", self.group_id, exc)
+                if not await self._same_epoch(consumer):
+                    # The broker restarted between the check and the commit, which may have put
+                    # an old log's offset into the new one: overwrite it with the start, so that
+                    # even a crash now only re-reads (deduplicated) instead of skipping.
+                    with contextlib.suppress(Exception):
+                        await consumer.commit({tp: 0 for tp in consumer.assignment()})
         finally:
             self._consumer = None
             await consumer.stop()

@@ -6,7 +6,7 @@ name or resident ID number: this log is kept for years and replayed by auditors.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,7 @@ Programme = Literal["dibao"]
 Relation = Literal[
     "applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other"
 ]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]  # "YYYY-MM"
+Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]  # "YYYY-MM"
 
 
 class _Part(BaseModel):
@@ -32,10 +32,13 @@ class DeclaredIncome(_Part):
 
 
 class MemberFacts(_Part):
+    """One member as the other services need them. Age in whole years on the day of the
+    application, not the birth date: birth date, sex and region together would give away most
+    of the resident ID number, and this log is kept for years."""
+
     person_ref: str
     relation: Relation
-    birth_date: date
-    sex: Literal["female", "male"]
+    age_years: int = Field(ge=0, le=150)
     declared_incomes: list[DeclaredIncome]
     consent_signed: bool
 
@@ -48,7 +51,7 @@ class ApplicationSubmitted(Event):
     version = 1
     topic = topics.APPLICATIONS
 
-    region_code: str = Field(pattern=r"^\d{6}$")
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
     programme: Programme
     submitted_at: datetime
     members: list[MemberFacts] = Field(min_length=1)

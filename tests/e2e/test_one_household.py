@@ -67,7 +67,9 @@ def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
     household = HOUSEHOLDS[11]
     case_id = submit(system, household)
     final_cases(system, [case_id])
-    secrets = [m["resident_id"].encode() for m in household.members] + \
+    birth_dates = [f"{r[6:10]}-{r[10:12]}-{r[12:14]}".encode()
+                   for r in (m["resident_id"] for m in household.members)]
+    secrets = birth_dates + [m["resident_id"].encode() for m in household.members] + \
               [m["name"].encode() for m in household.members] + \
               [m["name"].encode("unicode_escape") for m in household.members]
     for topic in (topics.APPLICATIONS, topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS):

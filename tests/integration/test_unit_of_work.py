@@ -24,8 +24,9 @@ def engine(database_url):
         yield engine
 
 
-def application(region: str = "330282") -> Application:
-    rid = parse_resident_id(resident_id("330282", date(1970, 3, 3), 5), today=date.today())
+def application(region: str = "330282", sequence: int = 5) -> Application:
+    rid = parse_resident_id(resident_id("330282", date(1970, 3, 3), sequence),
+                            today=date.today())
     return Application(region, "dibao", (Member("李四", rid, "applicant",
                                                 consent_signed_on=date.today()),))
 
@@ -61,7 +62,7 @@ def test_an_outbox_write_that_fails_takes_the_state_change_with_it(engine):
     record = KafkaRecord(topic="onedoor.applications", key=b"k", value=b"{}", headers=[])
     with pytest.raises(IntegrityError), UnitOfWork(engine, bus, "/test") as uow:
         uow.publish_record(taken, record)
-        handlers.submit_application(application(), uow, pseudonym_key=KEY)
+        handlers.submit_application(application(sequence=7), uow, pseudonym_key=KEY)
     assert counts(engine) == (1, 1)
 
 

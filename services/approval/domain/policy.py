@@ -75,9 +75,9 @@ def parse_policy(text: str, origin: str = "<policy>") -> PolicyTable:
             "default to be set by the region" if entry.get("default") is True else None)
         if name not in DIBAO_FIGURES:
             problems.append(f"{where}: unknown figure {name!r}")
-        if not isinstance(region, str) or not re.fullmatch(r"\d{6}", region):
+        if not isinstance(region, str) or not re.fullmatch(r"[0-9]{6}", region):
             problems.append(f"{where}: region must be a 6-digit code, got {region!r}")
-        if not isinstance(effective, date):
+        if type(effective) is not date:  # a TOML datetime is a date subclass, and wrong here
             problems.append(f"{where}: effective_from must be a date, got {effective!r}")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             problems.append(f"{where}: value must be a whole number ≥ 0, got {value!r}")

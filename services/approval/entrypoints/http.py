@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.approval.adapters.repository import DecisionRepository
 from services.approval.domain.policy import DIBAO_FIGURES, PolicyTable, region_chain
+from shared import clock
 from shared.db import reading
 from shared.service import Runtime
 
@@ -36,11 +38,11 @@ def get_decision(case_id: str, rt: Runtime) -> dict[str, Any]:
             summary="The Dibao figures in force for a region on a day")
 def dibao_policy(region_code: str, table: Policy,
                  on: Annotated[date | None, Query()] = None) -> dict[str, Any]:
-    if len(region_code) != 6 or not region_code.isdigit():
+    if not re.fullmatch(r"[0-9]{6}", region_code):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[{"loc": ["path", "region_code"],
                                      "msg": "must be a 6-digit region code"}])
-    day = on or date.today()
+    day = on or clock.today()
     figures = {}
     for name, meaning in DIBAO_FIGURES.items():
         fig = table.figure(name, region_code, day)

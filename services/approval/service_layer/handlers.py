@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from services.approval.adapters.repository import DecisionRepository
 from services.approval.domain.dibao import HouseholdFacts, decide
 from services.approval.domain.policy import PolicyTable
+from shared import clock
 from shared.events.catalogue import ApplicationDecided, DecisionReason, VerificationReported
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
@@ -26,7 +27,7 @@ def on_verification_reported(event: VerificationReported, envelope: Envelope, uo
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,
         deposits_fen=event.assets.deposits_fen,
-    ), policy, on=now.date())
+    ), policy, on=clock.local_date(now))
     decided = ApplicationDecided(
         case_id=event.case_id,
         decision_id=str(uuid.uuid4()),

@@ -13,7 +13,7 @@ _PROVINCES = {
 
 def region_problem(code: str) -> str | None:
     """Why this is not the code of a county-level region (where cases are handled), or None."""
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"[0-9]{6}", code):
         return "must be a 6-digit administrative division code (GB/T 2260)"
     if code[:2] not in _PROVINCES:
         return f"{code[:2]} is not a province-level code"

@@ -7,13 +7,14 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Response, status
+from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.repository import CaseRepository
-from services.intake.domain.model import InvalidApplication
+from services.intake.domain.model import Application, InvalidApplication
 from services.intake.entrypoints.schemas import ApplicationIn, CaseCreated, CaseOut, MemberOut
 from services.intake.service_layer import handlers
 from shared.db import reading
-from shared.service import Runtime
+from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(tags=["applications"])
 
@@ -42,11 +43,7 @@ def submit_application(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     application = body.to_domain()
     try:
-        with rt.uow() as uow:
-            case_id, _created = handlers.submit_application(
-                application, uow,
-                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
-                idempotency_key=idempotency_key, request_hash=request_hash)
+        case_id = _submit(rt, application, idempotency_key, request_hash)
     except InvalidApplication as exc:
         raise _unprocessable(exc) from exc
     except handlers.IdempotencyConflict as exc:
@@ -55,6 +52,24 @@ def submit_application(
                             ) from exc
     response.headers["Location"] = f"/applications/{case_id}"
     return CaseCreated(case_id=case_id, status="submitted")
+
+
+def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str | None,
+            request_hash: str) -> str:
+    key = rt.settings.pseudonym_key.get_secret_value().encode()
+    for attempt in (1, 2):
+        try:
+            with rt.uow() as uow:
+                case_id, _created = handlers.submit_application(
+                    application, uow, pseudonym_key=key, idempotency_key=idempotency_key,
+                    request_hash=request_hash)
+            return case_id
+        except IntegrityError:
+            # On PostgreSQL two requests with one Idempotency-Key can both pass the lookup; the
+            # loser's insert fails, and its second attempt finds the winner's case.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @router.get("/applications/{case_id}", response_model=CaseOut,

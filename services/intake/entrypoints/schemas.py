@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from services.intake.domain.model import Application, DeclaredIncome, Member
 from services.intake.domain.resident_id import InvalidResidentId, parse_resident_id
+from shared import clock
 
 
 class DeclaredIncomeIn(BaseModel):
@@ -40,7 +41,7 @@ class MemberIn(BaseModel):
     @classmethod
     def _valid_resident_id(cls, v: str) -> str:
         try:
-            return parse_resident_id(v, today=date.today()).number
+            return parse_resident_id(v, today=clock.today()).number
         except InvalidResidentId as exc:
             raise ValueError(str(exc)) from exc
 
@@ -56,7 +57,7 @@ class ApplicationIn(BaseModel):
     members: list[MemberIn] = Field(min_length=1, max_length=30)
 
     def to_domain(self) -> Application:
-        today = date.today()
+        today = clock.today()
         return Application(
             region_code=self.region_code,
             programme=self.programme,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import Application, InvalidApplication, later_status
+from services.intake.domain.resident_id import age_on
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -62,8 +63,7 @@ def submit_application(
             MemberFacts(
                 person_ref=ref,
                 relation=m.relation,  # type: ignore[arg-type]
-                birth_date=m.resident_id.birth_date,
-                sex=m.resident_id.sex,  # type: ignore[arg-type]
+                age_years=age_on(m.resident_id.birth_date, application.submitted_on),
                 declared_incomes=[
                     DeclaredIncome(kind=d.kind, monthly_amount_fen=d.monthly_amount_fen)  # type: ignore[arg-type]
                     for d in m.declared_incomes],

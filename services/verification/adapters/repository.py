@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from services.verification.adapters.tables import partner_credentials, partner_records, reports
 from services.verification.domain.model import PartnerRecord
@@ -40,6 +40,13 @@ class PartnerRepository:
                                     .values(**values)).rowcount
         if not changed:
             self.conn.execute(insert(partner_credentials).values(department=department, **values))
+
+    def revoke_tokens(self, tokens: list[str]) -> int:
+        """Remove the credentials whose token is one of these; returns how many there were."""
+        digests = [token_digest(t) for t in tokens]
+        return self.conn.execute(delete(partner_credentials)
+                                 .where(partner_credentials.c.token_sha256.in_(digests))
+                                 ).rowcount or 0
 
     def upsert(self, records: list[PartnerRecord]) -> None:
         """Insert new records; a record sent again (same department and id) replaces the old."""

@@ -38,7 +38,7 @@ class PartnerRecord:
 @dataclass(frozen=True)
 class HouseholdMember:
     person_ref: str
-    birth_date: date
+    age_years: int  # on the day of the application
     declared_monthly_fen: int
     consent_signed: bool
 
@@ -73,13 +73,8 @@ class ConsentMissing(ValueError):
     """An adult member has not signed the consent: no partner data may be looked at."""
 
 
-def _age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def check_consent(members: Iterable[HouseholdMember], on: date) -> None:
-    missing = [m.person_ref for m in members
-               if _age_on(m.birth_date, on) >= ADULT_AGE and not m.consent_signed]
+def check_consent(members: Iterable[HouseholdMember]) -> None:
+    missing = [m.person_ref for m in members if m.age_years >= ADULT_AGE and not m.consent_signed]
     if missing:
         raise ConsentMissing(f"no signed consent from adult member(s) {', '.join(missing)}")
 

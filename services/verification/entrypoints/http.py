@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from services.verification.adapters.repository import PartnerRepository, ReportRepository
 from services.verification.service_layer import handlers
@@ -36,14 +36,26 @@ class RecordIn(BaseModel):
     record_id: str = Field(min_length=1, max_length=100,
                            description="The department's own id: sending it again replaces it")
     kind: Literal["wage", "pension", "vehicle", "real_estate", "deposit"]
-    resident_id: str = Field(pattern=r"^\d{17}[\dXx]$")
-    amount_fen: StrictInt = Field(ge=0, description="Monthly income, or value/balance, in fen")
+    resident_id: str = Field(pattern=r"^[0-9]{17}[0-9Xx]$")
+    amount_fen: StrictInt = Field(ge=0, le=10**15,
+                                  description="Monthly income, or value/balance, in fen")
     as_of: date
 
 
 class RecordsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     records: list[RecordIn] = Field(min_length=1, max_length=10_000)
+
+    @field_validator("records")
+    @classmethod
+    def _one_of_each_record_id(cls, records: list[RecordIn]) -> list[RecordIn]:
+        seen: dict[str, int] = {}
+        for i, record in enumerate(records):
+            if record.record_id in seen:
+                raise ValueError(f"records[{i}].record_id {record.record_id!r} is sent twice "
+                                 f"(also records[{seen[record.record_id]}])")
+            seen[record.record_id] = i
+        return records
 
 
 @router.post("/partner-records", tags=["partners"],

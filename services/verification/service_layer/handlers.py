@@ -62,11 +62,11 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
     reports = ReportRepository(uow.conn)
     if reports.exists(event.case_id):
         return  # one report per case; a re-sent application under a new event id changes nothing
-    members = [HouseholdMember(person_ref=m.person_ref, birth_date=m.birth_date,
+    members = [HouseholdMember(person_ref=m.person_ref, age_years=m.age_years,
                                declared_monthly_fen=sum(i.monthly_amount_fen
                                                         for i in m.declared_incomes),
                                consent_signed=m.consent_signed) for m in event.members]
-    check_consent(members, on=event.submitted_at.date())
+    check_consent(members)
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in members])
     report = build_report(members, records)
     applicant = next(m.person_ref for m in event.members if m.relation == "applicant")

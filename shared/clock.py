@@ -1,0 +1,18 @@
+"""Dates as the offices see them. Every region OneDoor serves keeps China Standard Time (UTC+8):
+a decision taken at 07:00 on the 1st in Cixi belongs to that day and month, not to the previous
+one as it would in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def local_date(moment: datetime) -> date:
+    """The calendar day of a moment in China."""
+    return moment.astimezone(CHINA).date()
+
+
+def today() -> date:
+    return local_date(datetime.now(UTC))
