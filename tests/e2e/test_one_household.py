@@ -105,19 +105,27 @@ def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
     response = httpx.post(system.url("intake") + "/applications", json=bad, timeout=10)
     assert response.status_code == 422
     locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
-    assert {("members", 0, "resident_id"), ("members", 1, "name"), ("members", 1, "relation"),
-            ("members", 1, "declared_incomes", 0, "monthly_amount_fen")} <= locs
+    assert locs == {("region_code",), ("members", 0, "resident_id"), ("members", 1, "name"),
+                    ("members", 1, "relation"), ("members", 1, "resident_id"),
+                    ("members", 1, "declared_incomes", 0, "monthly_amount_fen")}
     check = next(d for d in response.json()["detail"] if d["loc"][1:] == ["members", 0,
                                                                           "resident_id"])
     assert "check digit" in check["msg"]
 
-    # Well-formed fields, broken rules: named the same way.
-    no_consent = {**good, "region_code": "330200",
-                  "members": [{**good["members"][0], "consent_signed_on": None}]}
+    # Well-formed fields, broken rules (checked once the form is well-formed): named the same way.
+    child = {"name": "小明", "resident_id": "330282201501010016", "relation": "applicant"}
+    no_consent = {**good, "members": [{**good["members"][0], "consent_signed_on": None}, child]}
     response = httpx.post(system.url("intake") + "/applications", json=no_consent, timeout=10)
     assert response.status_code == 422
     locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
-    assert locs == {("region_code",), ("members", 0, "consent_signed_on")}
+    assert locs == {("members",), ("members", 0, "consent_signed_on")}
+    # Full-width digits look like digits to \d; they must be refused, not crash the service.
+    wide = {**good, "region_code": "33０２８２", "members": [
+        {**good["members"][0], "resident_id": "３３０２８２１９５８０３１５００２４"}]}
+    response = httpx.post(system.url("intake") + "/applications", json=wide, timeout=10)
+    assert response.status_code == 422
+    assert {tuple(d["loc"][1:]) for d in response.json()["detail"]} == {
+        ("region_code",), ("members", 0, "resident_id")}
     after = sqlite3.connect(intake_db).execute("select count(*) from outbox").fetchone()[0]
     assert after == before
     assert httpx.get(system.url("intake") + "/applications/nope", timeout=10).status_code == 404
@@ -146,3 +154,9 @@ def test_partner_departments_publish_only_their_own_kinds(system):
                       headers={"Authorization": "Bearer guessed"}).status_code == 401
     police = {"Authorization": "Bearer demo-public_security-token"}
     assert httpx.post(url, json={"records": [record]}, headers=police).status_code == 200
+    twice = httpx.post(url, json={"records": [record, {**record, "amount_fen": 2}]},
+                       headers=police)
+    assert twice.status_code == 422 and "sent twice" in twice.text
+    huge = httpx.post(url, json={"records": [{**record, "amount_fen": 10**19}]}, headers=police)
+    assert huge.status_code == 422
+    assert huge.json()["detail"][0]["loc"] == ["body", "records", 0, "amount_fen"]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from services.intake.domain.model import Application, DeclaredIncome, Member
+from services.intake.domain.region import region_problem
 from services.intake.domain.resident_id import InvalidResidentId, parse_resident_id
 from shared import clock
 
@@ -55,6 +56,15 @@ class ApplicationIn(BaseModel):
     region_code: str = Field(description="6-digit county-level region code, e.g. 330282 (Cixi)")
     programme: Literal["dibao"]
     members: list[MemberIn] = Field(min_length=1, max_length=30)
+
+    @field_validator("region_code")
+    @classmethod
+    def _county_level_region(cls, v: str) -> str:
+        # Checked here as well as in the domain so that one 422 names every bad field.
+        problem = region_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     def to_domain(self) -> Application:
         today = clock.today()
