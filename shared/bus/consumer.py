@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import insert, select
@@ -41,6 +42,7 @@ from shared.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Envelope, UnitOfWork], None]
+EpochCheck = Literal["same", "unknown", "changed"]
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,8 @@ class EventConsumer:
                 records = [r for part in batches.values() for r in part]
                 if records:
                     await self._process(records)
-                if not await self._same_epoch(consumer) or not records:
-                    continue
+                if await self._check_epoch(consumer) != "same" or not records:
+                    continue  # never commit an offset we cannot place in the current epoch
                 offsets = {tp: part[-1].offset + 1 for tp, part in batches.items()}
                 try:
                     await consumer.commit(offsets)
@@ -138,7 +140,7 @@ class EventConsumer:
                 except Exception as exc:
                     # The effects are committed; a redelivery after a rebalance is deduplicated.
                     log.warning("consumer %s: offset commit failed: %s", self.group_id, exc)
-                if not await self._same_epoch(consumer):
+                if await self._check_epoch(consumer) == "changed":
                     # The broker restarted between the check and the commit, which may have put
                     # an old log's offset into the new one: overwrite it with the start, so that
                     # even a crash now only re-reads (deduplicated) instead of skipping.
@@ -151,24 +153,25 @@ class EventConsumer:
     async def close(self) -> None:
         await self._cluster.close()
 
-    async def _same_epoch(self, consumer: AIOKafkaConsumer) -> bool:
-        """False (after rewinding) when the broker restarted since the last check."""
+    async def _check_epoch(self, consumer: AIOKafkaConsumer) -> EpochCheck:
+        """"same", "unknown" (the broker did not answer), or "changed" — after rewinding to the
+        beginning of every partition, because the broker restarted since the last check."""
         try:
             epoch = await self._cluster.epoch()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("consumer %s: cannot read the broker epoch: %s", self.group_id, exc)
-            return False  # do not commit what we cannot place in an epoch
+            return "unknown"
         if epoch == self._epoch:
-            return True
+            return "same"
         log.warning("consumer %s: broker epoch changed (%s → %s); re-reading from the start",
                     self.group_id, self._epoch, epoch)
         self._epoch = epoch
         partitions = consumer.assignment()
         if partitions:
             await consumer.seek_to_beginning(*partitions)
-        return False
+        return "changed"
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         deliveries = [_decode(r) for r in records]

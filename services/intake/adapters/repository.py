@@ -20,6 +20,13 @@ _SET_DECISION = (update(cases).where(cases.c.case_id == bindparam("cid"))
                  .values(status=bindparam("status"), updated_at=bindparam("at"),
                          decision=bindparam("decision")))
 _RECORD = insert(timeline)
+# Run inside every submission's write transaction, so its cost is paid while others wait.
+_OPEN_CASES_OF = (
+    select(members.c.person_ref, members.c.case_id)
+    .join(cases, cases.c.case_id == members.c.case_id)
+    .where(members.c.person_ref.in_(bindparam("refs", expanding=True)))
+    .where(cases.c.programme == bindparam("programme"))
+    .where(cases.c.status.not_in(CLOSED_STATUSES)))
 
 
 class CaseRepository:
@@ -48,12 +55,7 @@ class CaseRepository:
 
     def open_cases_of(self, refs: list[str], programme: str) -> dict[str, str]:
         """person_ref → case id, for these persons' cases of a programme that are not closed."""
-        rows = self.conn.execute(
-            select(members.c.person_ref, members.c.case_id)
-            .join(cases, cases.c.case_id == members.c.case_id)
-            .where(members.c.person_ref.in_(refs))
-            .where(cases.c.programme == programme)
-            .where(cases.c.status.not_in(CLOSED_STATUSES)))
+        rows = self.conn.execute(_OPEN_CASES_OF, {"refs": refs, "programme": programme})
         return {ref: case_id for ref, case_id in rows}
 
     def status(self, case_id: str) -> str | None:
