@@ -65,16 +65,11 @@ class PostgresDatabases:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
     """A fresh, empty database of each kind: the contract tests run against both."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}"
-        return
-    dbs = PostgresDatabases()
-    try:
-        yield dbs.create()
-    finally:
-        dbs.drop_all()
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, update
 
 from shared.bus.kafka import Cluster, new_producer, start_with_retry
 from shared.db import reading
@@ -109,7 +109,10 @@ class OutboxRelay:
         if epoch == self.epoch:
             return
         await self._cluster.ensure_topics()
-        resent = await asyncio.to_thread(self._unpublish_other_epochs, epoch)
+        o = self._outbox
+        resent = await asyncio.to_thread(
+            self._unpublish, o.c.published_at.is_not(None)
+            & ((o.c.broker_epoch != epoch) | o.c.broker_epoch.is_(None)))
         if self.epoch is not None or resent:
             log.warning("broker epoch is now %s: re-publishing %d events", epoch, resent)
             self._settling_until = time.monotonic() + self._settle_s
@@ -117,22 +120,19 @@ class OutboxRelay:
         self.epoch = epoch
 
     @property
+    def _settling_tag(self) -> str:
+        return f"{self.epoch}+settling"
+
+    @property
     def _mark(self) -> str | None:
         """The epoch recorded on rows published now."""
         if self.epoch is not None and self._settling_until is not None:
-            return f"{self.epoch}+settling"
+            return self._settling_tag
         return self.epoch
 
     async def _end_settling(self) -> None:
-        o = self._outbox
-        tag = f"{self.epoch}+settling"
-
-        def unpublish() -> int:
-            with self._engine.begin() as conn:
-                return conn.execute(update(o).where(o.c.broker_epoch == tag)
-                                    .values(published_at=None, broker_epoch=None)).rowcount or 0
-
-        again = await asyncio.to_thread(unpublish)
+        again = await asyncio.to_thread(
+            self._unpublish, self._outbox.c.broker_epoch == self._settling_tag)
         self._settling_until = None  # only now: if the update failed, it is tried again
         self.republished_total += again
         if again:
@@ -204,15 +204,12 @@ class OutboxRelay:
         with self._engine.begin() as conn:
             conn.execute(statement)
 
-    def _unpublish_other_epochs(self, epoch: str) -> int:
+    def _unpublish(self, condition: ColumnElement[bool]) -> int:
+        """Mark the rows matching ``condition`` unpublished, so the relay sends them again."""
         o = self._outbox
         with self._engine.begin() as conn:
-            result = conn.execute(
-                update(o)
-                .where(o.c.published_at.is_not(None))
-                .where((o.c.broker_epoch != epoch) | o.c.broker_epoch.is_(None))
-                .values(published_at=None, broker_epoch=None)
-            )
+            result = conn.execute(update(o).where(condition)
+                                  .values(published_at=None, broker_epoch=None))
             return result.rowcount or 0
 
     def _prune(self) -> None:
