@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     approval_database_url: str | None = None
     payment_database_url: str | None = None
 
-    # Approval's policy figures; the packaged file when unset.
-    dibao_policy_file: Path | None = None
+    # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
+    # or directories instead when set (a region's own figures, a test's).
+    policy_paths: list[Path] = []
 
     # Consumer tuning: how many records one transaction may take, and how often an event that
     # fails is tried before it goes to the dead-letter topic.

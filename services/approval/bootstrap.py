@@ -18,22 +18,24 @@ from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
 
 NAME = "approval"
-DEFAULT_POLICY = Path(__file__).parent / "policies" / "dibao.toml"
+DEFAULT_POLICY = Path(__file__).parent / "policies"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     # A bad policy file stops the service here, with the file's problems in the message, rather
     # than deciding cases on half a policy.
-    policy = load_policy(settings.dibao_policy_file or DEFAULT_POLICY)
+    policy = load_policy(*(settings.policy_paths or [DEFAULT_POLICY]))
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
-        topics=[topics.VERIFICATIONS],
+        topics=[topics.APPLICATIONS, topics.VERIFICATIONS],
         handlers=handlers(policy),  # type: ignore[arg-type]
     )
     app = FastAPI(title="OneDoor approval (审批)", version="0.1.0",
-                  description="Verification reports in; decisions with their reasons out.",
+                  description=("Applications and verification reports in; pre-assessment, town "
+                               "review, public notice and approval; decisions with their full "
+                               "explanation out."),
                   lifespan=lambda _app: lifespan(runtime))
     app.state.runtime = runtime
     app.state.policy = policy

@@ -15,7 +15,10 @@ from shared.events import topics
 from shared.events.base import Event, register
 
 IncomeKind = Literal["wage", "pension", "business", "property", "transfer", "other"]
-Programme = Literal["dibao"]
+# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴 (see DOMAIN.md §3)
+Programme = Literal["dibao", "tekun", "marginal", "temporary", "disability"]
+ReferralKind = Literal["medical", "education", "housing", "employment"]
+SelfCare = Literal["full", "partial", "none"]  # 生活自理能力: 全自理 / 半自理 / 全护理
 Relation = Literal[
     "applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other"
 ]
@@ -41,6 +44,28 @@ class MemberFacts(_Part):
     age_years: int = Field(ge=0, le=150)
     declared_incomes: list[DeclaredIncome]
     consent_signed: bool
+    # Declared at the window from the member's certificates; None when not declared.
+    disability_grade: int | None = Field(default=None, ge=1, le=4)  # 残疾等级, 1 most severe
+    able_to_work: bool | None = None  # 劳动能力, for the extreme-hardship "three noes" test
+    self_care: SelfCare | None = None  # for the extreme-hardship care subsidy
+
+
+class SupporterFacts(_Part):
+    """A legal supporter (法定赡养、抚养、扶养义务人) outside the household, and whether able to
+    support; for the extreme-hardship test."""
+
+    relation: Relation
+    able_to_support: bool
+
+
+class TemporaryRequest(_Part):
+    """What a temporary-assistance (临时救助) application asks for."""
+
+    kind: Literal["emergency", "spending"]  # 急难型 / 支出型
+    requested_amount_fen: int = Field(gt=0)
+    cause: Literal["accident", "illness", "disaster", "fire", "education", "other"]
+    # Rigid medical spending over the last 12 months (支出型), deducted from income.
+    rigid_medical_spending_fen: int = Field(default=0, ge=0)
 
 
 @register
@@ -55,6 +80,10 @@ class ApplicationSubmitted(Event):
     programme: Programme
     submitted_at: datetime
     members: list[MemberFacts] = Field(min_length=1)
+    legal_supporters: list[SupporterFacts] = Field(default_factory=list)
+    care_mode: Literal["home", "centralised"] | None = None  # 分散 / 集中供养, extreme hardship
+    temporary: TemporaryRequest | None = None
+    referrals: list[ReferralKind] = Field(default_factory=list)
 
 
 class MemberIncome(_Part):
@@ -63,6 +92,9 @@ class MemberIncome(_Part):
     verified_monthly_fen: int
     counted_monthly_fen: int
     sources: list[str]
+    # The part of the counted income that comes from work (wages, business), against which the
+    # employment-cost deduction applies.
+    employment_monthly_fen: int = 0
 
 
 class AssetSummary(_Part):
@@ -89,6 +121,19 @@ class VerificationReported(Event):
     household_monthly_income_fen: int
     per_capita_monthly_income_fen: int
     reported_at: datetime
+    # Why this report was made: the application, new partner data, or a periodic review.
+    occasion: Literal["application", "partner_data", "periodic_review"] = "application"
+
+
+class PolicyParameter(_Part):
+    """One policy figure a rule used: its value, the region that set it and from when."""
+
+    name: str
+    value: int
+    region: str
+    effective_from: str  # YYYY-MM-DD
+    source: str
+    default: bool = False  # not a seed fact: a placeholder the region must set
 
 
 class DecisionReason(_Part):
@@ -97,7 +142,19 @@ class DecisionReason(_Part):
     rule: str
     passed: bool
     detail: str
-    figures: dict[str, str] = Field(default_factory=dict)
+    figures: dict[str, str] = Field(default_factory=dict)  # inputs, as the reviewer reads them
+    label_zh: str = ""
+    parameters: list[PolicyParameter] = Field(default_factory=list)
+
+
+class Benefit(_Part):
+    """One amount a decision grants: monthly from the start month, or once."""
+
+    kind: Literal["dibao", "dibao_classified", "tekun_basic", "tekun_care",
+                  "disability_living", "disability_nursing", "temporary", "recognition"]
+    person_ref: str | None = None  # the member it is for, when it is for one member
+    monthly_amount_fen: int = Field(default=0, ge=0)
+    one_off_amount_fen: int = Field(default=0, ge=0)
 
 
 @register
@@ -119,6 +176,148 @@ class ApplicationDecided(Event):
     policy_version: str | None
     reasons: list[DecisionReason]
     decided_at: datetime
+    one_off_amount_fen: int = Field(default=0, ge=0)
+    benefits: list[Benefit] = Field(default_factory=list)
+    member_refs: list[str] = Field(default_factory=list)
+    decided_by: Literal["district", "town", "system"] = "system"
+    # Temporary assistance paid ahead of verification (急难对象先行救助).
+    advance: bool = False
+    # "One case, one discussion" (一事一议): why an amount above the normal ceiling was granted.
+    justification: str | None = None
+
+
+Stage = Literal[
+    "awaiting_report",  # submitted; waiting for the verification report
+    "awaiting_review",  # pre-assessed; the town reviews (镇街审核)
+    "returned",  # returned to the window for more information
+    "under_notice",  # public notice posted (公示)
+    "awaiting_approval",  # the district (or the town, where delegated) approves (审批)
+    "approved",
+    "rejected",
+    "advance_paid",  # emergency advance approved before verification (先行救助)
+    "follow_up",  # an advance's later verification failed: staff must follow up
+    "exiting",  # gradual exit (渐退): benefit continues until an end month
+    "suspended",
+    "terminated",
+]
+
+
+@register
+class CaseStageChanged(Event):
+    """A case moved from one workflow stage to another. ``sequence`` counts a case's changes
+    from 1, so a reader can keep the latest whatever order topics deliver in."""
+
+    type = "onedoor.case.stage_changed"
+    version = 1
+    topic = topics.DECISIONS
+
+    sequence: int = Field(ge=1)
+    from_stage: Stage | None
+    to_stage: Stage
+    action: str
+    actor: str  # staff id and role ("town_reviewer:t-017"), or "system"
+    note: str | None = None
+    due_at: datetime | None = None  # the stage's time limit, when it has one
+    changed_at: datetime
+
+
+@register
+class CaseAssessed(Event):
+    """The automatic pre-assessment (or a reassessment) of a case, with its full trace."""
+
+    type = "onedoor.case.assessed"
+    version = 1
+    topic = topics.DECISIONS
+
+    assessment_id: str
+    report_id: str | None
+    eligible: bool | None  # None: cannot be decided automatically (e.g. no policy in force)
+    programme: Programme
+    region_code: str
+    monthly_amount_fen: int = Field(ge=0)
+    one_off_amount_fen: int = Field(ge=0)
+    benefits: list[Benefit]
+    policy_version: str | None
+    reasons: list[DecisionReason]
+    assessed_on: str  # YYYY-MM-DD, the policy date
+    assessed_at: datetime
+
+
+@register
+class BenefitChanged(Event):
+    """A running benefit changes: gradual exit, suspension, resumption, termination, amount."""
+
+    type = "onedoor.benefit.changed"
+    version = 1
+    topic = topics.DECISIONS
+
+    change: Literal["gradual_exit", "suspended", "resumed", "terminated", "amount_changed"]
+    programme: Programme
+    beneficiary_ref: str
+    effective_month: Month  # first month the change applies to
+    end_month: Month | None = None  # gradual exit: the last month still paid
+    monthly_amount_fen: int = Field(ge=0)  # the monthly amount from effective_month
+    reason: str
+    changed_at: datetime
+
+
+@register
+class HouseholdRecognised(Event):
+    """A household was recognised in a status other departments' assistance follows (e.g.
+    marginal low-income, 低保边缘家庭)."""
+
+    type = "onedoor.household.recognised"
+    version = 1
+    topic = topics.DECISIONS
+
+    status: Literal["dibao", "tekun", "marginal"]
+    region_code: str
+    member_refs: list[str]
+    valid_from: Month
+    recognised_at: datetime
+
+
+@register
+class ReassessmentRequested(Event):
+    """Approval asks verification for a fresh report on a recipient (periodic review)."""
+
+    type = "onedoor.reassessment.requested"
+    version = 1
+    topic = topics.DECISIONS
+
+    occasion: Literal["periodic_review"]
+    requested_at: datetime
+
+
+@register
+class ReferralRequested(Event):
+    """A case asks another department for its own assistance (专项救助)."""
+
+    type = "onedoor.referral.requested"
+    version = 1
+    topic = topics.REFERRALS
+
+    referral_id: str
+    kind: ReferralKind
+    region_code: str
+    member_refs: list[str]
+    requested_at: datetime
+
+
+@register
+class ReferralAnswered(Event):
+    """The department a referral went to answered it."""
+
+    type = "onedoor.referral.answered"
+    version = 1
+    topic = topics.REFERRALS
+
+    referral_id: str
+    kind: ReferralKind
+    outcome: Literal["granted", "declined", "in_progress"]
+    amount_fen: int = Field(default=0, ge=0)
+    note: str | None = None
+    answered_at: datetime
 
 
 @register
@@ -131,7 +330,8 @@ class PaymentScheduled(Event):
 
     payment_id: str
     programme: Programme
-    period: Month
+    period: Month  # the month a monthly payment is for; the month of a one-off payment
+    kind: Literal["monthly", "one_off"] = "monthly"
     amount_fen: int = Field(gt=0)
     beneficiary_ref: str
     region_code: str

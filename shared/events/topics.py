@@ -6,8 +6,9 @@ case's events on a topic land on one partition and stay in order.
 
 APPLICATIONS = "onedoor.applications"  # intake → verification, approval
 VERIFICATIONS = "onedoor.verifications"  # verification → approval, intake
-DECISIONS = "onedoor.decisions"  # approval → payment, intake
+DECISIONS = "onedoor.decisions"  # approval → payment, intake, verification (its case workflow)
 PAYMENTS = "onedoor.payments"  # payment → intake
+REFERRALS = "onedoor.referrals"  # approval ↔ other departments (专项救助), → intake
 DEAD_LETTER = "onedoor.dead-letter"  # any consumer, for events it could not process
 
-ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, DEAD_LETTER)
+ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, REFERRALS, DEAD_LETTER)

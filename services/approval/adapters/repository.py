@@ -1,31 +1,219 @@
-"""Decisions in approval's database."""
+"""Approval's reads and writes. Statements run per event are built once (see intake's
+repository for why)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, insert, select
+import json
+from datetime import datetime
+from typing import Any
 
-from services.approval.adapters.tables import decisions
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+
+from services.approval.adapters.tables import (
+    assessments,
+    case_members,
+    cases,
+    decisions,
+    home_surveys,
+    objections,
+    referrals,
+    reports,
+    stage_changes,
+    temporary_grants,
+)
 from shared.events.catalogue import ApplicationDecided
 
-# Run for every report, so built once (see intake's repository for why).
-_EXISTS = select(decisions.c.case_id).where(decisions.c.case_id == bindparam("cid"))
-_ADD = insert(decisions)
+_CASE = select(cases).where(cases.c.case_id == bindparam("cid"))
+_DECISION_EXISTS = select(decisions.c.case_id).where(decisions.c.case_id == bindparam("cid"))
+_MOVE = (update(cases)
+         .where(cases.c.case_id == bindparam("cid"))
+         .where(cases.c.sequence == bindparam("expected"))
+         .values(stage=bindparam("new_stage"), sequence=bindparam("new_sequence"),
+                 due_at=bindparam("new_due"), notice_ends_at=bindparam("new_notice"),
+                 stage_since=bindparam("now")))
+_OPEN_OBJECTIONS = (select(func.count()).select_from(objections)
+                    .where(objections.c.case_id == bindparam("cid"))
+                    .where(objections.c.status == "open"))
+_SURVEYED = select(home_surveys.c.survey_id).where(home_surveys.c.case_id == bindparam("cid"))
+_UNASSESSED = (select(reports.c.report_id, reports.c.body)
+               .where(reports.c.case_id == bindparam("cid"))
+               .where(reports.c.assessed.is_(False)).order_by(reports.c.received_at))
 
 
-class DecisionRepository:
+class Conflict(Exception):
+    """Someone else changed the case first; read it again and retry."""
+
+
+class ApprovalRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def exists(self, case_id: str) -> bool:
-        return self.conn.execute(_EXISTS, {"cid": case_id}).first() is not None
+    # --- cases -------------------------------------------------------------------------------
+    def case(self, case_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(_CASE, {"cid": case_id}).mappings().first()
+        return dict(row) if row else None
 
-    def add(self, decided: ApplicationDecided) -> None:
-        self.conn.execute(_ADD, {
+    def open_case(self, row: dict[str, Any], member_refs: list[str]) -> None:
+        self.conn.execute(insert(cases), row)
+        self.conn.execute(insert(case_members),
+                          [{"case_id": row["case_id"], "person_ref": r} for r in member_refs])
+
+    def move(self, case_id: str, expected: int, stage: str, sequence: int,
+             due_at: datetime | None, notice_ends_at: datetime | None, now: datetime) -> None:
+        done = self.conn.execute(_MOVE, {
+            "cid": case_id, "expected": expected, "new_stage": stage, "new_sequence": sequence,
+            "new_due": due_at, "new_notice": notice_ends_at, "now": now})
+        if done.rowcount != 1:
+            raise Conflict(f"case {case_id} changed meanwhile")
+
+    def set_case(self, case_id: str, **values: Any) -> None:
+        self.conn.execute(update(cases).where(cases.c.case_id == case_id).values(**values))
+
+    def record_change(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(stage_changes), row)
+
+    def history(self, case_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            select(stage_changes).where(stage_changes.c.case_id == case_id)
+            .order_by(stage_changes.c.sequence)).mappings()]
+
+    def list_cases(self, *, stage: str | None, region: str | None, programme: str | None,
+                   overdue_at: datetime | None, limit: int) -> list[dict[str, Any]]:
+        q = select(cases.c.case_id, cases.c.programme, cases.c.region_code, cases.c.stage,
+                   cases.c.sequence, cases.c.due_at, cases.c.notice_ends_at,
+                   cases.c.stage_since, cases.c.submitted_at, cases.c.monthly_amount_fen)
+        if stage:
+            q = q.where(cases.c.stage == stage)
+        if region:
+            q = q.where(cases.c.region_code == region)
+        if programme:
+            q = q.where(cases.c.programme == programme)
+        if overdue_at is not None:
+            q = q.where(and_(cases.c.due_at.is_not(None), cases.c.due_at < overdue_at))
+        q = q.order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.case_id).limit(limit)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    # --- what approval knows of a household ---------------------------------------------------
+    def household_status(self, member_refs: list[str]) -> str | None:
+        """The status a household is recognised in, by any member's running case."""
+        rows = self.conn.execute(
+            select(cases.c.programme).join(case_members, case_members.c.case_id == cases.c.case_id)
+            .where(case_members.c.person_ref.in_(member_refs))
+            .where(cases.c.stage.in_(("approved", "exiting")))
+            .where(cases.c.programme.in_(("dibao", "tekun", "marginal")))).scalars().all()
+        for status in ("tekun", "dibao", "marginal"):
+            if status in rows:
+                return status
+        return None
+
+    def temporary_granted(self, member_refs: list[str], year: int, *, excluding: str) -> int:
+        """Temporary assistance granted this year to any other case that shares a member."""
+        granted = (select(temporary_grants.c.case_id, temporary_grants.c.amount_fen)
+                   .where(temporary_grants.c.person_ref.in_(member_refs))
+                   .where(temporary_grants.c.case_id != excluding)
+                   .where(temporary_grants.c.year == year).distinct().subquery())
+        return int(self.conn.execute(select(func.coalesce(func.sum(granted.c.amount_fen), 0)))
+                   .scalar_one())
+
+    def grant_temporary(self, case_id: str, member_refs: list[str], year: int,
+                        amount_fen: int) -> None:
+        self.conn.execute(insert(temporary_grants), [
+            {"case_id": case_id, "person_ref": r, "year": year, "amount_fen": amount_fen}
+            for r in member_refs])
+
+    # --- reports and assessments --------------------------------------------------------------
+    def add_report(self, report_id: str, case_id: str, body: str, at: datetime,
+                   assessed: bool) -> bool:
+        if self.conn.execute(select(reports.c.report_id)
+                             .where(reports.c.report_id == report_id)).first():
+            return False
+        self.conn.execute(insert(reports), {"report_id": report_id, "case_id": case_id,
+                                            "body": body, "received_at": at,
+                                            "assessed": assessed})
+        return True
+
+    def unassessed_reports(self, case_id: str) -> list[tuple[str, str]]:
+        return [(r.report_id, r.body) for r in self.conn.execute(_UNASSESSED, {"cid": case_id})]
+
+    def mark_assessed(self, report_id: str) -> None:
+        self.conn.execute(update(reports).where(reports.c.report_id == report_id)
+                          .values(assessed=True))
+
+    def add_assessment(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(assessments), row)
+
+    def assessment(self, assessment_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(assessments).where(
+            assessments.c.assessment_id == assessment_id)).mappings().first()
+        return dict(row) if row else None
+
+    def assessments_of(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(assessments).order_by(assessments.c.assessed_at)
+        if case_id is not None:
+            q = q.where(assessments.c.case_id == case_id)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    # --- review records -----------------------------------------------------------------------
+    def add_survey(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(home_surveys), row)
+
+    def surveyed(self, case_id: str) -> bool:
+        return self.conn.execute(_SURVEYED, {"cid": case_id}).first() is not None
+
+    def surveys(self, case_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            select(home_surveys).where(home_surveys.c.case_id == case_id)).mappings()]
+
+    def add_objection(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(objections), row)
+
+    def open_objections(self, case_id: str) -> int:
+        return int(self.conn.execute(_OPEN_OBJECTIONS, {"cid": case_id}).scalar_one())
+
+    def objection(self, case_id: str, objection_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(objections).where(
+            objections.c.objection_id == objection_id,
+            objections.c.case_id == case_id)).mappings().first()
+        return dict(row) if row else None
+
+    def resolve_objection(self, objection_id: str, **values: Any) -> None:
+        self.conn.execute(update(objections).where(objections.c.objection_id == objection_id)
+                          .values(**values))
+
+    def objections_of(self, case_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            select(objections).where(objections.c.case_id == case_id)
+            .order_by(objections.c.recorded_at)).mappings()]
+
+    # --- referrals ----------------------------------------------------------------------------
+    def add_referral(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(referrals), row)
+
+    def referral(self, referral_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(referrals).where(
+            referrals.c.referral_id == referral_id)).mappings().first()
+        return dict(row) if row else None
+
+    def answer_referral(self, referral_id: str, **values: Any) -> None:
+        self.conn.execute(update(referrals).where(referrals.c.referral_id == referral_id)
+                          .values(**values))
+
+    def referrals_of(self, case_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            select(referrals).where(referrals.c.case_id == case_id)).mappings()]
+
+    # --- decisions ----------------------------------------------------------------------------
+    def decided(self, case_id: str) -> bool:
+        return self.conn.execute(_DECISION_EXISTS, {"cid": case_id}).first() is not None
+
+    def add_decision(self, decided: ApplicationDecided) -> None:
+        self.conn.execute(insert(decisions), {
             "case_id": decided.case_id, "decision_id": decided.decision_id,
             "outcome": decided.outcome, "region_code": decided.region_code,
             "monthly_amount_fen": decided.monthly_amount_fen,
             "body": decided.model_dump_json(), "decided_at": decided.decided_at})
 
-    def get(self, case_id: str) -> str | None:
-        return self.conn.execute(
-            select(decisions.c.body).where(decisions.c.case_id == case_id)).scalar_one_or_none()
+    def decision(self, case_id: str) -> dict[str, Any] | None:
+        body = self.conn.execute(select(decisions.c.body).where(
+            decisions.c.case_id == case_id)).scalar_one_or_none()
+        return None if body is None else json.loads(body)  # type: ignore[no-any-return]

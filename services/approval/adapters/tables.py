@@ -1,8 +1,21 @@
-"""Approval's own tables: one decision per case, with its full explanation."""
+"""Approval's own tables: cases and their workflow, assessments with their inputs, decisions.
+
+Only pseudonymous references are stored here: names and resident ID numbers stay in intake.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from shared.uow import BusTables
 
@@ -19,4 +32,116 @@ decisions = Table(
     Column("monthly_amount_fen", BigInteger, nullable=False),
     Column("body", Text, nullable=False),  # JSON of the ApplicationDecided event
     Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("programme", String(20), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("stage", String(30), nullable=False),
+    # Counts the case's stage changes; every update checks it, so two reviewers acting at once
+    # cannot both win (the second gets a 409 and acts again on what the first did).
+    Column("sequence", Integer, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("facts", Text, nullable=False),  # JSON of CaseFacts from the application
+    Column("assessment_id", String(40), nullable=True),
+    Column("monthly_amount_fen", BigInteger, nullable=False),  # the running benefit, if any
+    Column("due_at", DateTime(timezone=True), nullable=True),  # the stage's time limit
+    Column("notice_ends_at", DateTime(timezone=True), nullable=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("stage_since", DateTime(timezone=True), nullable=False),
+)
+
+case_members = Table(
+    "case_members",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("person_ref", String(40), primary_key=True, index=True),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("report_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("body", Text, nullable=False),  # JSON of the VerificationReported event
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("assessed", Boolean, nullable=False),  # false while the application is not here yet
+)
+
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("assessment_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("facts", Text, nullable=False),  # JSON of the CaseFacts it was computed from
+    Column("assessed_on", String(10), nullable=False),  # the policy day
+    Column("policy_digest", String(16), nullable=False),  # the whole table's version
+    Column("body", Text, nullable=False),  # JSON of the CaseAssessed event
+    Column("assessed_at", DateTime(timezone=True), nullable=False),
+)
+
+stage_changes = Table(
+    "stage_changes",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("from_stage", String(30), nullable=True),
+    Column("to_stage", String(30), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+home_surveys = Table(
+    "home_surveys",
+    metadata,
+    Column("survey_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("surveyed_on", String(10), nullable=False),
+    Column("surveyors", String(200), nullable=False),
+    Column("findings", Text, nullable=False),
+    Column("recorded_by", String(80), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+objections = Table(
+    "objections",
+    metadata,
+    Column("objection_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("summary", Text, nullable=False),
+    Column("recorded_by", String(80), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),  # open | upheld | dismissed
+    Column("resolution", Text, nullable=True),
+    Column("resolved_by", String(80), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+)
+
+temporary_grants = Table(
+    "temporary_grants",
+    metadata,
+    # One row per granted case and member: the yearly cap counts what any case that shares a
+    # member got, so a household cannot pass the cap by changing who applies.
+    Column("case_id", String(40), primary_key=True),
+    Column("person_ref", String(40), primary_key=True, index=True),
+    Column("year", Integer, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("referral_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # requested | granted | declined | in_progress
+    Column("amount_fen", BigInteger, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True), nullable=True),
 )

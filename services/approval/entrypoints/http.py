@@ -1,19 +1,27 @@
-"""Approval's HTTP API: read a case's decision and the policy figures in force."""
+"""Approval's HTTP API: the town reviewer's and district approver's work on cases, the
+decisions with their explanations, and the policy figures in force."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import date
-from typing import Annotated, Any
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.approval.adapters.repository import DecisionRepository
-from services.approval.domain.policy import DIBAO_FIGURES, PolicyTable, region_chain
+from services.approval.adapters.repository import ApprovalRepository, Conflict
+from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
+from services.approval.domain.workflow import ActionRefused, Actor
+from services.approval.service_layer import commands
+from services.approval.service_layer.casework import UnknownCase
 from shared import clock
 from shared.db import reading
-from shared.service import Runtime
+from shared.service import Runtime, ServiceRuntime
+
+T = TypeVar("T")
 
 
 def policy(request: Request) -> PolicyTable:
@@ -24,30 +32,201 @@ Policy = Annotated[PolicyTable, Depends(policy)]
 router = APIRouter()
 
 
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["window_clerk", "town_reviewer", "district_approver"]
+    staff_id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class HomeSurveyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    surveyed_on: date
+    surveyors: str = Field(min_length=1, max_length=200, description="Staff ids, two at least "
+                           "by national practice")
+    findings: str = Field(min_length=1, max_length=4000)
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "action": "accept", "by": {"role": "town_reviewer", "staff_id": "t-017"},
+        "note": "report and survey agree",
+        "home_survey": {"surveyed_on": "2026-11-20", "surveyors": "t-017, t-021",
+                        "findings": "lives alone, no other income seen"}}})
+    action: Literal["accept", "return", "resume", "reject", "object", "resolve_objection",
+                    "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
+                    "terminate"]
+    by: StaffIn
+    note: str | None = Field(default=None, max_length=4000,
+                             description="Reason or remark; required to return, reject, object,"
+                                         " resolve, suspend, terminate")
+    justification: str | None = Field(default=None, max_length=4000,
+                                      description="One case, one discussion (一事一议): required"
+                                                  " to approve temporary assistance above the "
+                                                  "normal ceiling")
+    upheld: bool | None = None
+    objection_id: str | None = None
+    home_survey: HomeSurveyIn | None = None
+
+
+class ReferralAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["granted", "declined", "in_progress"]
+    amount_fen: int = Field(default=0, ge=0, le=10_000_000_00)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+def _run(rt: ServiceRuntime, work: Callable[[Any], T]) -> T:
+    """Run a command, turning the domain's refusals into HTTP answers."""
+    try:
+        with rt.uow() as uow:
+            return work(uow)
+    except UnknownCase as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except ActionRefused as exc:
+        if exc.field:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+                {"type": "value_error", "loc": ["body", exc.field], "msg": exc.reason}]) from exc
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.reason) from exc
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"{exc}: read the case again and retry") from exc
+
+
+@router.post("/cases/{case_id}/actions", tags=["workflow"],
+             summary="Act on a case: review, notice, approval, and after (审核/公示/审批)")
+def case_action(case_id: str, body: ActionIn, rt: Runtime, table: Policy) -> dict[str, Any]:
+    """One action; 409 when the case's stage or the actor's role does not allow it (nothing
+    changes), 422 when an input the action needs is missing."""
+    survey = None if body.home_survey is None else commands.HomeSurvey(
+        body.home_survey.surveyed_on, body.home_survey.surveyors, body.home_survey.findings)
+    return _run(rt, lambda uow: commands.perform(
+        uow, table, case_id, body.action, Actor(body.by.role, body.by.staff_id),
+        note=body.note, justification=body.justification, upheld=body.upheld,
+        objection_id=body.objection_id, home_survey=survey))
+
+
+@router.post("/cases/{case_id}/home-surveys", tags=["workflow"], status_code=201,
+             summary="Record a home survey (入户调查)")
+def home_survey(case_id: str, body: HomeSurveyIn, by: StaffIn, rt: Runtime) -> dict[str, str]:
+    survey = commands.HomeSurvey(body.surveyed_on, body.surveyors, body.findings)
+    _run(rt, lambda uow: commands.record_survey(uow, case_id, survey,
+                                                Actor(by.role, by.staff_id)))
+    return {"case_id": case_id, "recorded": "home_survey"}
+
+
+@router.post("/cases/{case_id}/periodic-review", tags=["workflow"], status_code=202,
+             summary="Start a recipient's periodic review (定期复核)")
+def periodic_review(case_id: str, by: StaffIn, rt: Runtime) -> dict[str, str]:
+    _run(rt, lambda uow: commands.request_review(uow, case_id, Actor(by.role, by.staff_id)))
+    return {"case_id": case_id, "requested": "periodic_review"}
+
+
+@router.post("/referrals/{referral_id}/answer", tags=["referrals"],
+             summary="A department answers a referral (专项救助)")
+def answer_referral(referral_id: str, body: ReferralAnswerIn, rt: Runtime) -> dict[str, Any]:
+    return _run(rt, lambda uow: commands.answer_referral(uow, referral_id, body.outcome,
+                                                         body.amount_fen, body.note))
+
+
+@router.get("/cases", tags=["workflow"],
+            summary="Cases by stage, region, programme; overdue ones first")
+def list_cases(rt: Runtime,
+               stage: Annotated[str | None, Query()] = None,
+               region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+               programme: Annotated[str | None, Query()] = None,
+               overdue: Annotated[bool, Query()] = False,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with reading(rt.engine) as conn:
+        rows = ApprovalRepository(conn).list_cases(
+            stage=stage, region=region, programme=programme,
+            overdue_at=now if overdue else None, limit=limit)
+    return {"as_of": now.isoformat(), "cases": [_with_overdue(r, now) for r in rows]}
+
+
+def _with_overdue(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    due = row.get("due_at")
+    if due is not None and due.tzinfo is None:
+        due = due.replace(tzinfo=UTC)
+        row["due_at"] = due
+    notice = row.get("notice_ends_at")
+    if notice is not None and notice.tzinfo is None:
+        row["notice_ends_at"] = notice.replace(tzinfo=UTC)
+    row["overdue"] = due is not None and due < now and row["stage"] not in ("under_notice",)
+    return row
+
+
+@router.get("/cases/{case_id}", tags=["workflow"],
+            summary="A case: stage, time limit, assessments with their trace, history")
+def get_case(case_id: str, rt: Runtime) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        repo = ApprovalRepository(conn)
+        row = repo.case(case_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+        latest = repo.assessment(row["assessment_id"]) if row["assessment_id"] else None
+        return {
+            **{k: v for k, v in _with_overdue(row, datetime.now(UTC)).items() if k != "facts"},
+            "facts": json.loads(row["facts"]),
+            "assessment": json.loads(latest["body"]) if latest else None,
+            "assessments": [{"assessment_id": a["assessment_id"],
+                             "assessed_on": a["assessed_on"],
+                             "eligible": json.loads(a["body"])["eligible"]}
+                            for a in repo.assessments_of(case_id)],
+            "history": repo.history(case_id),
+            "home_surveys": repo.surveys(case_id),
+            "objections": repo.objections_of(case_id),
+            "referrals": repo.referrals_of(case_id),
+            "decision": repo.decision(case_id),
+        }
+
+
+@router.get("/assessments/{assessment_id}/replay", tags=["audit"],
+            summary="Re-run a stored assessment from its inputs; is it identical?")
+def replay(assessment_id: str, rt: Runtime, table: Policy) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        stored = ApprovalRepository(conn).assessment(assessment_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no assessment {assessment_id}")
+    return commands.replay(stored, table)
+
+
 @router.get("/decisions/{case_id}", tags=["decisions"],
             summary="A case's decision with every rule, figure and source")
 def get_decision(case_id: str, rt: Runtime) -> dict[str, Any]:
     with reading(rt.engine) as conn:
-        body = DecisionRepository(conn).get(case_id)
+        body = ApprovalRepository(conn).decision(case_id)
     if body is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no decision for case {case_id}")
-    return json.loads(body)  # type: ignore[no-any-return]
+    return body
 
 
-@router.get("/policy/dibao/{region_code}", tags=["policy"],
-            summary="The Dibao figures in force for a region on a day")
-def dibao_policy(region_code: str, table: Policy,
-                 on: Annotated[date | None, Query()] = None) -> dict[str, Any]:
+@router.get("/policy/{region_code}", tags=["policy"],
+            summary="Every policy figure in force for a region on a day")
+def policy_figures(region_code: str, table: Policy,
+                   on: Annotated[date | None, Query()] = None,
+                   programme: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     if not re.fullmatch(r"[0-9]{6}", region_code):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[{"loc": ["path", "region_code"],
                                      "msg": "must be a 6-digit region code"}])
     day = on or clock.today()
     figures = {}
-    for name, meaning in DIBAO_FIGURES.items():
+    for name, (meaning, label_zh) in FIGURES.items():
+        if programme and not name.startswith(programme + "."):
+            continue
         fig = table.figure(name, region_code, day)
         figures[name] = None if fig is None else {
-            "value": fig.value, "meaning": meaning, "region": fig.region,
-            "effective_from": fig.effective_from.isoformat(), "source": fig.source}
+            "value": fig.value, "meaning": meaning, "label_zh": label_zh, "region": fig.region,
+            "effective_from": fig.effective_from.isoformat(), "source": fig.source,
+            "default": fig.default}
     return {"region_code": region_code, "on": day.isoformat(),
-            "inherits_from": region_chain(region_code), "figures": figures}
+            "inherits_from": region_chain(region_code), "policy_digest": table.version,
+            "figures": figures}
+
+
+@router.get("/policy/dibao/{region_code}", tags=["policy"], deprecated=True,
+            summary="The Dibao figures in force (use /policy/{region}?programme=dibao)")
+def dibao_policy(region_code: str, table: Policy,
+                 on: Annotated[date | None, Query()] = None) -> dict[str, Any]:
+    return policy_figures(region_code, table, on, "dibao")

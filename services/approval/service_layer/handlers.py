@@ -1,57 +1,160 @@
-"""Approval's handlers: a verification report in, a decision with its reasons out."""
+"""Approval's event handlers: an application opens a case, a verification report assesses it.
+
+Plain functions of (event, envelope, unit of work); the policy table is bound by ``handlers``.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from services.approval.adapters.repository import DecisionRepository
-from services.approval.domain.dibao import HouseholdFacts, decide
+from services.approval.adapters.repository import ApprovalRepository
+from services.approval.domain.facts import CaseFacts, Member, Supporter, TemporaryRequest
 from services.approval.domain.policy import PolicyTable
+from services.approval.domain.workflow import (
+    RECURRING,
+    SYSTEM,
+    Change,
+    on_report,
+    reassess,
+    town_review_due,
+)
+from services.approval.service_layer import casework
 from shared import clock
-from shared.events.catalogue import ApplicationDecided, DecisionReason, VerificationReported
+from shared.events.catalogue import (
+    ApplicationSubmitted,
+    ReferralRequested,
+    VerificationReported,
+)
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
 
 
+def facts_from(event: ApplicationSubmitted) -> CaseFacts:
+    t = event.temporary
+    return CaseFacts(
+        case_id=event.case_id, programme=event.programme, region_code=event.region_code,
+        members=tuple(Member(
+            person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
+            declared_monthly_fen=sum(i.monthly_amount_fen for i in m.declared_incomes),
+            disability_grade=m.disability_grade, able_to_work=m.able_to_work,
+            self_care=m.self_care) for m in event.members),
+        legal_supporters=tuple(Supporter(s.relation, s.able_to_support)
+                               for s in event.legal_supporters),
+        care_mode=event.care_mode,
+        temporary=None if t is None else TemporaryRequest(
+            t.kind, t.requested_amount_fen, t.cause, t.rigid_medical_spending_fen))
+
+
+def _current(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
+    """The facts with what approval itself knows of the household today."""
+    refs = [m.person_ref for m in facts.members]
+    return replace(facts, household_status=repo.household_status(refs),
+                   temporary_granted_this_year_fen=repo.temporary_granted(
+                       refs, clock.local_date(now).year, excluding=facts.case_id))
+
+
+def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uow: UnitOfWork,
+                             *, policy: PolicyTable) -> None:
+    repo = ApprovalRepository(uow.conn)
+    if repo.case(event.case_id) is not None:
+        return  # opened already (the same application re-sent under a new event id)
+    now = datetime.now(UTC)
+    facts = facts_from(event)
+    emergency = event.temporary is not None and event.temporary.kind == "emergency"
+    row = {"case_id": event.case_id, "programme": event.programme,
+           "region_code": event.region_code, "stage": "awaiting_report", "sequence": 0,
+           "emergency": emergency, "facts": "", "assessment_id": None,
+           "monthly_amount_fen": 0, "due_at": None, "notice_ends_at": None,
+           "submitted_at": event.submitted_at, "stage_since": now}
+    row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
+    repo.open_case(row, [m.person_ref for m in facts.members])
+    _, case = casework.load(repo, event.case_id)
+    changes = [Change("awaiting_report", "submitted")]
+    if emergency:
+        # 急难: the town may pay within hours, before any report, so assess on the form alone
+        # and put the case in front of the reviewer with the emergency time limit.
+        casework.run_assessment(uow, repo, row, _current(repo, facts, now), policy, now)
+        rules = casework.rules_for(policy, event.region_code, now)
+        changes.append(Change("awaiting_review", "emergency_registered",
+                              "emergency: may be paid in advance, verified after",
+                              due_at=town_review_due(now, rules, emergency=True)))
+    casework.apply_changes(uow, repo, row, case, changes, SYSTEM, now)
+    for kind in event.referrals:
+        referral_id = str(uuid.uuid4())
+        repo.add_referral({"referral_id": referral_id, "case_id": event.case_id, "kind": kind,
+                           "status": "requested", "amount_fen": None, "note": None,
+                           "requested_at": now, "answered_at": None})
+        uow.publish(ReferralRequested(
+            case_id=event.case_id, referral_id=referral_id, kind=kind,
+            region_code=event.region_code, member_refs=[m.person_ref for m in event.members],
+            requested_at=now))
+    for _report_id, body in repo.unassessed_reports(event.case_id):
+        _assess_report(uow, repo, VerificationReported.model_validate_json(body), policy, now)
+
+
 def on_verification_reported(event: VerificationReported, envelope: Envelope, uow: UnitOfWork,
                              *, policy: PolicyTable) -> None:
-    decisions = DecisionRepository(uow.conn)
-    if decisions.exists(event.case_id):
-        return  # a case is decided once; reassessment comes with its own event (issue 3)
+    repo = ApprovalRepository(uow.conn)
     now = datetime.now(UTC)
-    decision = decide(HouseholdFacts(
-        region_code=event.region_code,
-        household_size=event.household_size,
-        per_capita_monthly_income_fen=event.per_capita_monthly_income_fen,
-        real_estate_count=event.assets.real_estate_count,
-        vehicle_count=event.assets.vehicle_count,
-        deposits_fen=event.assets.deposits_fen,
-    ), policy, on=clock.local_date(now))
-    decided = ApplicationDecided(
-        case_id=event.case_id,
-        decision_id=str(uuid.uuid4()),
-        outcome=decision.outcome,  # type: ignore[arg-type]
-        programme=event.programme,
-        region_code=event.region_code,
-        beneficiary_ref=event.applicant_ref,
-        household_size=event.household_size,
-        monthly_amount_fen=decision.monthly_amount_fen,
-        start_month=decision.start_month,
-        policy_version=decision.policy_version,
-        reasons=[DecisionReason(rule=r.rule, passed=r.passed, detail=r.detail, figures=r.figures)
-                 for r in decision.reasons],
-        decided_at=now,
-    )
-    decisions.add(decided)
-    uow.publish(decided)
+    if not repo.add_report(event.report_id, event.case_id, event.model_dump_json(), now,
+                           assessed=False):
+        return  # this report was assessed already
+    if repo.case(event.case_id) is None:
+        # Topics are read in parallel: the report can overtake its application. It waits
+        # here, and the application assesses it when it arrives.
+        return
+    _assess_report(uow, repo, event, policy, now)
+
+
+def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: VerificationReported,
+                   policy: PolicyTable, now: datetime) -> None:
+    row, case = casework.load(repo, report.case_id)
+    repo.mark_assessed(report.report_id)
+    previous = case.assessment
+    previous_facts = casework.facts_of(row)
+    facts = _current(repo, casework.with_report(previous_facts, report), now)
+    assessment = casework.run_assessment(uow, repo, row, facts, policy, now)
+    repo.set_case(case.case_id, facts=json.dumps(facts.to_dict(), sort_keys=True))
+    row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
+    rules = casework.rules_for(policy, case.region_code, now)
+    if case.stage in ("approved", "exiting") and case.programme in RECURRING:
+        if previous is None:
+            return
+        change = reassess(case.stage, row["monthly_amount_fen"], previous, assessment,
+                          _earned(previous_facts), _earned(facts),
+                          f"{clock.local_date(now):%Y-%m}", rules)
+        if change is None:
+            return
+        casework.benefit_changed(uow, row, change.benefit_change or "", now, change.reason,
+                                 monthly=change.monthly_amount_fen, end_month=change.end_month,
+                                 effective=change.effective_month)
+        if change.benefit_change in ("amount_changed", "resumed"):
+            repo.set_case(case.case_id, monthly_amount_fen=change.monthly_amount_fen)
+        if change.to_stage:
+            casework.apply_changes(uow, repo, row, case, [Change(
+                change.to_stage, f"reassessed_{report.occasion}", change.reason)], SYSTEM, now)
+        return
+    casework.apply_changes(uow, repo, row, replace(case, assessment=assessment),
+                           on_report(case, assessment, now, rules), SYSTEM, now)
+
+
+def _earned(facts: CaseFacts) -> int:
+    return sum(m.employment_monthly_fen or 0 for m in facts.members)
 
 
 def handlers(policy: PolicyTable) -> dict[type, object]:
     """The routing table; the policy table is bound here, once, by the bootstrap."""
 
+    def application_submitted(event: ApplicationSubmitted, envelope: Envelope,
+                              uow: UnitOfWork) -> None:
+        on_application_submitted(event, envelope, uow, policy=policy)
+
     def verification_reported(event: VerificationReported, envelope: Envelope,
                               uow: UnitOfWork) -> None:
         on_verification_reported(event, envelope, uow, policy=policy)
 
-    return {VerificationReported: verification_reported}
+    return {ApplicationSubmitted: application_submitted,
+            VerificationReported: verification_reported}

@@ -1,0 +1,109 @@
+"""What a decision is made from: the application's facts and, once it arrives, verification's.
+
+Plain data, stored with every assessment (``to_dict``/``from_dict``) so that an auditor can re-run
+the decision later with the same inputs. Money in fen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+ADULT_AGE = 18  # the law's age of majority, not a policy figure
+
+
+@dataclass(frozen=True)
+class Member:
+    person_ref: str
+    relation: str
+    age_years: int
+    declared_monthly_fen: int
+    disability_grade: int | None = None  # 1 most severe … 4
+    able_to_work: bool | None = None
+    self_care: str | None = None  # full | partial | none
+    # From the verification report; None while it has not arrived.
+    counted_monthly_fen: int | None = None
+    employment_monthly_fen: int | None = None
+
+
+@dataclass(frozen=True)
+class Supporter:
+    relation: str
+    able_to_support: bool
+
+
+@dataclass(frozen=True)
+class TemporaryRequest:
+    kind: str  # emergency | spending
+    requested_amount_fen: int
+    cause: str
+    rigid_medical_spending_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Assets:
+    real_estate_count: int
+    vehicle_count: int
+    deposits_fen: int
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    case_id: str
+    programme: str
+    region_code: str
+    members: tuple[Member, ...]
+    legal_supporters: tuple[Supporter, ...] = ()
+    care_mode: str | None = None
+    temporary: TemporaryRequest | None = None
+    assets: Assets | None = None  # None: not verified yet
+    report_id: str | None = None
+    # Approval's own records, as of the assessment: temporary assistance this household already
+    # got this calendar year, and the status it is recognised in (dibao / tekun / marginal).
+    temporary_granted_this_year_fen: int = 0
+    household_status: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return self.assets is not None
+
+    @property
+    def applicant(self) -> Member:
+        return next((m for m in self.members if m.relation == "applicant"), self.members[0])
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseFacts:
+        data = dict(data)
+        data["members"] = tuple(Member(**m) for m in data["members"])
+        data["legal_supporters"] = tuple(Supporter(**s) for s in data["legal_supporters"])
+        if data.get("temporary") is not None:
+            data["temporary"] = TemporaryRequest(**data["temporary"])
+        if data.get("assets") is not None:
+            data["assets"] = Assets(**data["assets"])
+        return cls(**data)
+
+
+def per_capita(total_fen: int, size: int) -> int:
+    """Per-capita amount, rounded half up to the fen (never float)."""
+    return int((Decimal(total_fen) / Decimal(size)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def share(amount_fen: int, permille: int) -> int:
+    """``permille``‰ of an amount, rounded half up to the fen."""
+    return int((Decimal(amount_fen) * permille / 1000).quantize(Decimal(1),
+                                                                rounding=ROUND_HALF_UP))
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"

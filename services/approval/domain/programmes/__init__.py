@@ -1,0 +1,1 @@
+"""One module per programme (DOMAIN.md §3), each with ``assess(facts, policy) -> Outcome``."""

@@ -1,0 +1,52 @@
+"""Marginal low-income household (低保边缘家庭): recognition, not cash.
+
+Per-capita income at or above the Dibao standard but below a multiple of it, and the Dibao
+asset tests passed. Recognition is what other departments' medical, education, housing and
+temporary assistance follow; the household also gets the disability subsidies it qualifies for.
+"""
+
+from __future__ import annotations
+
+from services.approval.domain.assessment import Benefit, Outcome
+from services.approval.domain.facts import CaseFacts, share, yuan
+from services.approval.domain.programmes.common import (
+    asset_checks,
+    counted_income,
+    disability_subsidies,
+    pending_report,
+)
+from services.approval.domain.trace import Check, PolicyView
+
+FIGURES = ("dibao.monthly_standard_fen", "marginal.income_multiple_permille",
+           "dibao.max_real_estate", "dibao.max_vehicles", "dibao.deposit_limit_months",
+           "dibao.employment_cost_deduction_fen", "disability.living_subsidy_fen",
+           "disability.nursing_subsidy_fen", "disability.nursing_max_grade")
+
+
+def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
+    p.require(*FIGURES)
+    if not facts.verified:
+        return Outcome(False, (), (pending_report(facts),))
+    standard = p.fig("dibao.monthly_standard_fen")
+    multiple = p.fig("marginal.income_multiple_permille")
+    upper = share(standard.value, multiple.value)
+    pc, income = counted_income(facts, p)
+    checks = [
+        income,
+        Check("income_at_or_above_standard", "收入不低于低保标准", pc >= standard.value,
+              f"per-capita income {yuan(pc)} yuan "
+              + ("is at or above" if pc >= standard.value else
+                 "is below (the household may qualify for Dibao instead)")
+              + f" the Dibao standard {yuan(standard.value)} yuan",
+              {"per_capita_income_fen": str(pc)}, (standard,)),
+        Check("income_below_band", "收入低于边缘上限", pc < upper,
+              f"per-capita income {yuan(pc)} yuan {'is below' if pc < upper else 'is not below'}"
+              f" {multiple.value}‰ of the standard = {yuan(upper)} yuan",
+              {"per_capita_income_fen": str(pc), "upper_bound_fen": str(upper)},
+              (standard, multiple)),
+        *asset_checks(facts, p, standard.value),
+    ]
+    if not all(c.passed for c in checks):
+        return Outcome(False, (), tuple(checks))
+    extra, extra_checks = disability_subsidies(facts, p, low_income=True)
+    return Outcome(True, (Benefit("recognition", None), *extra), (*checks, *extra_checks))

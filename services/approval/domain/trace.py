@@ -1,0 +1,68 @@
+"""The explanation a decision carries: every rule, its inputs and the policy figures it used.
+
+A reviewer reads ``detail`` (and ``label_zh``); an auditor reads ``inputs`` and ``parameters``,
+which name each figure's value, region, effective date and source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from services.approval.domain.policy import FIGURES, Figure, PolicyTable
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    label_zh: str
+    passed: bool
+    detail: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    parameters: tuple[Figure, ...] = ()
+
+
+class MissingFigures(LookupError):
+    """Figures a rule needs are not in force for the region on the day."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+class PolicyView:
+    """The figures in force for one region on one day, remembering which ones were used."""
+
+    def __init__(self, table: PolicyTable, region: str, on: date) -> None:
+        self.table, self.region, self.on = table, region, on
+        self.used: dict[str, Figure] = {}
+
+    def require(self, *names: str) -> None:
+        """Fail with every missing figure at once, so a rejection is never half-explained."""
+        missing = [n for n in names if self.find(n) is None]
+        if missing:
+            raise MissingFigures(missing)
+
+    def find(self, name: str) -> Figure | None:
+        assert name in FIGURES, name  # a typo here is a bug, not a policy gap
+        fig = self.table.figure(name, self.region, self.on)
+        if fig is not None:
+            self.used[name] = fig
+        return fig
+
+    def fig(self, name: str) -> Figure:
+        found = self.find(name)
+        if found is None:
+            raise MissingFigures([name])
+        return found
+
+    def __getitem__(self, name: str) -> int:
+        return self.fig(name).value
+
+    def figs(self, *names: str) -> tuple[Figure, ...]:
+        return tuple(self.fig(n) for n in names)
+
+    @property
+    def version(self) -> str:
+        """The figures used, each as name@region/effective-date: enough to re-run the decision."""
+        return ",".join(sorted(f.ref for f in self.used.values()))

@@ -1,0 +1,339 @@
+"""The case workflow: pre-assessment → town review → public notice → approval, and after.
+
+Pure: ``act`` takes the case as it is, an action, who acts and when, and returns the stage
+changes it makes — or refuses with a reason. The service layer stores the changes and publishes
+one event per change. An action the case's stage does not allow changes nothing (HTTP 409).
+
+    awaiting_report ─report→ awaiting_review ─accept→ under_notice ─close_notice→ awaiting_approval
+                             │  │  └return→ returned ─resume→ awaiting_review       │
+                             │  └reject→ rejected          objection upheld ↩     approve / reject
+                             └advance (emergency)→ advance_paid ─report→ approved | follow_up
+    approved ─suspend→ suspended ─reinstate→ approved;  approved|exiting|suspended ─terminate→ …
+    approved ─report: income from work rose→ exiting (gradual exit, 渐退)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from services.approval.domain.assessment import Assessment
+from services.approval.domain.facts import yuan
+from services.approval.domain.policy import PolicyTable
+from shared import clock
+
+# Proposed recipients of recurring cash are publicly noticed (公示); temporary assistance and the
+# disability subsidies are not (national practice).
+NOTICED = frozenset({"dibao", "tekun", "marginal"})
+RECURRING = frozenset({"dibao", "tekun", "marginal", "disability"})
+ROLES = ("window_clerk", "town_reviewer", "district_approver")
+TOWN, DISTRICT, CLERK = "town_reviewer", "district_approver", "window_clerk"
+
+
+class ActionRefused(Exception):
+    """The action is not allowed now; nothing changed. ``field`` names a missing input."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.field = reason, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str
+    staff_id: str
+
+    def __str__(self) -> str:
+        return f"{self.role}:{self.staff_id}"
+
+
+SYSTEM = Actor("system", "onedoor")
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    programme: str
+    region_code: str
+    stage: str
+    sequence: int
+    emergency: bool = False
+    assessment: Assessment | None = None
+    notice_ends_at: datetime | None = None
+    open_objections: int = 0
+    home_survey: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stage change, and the decision it makes, if any."""
+
+    to_stage: str
+    action: str
+    note: str | None = None
+    due_at: datetime | None = None
+    notice_ends_at: datetime | None = None
+    decides: str | None = None  # approved | rejected | advance
+    decided_by: str | None = None  # town | district
+    benefit_change: str | None = None  # suspended | resumed | terminated
+
+
+@dataclass
+class Rules:
+    """The policy figures the workflow needs, for the case's region on the day of the action."""
+
+    table: PolicyTable
+    region: str
+    on: date
+    used: list[str] = field(default_factory=list)
+
+    def value(self, name: str) -> int:
+        fig = self.table.figure(name, self.region, self.on)
+        if fig is None:
+            raise ActionRefused(f"no {name} in force for region {self.region}: set it in the "
+                                "policy files")
+        self.used.append(fig.ref)
+        return fig.value
+
+
+def add_working_days(start: datetime, days: int, table: PolicyTable) -> datetime:
+    """The end of the ``days``-th working day after ``start`` (China time), as UTC."""
+    day = clock.local_date(start)
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if table.is_working_day(day):
+            counted += 1
+    end = datetime.combine(day, time(23, 59, 59), tzinfo=clock.CHINA)
+    return end.astimezone(start.tzinfo)
+
+
+def town_review_due(now: datetime, rules: Rules, emergency: bool) -> datetime:
+    if emergency:
+        return now + timedelta(hours=rules.value("workflow.emergency_advance_hours"))
+    return add_working_days(now, rules.value("workflow.town_review_working_days"), rules.table)
+
+
+def _approval_due(now: datetime, rules: Rules) -> datetime:
+    return add_working_days(now, rules.value("workflow.district_approval_working_days"),
+                            rules.table)
+
+
+def _need(case: Case, actor: Actor, action: str, stages: tuple[str, ...],
+          roles: tuple[str, ...]) -> None:
+    if case.stage not in stages:
+        raise ActionRefused(f"cannot {action} a case that is {case.stage} "
+                            f"(only when {' or '.join(stages)})")
+    if actor.role not in roles:
+        raise ActionRefused(f"a {actor.role} cannot {action}; needs {' or '.join(roles)}")
+
+
+def _note(note: str | None, action: str) -> str:
+    if not note or not note.strip():
+        raise ActionRefused(f"{action} needs a reason", field="note")
+    return note.strip()
+
+
+def _eligible(case: Case, action: str) -> Assessment:
+    a = case.assessment
+    if a is None:
+        raise ActionRefused(f"cannot {action} before the pre-assessment (no verification report)")
+    if a.eligible is None:
+        raise ActionRefused(f"cannot {action}: the pre-assessment could not decide ("
+                            + "; ".join(c.detail for c in a.failed) + ")")
+    if not a.eligible:
+        raise ActionRefused(f"cannot {action}: the pre-assessment failed ("
+                            + "; ".join(c.detail for c in a.failed) + "); return or reject")
+    return a
+
+
+def town_may_approve(case: Case, rules: Rules) -> bool:
+    """Towns approve where the district delegated approval, and small temporary assistance."""
+    if rules.value("workflow.town_delegated_approval") == 1:
+        return True
+    if case.programme == "temporary" and case.assessment is not None:
+        return case.assessment.one_off_amount_fen <= rules.value(
+            "temporary.town_approval_limit_fen")
+    return False
+
+
+def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
+        note: str | None = None, justification: str | None = None,
+        upheld: bool | None = None) -> list[Change]:
+    """The stage changes an action makes, or ``ActionRefused``."""
+    if action == "accept":
+        _need(case, actor, action, ("awaiting_review",), (TOWN,))
+        _eligible(case, action)
+        if case.programme in NOTICED:
+            if not case.home_survey:
+                raise ActionRefused("accept needs the home survey (入户调查) record",
+                                    field="home_survey")
+            ends = now + timedelta(days=rules.value("workflow.public_notice_days"))
+            return [Change("under_notice", action, note, due_at=ends, notice_ends_at=ends)]
+        return [Change("awaiting_approval", action, note, due_at=_approval_due(now, rules))]
+    if action == "return":
+        _need(case, actor, action, ("awaiting_review",), (TOWN,))
+        return [Change("returned", action, _note(note, action))]
+    if action == "resume":
+        _need(case, actor, action, ("returned",), (TOWN, CLERK))
+        return [Change("awaiting_review", action, note,
+                       due_at=town_review_due(now, rules, case.emergency))]
+    if action == "reject":
+        _need(case, actor, action, ("awaiting_review", "under_notice", "awaiting_approval",
+                                    "follow_up"), (TOWN, DISTRICT))
+        return [Change("rejected", action, _note(note, action), decides="rejected",
+                       decided_by="town" if actor.role == TOWN else "district")]
+    if action == "object":
+        _need(case, actor, action, ("under_notice",), (CLERK, TOWN, DISTRICT))
+        return [Change("under_notice", "objection_recorded", _note(note, action),
+                       notice_ends_at=case.notice_ends_at)]
+    if action == "resolve_objection":
+        _need(case, actor, action, ("under_notice",), (TOWN,))
+        if upheld is None:
+            raise ActionRefused("say whether the objection is upheld", field="upheld")
+        if upheld:
+            return [Change("awaiting_review", "objection_upheld", _note(note, action),
+                           due_at=town_review_due(now, rules, case.emergency))]
+        return [Change("under_notice", "objection_dismissed", _note(note, action),
+                       notice_ends_at=case.notice_ends_at)]
+    if action == "close_notice":
+        _need(case, actor, action, ("under_notice",), (TOWN, "system"))
+        _notice_over(case, now)
+        return [Change("awaiting_approval", action, note, due_at=_approval_due(now, rules))]
+    if action == "approve":
+        changes: list[Change] = []
+        if case.stage == "under_notice":  # approving at the end of the notice closes it
+            _notice_over(case, now)
+            changes.append(Change("awaiting_approval", "close_notice",
+                                  due_at=_approval_due(now, rules)))
+            case = Case(**{**case.__dict__, "stage": "awaiting_approval"})
+        roles = (DISTRICT, TOWN) if town_may_approve(case, rules) else (DISTRICT,)
+        _need(case, actor, action, ("awaiting_approval",), roles)
+        assessment = _eligible(case, action)
+        if case.programme == "temporary":
+            ceiling = rules.value("temporary.normal_ceiling_fen")
+            if assessment.one_off_amount_fen > ceiling and not (justification or "").strip():
+                raise ActionRefused(
+                    f"{assessment.one_off_amount_fen} fen is above the normal ceiling of "
+                    f"{ceiling} fen: one case, one discussion (一事一议) needs its justification",
+                    field="justification")
+        return [*changes, Change("approved", action, note, decides="approved",
+                                 decided_by="town" if actor.role == TOWN else "district")]
+    if action == "advance":
+        if not (case.programme == "temporary" and case.emergency):
+            raise ActionRefused("only emergency temporary assistance is paid in advance")
+        _need(case, actor, action, ("awaiting_report", "awaiting_review"), (TOWN,))
+        assessment = case.assessment
+        if assessment is None or not assessment.eligible:
+            raise ActionRefused("cannot advance: " + ("; ".join(
+                c.detail for c in assessment.failed) if assessment else "not assessed yet"))
+        limit = rules.value("temporary.town_approval_limit_fen")
+        if assessment.one_off_amount_fen > limit:
+            raise ActionRefused(f"an advance is at most the town's limit of {limit} fen; "
+                                "this amount goes the normal way")
+        return [Change("advance_paid", action, note, decides="advance", decided_by="town")]
+    if action == "confirm":  # after a failed verification of an advance, staff keep it
+        _need(case, actor, action, ("follow_up",), (TOWN, DISTRICT))
+        return [Change("approved", action, _note(note, action))]
+    if action == "suspend":
+        _need(case, actor, action, ("approved", "exiting"), (DISTRICT,))
+        _recurring(case, action)
+        return [Change("suspended", action, _note(note, action), benefit_change="suspended")]
+    if action == "reinstate":
+        _need(case, actor, action, ("suspended",), (DISTRICT,))
+        return [Change("approved", action, _note(note, action), benefit_change="resumed")]
+    if action == "terminate":
+        _need(case, actor, action, ("approved", "exiting", "suspended"), (DISTRICT,))
+        _recurring(case, action)
+        return [Change("terminated", action, _note(note, action), benefit_change="terminated")]
+    raise ActionRefused(f"unknown action {action!r}")
+
+
+def _notice_over(case: Case, now: datetime) -> None:
+    if case.notice_ends_at is not None and now < case.notice_ends_at:
+        raise ActionRefused(f"the public notice runs until {case.notice_ends_at.isoformat()}")
+    if case.open_objections:
+        raise ActionRefused(f"{case.open_objections} objection(s) to the notice are not "
+                            "resolved yet")
+
+
+def _recurring(case: Case, action: str) -> None:
+    if case.programme not in RECURRING:
+        raise ActionRefused(f"cannot {action} a one-off {case.programme} case")
+
+
+def on_report(case: Case, assessment: Assessment, now: datetime, rules: Rules) -> list[Change]:
+    """What a verification report does to a case that is not yet a running benefit."""
+    if case.stage == "awaiting_report":
+        return [Change("awaiting_review", "pre_assessed", summary(assessment),
+                       due_at=town_review_due(now, rules, case.emergency))]
+    if case.stage == "advance_paid":
+        if assessment.eligible:
+            return [Change("approved", "verified_after_advance", summary(assessment))]
+        return [Change("follow_up", "verification_failed_after_advance", summary(assessment))]
+    return []  # a newer report during review replaces the assessment; the stage stays
+
+
+def summary(a: Assessment) -> str:
+    if a.eligible is None:
+        return "needs staff: " + "; ".join(c.detail for c in a.failed)
+    if not a.eligible:
+        return "not eligible: " + "; ".join(c.detail for c in a.failed)
+    parts = []
+    if a.monthly_amount_fen:
+        parts.append(f"{yuan(a.monthly_amount_fen)} yuan/month")
+    if a.one_off_amount_fen:
+        parts.append(f"{yuan(a.one_off_amount_fen)} yuan once")
+    return "eligible" + (": " + ", ".join(parts) if parts else "")
+
+
+def add_months(month: str, n: int) -> str:
+    y, m = map(int, month.split("-"))
+    total = y * 12 + (m - 1) + n
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Reassessed:
+    """What a recipient's new assessment changes."""
+
+    to_stage: str | None
+    benefit_change: str | None  # gradual_exit | suspended | resumed | amount_changed
+    effective_month: str
+    end_month: str | None
+    monthly_amount_fen: int
+    reason: str
+
+
+def reassess(stage: str, current_monthly_fen: int, previous: Assessment, new: Assessment,
+             previous_work_fen: int, new_work_fen: int, this_month: str,
+             rules: Rules) -> Reassessed | None:
+    """A recipient's decision recomputed on new partner data or a periodic review.
+
+    A rise in income from new work leads to gradual exit (渐退): the benefit continues for the
+    policy's grace months, so taking a job is never punished by an abrupt stop. Any other loss
+    of eligibility suspends the benefit until staff have looked (never a silent termination).
+    """
+    nxt = add_months(this_month, 1)
+    if new.eligible is None:
+        return None  # a person must look; the assessment event says why
+    if new.eligible:
+        if stage == "exiting":
+            return Reassessed("approved", "resumed", nxt, None, new.monthly_amount_fen,
+                              "eligible again: gradual exit stopped; " + summary(new))
+        if new.monthly_amount_fen != current_monthly_fen:
+            return Reassessed(None, "amount_changed", nxt, None, new.monthly_amount_fen,
+                              summary(new))
+        return None
+    if stage != "approved":
+        return None  # already exiting or suspended
+    failed = "; ".join(c.detail for c in new.failed)
+    if new_work_fen > previous_work_fen:
+        months = rules.value("dibao.gradual_exit_months")
+        end = add_months(this_month, months)
+        return Reassessed("exiting", "gradual_exit", nxt, end, current_monthly_fen,
+                          f"income from work rose ({previous_work_fen} → {new_work_fen} fen/"
+                          f"month): benefit continues to {end} ({months} months), then ends; "
+                          + failed)
+    return Reassessed("suspended", "suspended", nxt, None, 0,
+                      "no longer eligible, pending staff review: " + failed)

@@ -1,0 +1,203 @@
+"""What every path through approval shares: reading a case, assessing it, moving it a stage,
+and the events each of those publishes. Called inside a unit of work; never commits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from services.approval.adapters.repository import ApprovalRepository
+from services.approval.domain.assessment import Assessment, Benefit, assess
+from services.approval.domain.facts import Assets, CaseFacts
+from services.approval.domain.policy import PolicyTable
+from services.approval.domain.trace import Check
+from services.approval.domain.workflow import Actor, Case, Change, Rules, add_months
+from shared import clock
+from shared.events import catalogue as ev
+from shared.uow import UnitOfWork
+
+
+class UnknownCase(LookupError):
+    pass
+
+
+def rules_for(policy: PolicyTable, region: str, now: datetime) -> Rules:
+    return Rules(policy, region, clock.local_date(now))
+
+
+def facts_of(row: dict[str, Any]) -> CaseFacts:
+    return CaseFacts.from_dict(json.loads(row["facts"]))
+
+
+def with_report(facts: CaseFacts, report: ev.VerificationReported) -> CaseFacts:
+    found = {m.person_ref: m for m in report.members}
+    members = tuple(replace(m, counted_monthly_fen=found[m.person_ref].counted_monthly_fen,
+                            employment_monthly_fen=found[m.person_ref].employment_monthly_fen)
+                    if m.person_ref in found else m for m in facts.members)
+    a = report.assets
+    return replace(facts, members=members, report_id=report.report_id,
+                   assets=Assets(a.real_estate_count, a.vehicle_count, a.deposits_fen))
+
+
+def reasons(checks: tuple[Check, ...]) -> list[ev.DecisionReason]:
+    return [ev.DecisionReason(
+        rule=c.rule, passed=c.passed, detail=c.detail, figures=c.inputs, label_zh=c.label_zh,
+        parameters=[ev.PolicyParameter(name=f.name, value=f.value, region=f.region,
+                                       effective_from=f.effective_from.isoformat(),
+                                       source=f.source, default=f.default)
+                    for f in c.parameters]) for c in checks]
+
+
+def benefits(items: tuple[Benefit, ...]) -> list[ev.Benefit]:
+    return [ev.Benefit(kind=b.kind, person_ref=b.person_ref,  # type: ignore[arg-type]
+                       monthly_amount_fen=b.monthly_amount_fen,
+                       one_off_amount_fen=b.one_off_amount_fen) for b in items]
+
+
+def assessment_of(body: str) -> Assessment:
+    """An assessment as the workflow needs it, back from its stored event."""
+    e = ev.CaseAssessed.model_validate_json(body)
+    return Assessment(
+        eligible=e.eligible,
+        benefits=tuple(Benefit(b.kind, b.person_ref, b.monthly_amount_fen, b.one_off_amount_fen)
+                       for b in e.benefits),
+        checks=tuple(Check(r.rule, r.label_zh, r.passed, r.detail, dict(r.figures))
+                     for r in e.reasons),
+        policy_version=e.policy_version,
+        on=datetime.fromisoformat(e.assessed_on).date())
+
+
+def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
+    row = repo.case(case_id)
+    if row is None:
+        raise UnknownCase(f"no case {case_id} at approval")
+    assessment = None
+    if row["assessment_id"]:
+        stored = repo.assessment(row["assessment_id"])
+        assert stored is not None
+        assessment = assessment_of(stored["body"])
+    notice = row["notice_ends_at"]
+    if notice is not None and notice.tzinfo is None:  # SQLite keeps no zone; stored as UTC
+        notice = notice.replace(tzinfo=UTC)
+    return row, Case(case_id=case_id, programme=row["programme"], region_code=row["region_code"],
+                     stage=row["stage"], sequence=row["sequence"], emergency=row["emergency"],
+                     assessment=assessment, notice_ends_at=notice,
+                     open_objections=repo.open_objections(case_id),
+                     home_survey=repo.surveyed(case_id))
+
+
+def run_assessment(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any],
+                   facts: CaseFacts, policy: PolicyTable, now: datetime) -> Assessment:
+    """Assess, store the assessment with its exact inputs, and publish it."""
+    on = clock.local_date(now)
+    result = assess(facts, policy, on)
+    assessment_id = str(uuid.uuid4())
+    event = ev.CaseAssessed(
+        case_id=facts.case_id, assessment_id=assessment_id, report_id=facts.report_id,
+        eligible=result.eligible, programme=facts.programme,  # type: ignore[arg-type]
+        region_code=facts.region_code, monthly_amount_fen=result.monthly_amount_fen,
+        one_off_amount_fen=result.one_off_amount_fen, benefits=benefits(result.benefits),
+        policy_version=result.policy_version, reasons=reasons(result.checks),
+        assessed_on=on.isoformat(), assessed_at=now)
+    body = event.model_dump_json()
+    repo.add_assessment({"assessment_id": assessment_id, "case_id": facts.case_id,
+                         "facts": json.dumps(facts.to_dict(), sort_keys=True),
+                         "assessed_on": on.isoformat(), "policy_digest": policy.version,
+                         "body": body, "assessed_at": now})
+    repo.set_case(facts.case_id, assessment_id=assessment_id)
+    row["assessment_id"] = assessment_id
+    uow.publish(event)
+    return result
+
+
+def apply_changes(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case: Case,
+                  changes: list[Change], actor: Actor, now: datetime, *,
+                  justification: str | None = None) -> None:
+    """Store and publish each stage change, and the decision or benefit change it makes."""
+    if not changes:
+        return
+    stage, sequence = case.stage, case.sequence
+    for change in changes:
+        sequence += 1
+        uow.publish(ev.CaseStageChanged(
+            case_id=case.case_id, sequence=sequence,
+            from_stage=None if sequence == 1 else stage,  # type: ignore[arg-type]
+            to_stage=change.to_stage, action=change.action,  # type: ignore[arg-type]
+            actor=str(actor), note=change.note, due_at=change.due_at, changed_at=now))
+        repo.record_change({"case_id": case.case_id, "sequence": sequence,
+                            "from_stage": None if sequence == 1 else stage,
+                            "to_stage": change.to_stage, "action": change.action,
+                            "actor": str(actor), "note": change.note, "at": now})
+        stage = change.to_stage
+        if change.decides:
+            _decide(uow, repo, row, case, change, now, justification)
+        if change.benefit_change:
+            _benefit_changed(uow, row, change.benefit_change, now, change.note or "")
+    last = changes[-1]
+    repo.move(case.case_id, case.sequence, stage, sequence, last.due_at, last.notice_ends_at, now)
+    row.update(stage=stage, sequence=sequence)
+
+
+def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case: Case,
+            change: Change, now: datetime, justification: str | None) -> None:
+    if repo.decided(case.case_id):
+        return  # a case is decided once; later changes are benefit changes
+    facts = facts_of(row)
+    a = case.assessment
+    approved = change.decides in ("approved", "advance")
+    checks = a.checks if a else ()
+    decision_reasons = reasons(checks)
+    if change.note:
+        decision_reasons.append(ev.DecisionReason(
+            rule="staff_decision", passed=approved, label_zh="审核审批意见",
+            detail=f"{change.decided_by} {change.decides}: {change.note}"))
+    monthly = a.monthly_amount_fen if approved and a else 0
+    one_off = a.one_off_amount_fen if approved and a else 0
+    month = f"{clock.local_date(now):%Y-%m}"
+    decided = ev.ApplicationDecided(
+        case_id=case.case_id, decision_id=str(uuid.uuid4()),
+        outcome="approved" if approved else "rejected", programme=case.programme,  # type: ignore[arg-type]
+        region_code=case.region_code, beneficiary_ref=facts.applicant.person_ref,
+        household_size=facts.size, monthly_amount_fen=monthly,
+        start_month=month if monthly else None,
+        policy_version=a.policy_version if a else None, reasons=decision_reasons,
+        decided_at=now, one_off_amount_fen=one_off,
+        benefits=benefits(a.benefits) if approved and a else [],
+        member_refs=[m.person_ref for m in facts.members],
+        decided_by=change.decided_by or "district",  # type: ignore[arg-type]
+        advance=change.decides == "advance", justification=justification)
+    repo.add_decision(decided)
+    uow.publish(decided)
+    if not approved:
+        return
+    repo.set_case(case.case_id, monthly_amount_fen=monthly)
+    row["monthly_amount_fen"] = monthly
+    if one_off:
+        repo.grant_temporary(case.case_id, decided.member_refs, clock.local_date(now).year,
+                             one_off)
+    if case.programme in ("dibao", "tekun", "marginal"):
+        uow.publish(ev.HouseholdRecognised(
+            case_id=case.case_id, status=case.programme,  # type: ignore[arg-type]
+            region_code=case.region_code, member_refs=decided.member_refs, valid_from=month,
+            recognised_at=now))
+
+
+def _benefit_changed(uow: UnitOfWork, row: dict[str, Any], change: str, now: datetime,
+                     reason: str, *, monthly: int | None = None, end_month: str | None = None,
+                     effective: str | None = None) -> None:
+    facts = facts_of(row)
+    this_month = f"{clock.local_date(now):%Y-%m}"
+    amount = row["monthly_amount_fen"] if monthly is None else monthly
+    if change in ("suspended", "terminated"):
+        amount = 0
+    uow.publish(ev.BenefitChanged(
+        case_id=row["case_id"], change=change, programme=row["programme"],  # type: ignore[arg-type]
+        beneficiary_ref=facts.applicant.person_ref,
+        effective_month=effective or add_months(this_month, 1), end_month=end_month,
+        monthly_amount_fen=amount, reason=reason, changed_at=now))
+
+
+benefit_changed = _benefit_changed
