@@ -82,7 +82,10 @@ def assess(facts: CaseFacts, table: PolicyTable, on: date) -> Assessment:
             f"no {facts.programme} policy in force for region {facts.region_code} on "
             f"{on.isoformat()}: missing {', '.join(gap.names)}",
             {"region_code": facts.region_code, "on": on.isoformat()}),), None, on)
-    if not facts.verified and not outcome.eligible:
-        # Checks that need the report cannot fail before it arrives.
-        return Assessment(None, outcome.benefits, outcome.checks, view.version, on)
-    return Assessment(outcome.eligible, outcome.benefits, outcome.checks, view.version, on)
+    version = view.version or None
+    failed = {c.rule for c in outcome.checks if not c.passed}
+    if failed == {"verification_report"}:
+        # Only the report is missing: the case cannot be decided yet. A rule that fails
+        # without the report (working age, the yearly cap) fails now.
+        return Assessment(None, outcome.benefits, outcome.checks, version, on)
+    return Assessment(outcome.eligible, outcome.benefits, outcome.checks, version, on)

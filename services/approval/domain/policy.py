@@ -155,13 +155,24 @@ def parse_policies(files: list[tuple[str, str]]) -> PolicyTable:
         if unknown:
             problems.append(f"{origin}: unknown section(s) {', '.join(unknown)}")
         calendar = data.get("calendar", {})
+        if not isinstance(calendar, dict):
+            problems.append(f"{origin}: calendar must be a table ([calendar])")
+            calendar = {}
+        wrong = sorted(set(calendar) - {"holidays", "workdays"})
+        if wrong:  # a misspelt key would silently drop every holiday in it
+            problems.append(f"{origin}: unknown calendar key(s) {', '.join(wrong)}")
         for key, into in (("holidays", holidays), ("workdays", workdays)):
-            for day in calendar.get(key, []):
+            days = calendar.get(key, [])
+            for day in days if isinstance(days, list) else [days]:
                 if type(day) is not date:
                     problems.append(f"{origin}: calendar.{key} must hold dates, got {day!r}")
                 else:
                     into.add(day)
-        _parse_figures(data.get("figure", []), origin, figures, seen, problems)
+        entries = data.get("figure", [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            problems.append(f"{origin}: figures must be [[figure]] tables")
+            continue
+        _parse_figures(entries, origin, figures, seen, problems)
     if not figures and not problems:
         problems.append(f"{', '.join(o for _, o in files)}: no figures")
     if holidays & workdays:
@@ -177,6 +188,9 @@ def _parse_figures(entries: list[dict[str, object]], origin: str, figures: list[
     for i, entry in enumerate(entries):
         where = f"{origin}: figure #{i + 1}"
         name, region = entry.get("name"), entry.get("region")
+        if not isinstance(name, str):
+            problems.append(f"{where}: name must be a string, got {name!r}")
+            continue
         if name in _OLD_NAMES:
             name = f"dibao.{name}"
         unknown_keys = sorted(set(entry) - {"name", "region", "effective_from", "value",
@@ -184,8 +198,12 @@ def _parse_figures(entries: list[dict[str, object]], origin: str, figures: list[
         if unknown_keys:
             problems.append(f"{where}: unknown key(s) {', '.join(unknown_keys)}")
         effective, value = entry.get("effective_from"), entry.get("value")
-        source = entry.get("source") or (
-            "default to be set by the region" if entry.get("default") is True else None)
+        source = entry.get("source")
+        if source is not None and (not isinstance(source, str) or not source.strip()):
+            problems.append(f"{where}: source must be a non-empty text, got {source!r}")
+            source = ""
+        elif source is None and entry.get("default") is True:
+            source = "default to be set by the region"
         if name not in FIGURES:
             problems.append(f"{where}: unknown figure {name!r}")
         if not isinstance(region, str) or not re.fullmatch(r"[0-9]{6}", region):

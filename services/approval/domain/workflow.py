@@ -27,6 +27,9 @@ from shared import clock
 NOTICED = frozenset({"dibao", "tekun", "marginal"})
 RECURRING = frozenset({"dibao", "tekun", "marginal", "disability"})
 ROLES = ("window_clerk", "town_reviewer", "district_approver")
+# The rules income alone can fail; gradual exit applies only when these are all that failed.
+INCOME_RULES = frozenset({"income_below_standard", "no_income_source", "income_below_band",
+                          "income_after_rigid_spending"})
 TOWN, DISTRICT, CLERK = "town_reviewer", "district_approver", "window_clerk"
 
 
@@ -270,7 +273,9 @@ def on_report(case: Case, assessment: Assessment, now: datetime, rules: Rules) -
     if case.stage == "advance_paid":
         if assessment.eligible:
             return [Change("approved", "verified_after_advance", summary(assessment))]
-        return [Change("follow_up", "verification_failed_after_advance", summary(assessment))]
+        action = ("verification_failed_after_advance" if assessment.eligible is False
+                  else "verification_inconclusive_after_advance")
+        return [Change("follow_up", action, summary(assessment))]
     return []  # a newer report during review replaces the assessment; the stage stays
 
 
@@ -328,7 +333,7 @@ def reassess(stage: str, current_monthly_fen: int, previous: Assessment, new: As
     if stage != "approved":
         return None  # already exiting or suspended
     failed = "; ".join(c.detail for c in new.failed)
-    if new_work_fen > previous_work_fen:
+    if new_work_fen > previous_work_fen and {c.rule for c in new.failed} <= INCOME_RULES:
         months = rules.value("dibao.gradual_exit_months")
         end = add_months(this_month, months)
         return Reassessed("exiting", "gradual_exit", nxt, end, current_monthly_fen,

@@ -13,8 +13,10 @@ def pending_report(facts: CaseFacts) -> Check:
                  {"report_id": "none yet"})
 
 
-def counted_income(facts: CaseFacts, p: PolicyView) -> tuple[int, Check]:
-    """Household income after the employment-cost deduction (就业成本扣减), and how it was got.
+def counted_income(facts: CaseFacts, p: PolicyView) -> tuple[int, int, Check]:
+    """Household income after the employment-cost deduction (就业成本扣减), the same per
+    person (rounded, for reading), and how it was got. Tests compare the household total with
+    the standard × members, so rounding never decides a case at the standard.
 
     Each working member keeps up to the deduction of their earnings out of the count, so that
     taking up work does not cost the household its whole benefit.
@@ -33,7 +35,7 @@ def counted_income(facts: CaseFacts, p: PolicyView) -> tuple[int, Check]:
                          + (f" − {yuan(off)}" if off else ""))
     size = facts.size
     pc = per_capita(total, size)
-    return pc, Check(
+    return total, pc, Check(
         "income_counted", "家庭收入计算", True,
         f"household income {yuan(total + deducted)} − employment-cost deduction {yuan(deducted)}"
         f" = {yuan(total)} yuan/month over {size} members = {yuan(pc)} per person",
@@ -66,12 +68,14 @@ def asset_checks(facts: CaseFacts, p: PolicyView, standard: int) -> list[Check]:
     ]
 
 
-def disability_subsidies(facts: CaseFacts, p: PolicyView,
-                         low_income: bool) -> tuple[list[Benefit], list[Check]]:
+def disability_subsidies(facts: CaseFacts, p: PolicyView, low_income: bool,
+                         add_on: bool = False) -> tuple[list[Benefit], list[Check]]:
     """The two disability subsidies (残疾人两项补贴) for the household's disabled members.
 
     Living subsidy: disabled members of a Dibao or marginal low-income household. Nursing
-    subsidy: severely disabled members (grade up to the policy's), whatever the income.
+    subsidy: severely disabled members (grade up to the policy's), whatever the income. As an
+    add-on to an approval (``add_on``), a member not severe enough is noted, not failed: the
+    approval itself did not fail any condition.
     """
     disabled = [m for m in facts.members if m.disability_grade is not None]
     if not disabled:
@@ -94,7 +98,7 @@ def disability_subsidies(facts: CaseFacts, p: PolicyView,
             benefits.append(Benefit("disability_living", m.person_ref, living.value))
         is_severe = grade <= severe.value
         checks.append(Check(
-            "disability_nursing_subsidy", "重度残疾人护理补贴", is_severe,
+            "disability_nursing_subsidy", "重度残疾人护理补贴", is_severe or add_on,
             f"grade {grade} {'is' if is_severe else 'is not'} severe (grades 1–{severe.value}): "
             f"{'gets' if is_severe else 'no'} nursing subsidy {yuan(nursing.value)} yuan/month",
             who, (nursing, severe)))

@@ -30,8 +30,8 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
     if not facts.verified:
         return Outcome(False, (), (pending_report(facts),))
     standard = p.fig("dibao.monthly_standard_fen")
-    pc, income = counted_income(facts, p)
-    below = pc < standard.value
+    total, pc, income = counted_income(facts, p)
+    below = total < standard.value * facts.size
     checks = [income, Check(
         "income_below_standard", "收入低于低保标准", below,
         f"per-capita monthly income {yuan(pc)} yuan {'is below' if below else 'is not below'}"
@@ -40,18 +40,19 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
         *asset_checks(facts, p, standard.value)]
     if not all(c.passed for c in checks):
         return Outcome(False, (), tuple(checks))
-    gap = (standard.value - pc) * facts.size
+    gap = standard.value * facts.size - total
     benefits = [Benefit("dibao", None, gap)]
     checks.append(Check(
         "amount", "差额救助金额", True,
-        f"({yuan(standard.value)} − {yuan(pc)}) × {facts.size} = {yuan(gap)} yuan/month",
+        f"{yuan(standard.value)} × {facts.size} − household income {yuan(total)}"
+        f" = {yuan(gap)} yuan/month",
         {"monthly_amount_fen": str(gap), "household_size": str(facts.size)}, (standard,)))
     for member in facts.members:
         addon = classified(member, p, standard.value)
         if addon is not None:
             benefits.append(Benefit("dibao_classified", member.person_ref, addon[0]))
             checks.append(addon[1])
-    extra, extra_checks = disability_subsidies(facts, p, low_income=True)
+    extra, extra_checks = disability_subsidies(facts, p, low_income=True, add_on=True)
     return Outcome(True, (*benefits, *extra), (*checks, *extra_checks))
 
 

@@ -30,17 +30,19 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
     standard = p.fig("dibao.monthly_standard_fen")
     multiple = p.fig("marginal.income_multiple_permille")
     upper = share(standard.value, multiple.value)
-    pc, income = counted_income(facts, p)
+    total, pc, income = counted_income(facts, p)
+    at_least = total >= standard.value * facts.size
+    within = total < upper * facts.size
     checks = [
         income,
-        Check("income_at_or_above_standard", "收入不低于低保标准", pc >= standard.value,
+        Check("income_at_or_above_standard", "收入不低于低保标准", at_least,
               f"per-capita income {yuan(pc)} yuan "
-              + ("is at or above" if pc >= standard.value else
+              + ("is at or above" if at_least else
                  "is below (the household may qualify for Dibao instead)")
               + f" the Dibao standard {yuan(standard.value)} yuan",
               {"per_capita_income_fen": str(pc)}, (standard,)),
-        Check("income_below_band", "收入低于边缘上限", pc < upper,
-              f"per-capita income {yuan(pc)} yuan {'is below' if pc < upper else 'is not below'}"
+        Check("income_below_band", "收入低于边缘上限", within,
+              f"per-capita income {yuan(pc)} yuan {'is below' if within else 'is not below'}"
               f" {multiple.value}‰ of the standard = {yuan(upper)} yuan",
               {"per_capita_income_fen": str(pc), "upper_bound_fen": str(upper)},
               (standard, multiple)),
@@ -48,5 +50,5 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
     ]
     if not all(c.passed for c in checks):
         return Outcome(False, (), tuple(checks))
-    extra, extra_checks = disability_subsidies(facts, p, low_income=True)
+    extra, extra_checks = disability_subsidies(facts, p, low_income=True, add_on=True)
     return Outcome(True, (Benefit("recognition", None), *extra), (*checks, *extra_checks))

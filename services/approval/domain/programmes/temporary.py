@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from services.approval.domain.assessment import Benefit, Outcome
 from services.approval.domain.facts import CaseFacts, per_capita, share, yuan
-from services.approval.domain.programmes.common import asset_checks, counted_income
+from services.approval.domain.programmes.common import (
+    asset_checks,
+    counted_income,
+    pending_report,
+)
 from services.approval.domain.trace import Check, PolicyView
 
 FIGURES = ("temporary.yearly_cap_fen", "temporary.normal_ceiling_fen",
@@ -63,6 +67,8 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
         checks.append(Check("verify_after", "先行救助、事后核对", True,
                             "emergency: may be paid before verification; the report is checked "
                             "when it arrives", {"kind": request.kind}))
+    else:  # spending-type: nothing is granted before the means test
+        checks.append(pending_report(facts))
     eligible = all(c.passed for c in checks)
     return Outcome(eligible, (Benefit("temporary", None, one_off_amount_fen=amount),)
                    if eligible else (), tuple(checks))
@@ -73,14 +79,16 @@ def means_test(facts: CaseFacts, p: PolicyView, rigid_spending_fen: int) -> list
     multiple = p.fig("temporary.income_multiple_permille")
     months = p.fig("temporary.medical_spending_months")
     upper = share(standard.value, multiple.value)
-    pc, income = counted_income(facts, p)
+    total, pc, income = counted_income(facts, p)
     monthly_spending = per_capita(rigid_spending_fen, months.value)
-    after = per_capita(max(pc * facts.size - monthly_spending, 0), facts.size)
+    left = max(total - monthly_spending, 0)
+    after = per_capita(left, facts.size)
+    below = left < upper * facts.size
     return [income, Check(
-        "income_after_rigid_spending", "扣除刚性支出后收入", after < upper,
+        "income_after_rigid_spending", "扣除刚性支出后收入", below,
         f"per-capita income {yuan(pc)} − rigid medical spending {yuan(rigid_spending_fen)} over"
         f" {months.value} months ({yuan(monthly_spending)}/month for the household) = "
-        f"{yuan(after)} yuan, {'below' if after < upper else 'not below'} {multiple.value}‰ of "
+        f"{yuan(after)} yuan, {'below' if below else 'not below'} {multiple.value}‰ of "
         f"the Dibao standard = {yuan(upper)} yuan",
         {"per_capita_income_fen": str(pc), "rigid_spending_fen": str(rigid_spending_fen),
          "after_spending_fen": str(after), "upper_bound_fen": str(upper)},
