@@ -1,4 +1,5 @@
-"""Payment's handlers: an approval in, the first monthly payment scheduled, exactly once."""
+"""Payment's handlers: an approval in, its first monthly and its one-off payment scheduled,
+each exactly once; benefit changes move the running entitlement."""
 
 from __future__ import annotations
 
@@ -6,35 +7,84 @@ import uuid
 from datetime import UTC, datetime
 
 from services.payment.adapters.repository import PaymentRepository
-from services.payment.domain.model import Entitlement, first_payment
-from shared.events.catalogue import ApplicationDecided, PaymentScheduled
+from services.payment.domain.model import (
+    Award,
+    BenefitChange,
+    apply_change,
+    entitlement_for,
+    first_monthly_payment,
+    one_off_payment,
+    utc,
+)
+from shared import clock
+from shared.events.catalogue import ApplicationDecided, BenefitChanged, PaymentScheduled
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
 
 
+class UnknownEntitlement(LookupError):
+    """A benefit change for a case with no running entitlement here."""
+
+
 def on_application_decided(event: ApplicationDecided, envelope: Envelope,
                            uow: UnitOfWork) -> None:
-    if event.outcome != "approved" or event.start_month is None:
+    if event.outcome != "approved":
         return
-    payment = first_payment(Entitlement(
+    decided_at = utc(event.decided_at)
+    award = Award(
         case_id=event.case_id, programme=event.programme, region_code=event.region_code,
         beneficiary_ref=event.beneficiary_ref, monthly_amount_fen=event.monthly_amount_fen,
-        start_month=event.start_month))
-    if payment is None:
+        start_month=event.start_month, one_off_amount_fen=event.one_off_amount_fen,
+        decided_on=clock.local_date(decided_at), decided_at=decided_at)
+    # Pure work first: the transaction (on SQLite, the write lock) starts at uow.conn.
+    entitlement = entitlement_for(award)
+    one_off = one_off_payment(award)
+    if entitlement is None and one_off is None:
         return
     repo = PaymentRepository(uow.conn)
-    # The inbox already stops a redelivered event; this stops a second approval event for the
-    # same case and month (and the unique key stops anything that gets past both).
-    if repo.exists(payment):
-        return
+    candidates = []
+    if entitlement is not None and repo.entitlement(entitlement.case_id) is None:
+        repo.add_entitlement(entitlement)
+        # The first month is paid with the entitlement it opens. A case that already has one
+        # (a second decision event) keeps it as it is: its later changes must not be undone, and
+        # its months are the monthly cycles' to pay.
+        candidates.append(first_monthly_payment(entitlement))
+    if one_off is not None:
+        candidates.append(one_off)
     now = datetime.now(UTC)
-    payment_id = str(uuid.uuid4())
-    repo.add(payment_id, payment, now)
-    uow.publish(PaymentScheduled(
-        case_id=payment.case_id, payment_id=payment_id, programme=payment.programme,  # type: ignore[arg-type]
-        period=payment.period, amount_fen=payment.amount_fen,
-        beneficiary_ref=payment.beneficiary_ref, region_code=payment.region_code,
-        scheduled_at=now))
+    for payment in candidates:
+        # The inbox already stops a redelivered event; this stops a second decision for the same
+        # case, or a second case of the household in the same month — and the unique indexes
+        # stop anything that gets past both.
+        if repo.exists(payment):
+            continue
+        payment_id = str(uuid.uuid4())
+        repo.add(payment_id, payment, now)
+        uow.publish(PaymentScheduled(
+            case_id=payment.case_id, payment_id=payment_id, programme=payment.programme,  # type: ignore[arg-type]
+            period=payment.period, kind=payment.kind, amount_fen=payment.amount_fen,
+            beneficiary_ref=payment.beneficiary_ref, region_code=payment.region_code,
+            scheduled_at=now))
 
 
-HANDLERS = {ApplicationDecided: on_application_decided}
+def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWork) -> None:
+    change = BenefitChange(
+        kind=event.change, programme=event.programme, effective_month=event.effective_month,
+        end_month=event.end_month, monthly_amount_fen=event.monthly_amount_fen,
+        changed_at=utc(event.changed_at))
+    repo = PaymentRepository(uow.conn)
+    current = repo.entitlement(event.case_id)
+    if current is None:
+        # Raised, not parked: a case's decision and its changes share a topic and a key, so
+        # they arrive in order, and a change for a case with no entitlement is not early but
+        # inconsistent (e.g. for a decision that granted no monthly amount). The consumer
+        # retries it a few times and then dead-letters it with this reason, where an operator
+        # sees it (/dead-letters, /health); a parked change would wait unseen for ever.
+        raise UnknownEntitlement(
+            f"{event.change} for case {event.case_id}, which has no monthly entitlement here")
+    changed = apply_change(current, change)
+    if changed != current:
+        repo.save_entitlement(changed)
+
+
+HANDLERS = {ApplicationDecided: on_application_decided, BenefitChanged: on_benefit_changed}
