@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
-        topics=[topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS],
+        topics=[topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS, topics.REFERRALS],
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
     app = FastAPI(title="OneDoor intake (受理)", version="0.1.0",

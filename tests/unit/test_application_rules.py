@@ -1,7 +1,7 @@
 from datetime import date
 
 from deploy.households import resident_id
-from services.intake.domain.model import Application, DeclaredIncome, Member, later_status
+from services.intake.domain.model import Application, CaseStatus, DeclaredIncome, Member
 from services.intake.domain.resident_id import parse_resident_id
 
 TODAY = date(2026, 11, 22)
@@ -42,9 +42,31 @@ def test_duplicate_members_are_refused():
     assert [p.path for p in app.problems()] == [("members", 1, "resident_id")]
 
 
-def test_status_never_moves_backwards():
-    assert later_status("payment_scheduled", "verified") == "payment_scheduled"
-    assert later_status("submitted", "approved") == "approved"
+def test_the_latest_stage_change_wins_whatever_order_they_arrive_in():
+    third = CaseStatus().after_stage_change(3, "under_notice")
+    assert third == CaseStatus("under_notice", 3)
+    assert third.after_stage_change(2, "awaiting_review") == third  # older
+    assert third.after_stage_change(3, "returned") == third  # a repeat
+    assert third.after_stage_change(4, "approved") == CaseStatus("approved", 4)
+
+
+def test_verified_only_fills_the_time_before_the_first_stage_change():
+    assert CaseStatus().after_verification() == CaseStatus("verified", 0)
+    staged = CaseStatus("awaiting_review", 1)
+    assert staged.after_verification() == staged
+    assert CaseStatus("approved", 0).after_verification() == CaseStatus("approved", 0)
+
+
+def test_payment_scheduled_only_follows_an_approval_or_an_advance():
+    assert CaseStatus("approved", 5).after_payment_scheduled() == \
+        CaseStatus("payment_scheduled", 5)
+    assert CaseStatus("advance_paid", 2).after_payment_scheduled() == \
+        CaseStatus("payment_scheduled", 2)
+    for status in ("submitted", "verified", "awaiting_approval", "exiting", "payment_scheduled"):
+        assert CaseStatus(status, 3).after_payment_scheduled() == CaseStatus(status, 3)
+    # A stage change after the payment (a suspension) still takes over.
+    paid = CaseStatus("approved", 5).after_payment_scheduled()
+    assert paid.after_stage_change(6, "suspended") == CaseStatus("suspended", 6)
 
 
 def test_members_of_another_open_case_are_named():

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.intake.adapters.tables import cases, idempotency_keys, members, timeline
-from services.intake.domain.model import CLOSED_STATUSES, Application
+from services.intake.domain.model import Application, CaseStatus, closed_statuses
 
 # The statements intake's consumer runs for every event, built once: building a statement and
 # its cache key costs more than executing it on SQLite.
-_STATUS = select(cases.c.status).where(cases.c.case_id == bindparam("cid"))
+_STATUS = (select(cases.c.status, cases.c.stage_seq)
+           .where(cases.c.case_id == bindparam("cid")))
+# Events arrive out of order, so updated_at keeps the latest event time rather than the last
+# one applied. (On SQLite both sides are UTC text of one format, which compares as time does.)
+_AT = bindparam("at", type_=cases.c.updated_at.type)
+_LATEST_AT = case((cases.c.updated_at < _AT, _AT), else_=cases.c.updated_at)
 _SET_STATUS = (update(cases).where(cases.c.case_id == bindparam("cid"))
-               .values(status=bindparam("status"), updated_at=bindparam("at")))
+               .values(status=bindparam("status"), stage_seq=bindparam("seq"),
+                       updated_at=_LATEST_AT))
 _SET_DECISION = (update(cases).where(cases.c.case_id == bindparam("cid"))
-                 .values(status=bindparam("status"), updated_at=bindparam("at"),
-                         decision=bindparam("decision")))
-_RECORD = insert(timeline)
+                 .values(status=bindparam("status"), stage_seq=bindparam("seq"),
+                         updated_at=_LATEST_AT, decision=bindparam("decision")))
+# A timeline entry is keyed by its event id: an event applied twice leaves one entry, and the
+# handler learns from the row count that it has been here before.
+_PAID = (select(timeline.c.event_id).where(timeline.c.case_id == bindparam("cid"))
+         .where(timeline.c.event_type == "onedoor.payment.scheduled").limit(1))
+_RECORD_ANY = insert(timeline)  # for a database other than these two
+_RECORD = {
+    "sqlite": sqlite.insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
+    "postgresql": postgresql.insert(timeline).on_conflict_do_nothing(
+        index_elements=["event_id"]),
+}
 # Run inside every submission's write transaction, so its cost is paid while others wait.
 _OPEN_CASES_OF = (
     select(members.c.person_ref, members.c.case_id)
     .join(cases, cases.c.case_id == members.c.case_id)
     .where(members.c.person_ref.in_(bindparam("refs", expanding=True)))
     .where(cases.c.programme == bindparam("programme"))
-    .where(cases.c.status.not_in(CLOSED_STATUSES)))
+    .where(cases.c.status.not_in(bindparam("closed", expanding=True))))
 
 
 class CaseRepository:
@@ -39,7 +56,14 @@ class CaseRepository:
             case_id=case_id, region_code=application.region_code,
             programme=application.programme, status="submitted",
             applicant_ref=refs[[m.relation for m in application.members].index("applicant")],
-            submitted_at=submitted_at, updated_at=submitted_at))
+            submitted_at=submitted_at, updated_at=submitted_at,
+            legal_supporters=json.dumps([
+                {"relation": sup.relation, "able_to_support": sup.able_to_support}
+                for sup in application.legal_supporters]),
+            care_mode=application.care_mode,
+            temporary=None if application.temporary is None else json.dumps(
+                dataclasses.asdict(application.temporary), ensure_ascii=False),
+            referrals=json.dumps(list(application.referrals))))
         self.conn.execute(insert(members), [
             {
                 "case_id": case_id, "position": i, "person_ref": refs[i], "name": m.name,
@@ -49,31 +73,44 @@ class CaseRepository:
                     {"kind": d.kind, "monthly_amount_fen": d.monthly_amount_fen}
                     for d in m.declared_incomes]),
                 "consent_signed_on": m.consent_signed_on,
+                "disability_grade": m.disability_grade, "able_to_work": m.able_to_work,
+                "self_care": m.self_care,
             }
             for i, m in enumerate(application.members)
         ])
 
     def open_cases_of(self, refs: list[str], programme: str) -> dict[str, str]:
         """person_ref → case id, for these persons' cases of a programme that are not closed."""
-        rows = self.conn.execute(_OPEN_CASES_OF, {"refs": refs, "programme": programme})
+        rows = self.conn.execute(_OPEN_CASES_OF, {"refs": refs, "programme": programme,
+                                                  "closed": list(closed_statuses(programme))})
         return {ref: case_id for ref, case_id in rows}
 
-    def status(self, case_id: str) -> str | None:
-        return self.conn.execute(_STATUS, {"cid": case_id}).scalar_one_or_none()
+    def status(self, case_id: str) -> CaseStatus | None:
+        row = self.conn.execute(_STATUS, {"cid": case_id}).first()
+        return None if row is None else CaseStatus(row.status, row.stage_seq)
 
-    def set_status(self, case_id: str, status: str, at: datetime,
+    def set_status(self, case_id: str, status: CaseStatus, at: datetime,
                    decision: dict[str, Any] | None = None) -> None:
-        params: dict[str, Any] = {"cid": case_id, "status": status, "at": at}
+        """Store the status (and the decision, when given); ``at`` is the event's time."""
+        params: dict[str, Any] = {"cid": case_id, "status": status.status,
+                                  "seq": status.stage_seq, "at": at.astimezone(UTC)}
         if decision is None:
             self.conn.execute(_SET_STATUS, params)
         else:
             params["decision"] = json.dumps(decision, ensure_ascii=False)
             self.conn.execute(_SET_DECISION, params)
 
+    def has_payment(self, case_id: str) -> bool:
+        return self.conn.execute(_PAID, {"cid": case_id}).first() is not None
+
     def record(self, case_id: str, event_id: str, at: datetime, event_type: str,
-               summary: str) -> None:
-        self.conn.execute(_RECORD, {"event_id": event_id, "case_id": case_id, "at": at,
-                                    "event_type": event_type, "summary": summary})
+               summary: str) -> bool:
+        """Add a timeline entry; False when this event's entry is already there."""
+        statement = _RECORD.get(self.conn.dialect.name, _RECORD_ANY)
+        result = self.conn.execute(statement, {"event_id": event_id, "case_id": case_id,
+                                               "at": at, "event_type": event_type,
+                                               "summary": summary})
+        return result.rowcount != 0
 
     def get(self, case_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(select(cases).where(cases.c.case_id == case_id)).mappings().first()
@@ -83,7 +120,8 @@ class CaseRepository:
             select(members).where(members.c.case_id == case_id).order_by(members.c.position)
         ).mappings().all()
         events = self.conn.execute(
-            select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.at)
+            select(timeline).where(timeline.c.case_id == case_id)
+            .order_by(timeline.c.at, timeline.c.event_id)
         ).mappings().all()
         return {"case": dict(row), "members": [dict(p) for p in people],
                 "timeline": [dict(e) for e in events]}

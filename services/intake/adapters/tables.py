@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -29,7 +30,15 @@ cases = Table(
     Column("applicant_ref", String(40), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("decision", Text, nullable=True),  # JSON: outcome, amount, reasons
+    Column("decision", Text, nullable=True),  # JSON: outcome, amounts, benefits, reasons
+    # The sequence of the stage change the status comes from (0: none yet), so that a stage
+    # change that arrives late never replaces a newer one.
+    Column("stage_seq", Integer, nullable=False, server_default="0"),
+    # What the household asked for beyond its members, as the window shows it back.
+    Column("legal_supporters", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("care_mode", String(12), nullable=True),
+    Column("temporary", Text, nullable=True),  # JSON, with the description the bus never sees
+    Column("referrals", Text, nullable=False, server_default="[]"),  # JSON list of kinds
 )
 
 members = Table(
@@ -45,6 +54,9 @@ members = Table(
     Column("sex", String(6), nullable=False),
     Column("declared_incomes", Text, nullable=False),  # JSON list of {kind, monthly_amount_fen}
     Column("consent_signed_on", Date, nullable=True),
+    Column("disability_grade", Integer, nullable=True),
+    Column("able_to_work", Boolean, nullable=True),
+    Column("self_care", String(8), nullable=True),
 )
 
 timeline = Table(

@@ -1,7 +1,11 @@
 """The application a household makes at the window, and the rules intake holds it to.
 
-Intake checks the form — identity, relations, consent — not eligibility: eligibility is for
-verification and approval, from partner data and policy.
+Intake checks the form — identity, relations, consent, which facts each programme needs — not
+eligibility: eligibility is for verification and approval, from partner data and policy.
+
+The shape of each field (its type, range, length, allowed values) is checked where the request is
+parsed (``entrypoints/schemas.py``), so one answer names every malformed field; the rules here
+are those that relate fields to one another and to the programme.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from services.intake.domain.resident_id import ResidentId, age_on
 
 ADULT_AGE = 18
 INCOME_KINDS = ("wage", "pension", "business", "property", "transfer", "other")
-PROGRAMMES = ("dibao",)
+# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴 (DOMAIN.md §3)
+PROGRAMMES = ("dibao", "tekun", "marginal", "temporary", "disability")
 RELATIONS = ("applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent",
              "other")
+DESCRIPTION_MAX_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class Member:
     relation: str
     declared_incomes: tuple[DeclaredIncome, ...] = ()
     consent_signed_on: date | None = None
+    # Declared at the window from the member's certificates; None when not declared.
+    disability_grade: int | None = None  # 残疾等级 1–4, 1 most severe
+    able_to_work: bool | None = None  # 劳动能力
+    self_care: str | None = None  # 生活自理能力: "full" 全自理, "partial" 半自理, "none" 全护理
 
     def is_adult_on(self, day: date) -> bool:
         return age_on(self.resident_id.birth_date, day) >= ADULT_AGE
@@ -56,11 +66,39 @@ class Member:
 
 
 @dataclass(frozen=True)
+class LegalSupporter:
+    """A legal supporter outside the household (法定赡养、抚养、扶养义务人). Only the relation is
+    asked: the extreme-hardship test needs whether someone can support, not who they are."""
+
+    relation: str
+    able_to_support: bool
+
+
+@dataclass(frozen=True)
+class TemporaryRequest:
+    """What a temporary-assistance (临时救助) application asks for."""
+
+    kind: str  # "emergency" 急难型 or "spending" 支出型
+    requested_amount_fen: int
+    cause: str  # accident, illness, disaster, fire, education, other
+    rigid_medical_spending_fen: int = 0  # last 12 months, for spending-type hardship (支出型)
+    # The household's own account of what happened. Kept at intake with the names, never
+    # published: free text can say anything about anyone.
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class Application:
     region_code: str
     programme: str
     members: tuple[Member, ...]
     submitted_on: date = field(default_factory=date.today)
+    legal_supporters: tuple[LegalSupporter, ...] = ()  # extreme hardship only
+    care_mode: str | None = None  # extreme hardship only: "home" 分散 or "centralised" 集中供养
+    temporary: TemporaryRequest | None = None  # temporary assistance only, and required there
+    # Other departments' assistance the household also asks for (专项救助): medical,
+    # education, housing, employment.
+    referrals: tuple[str, ...] = ()
 
     def problems(self) -> list[Problem]:
         """Every rule the application breaks (all of them, not only the first)."""
@@ -92,6 +130,42 @@ class Application:
         if applicants and not self.members[applicants[0]].is_adult_on(self.submitted_on):
             found.append(Problem(("members", applicants[0], "relation"),
                                  "the applicant must be an adult"))
+        found += self._programme_problems(applicants[0] if len(applicants) == 1 else None)
+        seen_kinds: set[str] = set()
+        for i, kind in enumerate(self.referrals):
+            if kind in seen_kinds:
+                found.append(Problem(("referrals", i), f"'{kind}' is listed twice"))
+            seen_kinds.add(kind)
+        return found
+
+    def _programme_problems(self, applicant: int | None) -> list[Problem]:
+        """The facts each programme needs, and those that belong to one programme only."""
+        found: list[Problem] = []
+        if self.programme == "temporary" and self.temporary is None:
+            found.append(Problem(("temporary",), "required for temporary assistance: what the"
+                                 " household asks for, and why"))
+        elif self.programme != "temporary" and self.temporary is not None:
+            found.append(Problem(("temporary",), "only for programme 'temporary'"))
+        if self.programme == "tekun":
+            # Extreme-hardship support (特困供养) is for a person, not a household.
+            if len(self.members) != 1:
+                found.append(Problem(("members",), "extreme-hardship support is for one person:"
+                                     f" list the applicant only (found {len(self.members)})"))
+            if applicant is not None and self.members[applicant].self_care is None:
+                # The care subsidy is set by the ability to look after oneself.
+                found.append(Problem(("members", applicant, "self_care"),
+                                     "required for extreme-hardship support"))
+        else:
+            if self.legal_supporters:
+                found.append(Problem(("legal_supporters",),
+                                     "only for extreme-hardship support (programme 'tekun')"))
+            if self.care_mode is not None:
+                found.append(Problem(("care_mode",),
+                                     "only for extreme-hardship support (programme 'tekun')"))
+        if self.programme == "disability" and all(
+                m.disability_grade is None for m in self.members):
+            found.append(Problem(("members",), "the disability subsidies need at least one member"
+                                 " with a disability_grade"))
         return found
 
     def already_in_open_cases(self, refs: list[str], open_cases: dict[str, str]) -> list[Problem]:
@@ -105,22 +179,55 @@ class Application:
         return next(m for m in self.members if m.relation == "applicant")
 
 
-# Case status, in the order a case moves through it. A case never moves backwards: events from
-# different topics can arrive in any order, so the status is the furthest one seen.
-STATUS_RANK = {
-    "submitted": 0,
-    "verified": 1,
-    "undecidable": 2,
-    "rejected": 3,
-    "approved": 3,
-    "payment_scheduled": 4,
-}
+# A case that is not closed holds its members: they cannot be in a second case of the same
+# programme, so a household is never approved — and paid — twice for one need.
+CLOSED_STATUSES = ("rejected", "terminated")
+# Temporary assistance is paid once: when it is granted (or advanced) the need is met, and the
+# next emergency is a new case. "follow_up" stays open: an advance whose verification failed is
+# still being dealt with.
+ONE_OFF_CLOSED_STATUSES = (*CLOSED_STATUSES, "approved", "payment_scheduled", "advance_paid")
 
 
-# A case in any other status holds its members: they cannot be in a second case of the same
-# programme, so a household is never approved — and paid — twice for one month.
-CLOSED_STATUSES = ("rejected",)
+def closed_statuses(programme: str) -> tuple[str, ...]:
+    return ONE_OFF_CLOSED_STATUSES if programme == "temporary" else CLOSED_STATUSES
 
 
-def later_status(current: str, candidate: str) -> str:
-    return candidate if STATUS_RANK[candidate] > STATUS_RANK[current] else current
+# Where a case is, as the window shows it. Approval owns the workflow: its CaseStageChanged
+# events number each case's stage changes from 1, and the status is the stage of the highest
+# number seen. Intake reads four topics (and their partitions) whose relative order is
+# arbitrary, and redelivers after failures, so arrival order means nothing; the sequence does.
+# Two statuses are intake's own, and only fill gaps approval's stages leave:
+#  - "submitted" → "verified" when the report arrives before approval's first stage change;
+#  - "approved"/"advance_paid" → "payment_scheduled" when payment confirms the money is on its
+#    way. A payment seen in any other status (it overtook the approval) is only recorded.
+SUBMITTED = "submitted"
+VERIFIED = "verified"
+PAYMENT_SCHEDULED = "payment_scheduled"
+PAYABLE_STATUSES = ("approved", "advance_paid")
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    status: str = SUBMITTED
+    stage_seq: int = 0  # the sequence of the stage change the status comes from; 0: none yet
+
+    def after_stage_change(self, sequence: int, stage: str, paid: bool = False) -> CaseStatus:
+        if sequence > self.stage_seq:
+            # The payments topic can overtake the decisions topic: a payment already seen
+            # shows once the case is approved.
+            if paid and stage in PAYABLE_STATUSES:
+                return CaseStatus(PAYMENT_SCHEDULED, sequence)
+            return CaseStatus(stage, sequence)
+        return self  # older than what we show, or a repeat
+
+    def after_verification(self) -> CaseStatus:
+        # Once approval has staged the case, its stages say more than "verified" does.
+        if self.stage_seq == 0 and self.status == SUBMITTED:
+            return CaseStatus(VERIFIED, 0)
+        return self
+
+    def after_payment_scheduled(self) -> CaseStatus:
+        if self.status in PAYABLE_STATUSES:
+            # Keeps stage_seq: a later stage change (suspension, exit) still replaces it.
+            return CaseStatus(PAYMENT_SCHEDULED, self.stage_seq)
+        return self

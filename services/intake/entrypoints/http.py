@@ -11,7 +11,14 @@ from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import Application, InvalidApplication
-from services.intake.entrypoints.schemas import ApplicationIn, CaseCreated, CaseOut, MemberOut
+from services.intake.entrypoints.schemas import (
+    ApplicationIn,
+    CaseCreated,
+    CaseOut,
+    LegalSupporterOut,
+    MemberOut,
+    TemporaryOut,
+)
 from services.intake.service_layer import handlers
 from shared.db import reading
 from shared.service import Runtime, ServiceRuntime
@@ -40,7 +47,7 @@ def submit_application(
     answers with the original case; the same key with a different body is refused (409).
     """
     request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        json.dumps(body.fingerprint(), sort_keys=True).encode()).hexdigest()
     application = body.to_domain()
     try:
         case_id = _submit(rt, application, idempotency_key, request_hash)
@@ -90,8 +97,14 @@ def get_case(case_id: str, rt: Runtime) -> CaseOut:
                       resident_id_masked=m["resident_id"][:6] + "*" * 8 + m["resident_id"][-4:],
                       relation=m["relation"], birth_date=m["birth_date"], sex=m["sex"],
                       declared_incomes=json.loads(m["declared_incomes"]),
-                      consent_signed_on=m["consent_signed_on"])
+                      consent_signed_on=m["consent_signed_on"],
+                      disability_grade=m["disability_grade"], able_to_work=m["able_to_work"],
+                      self_care=m["self_care"])
             for m in found["members"]
         ],
+        legal_supporters=[LegalSupporterOut(**s) for s in json.loads(case["legal_supporters"])],
+        care_mode=case["care_mode"],
+        temporary=TemporaryOut(**json.loads(case["temporary"])) if case["temporary"] else None,
+        referrals=json.loads(case["referrals"]),
         timeline=found["timeline"],  # type: ignore[arg-type]
     )

@@ -7,17 +7,28 @@ says which handler answers which event.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.intake.adapters.repository import CaseRepository
-from services.intake.domain.model import Application, InvalidApplication, later_status
+from services.intake.domain.model import Application, CaseStatus, InvalidApplication
 from services.intake.domain.resident_id import age_on
+from services.intake.service_layer import summaries
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
+    BenefitChanged,
+    CaseAssessed,
+    CaseStageChanged,
     DeclaredIncome,
+    HouseholdRecognised,
     MemberFacts,
     PaymentScheduled,
+    ReassessmentRequested,
+    ReferralAnswered,
+    ReferralRequested,
+    SupporterFacts,
+    TemporaryRequest,
     VerificationReported,
 )
 from shared.events.envelope import Envelope
@@ -54,24 +65,7 @@ def submit_application(
     now = datetime.now(UTC)
     case_id = new_case_id(application.region_code, now)
     refs = [person_ref(pseudonym_key, m.resident_id.number) for m in application.members]
-    envelope = uow.publish(ApplicationSubmitted(
-        case_id=case_id,
-        region_code=application.region_code,
-        programme=application.programme,  # type: ignore[arg-type]
-        submitted_at=now,
-        members=[
-            MemberFacts(
-                person_ref=ref,
-                relation=m.relation,  # type: ignore[arg-type]
-                age_years=age_on(m.resident_id.birth_date, application.submitted_on),
-                declared_incomes=[
-                    DeclaredIncome(kind=d.kind, monthly_amount_fen=d.monthly_amount_fen)  # type: ignore[arg-type]
-                    for d in m.declared_incomes],
-                consent_signed=m.consent_signed_on is not None,
-            )
-            for ref, m in zip(refs, application.members, strict=True)
-        ],
-    ))
+    envelope = uow.publish(_submitted(application, case_id, refs, now))
     repo = CaseRepository(uow.conn)
     if idempotency_key:
         known = repo.case_for_key(idempotency_key)
@@ -88,57 +82,127 @@ def submit_application(
     if idempotency_key:
         repo.remember_key(idempotency_key, request_hash, case_id, now)
     repo.record(case_id, envelope.id, envelope.time, envelope.type,
-                f"申请已受理 application received ({len(application.members)} members)")
+                summaries.received(len(application.members)))
     uow.commit()
     return case_id, True
 
 
-def _advance(uow: UnitOfWork, envelope: Envelope, status: str, summary: str,
-             decision: dict[str, object] | None = None) -> None:
+def _submitted(application: Application, case_id: str, refs: list[str],
+               now: datetime) -> ApplicationSubmitted:
+    """The application as the other services see it: persons by reference, ages not birth
+    dates, and none of the household's own words (the temporary request's description)."""
+    temporary = application.temporary
+    return ApplicationSubmitted(
+        case_id=case_id,
+        region_code=application.region_code,
+        programme=application.programme,  # type: ignore[arg-type]
+        submitted_at=now,
+        members=[
+            MemberFacts(
+                person_ref=ref,
+                relation=m.relation,  # type: ignore[arg-type]
+                age_years=age_on(m.resident_id.birth_date, application.submitted_on),
+                declared_incomes=[
+                    DeclaredIncome(kind=d.kind, monthly_amount_fen=d.monthly_amount_fen)  # type: ignore[arg-type]
+                    for d in m.declared_incomes],
+                consent_signed=m.consent_signed_on is not None,
+                disability_grade=m.disability_grade,
+                able_to_work=m.able_to_work,
+                self_care=m.self_care,  # type: ignore[arg-type]
+            )
+            for ref, m in zip(refs, application.members, strict=True)
+        ],
+        legal_supporters=[
+            SupporterFacts(relation=s.relation, able_to_support=s.able_to_support)  # type: ignore[arg-type]
+            for s in application.legal_supporters],
+        care_mode=application.care_mode,  # type: ignore[arg-type]
+        temporary=None if temporary is None else TemporaryRequest(
+            kind=temporary.kind,  # type: ignore[arg-type]
+            requested_amount_fen=temporary.requested_amount_fen,
+            cause=temporary.cause,  # type: ignore[arg-type]
+            rigid_medical_spending_fen=temporary.rigid_medical_spending_fen),
+        referrals=list(application.referrals),  # type: ignore[arg-type]
+    )
+
+
+def _apply(uow: UnitOfWork, envelope: Envelope, summary: str,
+           move: Callable[[CaseStatus], CaseStatus] | None = None,
+           decision: dict[str, object] | None = None) -> None:
+    """Record an event in its case's timeline and, with ``move``, let it move the status."""
     repo = CaseRepository(uow.conn)
     case_id = envelope.subject
     current = repo.status(case_id)
     if current is None:
         raise UnknownCase(f"no case {case_id} at intake")
-    repo.set_status(case_id, later_status(current, status), envelope.time, decision)
-    repo.record(case_id, envelope.id, envelope.time, envelope.type, summary)
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
+    if not repo.record(case_id, envelope.id, envelope.time, envelope.type, summary):
+        return  # applied before: the inbox normally stops a repeat, and this would too
+    repo.set_status(case_id, move(current) if move else current, envelope.time, decision)
 
 
 def on_verification_reported(event: VerificationReported, envelope: Envelope,
                               uow: UnitOfWork) -> None:
-    _advance(uow, envelope, "verified",
-             f"核对完成 verified: per-capita income {_yuan(event.per_capita_monthly_income_fen)}"
-             f" yuan/month, {event.assets.real_estate_count} properties,"
-             f" {event.assets.vehicle_count} vehicles")
+    _apply(uow, envelope, summaries.verified(event), CaseStatus.after_verification)
+
+
+def on_case_stage_changed(event: CaseStageChanged, envelope: Envelope, uow: UnitOfWork) -> None:
+    paid = CaseRepository(uow.conn).has_payment(event.case_id)
+    _apply(uow, envelope, summaries.stage_changed(event),
+           lambda status: status.after_stage_change(event.sequence, event.to_stage, paid))
+
+
+def on_case_assessed(event: CaseAssessed, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.assessed(event))
 
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope,
                            uow: UnitOfWork) -> None:
-    labels = {"approved": "批准 approved", "rejected": "不予批准 rejected",
-              "undecidable": "待人工处理 needs a decision by staff"}
-    failed = [r.detail for r in event.reasons if not r.passed]
-    summary = labels[event.outcome]
-    if event.outcome == "approved":
-        summary += f": {_yuan(event.monthly_amount_fen)} yuan/month from {event.start_month}"
-    elif failed:
-        summary += ": " + "; ".join(failed)
-    _advance(uow, envelope, event.outcome, summary, decision={
+    # The status comes from approval's stage changes; the decision is what the window shows
+    # of why, and how much.
+    _apply(uow, envelope, summaries.decided(event), decision={
         "outcome": event.outcome, "monthly_amount_fen": event.monthly_amount_fen,
-        "start_month": event.start_month, "policy_version": event.policy_version,
+        "one_off_amount_fen": event.one_off_amount_fen, "start_month": event.start_month,
+        "policy_version": event.policy_version,
+        "benefits": [b.model_dump() for b in event.benefits],
+        "decided_by": event.decided_by, "advance": event.advance,
+        "justification": event.justification,
         "reasons": [r.model_dump() for r in event.reasons]})
 
 
+def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.benefit_changed(event))
+
+
+def on_household_recognised(event: HouseholdRecognised, envelope: Envelope,
+                            uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.recognised(event))
+
+
+def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
+                              uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.reassessment_requested(event))
+
+
+def on_referral_requested(event: ReferralRequested, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.referral_requested(event))
+
+
+def on_referral_answered(event: ReferralAnswered, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.referral_answered(event))
+
+
 def on_payment_scheduled(event: PaymentScheduled, envelope: Envelope, uow: UnitOfWork) -> None:
-    _advance(uow, envelope, "payment_scheduled",
-             f"已安排发放 payment scheduled: {_yuan(event.amount_fen)} yuan for {event.period}")
+    _apply(uow, envelope, summaries.payment_scheduled(event), CaseStatus.after_payment_scheduled)
 
 
 HANDLERS = {
     VerificationReported: on_verification_reported,
+    CaseStageChanged: on_case_stage_changed,
+    CaseAssessed: on_case_assessed,
     ApplicationDecided: on_application_decided,
+    BenefitChanged: on_benefit_changed,
+    HouseholdRecognised: on_household_recognised,
+    ReassessmentRequested: on_reassessment_requested,
+    ReferralRequested: on_referral_requested,
+    ReferralAnswered: on_referral_answered,
     PaymentScheduled: on_payment_scheduled,
 }
