@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
-        topics=[topics.APPLICATIONS],
+        topics=[topics.APPLICATIONS, topics.DECISIONS],
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
 

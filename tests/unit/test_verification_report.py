@@ -15,10 +15,13 @@ def rec(kind: str, ref: str, fen: int, dept: str = "hr_social_security") -> Part
     return PartnerRecord(dept, f"{kind}-{ref}-{fen}", kind, ref, fen, date(2026, 10, 31))
 
 
+def member(ref: str, age: int = 46, consent: bool = True, **declared: int) -> HouseholdMember:
+    return HouseholdMember(ref, age, declared, consent)
+
+
 def test_counted_income_is_the_larger_of_declared_and_verified():
-    members = [HouseholdMember("p-a", 46, 50_000, True),
-               HouseholdMember("p-b", 44, 30_000, True),
-               HouseholdMember("p-c", 11, 0, False)]
+    members = [member("p-a", other=50_000), member("p-b", 44, pension=30_000),
+               member("p-c", 11, consent=False)]
     report = build_report(members, [rec("wage", "p-a", 180_000), rec("pension", "p-b", 10_000),
                                     rec("vehicle", "p-a", 5_000_000, "public_security"),
                                     rec("deposit", "p-b", 120_000, "bank"),
@@ -30,18 +33,65 @@ def test_counted_income_is_the_larger_of_declared_and_verified():
     assert (report.vehicle_count, report.real_estate_count, report.deposits_fen) == (1, 0, 120_000)
 
 
+def test_declared_incomes_add_up_across_kinds():
+    report = build_report([member("p-a", wage=100_000, pension=20_000, transfer=5_000)], [])
+    assert report.members[0].declared_monthly_fen == 125_000
+    assert report.members[0].counted_monthly_fen == 125_000
+
+
 def test_per_capita_income_rounds_half_up_to_the_fen():
-    members = [HouseholdMember(f"p-{i}", 46, fen, True)
-               for i, fen in enumerate([100, 100, 101])]
+    members = [member(f"p-{i}", other=fen) for i, fen in enumerate([100, 100, 101])]
     assert build_report(members, []).per_capita_monthly_income_fen == 100  # 100.33
-    members = [HouseholdMember("p-x", 46, 1, True),
-               HouseholdMember("p-y", 46, 0, True)]
+    members = [member("p-x", other=1), member("p-y")]
     assert build_report(members, []).per_capita_monthly_income_fen == 1  # 0.5 → 1
 
 
 def test_no_partner_data_without_every_adults_consent():
-    members = [HouseholdMember("p-a", 46, 0, True),
-               HouseholdMember("p-b", 26, 0, False),
-               HouseholdMember("p-c", 11, 0, False)]
+    members = [member("p-a"), member("p-b", 26, consent=False), member("p-c", 11, consent=False)]
     with pytest.raises(ConsentMissing, match="p-b"):
         check_consent(members)
+
+
+def employment(m: HouseholdMember, *records: PartnerRecord) -> tuple[int, int]:
+    income = build_report([m], records).members[0]
+    return income.employment_monthly_fen, income.counted_monthly_fen
+
+
+def test_employment_income_is_declared_wage_and_business_when_no_partner_knows_more():
+    assert employment(member("p-a", wage=80_000, business=30_000, pension=20_000)) == (
+        110_000, 130_000)
+
+
+def test_employment_income_is_the_wage_records_when_they_show_more_than_declared():
+    assert employment(member("p-a", wage=50_000, pension=20_000),
+                      rec("wage", "p-a", 60_000), rec("wage", "p-a", 40_000),
+                      rec("pension", "p-a", 20_000)) == (100_000, 120_000)
+    # A pension record is income, but not from work.
+    assert employment(member("p-a"), rec("pension", "p-a", 90_000)) == (0, 90_000)
+
+
+def test_declared_work_outweighs_smaller_wage_records():
+    assert employment(member("p-a", wage=70_000, business=50_000),
+                      rec("wage", "p-a", 90_000)) == (120_000, 120_000)
+
+
+def test_employment_income_never_exceeds_the_counted_income():
+    cases = [
+        member("p-a", wage=70_000), member("p-a", business=10_000, other=5_000),
+        member("p-a", property=40_000), member("p-a"),
+    ]
+    for m in cases:
+        for records in ([], [rec("wage", "p-a", 65_000)],
+                        [rec("wage", "p-a", 65_000), rec("pension", "p-a", 20_000)]):
+            work, counted = employment(m, *records)
+            assert 0 <= work <= counted
+
+
+def test_reports_with_the_same_figures_match_whatever_their_sources():
+    m = member("p-a", wage=50_000)
+    first = build_report([m], [rec("wage", "p-a", 50_000)])
+    confirmed = build_report([m], [rec("wage", "p-a", 50_000), rec("deposit", "p-a", 0, "bank")])
+    assert first.members[0].sources != confirmed.members[0].sources
+    assert first.figures == confirmed.figures
+    assert first.figures != build_report([m], [rec("wage", "p-a", 50_001)]).figures
+    assert first.figures != build_report([m], [rec("vehicle", "p-a", 1, "public_security")]).figures

@@ -1,20 +1,66 @@
-"""Partner records, credentials and reports in verification's database."""
+"""Partner records, credentials, households, recipients and reports in verification's database."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
-from services.verification.adapters.tables import partner_credentials, partner_records, reports
-from services.verification.domain.model import PartnerRecord
+from services.verification.adapters.tables import (
+    declared_incomes,
+    household_members,
+    households,
+    partner_credentials,
+    partner_records,
+    recipients,
+    reports,
+)
+from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
 
-# Statements run for every application, built once (see intake's repository for why).
+# Statements run for every application or publication, built once (see intake's repository).
 _RECORDS_OF = select(partner_records).where(
     partner_records.c.person_ref.in_(bindparam("refs", expanding=True)))
-_REPORT_EXISTS = select(reports.c.case_id).where(reports.c.case_id == bindparam("cid"))
-_ADD_REPORT = insert(reports)
+_APPLICATION_REPORTED = select(reports.c.report_id).where(
+    reports.c.case_id == bindparam("cid"), reports.c.occasion == "application")
+_HOUSEHOLD_EXISTS = select(households.c.case_id).where(households.c.case_id == bindparam("cid"))
+# The active recipients' cases with a member among some persons: what new partner data about
+# those persons touches.
+_ACTIVE_CASES_OF = (
+    select(household_members.c.case_id)
+    .join(recipients, recipients.c.case_id == household_members.c.case_id)
+    .where(recipients.c.active, household_members.c.person_ref.in_(
+        bindparam("refs", expanding=True))))
+_LATEST_SEQ = (select(reports.c.case_id, func.max(reports.c.seq).label("seq"))
+               .where(reports.c.case_id.in_(bindparam("cids", expanding=True)))
+               .group_by(reports.c.case_id).subquery())
+_LATEST_REPORTS = select(reports).join(
+    _LATEST_SEQ, and_(reports.c.case_id == _LATEST_SEQ.c.case_id,
+                      reports.c.seq == _LATEST_SEQ.c.seq))
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite keeps no time zone; everything here is written in UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _stored(row: Any) -> StoredReport:
+    return StoredReport(case_id=row.case_id, seq=row.seq, report_id=row.report_id,
+                        occasion=row.occasion, body=row.body, created_at=_utc(row.created_at))
 
 
 def token_digest(token: str) -> str:
@@ -54,10 +100,9 @@ class PartnerRepository:
         keys = {(r.department, r.record_id) for r in records}
         existing = set()
         if keys:
-            existing = set(self.conn.execute(
+            existing = {(dept, rid) for dept, rid in self.conn.execute(
                 select(partner_records.c.department, partner_records.c.record_id)
-                .where(partner_records.c.record_id.in_([k[1] for k in keys]))
-            ).tuples())
+                .where(partner_records.c.record_id.in_([k[1] for k in keys])))}
         new = [r for r in records if (r.department, r.record_id) not in existing]
         if new:
             self.conn.execute(insert(partner_records), [
@@ -80,17 +125,132 @@ class PartnerRepository:
                               amount_fen=r["amount_fen"], as_of=r["as_of"]) for r in rows]
 
 
-class ReportRepository:
+def _households_where(condition: ColumnElement[bool]) -> Select[Any]:
+    """Households with their members and declared incomes, one row per member and income kind
+    (a member who declared nothing has one row, without a kind).
+
+    The households' rows are locked (PostgreSQL; SQLite has one writer anyway): whoever reports
+    on a case next waits, and then compares with this report, not the one before it."""
+    return (
+        select(households, household_members.c.person_ref, household_members.c.age_years,
+               household_members.c.consent_signed, declared_incomes.c.kind,
+               declared_incomes.c.monthly_amount_fen)
+        .join(household_members, household_members.c.case_id == households.c.case_id)
+        .outerjoin(declared_incomes,
+                   and_(declared_incomes.c.case_id == household_members.c.case_id,
+                        declared_incomes.c.person_ref == household_members.c.person_ref))
+        .where(condition)
+        # One order for every writer, so that two never wait for each other's cases.
+        .order_by(households.c.case_id, household_members.c.position)
+        .with_for_update(of=households)
+    )
+
+
+_HOUSEHOLD = _households_where(households.c.case_id == bindparam("cid"))
+_ACTIVE_HOUSEHOLDS_OF = _households_where(households.c.case_id.in_(_ACTIVE_CASES_OF))
+
+
+def _assemble(rows: Iterable[Any]) -> list[Household]:
+    cases: dict[str, tuple[Any, dict[str, tuple[Any, dict[str, int]]]]] = {}
+    for row in rows:
+        _, members = cases.setdefault(row.case_id, (row, {}))
+        _, declared = members.setdefault(row.person_ref, (row, {}))
+        if row.kind is not None:
+            declared[row.kind] = row.monthly_amount_fen
+    return [Household(case_id=head.case_id, region_code=head.region_code,
+                      programme=head.programme, applicant_ref=head.applicant_ref,
+                      submitted_at=_utc(head.submitted_at),
+                      members=tuple(HouseholdMember(person_ref=m.person_ref,
+                                                    age_years=m.age_years,
+                                                    declared_fen_by_kind=declared,
+                                                    consent_signed=m.consent_signed)
+                                    for m, declared in members.values()))
+            for head, members in cases.values()]
+
+
+class HouseholdRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def exists(self, case_id: str) -> bool:
-        return self.conn.execute(_REPORT_EXISTS, {"cid": case_id}).first() is not None
+        return self.conn.execute(_HOUSEHOLD_EXISTS, {"cid": case_id}).first() is not None
 
-    def add(self, case_id: str, report_id: str, body: str, at: datetime) -> None:
-        self.conn.execute(_ADD_REPORT, {"case_id": case_id, "report_id": report_id,
-                                        "body": body, "created_at": at})
+    def add(self, household: Household) -> None:
+        self.conn.execute(insert(households).values(
+            case_id=household.case_id, region_code=household.region_code,
+            programme=household.programme, applicant_ref=household.applicant_ref,
+            submitted_at=household.submitted_at))
+        self.conn.execute(insert(household_members), [
+            {"case_id": household.case_id, "person_ref": m.person_ref, "position": i,
+             "age_years": m.age_years, "consent_signed": m.consent_signed}
+            for i, m in enumerate(household.members)])
+        incomes = [{"case_id": household.case_id, "person_ref": m.person_ref, "kind": kind,
+                    "monthly_amount_fen": fen}
+                   for m in household.members for kind, fen in m.declared_fen_by_kind.items()]
+        if incomes:
+            self.conn.execute(insert(declared_incomes), incomes)
 
-    def get(self, case_id: str) -> str | None:
-        return self.conn.execute(
-            select(reports.c.body).where(reports.c.case_id == case_id)).scalar_one_or_none()
+    def get_for_update(self, case_id: str) -> Household | None:
+        found = _assemble(self.conn.execute(_HOUSEHOLD, {"cid": case_id}))
+        return found[0] if found else None
+
+    def active_recipients_among(self, person_refs: list[str]) -> list[Household]:
+        """The households of active recipients' cases with any of these persons as a member,
+        locked for update: one query, however many persons a partner published about."""
+        if not person_refs:
+            return []
+        return _assemble(self.conn.execute(_ACTIVE_HOUSEHOLDS_OF, {"refs": person_refs}))
+
+
+class RecipientRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def set_active(self, case_id: str, active: bool, at: datetime) -> None:
+        changed = self.conn.execute(update(recipients).where(recipients.c.case_id == case_id)
+                                    .values(active=active, changed_at=at)).rowcount
+        if not changed:
+            self.conn.execute(insert(recipients).values(case_id=case_id, active=active,
+                                                        changed_at=at))
+
+    def is_active(self, case_id: str) -> bool:
+        return bool(self.conn.execute(select(recipients.c.active)
+                                      .where(recipients.c.case_id == case_id)).scalar())
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    case_id: str
+    seq: int  # 1 for a case's first report, then 2, 3, …
+    report_id: str
+    occasion: str
+    body: str  # JSON of the VerificationReported event
+    created_at: datetime
+
+
+class ReportRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def has_application_report(self, case_id: str) -> bool:
+        return self.conn.execute(_APPLICATION_REPORTED, {"cid": case_id}).first() is not None
+
+    def add(self, new: list[StoredReport]) -> None:
+        if new:
+            self.conn.execute(insert(reports), [
+                {"report_id": r.report_id, "case_id": r.case_id, "seq": r.seq,
+                 "occasion": r.occasion, "body": r.body, "created_at": r.created_at}
+                for r in new])
+
+    def latest(self, case_ids: list[str]) -> dict[str, StoredReport]:
+        """Each case's latest report, for any number of cases in one query."""
+        if not case_ids:
+            return {}
+        rows = self.conn.execute(_LATEST_REPORTS, {"cids": case_ids})
+        return {r.case_id: _stored(r) for r in rows}
+
+    def of_case(self, case_id: str) -> list[StoredReport]:
+        """A case's reports, the first first."""
+        rows = self.conn.execute(select(reports).where(reports.c.case_id == case_id)
+                                 .order_by(reports.c.seq))
+        return [_stored(r) for r in rows]

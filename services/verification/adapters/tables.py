@@ -1,8 +1,24 @@
-"""Verification's own tables. Partner records are kept under pseudonyms only."""
+"""Verification's own tables. Partner records and households are kept under pseudonyms only."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from shared.uow import BusTables
 
@@ -29,11 +45,65 @@ partner_records = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
 
+# A case's reports, numbered from 1 (`seq`): the application's, then one per change in partner
+# data and per periodic review. The latest is the one with the highest number.
 reports = Table(
     "reports",
     metadata,
-    Column("case_id", String(40), primary_key=True),
-    Column("report_id", String(40), nullable=False, unique=True),
+    Column("report_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("occasion", String(20), nullable=False),  # application / partner_data / periodic_review
     Column("body", Text, nullable=False),  # JSON of the VerificationReported event
     Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("case_id", "seq", name="uq_reports_case_seq"),
+    # The handler checks first; this makes a second application report impossible all the same.
+    Index("ux_reports_one_application", "case_id", unique=True,
+          sqlite_where=text("occasion = 'application'"),
+          postgresql_where=text("occasion = 'application'")),
+)
+
+# The household of each case, as the application described it (see domain.model.Household).
+households = Table(
+    "households",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("region_code", String(6), nullable=False),
+    Column("programme", String(20), nullable=False),
+    Column("applicant_ref", String(40), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+)
+
+household_members = Table(
+    "household_members",
+    metadata,
+    Column("case_id", String(40), ForeignKey("households.case_id"), primary_key=True),
+    Column("person_ref", String(40), primary_key=True),
+    Column("position", Integer, nullable=False),  # order on the form; reports keep it
+    Column("age_years", Integer, nullable=False),  # on the day of the application
+    Column("consent_signed", Boolean, nullable=False),
+    # New partner data is matched to households by person: this index finds them.
+    Index("ix_household_members_person_ref", "person_ref"),
+)
+
+declared_incomes = Table(
+    "declared_incomes",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("person_ref", String(40), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("monthly_amount_fen", BigInteger, nullable=False),
+    ForeignKeyConstraint(["case_id", "person_ref"],
+                         ["household_members.case_id", "household_members.person_ref"]),
+)
+
+# Cases whose benefit runs: new partner data about their members triggers a new report. No
+# foreign key to households: a decision may be read before the application it follows when a
+# consumer replays its topics after a broker restart.
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )

@@ -7,9 +7,9 @@ household declared and summarises income and assets for the reviewer. Pure funct
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 # Which department may publish which kinds of record. A department publishing a kind that is not
@@ -22,6 +22,10 @@ DEPARTMENT_KINDS: dict[str, frozenset[str]] = {
 }
 INCOME_KINDS = frozenset({"wage", "pension"})  # amount is monthly income in fen
 ASSET_KINDS = frozenset({"real_estate", "vehicle", "deposit"})  # amount is value/balance in fen
+# Income from work, against which the employment-cost deduction (就业成本扣减) applies: as the
+# household declares it, and as partner records show it.
+DECLARED_WORK_KINDS = frozenset({"wage", "business"})
+RECORDED_WORK_KINDS = frozenset({"wage"})
 ADULT_AGE = 18
 
 
@@ -39,8 +43,30 @@ class PartnerRecord:
 class HouseholdMember:
     person_ref: str
     age_years: int  # on the day of the application
-    declared_monthly_fen: int
+    declared_fen_by_kind: Mapping[str, int]  # monthly, in fen, per income kind
     consent_signed: bool
+
+    @property
+    def declared_monthly_fen(self) -> int:
+        return sum(self.declared_fen_by_kind.values())
+
+    @property
+    def declared_work_fen(self) -> int:
+        return sum(fen for kind, fen in self.declared_fen_by_kind.items()
+                   if kind in DECLARED_WORK_KINDS)
+
+
+@dataclass(frozen=True)
+class Household:
+    """What verification keeps of an application to report on the case again later (new partner
+    data, periodic reviews): pseudonymous members only, never names or resident ID numbers."""
+
+    case_id: str
+    region_code: str
+    programme: str
+    applicant_ref: str
+    submitted_at: datetime
+    members: tuple[HouseholdMember, ...]
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,7 @@ class MemberIncome:
     verified_monthly_fen: int
     counted_monthly_fen: int
     sources: tuple[str, ...]
+    employment_monthly_fen: int = 0  # the part of the counted income that comes from work
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,14 @@ class Report:
         total = Decimal(self.household_monthly_income_fen) / Decimal(len(self.members))
         return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
+    @property
+    def figures(self) -> tuple[object, ...]:
+        """What a decision rests on: every income figure per member, and the assets. Sources
+        are left out: a second department confirming the same amounts changes no decision."""
+        incomes = sorted((m.person_ref, m.declared_monthly_fen, m.verified_monthly_fen,
+                          m.counted_monthly_fen, m.employment_monthly_fen) for m in self.members)
+        return (tuple(incomes), self.real_estate_count, self.vehicle_count, self.deposits_fen)
+
 
 class ConsentMissing(ValueError):
     """An adult member has not signed the consent: no partner data may be looked at."""
@@ -79,12 +114,12 @@ def check_consent(members: Iterable[HouseholdMember]) -> None:
         raise ConsentMissing(f"no signed consent from adult member(s) {', '.join(missing)}")
 
 
-def build_report(members: list[HouseholdMember], records: Iterable[PartnerRecord]) -> Report:
+def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRecord]) -> Report:
     """Income per member and household assets, from the declaration and partner records.
 
     A member's counted income is the larger of what was declared and what partners report: an
     applicant cannot declare income away, and income a partner does not know of (casual work,
-    say) still counts when declared.
+    say) still counts when declared. The same holds for the part that comes from work.
     """
     by_person: dict[str, list[PartnerRecord]] = defaultdict(list)
     for record in records:
@@ -94,12 +129,18 @@ def build_report(members: list[HouseholdMember], records: Iterable[PartnerRecord
     for member in members:
         own = by_person.get(member.person_ref, [])
         verified = sum(r.amount_fen for r in own if r.kind in INCOME_KINDS)
+        counted = max(member.declared_monthly_fen, verified)
+        work = max(member.declared_work_fen,
+                   sum(r.amount_fen for r in own if r.kind in RECORDED_WORK_KINDS))
         incomes.append(MemberIncome(
             person_ref=member.person_ref,
             declared_monthly_fen=member.declared_monthly_fen,
             verified_monthly_fen=verified,
-            counted_monthly_fen=max(member.declared_monthly_fen, verified),
+            counted_monthly_fen=counted,
             sources=tuple(sorted({f"{r.department}:{r.kind}" for r in own})),
+            # Never more than what is counted: the employment-cost deduction must not reduce
+            # income that was never counted.
+            employment_monthly_fen=min(work, counted),
         ))
         real_estate += sum(1 for r in own if r.kind == "real_estate")
         vehicles += sum(1 for r in own if r.kind == "vehicle")

@@ -62,7 +62,10 @@ class RecordsIn(BaseModel):
              summary="A partner department publishes records (协同部门数据推送)")
 def publish_records(body: RecordsIn, rt: Runtime,
                     dept: Annotated[str, Depends(department)]) -> dict[str, Any]:
-    """All records are stored, or none: a kind the department does not own refuses the batch."""
+    """All records are stored, or none: a kind the department does not own refuses the batch.
+
+    The answer says nothing of the reports the records caused: which persons receive assistance
+    is none of a partner's business."""
     incoming = [handlers.IncomingRecord(record_id=r.record_id, kind=r.kind,
                                         resident_id=r.resident_id.upper(),
                                         amount_fen=r.amount_fen, as_of=r.as_of)
@@ -79,8 +82,14 @@ def publish_records(body: RecordsIn, rt: Runtime,
 
 @router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
 def get_report(case_id: str, rt: Runtime) -> dict[str, Any]:
+    """The case's latest report (the VerificationReported event as published), and under
+    ``earlier_reports`` the ones before it, oldest first."""
     with reading(rt.engine) as conn:
-        body = ReportRepository(conn).get(case_id)
-    if body is None:
+        found = ReportRepository(conn).of_case(case_id)
+    if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")
-    return json.loads(body)  # type: ignore[no-any-return]
+    *earlier, latest = found
+    body: dict[str, Any] = json.loads(latest.body)
+    body["earlier_reports"] = [{"report_id": r.report_id, "occasion": r.occasion,
+                                "reported_at": r.created_at.isoformat()} for r in earlier]
+    return body

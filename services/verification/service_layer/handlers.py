@@ -1,29 +1,47 @@
-"""Verification's handlers: partner departments publish records; a submitted application gets a
-report built from them."""
+"""Verification's handlers: partner departments publish records; a case gets a report built from
+them when it is submitted, when new partner data concerns a recipient, and at periodic reviews."""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Literal
 
-from services.verification.adapters.repository import PartnerRepository, ReportRepository
+from services.verification.adapters.repository import (
+    HouseholdRepository,
+    PartnerRepository,
+    RecipientRepository,
+    ReportRepository,
+    StoredReport,
+)
+from services.verification.domain import model
 from services.verification.domain.model import (
     DEPARTMENT_KINDS,
+    Household,
     HouseholdMember,
     PartnerRecord,
     build_report,
     check_consent,
 )
 from shared.events.catalogue import (
+    ApplicationDecided,
     ApplicationSubmitted,
     AssetSummary,
+    BenefitChanged,
+    DeclaredIncome,
     MemberIncome,
+    ReassessmentRequested,
     VerificationReported,
 )
 from shared.events.envelope import Envelope
 from shared.pseudonym import person_ref
 from shared.uow import UnitOfWork
+
+Occasion = Literal["application", "partner_data", "periodic_review"]
+ONE_OFF_PROGRAMMES = frozenset({"temporary"})  # 临时救助: paid once, not monthly
 
 
 @dataclass(frozen=True)
@@ -41,9 +59,15 @@ class KindNotAllowed(PermissionError):
     pass
 
 
+class UnknownCase(LookupError):
+    """A report was asked for a case whose household verification does not have (e.g. one that
+    applied before verification kept households): staff must look at it."""
+
+
 def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOfWork, *,
                     pseudonym_key: bytes) -> int:
-    """Store a department's records, pseudonymised on arrival. All or nothing."""
+    """Store a department's records, pseudonymised on arrival, and report again on every
+    active recipient's case whose figures they change. All or nothing."""
     allowed = DEPARTMENT_KINDS.get(department, frozenset())
     refused = sorted({r.kind for r in incoming if r.kind not in allowed})
     if refused:
@@ -53,33 +77,110 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
                              person_ref=person_ref(pseudonym_key, r.resident_id),
                              amount_fen=r.amount_fen, as_of=r.as_of) for r in incoming]
     PartnerRepository(uow.conn).upsert(records)
+    _report_changed_recipients(uow, sorted({r.person_ref for r in records}))
     uow.commit()
     return len(records)
 
 
+def _report_changed_recipients(uow: UnitOfWork, refs: list[str]) -> None:
+    """One new report per active recipient's case touched by these persons' records, when its
+    figures differ from the case's latest report: records sent again unchanged report nothing."""
+    cases = HouseholdRepository(uow.conn).active_recipients_among(refs)
+    if not cases:
+        return
+    records = PartnerRepository(uow.conn).for_persons(
+        sorted({m.person_ref for h in cases for m in h.members}))
+    by_person: dict[str, list[PartnerRecord]] = defaultdict(list)
+    for record in records:
+        by_person[record.person_ref].append(record)
+    reports = ReportRepository(uow.conn)
+    latest = reports.latest([h.case_id for h in cases])
+    new = []
+    for household in cases:
+        report = build_report(household.members,
+                              (r for m in household.members for r in by_person[m.person_ref]))
+        previous = latest.get(household.case_id)
+        if previous is not None and report.figures == _figures_of(previous):
+            continue
+        new.append(_publish_report(uow, household, report, "partner_data", previous))
+    reports.add(new)
+
+
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
                              uow: UnitOfWork) -> None:
+    household = Household(
+        case_id=event.case_id, region_code=event.region_code, programme=event.programme,
+        applicant_ref=next(m.person_ref for m in event.members if m.relation == "applicant"),
+        submitted_at=event.submitted_at,
+        members=tuple(HouseholdMember(person_ref=m.person_ref, age_years=m.age_years,
+                                      declared_fen_by_kind=_by_kind(m.declared_incomes),
+                                      consent_signed=m.consent_signed) for m in event.members))
+    check_consent(household.members)
+    households = HouseholdRepository(uow.conn)
     reports = ReportRepository(uow.conn)
-    if reports.exists(event.case_id):
-        return  # one report per case; a re-sent application under a new event id changes nothing
-    members = [HouseholdMember(person_ref=m.person_ref, age_years=m.age_years,
-                               declared_monthly_fen=sum(i.monthly_amount_fen
-                                                        for i in m.declared_incomes),
-                               consent_signed=m.consent_signed) for m in event.members]
-    check_consent(members)
-    records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in members])
-    report = build_report(members, records)
-    applicant = next(m.person_ref for m in event.members if m.relation == "applicant")
+    if reports.has_application_report(event.case_id):
+        # One report per application; a re-sent one under a new event id changes nothing, but
+        # for a case reported before verification kept households it supplies the household.
+        if not households.exists(event.case_id):
+            households.add(household)
+        return
+    households.add(household)  # stored with the application's report, so never before it
+    records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
+    report = build_report(household.members, records)
+    reports.add([_publish_report(uow, household, report, "application", previous=None)])
+
+
+def on_application_decided(event: ApplicationDecided, envelope: Envelope,
+                           uow: UnitOfWork) -> None:
+    # A one-off grant (temporary assistance) leaves no running benefit to re-check, and no
+    # termination would ever end its watch.
+    if event.outcome == "approved" and event.programme not in ONE_OFF_PROGRAMMES:
+        RecipientRepository(uow.conn).set_active(event.case_id, True, event.decided_at)
+
+
+def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWork) -> None:
+    # A suspended or exiting benefit still runs (or may resume): its household is still watched.
+    if event.change == "terminated":
+        RecipientRepository(uow.conn).set_active(event.case_id, False, event.changed_at)
+
+
+def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
+                              uow: UnitOfWork) -> None:
+    """A periodic review always gets a new report, changed or not: approval waits for it."""
+    household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
+    if household is None:
+        raise UnknownCase(f"no household kept for case {event.case_id}: cannot report again")
+    check_consent(household.members)
+    records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
+    report = build_report(household.members, records)
+    reports = ReportRepository(uow.conn)
+    reports.add([_publish_report(uow, household, report, event.occasion,
+                        reports.latest([event.case_id]).get(event.case_id))])
+
+
+def _by_kind(declared: Iterable[DeclaredIncome]) -> dict[str, int]:
+    # Two jobs are two wage lines on the form; what a report needs is the total per kind.
+    totals: dict[str, int] = defaultdict(int)
+    for income in declared:
+        totals[income.kind] += income.monthly_amount_fen
+    return dict(totals)
+
+
+def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
+                    occasion: Occasion, previous: StoredReport | None) -> StoredReport:
+    """Publish a report on a case (through the unit of work) and return it as it is to be kept,
+    numbered after the case's previous report."""
     reported = VerificationReported(
-        case_id=event.case_id,
+        case_id=household.case_id,
         report_id=str(uuid.uuid4()),
-        region_code=event.region_code,
-        programme=event.programme,
-        applicant_ref=applicant,
-        household_size=len(members),
+        region_code=household.region_code,
+        programme=household.programme,  # type: ignore[arg-type]
+        applicant_ref=household.applicant_ref,
+        household_size=len(household.members),
         members=[MemberIncome(person_ref=m.person_ref, declared_monthly_fen=m.declared_monthly_fen,
                               verified_monthly_fen=m.verified_monthly_fen,
-                              counted_monthly_fen=m.counted_monthly_fen, sources=list(m.sources))
+                              counted_monthly_fen=m.counted_monthly_fen, sources=list(m.sources),
+                              employment_monthly_fen=m.employment_monthly_fen)
                  for m in report.members],
         assets=AssetSummary(real_estate_count=report.real_estate_count,
                             vehicle_count=report.vehicle_count,
@@ -87,10 +188,31 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
         household_monthly_income_fen=report.household_monthly_income_fen,
         per_capita_monthly_income_fen=report.per_capita_monthly_income_fen,
         reported_at=datetime.now(UTC),
+        occasion=occasion,
     )
-    reports.add(event.case_id, reported.report_id, reported.model_dump_json(),
-                reported.reported_at)
     uow.publish(reported)
+    return StoredReport(case_id=household.case_id, seq=previous.seq + 1 if previous else 1,
+                        report_id=reported.report_id, occasion=occasion,
+                        body=reported.model_dump_json(), created_at=reported.reported_at)
 
 
-HANDLERS = {ApplicationSubmitted: on_application_submitted}
+def _figures_of(stored: StoredReport) -> tuple[object, ...]:
+    event = VerificationReported.model_validate_json(stored.body)
+    return model.Report(
+        members=tuple(model.MemberIncome(
+            person_ref=m.person_ref, declared_monthly_fen=m.declared_monthly_fen,
+            verified_monthly_fen=m.verified_monthly_fen,
+            counted_monthly_fen=m.counted_monthly_fen, sources=tuple(m.sources),
+            employment_monthly_fen=m.employment_monthly_fen) for m in event.members),
+        real_estate_count=event.assets.real_estate_count,
+        vehicle_count=event.assets.vehicle_count,
+        deposits_fen=event.assets.deposits_fen,
+    ).figures
+
+
+HANDLERS = {
+    ApplicationSubmitted: on_application_submitted,
+    ApplicationDecided: on_application_decided,
+    BenefitChanged: on_benefit_changed,
+    ReassessmentRequested: on_reassessment_requested,
+}

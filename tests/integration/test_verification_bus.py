@@ -1,0 +1,60 @@
+"""Verification's consumer on the real broker: it reads the decisions topic too, acts on the
+events about recipients and reviews, and only records the others in its inbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from services.verification.adapters.repository import RecipientRepository, ReportRepository
+from services.verification.adapters.tables import bus
+from services.verification.bootstrap import create_app
+from shared.events.base import Event
+from shared.events.catalogue import CaseStageChanged
+from shared.events.envelope import Envelope, to_record
+from tests.integration.busutil import eventually, produce, until_assigned
+from tests.integration.test_bus import settings
+from tests.integration.test_verification_reassessment import application, approved, review
+
+
+@pytest.fixture
+async def verification(database_url, broker):
+    app = create_app(settings(broker.bootstrap, verification_database_url=database_url))
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        await until_assigned(runtime)
+        yield runtime
+
+
+def record(event: Event, envelope_id: str):
+    r = to_record(Envelope(data=event, source="/test", id=envelope_id))
+    return r.topic, r.key, r.value, r.headers
+
+
+async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(verification,
+                                                                             broker):
+    case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
+    engine = verification.engine
+
+    def occasions() -> list[str]:
+        with engine.connect() as conn:
+            return [r.occasion for r in ReportRepository(conn).of_case(case_id)]
+
+    await produce(broker.bootstrap, [record(application(case_id, wage=30_000), f"e-app-{case_id}")])
+    await eventually(lambda: occasions() == ["application"], what="the application's report")
+    stage = CaseStageChanged(case_id=case_id, sequence=1, from_stage=None,
+                             to_stage="awaiting_review", action="assess", actor="system",
+                             changed_at=datetime.now(UTC))
+    await produce(broker.bootstrap, [record(stage, f"e-stage-{case_id}"),
+                                     record(approved(case_id), f"e-approved-{case_id}"),
+                                     record(review(case_id), f"e-review-{case_id}")])
+    await eventually(lambda: occasions() == ["application", "periodic_review"],
+                     what="the review's report")
+    with engine.connect() as conn:
+        assert RecipientRepository(conn).is_active(case_id)
+        inbox = set(conn.execute(select(bus.inbox.c.event_id, bus.inbox.c.outcome)
+                                 .where(bus.inbox.c.event_id.like(f"%{case_id}"))))
+    assert {(f"e-{e}-{case_id}", "processed") for e in ("stage", "approved", "review")} <= inbox
