@@ -70,14 +70,17 @@ async def payment_runtime(database_url, broker):
 async def test_a_duplicate_delivery_has_one_effect(payment_runtime, broker):
     case_id = f"330282-dup-{uuid.uuid4().hex[:8]}"
     first = record_of(approval(case_id))
-    marker = record_of(approval(case_id, month="2026-12"))  # same key: after the duplicates
+    # Same key, so it comes after the duplicates: a one-off payment on the same case.
+    marker = record_of(approval(case_id, programme="temporary", monthly_amount_fen=0,
+                                start_month=None, one_off_amount_fen=50_000,
+                                decided_at=datetime(2026, 12, 5, 2, tzinfo=UTC)))
     await produce(broker.bootstrap, [first, first, first, marker])
     engine = payment_runtime.engine
-    await eventually(lambda: len(payments_of(engine, case_id)) == 2, what="both months paid")
+    await eventually(lambda: len(payments_of(engine, case_id)) == 2, what="both paid")
     assert payments_of(engine, case_id) == ["2026-11", "2026-12"]
     published = await read_topic(broker.bootstrap, topics.PAYMENTS,
                                  lambda r: r.key == case_id.encode(), want=3, timeout_s=5)
-    assert len(published) == 2  # one PaymentScheduled per month, none for the duplicates
+    assert len(published) == 2  # one PaymentScheduled each, none for the duplicates
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_moves_on(
