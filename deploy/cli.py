@@ -10,7 +10,7 @@ import sys
 import time
 
 from deploy.demo import load_partner_data, run_demo
-from deploy.households import make_households
+from deploy.households import make_emergency, make_households
 from deploy.supervisor import DEFAULT_PORTS, System
 from shared.settings import SERVICES, load_settings
 
@@ -59,10 +59,13 @@ def demo(args: argparse.Namespace) -> int:
     intake = os.environ.get("ONEDOOR_INTAKE_URL", f"http://127.0.0.1:{DEFAULT_PORTS['intake']}")
     verification = os.environ.get("ONEDOOR_VERIFICATION_URL",
                                   f"http://127.0.0.1:{DEFAULT_PORTS['verification']}")
-    sent = load_partner_data(verification, households)
+    approval = os.environ.get("ONEDOOR_APPROVAL_URL",
+                              f"http://127.0.0.1:{DEFAULT_PORTS['approval']}")
+    urgent = make_emergency(seed)
+    sent = load_partner_data(verification, [*households, urgent])
     print(f"partner departments published {sent} records about the demo households")
-    print(f"submitting {len(households)} households to {intake}")
-    summary = run_demo(intake, households, timeout_s=args.timeout)
+    print(f"submitting {len(households)} households and one emergency to {intake}")
+    summary = run_demo(intake, approval, households, urgent, timeout_s=args.timeout)
     print(summary)
     return 0 if summary.endswith(" 0 lost") else 1
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from deploy.households import Household
+from deploy.staff import SETTLED, TOWN, Staff
 from services.verification.bootstrap import demo_token
 
 FINAL = {"payment_scheduled", "rejected", "undecidable"}
@@ -39,8 +40,9 @@ def submit(client: httpx.Client, household: Household) -> str:
     return str(response.json()["case_id"])
 
 
-def follow(intake_url: str, case_ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    """Poll intake until every case reaches a final status, or the time is up."""
+def follow(intake_url: str, case_ids: list[str], timeout_s: float,
+           done: set[str] = FINAL) -> dict[str, dict[str, Any]]:
+    """Poll intake until every case reaches one of ``done``, or the time is up."""
     cases: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=intake_url, timeout=10) as client:
@@ -50,7 +52,7 @@ def follow(intake_url: str, case_ids: list[str], timeout_s: float) -> dict[str, 
             for case_id in waiting:
                 case = client.get(f"/applications/{case_id}").json()
                 cases[case_id] = case
-                if case["status"] not in FINAL:
+                if case["status"] not in done:
                     still.append(case_id)
             waiting = still
             if waiting:
@@ -58,27 +60,62 @@ def follow(intake_url: str, case_ids: list[str], timeout_s: float) -> dict[str, 
     return cases
 
 
-def run_demo(intake_url: str, households: list[Household], timeout_s: float = 60) -> str:
-    """Submit, follow, print each case; return the summary line."""
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
+
+
+def run_demo(intake_url: str, approval_url: str, households: list[Household],
+             emergency: Household | None = None, timeout_s: float = 60) -> str:
+    """Submit, let scripted staff review and approve, follow each case; return the summary.
+
+    Dibao cases stop under public notice (7 days by the packaged policy): the district approves
+    after it. The emergency case is paid at once and verified afterwards.
+    """
     with httpx.Client(base_url=intake_url, timeout=30) as client:
         case_ids = [submit(client, h) for h in households]
-    cases = follow(intake_url, case_ids, timeout_s)
+        urgent = submit(client, emergency) if emergency else None
+    staff = Staff(approval_url)
+    try:
+        stages = staff.work(case_ids, until=SETTLED | {"under_notice"}, timeout_s=timeout_s)
+        if urgent:
+            staff.work([urgent], until={"awaiting_review"}, timeout_s=timeout_s)
+            staff.act(urgent, "advance", TOWN, note="house fire last night; paid at once")
+    finally:
+        staff.close()
+    cases = follow(intake_url, case_ids, timeout_s,
+                   done=FINAL | {"under_notice", "approved"})
     counts: Counter[str] = Counter()
+    notice_until = ""
     for household, case_id in zip(households, case_ids, strict=True):
         case = cases.get(case_id, {"status": "unknown"})
         status = case["status"]
         counts[status] += 1
         decision = case.get("decision") or {}
-        if status == "payment_scheduled":
-            fen = decision.get("monthly_amount_fen", 0)
-            what = f"approved, {fen // 100}.{fen % 100:02d} yuan/month, payment scheduled"
+        if status == "under_notice":
+            entry = next((e for e in reversed(case["timeline"]) if "公示" in e["summary"]), None)
+            notice_until = entry["summary"] if entry else ""
+            what = "accepted by the town, under public notice"
+        elif status in ("approved", "payment_scheduled"):
+            what = f"approved, {_yuan(decision.get('monthly_amount_fen', 0))} yuan/month"
         elif status == "rejected":
-            failed = [r["detail"] for r in decision.get("reasons", []) if not r["passed"]]
+            failed = [r["detail"] for r in decision.get("reasons", [])
+                      if not r["passed"] and r["rule"] != "staff_decision"]
             what = "rejected: " + "; ".join(failed)
         else:
-            what = status
+            what = f"{status} ({stages.get(case_id)})"
         print(f"  {case_id}  {household.label:<45} {what}")
-    approved = counts["payment_scheduled"] + counts["approved"]
-    lost = len(case_ids) - sum(counts[s] for s in FINAL)
-    return (f"{len(case_ids)} submitted, {approved} approved, {counts['rejected']} rejected, "
-            f"{counts['payment_scheduled']} payments scheduled, {lost} lost")
+    paid = 0
+    if urgent:
+        case = follow(intake_url, [urgent], timeout_s, done={"payment_scheduled"})[urgent]
+        paid = int(case["status"] == "payment_scheduled")
+        fen = (case.get("decision") or {}).get("one_off_amount_fen", 0)
+        print(f"  {urgent}  {'emergency: house fire':<45} advance {_yuan(fen)} yuan, "
+              f"{case['status']}")
+    if notice_until:
+        print(f"  ({notice_until})")
+    settled = counts["under_notice"] + counts["rejected"] + counts["approved"] \
+        + counts["payment_scheduled"]
+    lost = len(case_ids) - settled + ((1 - paid) if urgent else 0)
+    return (f"{len(case_ids)} submitted: {counts['under_notice']} under public notice, "
+            f"{counts['rejected']} rejected with reasons; "
+            f"{paid} emergency advance paid; {lost} lost")

@@ -32,9 +32,12 @@ class Household:
     expect: str  # approved | rejected
     members: list[dict[str, Any]]
     partner_records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    programme: str = "dibao"
+    extra: dict[str, Any] = field(default_factory=dict)  # programme-specific parts of the form
 
     def application(self) -> dict[str, Any]:
-        return {"region_code": REGION, "programme": "dibao", "members": self.members}
+        return {"region_code": REGION, "programme": self.programme, "members": self.members,
+                **self.extra}
 
 
 # (label, expected outcome), in the proportions the demo shows: 7 of 10 approved.
@@ -110,6 +113,7 @@ def _household(rng: random.Random, numbering: tuple[int, int], i: int, label: st
         record("real_estate_registry", "real_estate", members[0], 40_000_000)
     elif label.startswith("disabled"):
         members = [p(0, "applicant", 45, [("pension", 70_000)])]
+        members[0]["disability_grade"] = 2
         record("hr_social_security", "pension", members[0], 70_000)
     elif label.startswith("single parent"):
         members = [p(0, "applicant", 33, [("wage", 110_000)]), p(1, "child", 5)]
@@ -126,3 +130,15 @@ def _household(rng: random.Random, numbering: tuple[int, int], i: int, label: st
         record("real_estate_registry", "real_estate", members[0], 80_000_000)
         record("real_estate_registry", "real_estate", members[1], 60_000_000)
     return Household(label=label, expect=expect, members=members, partner_records=records)
+
+
+def make_emergency(seed: int) -> Household:
+    """A household hit by a fire: emergency temporary assistance, paid first, verified after."""
+    rng = random.Random(seed)
+    # Persons numbered past any make_households call of up to 10,000 households.
+    person = _person(rng, (rng.randrange(365), rng.randrange(999)), 10_000 + rng.randrange(
+        50_000), 0, "applicant", 46, [("wage", 60_000)])
+    return Household(label="emergency: house fire", expect="approved", members=[person],
+                     programme="temporary",
+                     extra={"temporary": {"kind": "emergency", "requested_amount_fen": 200_000,
+                                          "cause": "fire"}})

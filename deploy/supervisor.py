@@ -7,6 +7,7 @@ everything cleanly on Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -75,6 +76,9 @@ class System:
         })
         for name in SERVICES:
             env[f"ONEDOOR_{name.upper()}_DATABASE_URL"] = self.settings.database_url(name)
+        if self.settings.policy_paths:
+            env["ONEDOOR_POLICY_PATHS"] = json.dumps(
+                [str(p.resolve()) for p in self.settings.policy_paths])
         env.update(self.extra_env)
         return env
 

@@ -10,17 +10,22 @@ import pytest
 
 from deploy.demo import FINAL, load_partner_data
 from deploy.households import Household, make_households
+from deploy.staff import Staff
 from deploy.supervisor import System
+from services.approval.bootstrap import DEFAULT_POLICY
 from shared.bus.broker import free_port
 from shared.settings import SERVICES, Settings
 from tests.conftest import PostgresDatabases, wait_until
 
 HOUSEHOLDS = make_households(60)
+# The packaged policy, with Cixi's public notice shortened to 0 days (see the file).
+POLICY_PATHS = [DEFAULT_POLICY, Path(__file__).parent / "fast_notice.toml"]
 
 
 def start_system(data_dir: Path, database_urls: dict[str, str] | None = None) -> System:
     overrides = {f"{name}_database_url": url for name, url in (database_urls or {}).items()}
-    settings = Settings(env="test", data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+    settings = Settings(env="test", data_dir=data_dir, policy_paths=POLICY_PATHS,
+                        **overrides)  # type: ignore[arg-type]
     system = System(settings=settings, ports={name: free_port() for name in SERVICES},
                     broker_port=free_port())
     system.start()
@@ -61,11 +66,17 @@ def submit(system: System, household: Household) -> str:
 
 def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
                 on_poll=None) -> dict[str, dict]:  # type: ignore[no-untyped-def,type-arg]
+    """Let scripted staff review and approve the cases, then wait until intake shows each one
+    paid or rejected."""
     cases: dict[str, dict] = {}  # type: ignore[type-arg]
+    staff = Staff(system.url("approval"))
 
     def all_final() -> bool:
         if on_poll is not None:
             on_poll()
+        for case_id in case_ids:
+            if cases.get(case_id, {}).get("status") not in FINAL:
+                staff.step(case_id)
         for case_id in case_ids:
             if cases.get(case_id, {}).get("status") in FINAL:
                 continue
@@ -78,6 +89,8 @@ def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
     except AssertionError:
         stuck = {c: cases[c]["status"] for c in case_ids if cases[c]["status"] not in FINAL}
         raise AssertionError(f"{len(stuck)} cases not final: {stuck}") from None
+    finally:
+        staff.close()
     return cases
 
 

@@ -250,3 +250,15 @@ def test_every_stage_change_is_recorded_in_order(engine):
                                           "awaiting_review"]
     assert [r.sequence for r in rows] == [1, 2, 3, 4]
     json.dumps([r.to_stage for r in rows])
+
+
+def test_an_advance_after_the_report_closes_the_case(engine):
+    temporary = ev.TemporaryRequest(kind="emergency", requested_amount_fen=100_000,
+                                    cause="accident")
+    app = application("c10", programme="temporary", incomes=(0,), temporary=temporary)
+    deliver(engine, app)
+    deliver(engine, report(app))  # verification was quicker than the town
+    result, published = perform(engine, "c10", "advance", TOWN, note="hospital bill")
+    assert result["stage"] == "approved"
+    decided = next(e for e in published if isinstance(e, ev.ApplicationDecided))
+    assert decided.advance and decided.one_off_amount_fen == 100_000

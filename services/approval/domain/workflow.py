@@ -65,6 +65,7 @@ class Case:
     notice_ends_at: datetime | None = None
     open_objections: int = 0
     home_survey: bool = False
+    verified: bool = False  # the assessment is from a verification report, not the form alone
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,10 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
         if assessment.one_off_amount_fen > limit:
             raise ActionRefused(f"an advance is at most the town's limit of {limit} fen; "
                                 "this amount goes the normal way")
-        return [Change("advance_paid", action, note, decides="advance", decided_by="town")]
+        paid = Change("advance_paid", action, note, decides="advance", decided_by="town")
+        if case.verified:  # the report came first: nothing is left to verify afterwards
+            return [paid, Change("approved", "verified_before_advance", summary(assessment))]
+        return [paid]
     if action == "confirm":  # after a failed verification of an advance, staff keep it
         _need(case, actor, action, ("follow_up",), (TOWN, DISTRICT))
         return [Change("approved", action, _note(note, action))]

@@ -74,11 +74,12 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
     row = repo.case(case_id)
     if row is None:
         raise UnknownCase(f"no case {case_id} at approval")
-    assessment = None
+    assessment, verified = None, False
     if row["assessment_id"]:
         stored = repo.assessment(row["assessment_id"])
         assert stored is not None
         assessment = assessment_of(stored["body"])
+        verified = json.loads(stored["facts"]).get("report_id") is not None
     notice = row["notice_ends_at"]
     if notice is not None and notice.tzinfo is None:  # SQLite keeps no zone; stored as UTC
         notice = notice.replace(tzinfo=UTC)
@@ -86,7 +87,7 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
                      stage=row["stage"], sequence=row["sequence"], emergency=row["emergency"],
                      assessment=assessment, notice_ends_at=notice,
                      open_objections=repo.open_objections(case_id),
-                     home_survey=repo.surveyed(case_id))
+                     home_survey=repo.surveyed(case_id), verified=verified)
 
 
 def run_assessment(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any],
