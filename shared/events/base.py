@@ -35,6 +35,11 @@ def register(cls: type[Event]) -> type[Event]:
     return cls
 
 
+def registered_types() -> set[str]:
+    """Every CloudEvents type some model is registered for."""
+    return {t for t, _ in _REGISTRY}
+
+
 def lookup(type_: str, version: int) -> type[Event] | None:
     """The model registered for a CloudEvents type and schema version, if any."""
     return _REGISTRY.get((type_, version))

@@ -19,7 +19,7 @@ from services.payment.bootstrap import create_app as create_payment
 from services.payment.service_layer.handlers import on_application_decided
 from shared.bus.broker import EmbeddedBroker, free_port
 from shared.events import topics
-from shared.events.catalogue import ApplicationDecided
+from shared.events.catalogue import ApplicationDecided, CaseStageChanged
 from shared.events.envelope import Envelope, to_record
 from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings
@@ -81,6 +81,21 @@ async def test_a_duplicate_delivery_has_one_effect(payment_runtime, broker):
     published = await read_topic(broker.bootstrap, topics.PAYMENTS,
                                  lambda r: r.key == case_id.encode(), want=3, timeout_s=5)
     assert len(published) == 2  # one PaymentScheduled each, none for the duplicates
+
+
+async def test_event_types_without_a_handler_are_skipped_unread(payment_runtime, broker):
+    case_id = f"330282-skip-{uuid.uuid4().hex[:8]}"
+    stage = CaseStageChanged(case_id=case_id, sequence=1, from_stage=None,
+                             to_stage="awaiting_report", action="submitted", actor="system",
+                             changed_at=datetime.now(UTC))
+    skipped = record_of(stage)  # type: ignore[arg-type]
+    await produce(broker.bootstrap, [skipped, record_of(approval(case_id))])
+    engine = payment_runtime.engine
+    await eventually(lambda: payments_of(engine, case_id), what="the approval paid")
+    with engine.connect() as conn:
+        ids = set(conn.execute(select(bus.inbox.c.event_id)).scalars())
+    assert dict(skipped[3])["ce_id"].decode() not in ids  # never decoded, so never recorded
+    assert payment_runtime.consumer.dead_lettered_total == 0
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_moves_on(
