@@ -16,3 +16,9 @@ def local_date(moment: datetime) -> date:
 
 def today() -> date:
     return local_date(datetime.now(UTC))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A moment in UTC. One without a zone is taken as UTC: OneDoor writes UTC, and SQLite gives
+    moments back without their zone (comparing one with a zone to one without fails)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

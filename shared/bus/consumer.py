@@ -35,7 +35,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.bus.kafka import Cluster, start_with_retry
 from shared.events.base import Event, registered_types
-from shared.events.envelope import Envelope, KafkaRecord, UnprocessableEvent, from_record
+from shared.events.envelope import (
+    Envelope,
+    KafkaRecord,
+    UnprocessableEvent,
+    from_record,
+    header_map,
+)
 from shared.events.topics import DEAD_LETTER
 from shared.uow import UnitOfWork
 
@@ -87,7 +93,7 @@ class EventConsumer:
         # several types (approval's decisions topic has six), and decoding a large event only
         # to ignore it was measurable. Unknown types are still decoded, and dead-lettered.
         handled = {cls.type for cls in handlers}
-        self._ignored = {t.encode() for t in registered_types() if t not in handled}
+        self._ignored = {t for t in registered_types() if t not in handled}
         self._uow_factory = uow_factory
         self._bootstrap = bootstrap
         self._cluster = cluster
@@ -180,7 +186,7 @@ class EventConsumer:
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         deliveries = [_decode(r) for r in records
-                      if _header(r, b"ce_type") not in self._ignored]
+                      if header_map(r.headers or ()).get("ce_type") not in self._ignored]
         if not deliveries:
             return
         try:
@@ -276,14 +282,6 @@ class EventConsumer:
             )
             uow.commit()
         self.dead_lettered_total += 1
-
-
-def _header(record: ConsumerRecord, name: bytes) -> bytes | None:  # type: ignore[type-arg]
-    key = name.decode()
-    for k, v in record.headers or ():
-        if k == key:
-            return v  # type: ignore[no-any-return]
-    return None
 
 
 def _decode(record: ConsumerRecord) -> Delivery:  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 # Every figure a policy file may set: name → (meaning, 中文). Money in fen; ratios in permille
@@ -124,7 +125,7 @@ class PolicyTable:
             return True
         return day.weekday() < 5 and day not in self.holidays
 
-    @property
+    @cached_property  # stored with every assessment: computed once per table, not per case
     def version(self) -> str:
         """A digest of every figure and the calendar: two tables decide alike iff equal."""
         text = "\n".join(sorted(f"{f.ref}={f.value}" for f in self.figures))

@@ -145,14 +145,11 @@ def list_cases(rt: Runtime,
 
 
 def _with_overdue(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    for key in ("due_at", "notice_ends_at"):
+        if row.get(key) is not None:
+            row[key] = clock.as_utc(row[key])
     due = row.get("due_at")
-    if due is not None and due.tzinfo is None:
-        due = due.replace(tzinfo=UTC)
-        row["due_at"] = due
-    notice = row.get("notice_ends_at")
-    if notice is not None and notice.tzinfo is None:
-        row["notice_ends_at"] = notice.replace(tzinfo=UTC)
-    row["overdue"] = due is not None and due < now and row["stage"] not in ("under_notice",)
+    row["overdue"] = due is not None and due < now and row["stage"] != "under_notice"
     return row
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.approval.adapters.repository import ApprovalRepository
@@ -81,9 +81,7 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
         assert stored is not None
         assessment = assessment_of(stored["body"])
         verified = json.loads(stored["facts"]).get("report_id") is not None
-    notice = row["notice_ends_at"]
-    if notice is not None and notice.tzinfo is None:  # SQLite keeps no zone; stored as UTC
-        notice = notice.replace(tzinfo=UTC)
+    notice = row["notice_ends_at"] and clock.as_utc(row["notice_ends_at"])
     return row, Case(case_id=case_id, programme=row["programme"], region_code=row["region_code"],
                      stage=row["stage"], sequence=row["sequence"], emergency=row["emergency"],
                      assessment=assessment, notice_ends_at=notice,
@@ -137,7 +135,7 @@ def apply_changes(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any]
         if change.decides:
             _decide(uow, repo, row, case, change, now, justification)
         if change.benefit_change:
-            _benefit_changed(uow, row, change.benefit_change, now, change.note or "")
+            benefit_changed(uow, row, change.benefit_change, now, change.note or "")
     last = changes[-1]
     repo.move(case.case_id, case.sequence, stage, sequence, last.due_at, last.notice_ends_at, now)
     row.update(stage=stage, sequence=sequence)
@@ -187,7 +185,7 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
             recognised_at=now))
 
 
-def _benefit_changed(uow: UnitOfWork, row: dict[str, Any], change: str, now: datetime,
+def benefit_changed(uow: UnitOfWork, row: dict[str, Any], change: str, now: datetime,
                      reason: str, *, monthly: int | None = None, end_month: str | None = None,
                      effective: str | None = None) -> None:
     facts = facts_of(row)
@@ -201,5 +199,3 @@ def _benefit_changed(uow: UnitOfWork, row: dict[str, Any], change: str, now: dat
         effective_month=effective or add_months(this_month, 1), end_month=end_month,
         monthly_amount_fen=amount, reason=reason, changed_at=now))
 
-
-benefit_changed = _benefit_changed

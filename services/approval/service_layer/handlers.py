@@ -16,6 +16,7 @@ from services.approval.domain.policy import PolicyTable
 from services.approval.domain.workflow import (
     RECURRING,
     SYSTEM,
+    Case,
     Change,
     on_report,
     reassess,
@@ -66,12 +67,13 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
     emergency = event.temporary is not None and event.temporary.kind == "emergency"
     row = {"case_id": event.case_id, "programme": event.programme,
            "region_code": event.region_code, "stage": "awaiting_report", "sequence": 0,
-           "emergency": emergency, "facts": "", "assessment_id": None,
-           "monthly_amount_fen": 0, "due_at": None, "notice_ends_at": None,
-           "submitted_at": event.submitted_at, "stage_since": now}
-    row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
+           "emergency": emergency, "facts": json.dumps(facts.to_dict(), sort_keys=True),
+           "assessment_id": None, "monthly_amount_fen": 0, "due_at": None,
+           "notice_ends_at": None, "submitted_at": event.submitted_at, "stage_since": now}
     repo.open_case(row, [m.person_ref for m in facts.members])
-    _, case = casework.load(repo, event.case_id)
+    # Just opened: nothing to read back (no assessment, objection or survey yet).
+    case = Case(event.case_id, event.programme, event.region_code, "awaiting_report", 0,
+                emergency=emergency)
     changes = [Change("awaiting_report", "submitted")]
     if emergency:
         # 急难: the town may pay within hours, before any report, so assess on the form alone
@@ -117,8 +119,8 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
     previous_facts = casework.facts_of(row)
     facts = _current(repo, casework.with_report(previous_facts, report), now)
     assessment = casework.run_assessment(uow, repo, row, facts, policy, now)
-    repo.set_case(case.case_id, facts=json.dumps(facts.to_dict(), sort_keys=True))
     row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
+    repo.set_case(case.case_id, facts=row["facts"])
     rules = casework.rules_for(policy, case.region_code, now)
     if case.stage in ("approved", "exiting") and case.programme in RECURRING:
         if previous is None:

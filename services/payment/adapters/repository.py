@@ -17,7 +17,8 @@ from sqlalchemy import (
 )
 
 from services.payment.adapters.tables import entitlements, payments
-from services.payment.domain.model import Entitlement, ScheduledPayment, utc
+from services.payment.domain.model import Entitlement, ScheduledPayment
+from shared.clock import as_utc
 
 # Run for every approval and change, so built once (see intake's repository for why). The kind
 # is written into the SQL, not bound: SQLite (and PostgreSQL with a generic plan) uses a partial
@@ -79,7 +80,7 @@ class PaymentRepository:
         if row is None:
             return None
         entitlement = Entitlement(**row)
-        return replace(entitlement, updated_at=utc(entitlement.updated_at))
+        return replace(entitlement, updated_at=as_utc(entitlement.updated_at))
 
     def add_entitlement(self, entitlement: Entitlement) -> None:
         self.conn.execute(_ADD_ENTITLEMENT, _row(entitlement))

@@ -8,7 +8,7 @@ including emergency advances), or both. Benefit changes move the entitlement.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
 PaymentKind = Literal["monthly", "one_off"]
@@ -72,12 +72,6 @@ class BenefitChange:
     end_month: str | None  # gradual exit: the last month still paid
     monthly_amount_fen: int  # the monthly amount from effective_month
     changed_at: datetime
-
-
-def utc(moment: datetime) -> datetime:
-    """A moment in UTC; one without a zone is taken as UTC (SQLite returns them so), because
-    comparing a moment with a zone to one without fails."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def month_of(day: date) -> str:

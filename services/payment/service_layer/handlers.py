@@ -14,7 +14,6 @@ from services.payment.domain.model import (
     entitlement_for,
     first_monthly_payment,
     one_off_payment,
-    utc,
 )
 from shared import clock
 from shared.events.catalogue import ApplicationDecided, BenefitChanged, PaymentScheduled
@@ -30,7 +29,7 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
                            uow: UnitOfWork) -> None:
     if event.outcome != "approved":
         return
-    decided_at = utc(event.decided_at)
+    decided_at = clock.as_utc(event.decided_at)
     award = Award(
         case_id=event.case_id, programme=event.programme, region_code=event.region_code,
         beneficiary_ref=event.beneficiary_ref, monthly_amount_fen=event.monthly_amount_fen,
@@ -71,7 +70,7 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
     change = BenefitChange(
         kind=event.change, programme=event.programme, effective_month=event.effective_month,
         end_month=event.end_month, monthly_amount_fen=event.monthly_amount_fen,
-        changed_at=utc(event.changed_at))
+        changed_at=clock.as_utc(event.changed_at))
     repo = PaymentRepository(uow.conn)
     current = repo.entitlement(event.case_id)
     if current is None:

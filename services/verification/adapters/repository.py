@@ -31,6 +31,7 @@ from services.verification.adapters.tables import (
     reports,
 )
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
+from shared.clock import as_utc
 
 # Statements run for every application or publication, built once (see intake's repository).
 _RECORDS_OF = select(partner_records).where(
@@ -53,14 +54,9 @@ _LATEST_REPORTS = select(reports).join(
                       reports.c.seq == _LATEST_SEQ.c.seq))
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite keeps no time zone; everything here is written in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _stored(row: Any) -> StoredReport:
     return StoredReport(case_id=row.case_id, seq=row.seq, report_id=row.report_id,
-                        occasion=row.occasion, body=row.body, created_at=_utc(row.created_at))
+                        occasion=row.occasion, body=row.body, created_at=as_utc(row.created_at))
 
 
 def token_digest(token: str) -> str:
@@ -159,7 +155,7 @@ def _assemble(rows: Iterable[Any]) -> list[Household]:
             declared[row.kind] = row.monthly_amount_fen
     return [Household(case_id=head.case_id, region_code=head.region_code,
                       programme=head.programme, applicant_ref=head.applicant_ref,
-                      submitted_at=_utc(head.submitted_at),
+                      submitted_at=as_utc(head.submitted_at),
                       members=tuple(HouseholdMember(person_ref=m.person_ref,
                                                     age_years=m.age_years,
                                                     declared_fen_by_kind=declared,
