@@ -18,6 +18,9 @@ SERVICES = ("intake", "verification", "approval", "payment")
 # deployment that forgets to set its own key fails at start-up instead of publishing guessable
 # pseudonyms.
 _DEV_PSEUDONYM_KEY = "onedoor-development-pseudonym-key-do-not-use-in-production"
+# Development-only secret for the bank-account vault, refused in production for the same reason:
+# a guessable key would make the encryption at rest decorative.
+_DEV_PAYMENT_ACCOUNT_KEY = "onedoor-development-payment-account-key-do-not-use-in-production"
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
 
@@ -30,6 +33,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     data_dir: Path = Path("var")
     pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
+    # The secret the payment service derives its bank-account encryption key from. Changing it
+    # makes existing sealed accounts unreadable until a key-rotation version is added.
+    payment_account_key: SecretStr = SecretStr(_DEV_PAYMENT_ACCOUNT_KEY)
 
     intake_database_url: str | None = None
     verification_database_url: str | None = None
@@ -52,11 +58,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Settings:
-        if self.env == "production" and (
-            self.pseudonym_key.get_secret_value() == _DEV_PSEUDONYM_KEY
-        ):
+        if self.env != "production":
+            return self
+        unset = [variable for variable, secret, dev_default in (
+            ("ONEDOOR_PSEUDONYM_KEY", self.pseudonym_key, _DEV_PSEUDONYM_KEY),
+            ("ONEDOOR_PAYMENT_ACCOUNT_KEY", self.payment_account_key, _DEV_PAYMENT_ACCOUNT_KEY),
+        ) if secret.get_secret_value() == dev_default]
+        if unset:
             raise ValueError(
-                "ONEDOOR_PSEUDONYM_KEY must be set to a secret of your own in production")
+                f"{' and '.join(unset)} must be set to a secret of your own in production")
         return self
 
     def database_url(self, service: str) -> str:

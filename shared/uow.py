@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table, insert
+from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table
 
 from shared.bus.tables import inbox_table, outbox_table
+from shared.db import insert_rows
 from shared.events.base import Event
 from shared.events.envelope import Envelope, KafkaRecord, to_record
 
@@ -105,7 +106,7 @@ class UnitOfWork:
             for event_id, record in self._pending
         ]
         if rows:
-            self.conn.execute(insert(self.bus.outbox), rows)
+            insert_rows(self.conn, self.bus.outbox, rows)
         if self._tx is not None:
             self._tx.commit()
         self._pending = []

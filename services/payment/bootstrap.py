@@ -1,16 +1,22 @@
-"""Wires payment: engine, bus, consumer, HTTP app.
+"""Wires payment: engine, bus, consumer, the account vault, the run generator, HTTP app.
 
 Run alone with ``uvicorn services.payment.bootstrap:create_app --factory --port 8004``.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from services.payment.adapters.tables import bus, metadata
+from services.payment.adapters.vault import AccountVault
 from services.payment.entrypoints.http import router
+from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer.handlers import HANDLERS
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan
@@ -27,10 +33,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[topics.DECISIONS],
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
-    app = FastAPI(title="OneDoor payment (资金发放)", version="0.1.0",
-                  description="Approvals in; scheduled payments out, never twice.",
-                  lifespan=lambda _app: lifespan(runtime))
+    runner = Runner(runtime.uow)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(runtime):
+            runner.resume_unfinished()  # a cycle a crash stopped half-way completes
+            yield
+
+    app = FastAPI(title="OneDoor payment (资金发放)", version="0.2.0",
+                  description="Approvals in; monthly cycles, one-off and batch payments, bank "
+                              "files and reconciliation out — never paying twice.",
+                  lifespan=_lifespan)
     app.state.runtime = runtime
+    app.state.vault = AccountVault(settings.payment_account_key.get_secret_value())
+    app.state.runner = runner
+    app.add_exception_handler(RequestValidationError, _without_input)  # type: ignore[arg-type]
     app.include_router(router)
     app.include_router(health_router(runtime))
     return app
+
+
+async def _without_input(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's 422 echoes the rejected value; here that could be an account number. The field
+    # and the reason are what the caller needs.
+    errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}
+              for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": errors})

@@ -331,8 +331,50 @@ class PaymentScheduled(Event):
     payment_id: str
     programme: Programme
     period: Month  # the month a monthly payment is for; the month of a one-off payment
-    kind: Literal["monthly", "one_off"] = "monthly"
+    # monthly; one_off (temporary assistance, emergency advances); batch (a subsidy to a whole
+    # population, such as the price-linked subsidy: its programme is the recipient's).
+    kind: Literal["monthly", "one_off", "batch"] = "monthly"
     amount_fen: int = Field(gt=0)
     beneficiary_ref: str
     region_code: str
     scheduled_at: datetime
+    run_id: str | None = None  # the monthly cycle or batch that made it
+    reissue_of: str | None = None  # the failed payment this one pays again
+
+
+@register
+class PaymentHeld(Event):
+    """Payment's last guard stopped a payment (e.g. the yearly temporary-assistance cap would be
+    exceeded): it is recorded, not sent, and a person must look."""
+
+    type = "onedoor.payment.held"
+    version = 1
+    topic = topics.PAYMENTS
+
+    payment_id: str
+    programme: Programme
+    period: Month
+    kind: Literal["monthly", "one_off", "batch"]
+    amount_fen: int = Field(gt=0)
+    reason: str
+    held_at: datetime
+
+
+@register
+class PaymentSettled(Event):
+    """A bank's answer for one payment: paid, or failed with the bank's reason (never the
+    account). A failed payment goes back to the town to correct the account."""
+
+    type = "onedoor.payment.settled"
+    version = 1
+    topic = topics.PAYMENTS
+
+    payment_id: str
+    programme: Programme
+    period: Month
+    kind: Literal["monthly", "one_off", "batch"]
+    amount_fen: int = Field(gt=0)
+    outcome: Literal["paid", "failed"]
+    reason: str | None = None
+    bank_file_id: str
+    settled_at: datetime

@@ -8,6 +8,7 @@ client can read the topics; ``onedoor tail TOPIC`` prints them.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,13 +25,19 @@ class UnprocessableEvent(Exception):
     """A record that can never be processed as it is (bad envelope, unknown schema, bad data)."""
 
 
+def new_id() -> str:
+    """A random (version 4) UUID as text: uuid.uuid4() does the same work at a few times the
+    cost, which shows when a monthly cycle publishes a million events."""
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One event with its CloudEvents context attributes."""
 
     data: Event
     source: str
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from services.payment.adapters.tables import bus, entitlements, payments
+from services.payment.adapters.repository import PaymentRepository
+from services.payment.adapters.tables import bus, entitlements
 from services.payment.entrypoints.http import router
 from services.payment.service_layer.handlers import (
     UnknownEntitlement,
@@ -62,10 +63,10 @@ def handle(engine, event) -> None:  # type: ignore[no-untyped-def]
 
 def state(engine, case_id: str = CASE) -> tuple[object, ...] | None:
     with engine.connect() as conn:
-        r = conn.execute(select(entitlements).where(entitlements.c.case_id == case_id)).first()
-    if r is None:
+        e = PaymentRepository(conn).entitlement(case_id)
+    if e is None:
         return None
-    return (r.status, r.status_from, r.end_month, r.monthly_amount_fen, r.amount_from)
+    return (e.status, e.status_from, e.end_month, e.monthly_amount_fen, e.amount_from)
 
 
 def test_an_approval_opens_an_entitlement_once(engine):
@@ -132,8 +133,10 @@ def test_the_payments_of_a_case_come_with_its_entitlement(engine):
         ("monthly", "2026-11", 81_000)]
     assert {k: body["entitlement"][k] for k in ("status", "monthly_amount_fen", "end_month")} == {
         "status": "active", "monthly_amount_fen": 81_000, "end_month": None}
+    assert body["entitlement"]["periods"] == [
+        {"from_month": "2026-11", "status": "active", "amount_fen": 81_000, "end_month": None}]
     assert client.get("/cases/unknown/payments").json() == {
-        "case_id": "unknown", "payments": [], "entitlement": None}
+        "case_id": "unknown", "payments": [], "entitlement": None, "account": None}
 
 
 def test_migration_0003_keeps_existing_payments_monthly_and_opens_their_entitlements(
@@ -154,15 +157,28 @@ def test_migration_0003_keeps_existing_payments_monthly_and_opens_their_entitlem
                  "beneficiary_ref": "p1"},
                 {**old, "payment_id": "c", "case_id": "c2", "period": "2026-11",
                  "beneficiary_ref": "p2", "amount_fen": 50_000}])
-        command.upgrade(config, "head")
+        command.upgrade(config, "0003")
         with engine.connect() as conn:
-            kinds = conn.execute(select(payments.c.kind).distinct()).scalars().all()
-            rows = conn.execute(select(entitlements).order_by(entitlements.c.case_id)).all()
+            kinds = conn.execute(text("SELECT DISTINCT kind FROM payments")).scalars().all()
+            rows = conn.execute(text(
+                "SELECT case_id, start_month, monthly_amount_fen, status FROM entitlements "
+                "ORDER BY case_id")).all()
         assert kinds == ["monthly"]
-        assert [(r.case_id, r.start_month, r.monthly_amount_fen, r.status) for r in rows] == [
+        assert [tuple(r) for r in rows] == [
             ("c1", "2026-10", 81_000, "active"), ("c2", "2026-11", 50_000, "active")]
         command.downgrade(config, "0002")  # no one-off payments yet, so the old keys hold
         command.upgrade(config, "head")
+        # 0004: the state became a schedule, and the ledger starts from the payments made.
+        with engine.connect() as conn:
+            repo = PaymentRepository(conn)
+            c1 = repo.entitlement("c1")
+            entries = conn.execute(text(
+                "SELECT payment_id, from_state, to_state, amount_fen FROM ledger "
+                "ORDER BY payment_id")).all()
+        assert c1 is not None and c1.amount_for("2026-12") == 81_000
+        assert [tuple(e) for e in entries] == [
+            ("a", "approved", "scheduled", 81_000), ("b", "approved", "scheduled", 81_000),
+            ("c", "approved", "scheduled", 50_000)]
     finally:
         engine.dispose()
 

@@ -8,7 +8,13 @@ from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.tables import bus, entitlements, payments
 from services.payment.service_layer.handlers import on_application_decided
-from shared.events.catalogue import ApplicationDecided, PaymentScheduled
+from shared.events.catalogue import (
+    ApplicationDecided,
+    DecisionReason,
+    PaymentHeld,
+    PaymentScheduled,
+    PolicyParameter,
+)
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
@@ -32,16 +38,30 @@ def approval(decision_id: str, outcome: str = "approved") -> ApplicationDecided:
         reasons=[], decided_at=datetime.now(UTC))
 
 
+CAP_FEN = 3_000_000  # Qingdao's 30,000 yuan (seed 002)
+
+
+def cap_reason(cap_fen: int | None = CAP_FEN) -> list[DecisionReason]:
+    """The yearly-cap check as approval reports it, with the figure it applied."""
+    parameters = [] if cap_fen is None else [PolicyParameter(
+        name="temporary.yearly_cap_fen", value=cap_fen, region="370200",
+        effective_from="2020-01-01", source="seed 002")]
+    return [DecisionReason(rule="yearly_cap", passed=True, detail="within the cap",
+                           parameters=parameters)]
+
+
 def temporary(decision_id: str, case_id: str, amount_fen: int, *, advance: bool = False,
-              decided_at: datetime | None = None) -> ApplicationDecided:
+              decided_at: datetime | None = None, cap_fen: int | None = CAP_FEN,
+              members: tuple[str, ...] = ("p-abc", "p-child")) -> ApplicationDecided:
     return ApplicationDecided(
         case_id=case_id, decision_id=decision_id, outcome="approved", programme="temporary",
-        region_code="330282", beneficiary_ref="p-abc", household_size=2, monthly_amount_fen=0,
-        start_month=None, policy_version="v", reasons=[], one_off_amount_fen=amount_fen,
-        advance=advance, decided_at=decided_at or datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+        region_code="330282", beneficiary_ref=members[0], household_size=len(members),
+        monthly_amount_fen=0, start_month=None, policy_version="v", reasons=cap_reason(cap_fen),
+        one_off_amount_fen=amount_fen, member_refs=list(members), advance=advance,
+        decided_at=decided_at or datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
 
 
-def handle(engine, event: ApplicationDecided) -> list[PaymentScheduled]:
+def handle(engine, event: ApplicationDecided) -> list[PaymentScheduled | PaymentHeld]:
     with UnitOfWork(engine, bus, "/test") as uow:
         on_application_decided(event, Envelope(data=event, source="/test"), uow)
         uow.commit()
@@ -141,3 +161,51 @@ def test_the_database_allows_one_one_off_per_case_and_several_per_household(engi
         conn.execute(insert(payments).values(**row("c", kind="one_off", case_id="c2")))
     assert insert_refused(engine, row("d", kind="one_off", period="2026-12"))
     assert insert_refused(engine, row("e", kind="once", case_id="c3"))  # escapes no index
+
+
+def test_the_database_allows_one_reissue_per_payment_and_one_batch_payment_per_household(engine):
+    with engine.begin() as conn:
+        conn.execute(insert(payments).values(**row("a", status="reissued")))
+        conn.execute(insert(payments).values(**row("b", reissue_of="a")))  # beside the original
+        conn.execute(insert(payments).values(**row("c", kind="batch", run_id="batch:x")))
+    assert insert_refused(engine, row("d", reissue_of="a"))
+    assert insert_refused(engine, row("e", kind="batch", run_id="batch:x", case_id="c2"))
+    assert insert_refused(engine, row("f", case_id="c3", amount_fen=0))  # no empty payments
+
+
+def statuses(engine) -> list[tuple[str, str, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(payments).order_by(payments.c.scheduled_at))
+        return [(r.case_id, r.status, r.amount_fen) for r in rows]
+
+
+def test_the_yearly_cap_is_checked_again_here_across_cases_sharing_a_member(engine):
+    # Approval counts the household's grants too; this is the last guard should two cases of
+    # one household be decided side by side (each under the cap on its own).
+    handle(engine, temporary("d1", CASE, 2_000_000, members=("p-abc", "p-child")))
+    third = "330282-20261122-000000000003"
+    [held] = handle(engine, temporary("d2", OTHER_CASE, 1_500_000,
+                                      members=("p-grandma", "p-child")))
+    assert isinstance(held, PaymentHeld)
+    assert "3000000" in held.reason and "2000000" in held.reason
+    # Another household is not affected; and up to the cap is allowed.
+    [ok] = handle(engine, temporary("d3", third, 1_000_000, members=("p-other",)))
+    assert isinstance(ok, PaymentScheduled)
+    assert statuses(engine) == [(CASE, "scheduled", 2_000_000), (OTHER_CASE, "held", 1_500_000),
+                                (third, "scheduled", 1_000_000)]
+
+
+def test_exactly_the_cap_is_paid_and_a_new_year_starts_again(engine):
+    handle(engine, temporary("d1", CASE, 2_000_000))
+    [ok] = handle(engine, temporary("d2", OTHER_CASE, 1_000_000))
+    assert isinstance(ok, PaymentScheduled)
+    next_year = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
+    [ok] = handle(engine, temporary("d3", "330282-20270110-000000000004", 2_500_000,
+                                    decided_at=next_year))
+    assert isinstance(ok, PaymentScheduled) and ok.period == "2027-01"
+
+
+def test_a_temporary_decision_without_its_cap_figure_is_held_not_paid(engine):
+    [held] = handle(engine, temporary("d1", CASE, 100_000, cap_fen=None))
+    assert isinstance(held, PaymentHeld) and "cannot be checked" in held.reason
+    assert statuses(engine) == [(CASE, "held", 100_000)]

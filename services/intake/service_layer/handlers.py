@@ -23,7 +23,9 @@ from shared.events.catalogue import (
     DeclaredIncome,
     HouseholdRecognised,
     MemberFacts,
+    PaymentHeld,
     PaymentScheduled,
+    PaymentSettled,
     ReassessmentRequested,
     ReferralAnswered,
     ReferralRequested,
@@ -194,6 +196,14 @@ def on_payment_scheduled(event: PaymentScheduled, envelope: Envelope, uow: UnitO
     _apply(uow, envelope, summaries.payment_scheduled(event), CaseStatus.after_payment_scheduled)
 
 
+def on_payment_held(event: PaymentHeld, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.payment_held(event))
+
+
+def on_payment_settled(event: PaymentSettled, envelope: Envelope, uow: UnitOfWork) -> None:
+    _apply(uow, envelope, summaries.payment_settled(event))
+
+
 HANDLERS = {
     VerificationReported: on_verification_reported,
     CaseStageChanged: on_case_stage_changed,
@@ -205,4 +215,6 @@ HANDLERS = {
     ReferralRequested: on_referral_requested,
     ReferralAnswered: on_referral_answered,
     PaymentScheduled: on_payment_scheduled,
+    PaymentHeld: on_payment_held,
+    PaymentSettled: on_payment_settled,
 }

@@ -16,7 +16,9 @@ from shared.events.catalogue import (
     CaseStageChanged,
     DecisionReason,
     HouseholdRecognised,
+    PaymentHeld,
     PaymentScheduled,
+    PaymentSettled,
     ReassessmentRequested,
     ReferralAnswered,
     ReferralRequested,
@@ -160,5 +162,20 @@ def referral_answered(event: ReferralAnswered) -> str:
 
 
 def payment_scheduled(event: PaymentScheduled) -> str:
-    what = f"once, in {event.period}" if event.kind == "one_off" else f"for {event.period}"
-    return f"已安排发放 payment scheduled: {yuan(event.amount_fen)} yuan {what}"
+    what = {"one_off": f"once, in {event.period}",
+            "batch": f"subsidy, in {event.period}"}.get(event.kind, f"for {event.period}")
+    again = " (重新发放 re-issued)" if event.reissue_of else ""
+    return f"已安排发放 payment scheduled: {yuan(event.amount_fen)} yuan {what}{again}"
+
+
+def payment_held(event: PaymentHeld) -> str:
+    return (f"暂缓发放 payment held: {yuan(event.amount_fen)} yuan in {event.period}, "
+            f"{event.reason}")
+
+
+def payment_settled(event: PaymentSettled) -> str:
+    if event.outcome == "paid":
+        return f"已到账 paid: {yuan(event.amount_fen)} yuan for {event.period}"
+    # The bank's reason, never the account: the town corrects the account, then re-issues.
+    return (f"发放失败 payment failed: {yuan(event.amount_fen)} yuan for {event.period}, "
+            f"{event.reason}; 请镇街核对账户 the town corrects the account")

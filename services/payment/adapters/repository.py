@@ -1,14 +1,18 @@
-"""Payments and entitlements in payment's database."""
+"""Payments, entitlements, households, accounts and the ledger in payment's database."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    and_,
     bindparam,
+    func,
     insert,
     literal_column,
     select,
@@ -16,14 +20,24 @@ from sqlalchemy import (
     update,
 )
 
-from services.payment.adapters.tables import entitlements, payments
-from services.payment.domain.model import Entitlement, ScheduledPayment
+from services.payment.adapters.tables import (
+    accounts,
+    case_members,
+    entitlements,
+    idempotency_keys,
+    ledger,
+    payments,
+)
+from services.payment.domain.model import Entitlement, Period, ScheduledPayment
 from shared.clock import as_utc
+from shared.db import insert_rows
 
 # Run for every approval and change, so built once (see intake's repository for why). The kind
 # is written into the SQL, not bound: SQLite (and PostgreSQL with a generic plan) uses a partial
-# index (WHERE kind = 'monthly') only when it can see that the query asks for that kind.
-_MONTHLY = payments.c.kind == literal_column("'monthly'")
+# index (WHERE kind = 'monthly' AND reissue_of IS NULL) only when it can see that the query
+# asks for exactly that.
+_FIRST_ISSUE = payments.c.reissue_of.is_(None)
+_MONTHLY = and_(payments.c.kind == literal_column("'monthly'"), _FIRST_ISSUE)
 # Two searches, one per unique index, rather than one OR, which SQLite answered by scanning a
 # whole index (EXPLAIN QUERY PLAN).
 _MONTHLY_EXISTS = union_all(
@@ -35,21 +49,45 @@ _MONTHLY_EXISTS = union_all(
                                         payments.c.period == bindparam("per")))
 _ONE_OFF_EXISTS = (
     select(payments.c.payment_id)
-    .where(payments.c.kind == literal_column("'one_off'"))
+    .where(payments.c.kind == literal_column("'one_off'"), _FIRST_ISSUE)
     .where(payments.c.case_id == bindparam("cid"))
     .where(payments.c.programme == bindparam("prog")))
-_ADD = insert(payments)
 _GET_ENTITLEMENT = select(entitlements).where(entitlements.c.case_id == bindparam("cid"))
 _ADD_ENTITLEMENT = insert(entitlements)
 _SET_ENTITLEMENT = (update(entitlements)
                     .where(entitlements.c.case_id == bindparam("cid"))
-                    .values({c.name: bindparam(c.name) for c in entitlements.c
-                             if c.name != "case_id"}))
+                    .values(periods=bindparam("periods"), last_month=bindparam("last_month"),
+                            updated_at=bindparam("updated_at")))
+_ADD_LEDGER = insert(ledger)
+_LEDGER_FROM_PAYMENTS = insert(ledger).from_select(
+    ["at", "payment_id", "case_id", "region_code", "programme", "kind", "period", "from_state",
+     "to_state", "amount_fen", "ref"],
+    select(payments.c.scheduled_at, payments.c.payment_id, payments.c.case_id,
+           payments.c.region_code, payments.c.programme, payments.c.kind, payments.c.period,
+           literal_column("'approved'"), payments.c.status, payments.c.amount_fen,
+           payments.c.run_id)
+    .where(payments.c.run_id == bindparam("run"),
+           payments.c.scheduled_at == bindparam("at", type_=payments.c.scheduled_at.type)))
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """A payment about to be written, with where it came from."""
+
+    payment_id: str
+    payment: ScheduledPayment
+    status: str = "scheduled"  # or "held", with a reason
+    decision_id: str | None = None
+    run_id: str | None = None
+    reissue_of: str | None = None
+    hold_reason: str | None = None
 
 
 class PaymentRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # -- payments ---------------------------------------------------------------------------
 
     def exists(self, payment: ScheduledPayment) -> bool:
         """Whether this payment, or one that stands for it, was already scheduled: for a monthly
@@ -63,35 +101,208 @@ class PaymentRepository:
                 "cid": payment.case_id, "prog": payment.programme}).first()
         return found is not None
 
-    def add(self, payment_id: str, payment: ScheduledPayment, at: datetime) -> None:
-        self.conn.execute(_ADD, {
-            "payment_id": payment_id, "case_id": payment.case_id,
-            "programme": payment.programme, "kind": payment.kind, "period": payment.period,
-            "amount_fen": payment.amount_fen, "beneficiary_ref": payment.beneficiary_ref,
-            "region_code": payment.region_code, "status": "scheduled", "scheduled_at": at})
+    def add(self, new: NewPayment, at: datetime) -> None:
+        self.conn.execute(insert(payments), _payment_row(new, at))
+        self.move([new], "approved", new.status, at, ref=new.run_id or new.decision_id)
+
+    def add_many_once(self, news: Sequence[NewPayment], at: datetime) -> list[NewPayment]:
+        """Writes those of the payments (all of one run, one kind and one month) that do not
+        exist yet, with their ledger entries, and answers with them. What exists is read first
+        and skipped — a household already paid for the month through another case, a first
+        month paid at approval; a duplicate among ``news`` itself is skipped too. Anything that
+        slips past (two writers racing) meets the unique indexes, which fail the transaction
+        rather than pay twice."""
+        if not news:
+            return []
+        first = news[0]
+        taken = self._taken(first.payment.kind, first.payment.period, first.run_id, news)
+        created = []
+        for new in news:
+            p = new.payment
+            once = (p.beneficiary_ref, p.programme if p.kind == "monthly" else "")
+            if once in taken or (p.kind == "monthly" and p.case_id in taken):
+                continue
+            taken.add(once)
+            created.append(new)
+        if created:
+            insert_rows(self.conn, payments, [_payment_row(n, at) for n in created])
+            # The ledger entries from the rows just written, in the database: the chunk's
+            # payments are the ones of this run scheduled at this moment.
+            self.conn.execute(_LEDGER_FROM_PAYMENTS, {"at": at, "run": first.run_id})
+        return created
+
+    def _taken(self, kind: str, period: str, run_id: str | None,
+               news: Sequence[NewPayment]) -> set[Any]:
+        if kind == "monthly":
+            cases = [n.payment.case_id for n in news]
+            beneficiaries = [n.payment.beneficiary_ref for n in news]
+            rows = self.conn.execute(
+                select(payments.c.case_id, payments.c.beneficiary_ref, payments.c.programme)
+                .where(_MONTHLY, payments.c.period == period,
+                       payments.c.case_id.in_(cases) | payments.c.beneficiary_ref.in_(
+                           beneficiaries))).all()
+            return {r.case_id for r in rows} | {(r.beneficiary_ref, r.programme) for r in rows}
+        rows = self.conn.execute(
+            select(payments.c.beneficiary_ref)
+            .where(payments.c.kind == kind, _FIRST_ISSUE, payments.c.run_id == run_id,
+                   payments.c.beneficiary_ref.in_([n.payment.beneficiary_ref for n in news])))
+        return {(b, "") for b in rows.scalars()}
+
+    def move(self, news: Iterable[NewPayment], from_state: str, to_state: str, at: datetime,
+             ref: str | None = None) -> None:
+        """Ledger entries for money moving between states."""
+        rows = [{"at": at, "payment_id": n.payment_id, "case_id": n.payment.case_id,
+                 "region_code": n.payment.region_code, "programme": n.payment.programme,
+                 "kind": n.payment.kind, "period": n.payment.period, "from_state": from_state,
+                 "to_state": to_state, "amount_fen": n.payment.amount_fen, "ref": ref}
+                for n in news]
+        if rows:
+            self.conn.execute(_ADD_LEDGER, rows)
+
+    def payment(self, payment_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = select(payments).where(payments.c.payment_id == payment_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else dict(row)
 
     def for_case(self, case_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(select(payments).where(payments.c.case_id == case_id)
-                                 .order_by(payments.c.period, payments.c.kind)).mappings()
+                                 .order_by(payments.c.period, payments.c.kind,
+                                           payments.c.scheduled_at)).mappings()
         return [dict(r) for r in rows]
+
+    def temporary_paid_in_year(self, case_id: str, year: int) -> int:
+        """What the household of a case was granted in one-off temporary assistance in a
+        calendar year, through any case that shares a member — failed payments included, since
+        their re-issue pays them, and held ones excluded, since they pay nothing."""
+        sharing = (select(case_members.c.case_id).where(case_members.c.person_ref.in_(
+            select(case_members.c.person_ref).where(case_members.c.case_id == case_id))))
+        total = self.conn.execute(
+            select(func.coalesce(func.sum(payments.c.amount_fen), 0))
+            .where(payments.c.kind == literal_column("'one_off'"), _FIRST_ISSUE,
+                   payments.c.programme == "temporary",
+                   payments.c.status != "held",
+                   payments.c.period.between(f"{year:04d}-01", f"{year:04d}-12"),
+                   payments.c.case_id.in_(sharing))).scalar_one()
+        return int(total)
+
+    # -- households -------------------------------------------------------------------------
+
+    def add_members(self, case_id: str, person_refs: Iterable[str]) -> None:
+        known = set(self.conn.execute(select(case_members.c.person_ref)
+                                      .where(case_members.c.case_id == case_id)).scalars())
+        rows = [{"case_id": case_id, "person_ref": ref} for ref in dict.fromkeys(person_refs)
+                if ref not in known]
+        if rows:
+            self.conn.execute(insert(case_members), rows)
+
+    # -- entitlements -----------------------------------------------------------------------
 
     def entitlement(self, case_id: str) -> Entitlement | None:
         row = self.conn.execute(_GET_ENTITLEMENT, {"cid": case_id}).mappings().first()
-        if row is None:
-            return None
-        entitlement = Entitlement(**row)
-        return replace(entitlement, updated_at=as_utc(entitlement.updated_at))
+        return None if row is None else _entitlement(row)
 
     def add_entitlement(self, entitlement: Entitlement) -> None:
-        self.conn.execute(_ADD_ENTITLEMENT, _row(entitlement))
+        self.conn.execute(_ADD_ENTITLEMENT, _entitlement_row(entitlement))
 
     def save_entitlement(self, entitlement: Entitlement) -> None:
-        values = _row(entitlement)
-        values["cid"] = values.pop("case_id")
-        self.conn.execute(_SET_ENTITLEMENT, values)
+        row = _entitlement_row(entitlement)
+        self.conn.execute(_SET_ENTITLEMENT, {"cid": entitlement.case_id,
+                                             "periods": row["periods"],
+                                             "last_month": row["last_month"],
+                                             "updated_at": row["updated_at"]})
+
+    def entitlements_in(self, region_code: str, month: str, *, after: str | None, limit: int,
+                        programmes: Sequence[str] | None = None) -> list[Entitlement]:
+        """A chunk of a region's entitlements that may pay for ``month`` (started by then, not
+        ended before), in case id order after ``after``: the unit a cycle commits."""
+        query = (select(entitlements)
+                 .where(entitlements.c.region_code == region_code,
+                        entitlements.c.start_month <= month,
+                        (entitlements.c.last_month.is_(None))
+                        | (entitlements.c.last_month >= month))
+                 .order_by(entitlements.c.case_id).limit(limit))
+        if after is not None:
+            query = query.where(entitlements.c.case_id > after)
+        if programmes:
+            query = query.where(entitlements.c.programme.in_(programmes))
+        return [_entitlement(r) for r in self.conn.execute(query).mappings()]
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def account(self, case_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(accounts).where(accounts.c.case_id == case_id)
+                                ).mappings().first()
+        return None if row is None else dict(row)
+
+    def put_account(self, case_id: str, bank_code: str, account_sealed: str, last4: str,
+                    holder_sealed: str, at: datetime) -> int:
+        """Registers or corrects a case's account; answers with its version (1 for the first)."""
+        current = self.account(case_id)
+        values = {"bank_code": bank_code, "account_sealed": account_sealed,
+                  "account_last4": last4, "holder_sealed": holder_sealed, "updated_at": at}
+        if current is None:
+            self.conn.execute(insert(accounts).values(case_id=case_id, version=1, **values))
+            return 1
+        version = int(current["version"]) + 1
+        self.conn.execute(update(accounts).where(accounts.c.case_id == case_id)
+                          .values(version=version, **values))
+        return version
+
+    # -- idempotency keys -------------------------------------------------------------------
+
+    def remembered(self, scope: str, key: str) -> tuple[str, int, Any] | None:
+        row = self.conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+        return None if row is None else (row.request_hash, row.status_code, json.loads(row.body))
+
+    def remember(self, scope: str, key: str, request_hash: str, status_code: int, body: Any,
+                 at: datetime) -> None:
+        self.conn.execute(insert(idempotency_keys).values(
+            scope=scope, key=key, request_hash=request_hash, status_code=status_code,
+            body=json.dumps(body, default=str), created_at=at))
 
 
-def _row(entitlement: Entitlement) -> dict[str, Any]:
-    # SQLite keeps a timestamp's wall-clock digits and drops its zone: store UTC so that the
-    # digits read back mean the same moment, and compare correctly with the next change's time.
-    return {**asdict(entitlement), "updated_at": entitlement.updated_at.astimezone(UTC)}
+def _payment_row(new: NewPayment, at: datetime) -> dict[str, Any]:
+    p = new.payment
+    return {"payment_id": new.payment_id, "case_id": p.case_id, "programme": p.programme,
+            "kind": p.kind, "period": p.period, "amount_fen": p.amount_fen,
+            "beneficiary_ref": p.beneficiary_ref, "region_code": p.region_code,
+            "status": new.status, "scheduled_at": at, "decision_id": new.decision_id,
+            "run_id": new.run_id, "reissue_of": new.reissue_of, "hold_reason": new.hold_reason}
+
+
+def as_new_payment(row: dict[str, Any]) -> NewPayment:
+    """A stored payment row, in the shape the ledger moves."""
+    return NewPayment(
+        payment_id=row["payment_id"], status=row["status"], decision_id=row["decision_id"],
+        run_id=row["run_id"], reissue_of=row["reissue_of"], hold_reason=row["hold_reason"],
+        payment=ScheduledPayment(
+            case_id=row["case_id"], programme=row["programme"], kind=row["kind"],
+            period=row["period"], amount_fen=row["amount_fen"],
+            beneficiary_ref=row["beneficiary_ref"], region_code=row["region_code"]))
+
+
+def _entitlement(row: Any) -> Entitlement:
+    return Entitlement(
+        case_id=row["case_id"], programme=row["programme"],
+        beneficiary_ref=row["beneficiary_ref"], region_code=row["region_code"],
+        start_month=row["start_month"],
+        periods=tuple(Period(*p) for p in json.loads(row["periods"])),
+        updated_at=as_utc(row["updated_at"]), household_size=row["household_size"])
+
+
+def _entitlement_row(entitlement: Entitlement) -> dict[str, Any]:
+    return {
+        "case_id": entitlement.case_id, "programme": entitlement.programme,
+        "beneficiary_ref": entitlement.beneficiary_ref, "region_code": entitlement.region_code,
+        "start_month": entitlement.start_month,
+        "periods": json.dumps([[p.from_month, p.status, p.amount_fen, p.end_month]
+                               for p in entitlement.periods]),
+        "last_month": entitlement.last_month, "household_size": entitlement.household_size,
+        # SQLite keeps a timestamp's wall-clock digits and drops its zone: store UTC so that
+        # the digits read back mean the same moment, and compare correctly with the next one.
+        "updated_at": entitlement.updated_at.astimezone(UTC)}
+
+

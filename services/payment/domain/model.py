@@ -1,19 +1,26 @@
 """Disbursement (资金发放): what an approval entitles a household to, and the payments it makes.
 
 An approved decision can grant a monthly amount from a start month (a running *entitlement*,
-which later monthly cycles pay month by month) and a one-off amount (temporary assistance,
+which the monthly cycles pay month by month) and a one-off amount (temporary assistance,
 including emergency advances), or both. Benefit changes move the entitlement.
+
+An entitlement keeps its whole schedule, as *periods*: from a month on, a status and an amount.
+A change rewrites the schedule from its effective month, and what a month pays is read from the
+period in force that month — so a cycle generated late, a preview of next month and an auditor's
+question about last spring all get the amount that was in force for the month they ask about.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
-PaymentKind = Literal["monthly", "one_off"]
+PaymentKind = Literal["monthly", "one_off", "batch"]
 EntitlementStatus = Literal["active", "exiting", "suspended", "terminated"]
 ChangeKind = Literal["gradual_exit", "suspended", "resumed", "terminated", "amount_changed"]
+PAYING: frozenset[str] = frozenset({"active", "exiting"})
 
 
 class ChangeRefused(ValueError):
@@ -33,6 +40,8 @@ class Award:
     one_off_amount_fen: int
     decided_on: date  # the calendar day in China, which gives a one-off payment its month
     decided_at: datetime
+    household_size: int = 1
+    decision_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,21 +56,88 @@ class ScheduledPayment:
 
 
 @dataclass(frozen=True)
+class Period:
+    """From ``from_month`` until the next period: a status and the monthly amount. For an
+    exiting or terminated period, ``end_month`` is the last month still paid."""
+
+    from_month: str
+    status: EntitlementStatus
+    amount_fen: int
+    end_month: str | None = None
+
+    def pays(self, month: str) -> int:
+        if self.status not in PAYING or (self.end_month is not None and month > self.end_month):
+            return 0
+        return self.amount_fen
+
+
+@dataclass(frozen=True)
 class Entitlement:
-    """A running monthly benefit. ``amount_from`` and ``status_from`` are the first months the
-    current amount and status apply to; ``end_month`` is the last month still paid, if known."""
+    """A running monthly benefit and its schedule (periods in month order, the first from the
+    start month)."""
 
     case_id: str
     programme: str
     beneficiary_ref: str
     region_code: str
-    monthly_amount_fen: int
     start_month: str
-    status: EntitlementStatus
-    amount_from: str
-    status_from: str
-    end_month: str | None
-    updated_at: datetime  # when the decision or change that set this state was taken
+    periods: tuple[Period, ...]
+    updated_at: datetime  # when the decision or change that set this schedule was taken
+    household_size: int = 1
+
+    def in_force(self, month: str) -> Period | None:
+        found = None
+        for period in self.periods:
+            if period.from_month > month:
+                break
+            found = period
+        return found
+
+    def amount_for(self, month: str) -> int:
+        """What this entitlement pays for ``month``: zero before the start, while suspended,
+        after the end of an exit or a termination."""
+        period = self.in_force(month)
+        return 0 if period is None else period.pays(month)
+
+    @property
+    def last_month(self) -> str | None:
+        """The last month that can pay anything, if the schedule has an end (an exit or a
+        termination); None while it runs on. Cycles skip entitlements that ended before them."""
+        latest = self.periods[-1]
+        if latest.status in ("exiting", "terminated"):
+            return latest.end_month
+        return None
+
+    # The current state, for people reading a case: the latest period.
+    @property
+    def status(self) -> EntitlementStatus:
+        return self.periods[-1].status
+
+    @property
+    def status_from(self) -> str:
+        """The first month of the run of periods with the current status."""
+        return self._run_start(lambda p: p.status)
+
+    @property
+    def end_month(self) -> str | None:
+        return self.periods[-1].end_month
+
+    @property
+    def monthly_amount_fen(self) -> int:
+        return self.periods[-1].amount_fen
+
+    @property
+    def amount_from(self) -> str:
+        """The first month of the run of periods with the current amount."""
+        return self._run_start(lambda p: p.amount_fen)
+
+    def _run_start(self, value: Callable[[Period], object]) -> str:
+        current, first = value(self.periods[-1]), self.periods[-1].from_month
+        for period in reversed(self.periods):
+            if value(period) != current:
+                break
+            first = period.from_month
+        return first
 
 
 @dataclass(frozen=True)
@@ -83,6 +159,11 @@ def previous_month(month: str) -> str:
     return f"{year - 1:04d}-12" if number == 1 else f"{year:04d}-{number - 1:02d}"
 
 
+def next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + 1:04d}-01" if number == 12 else f"{year:04d}-{number + 1:02d}"
+
+
 def entitlement_for(award: Award) -> Entitlement | None:
     """The running entitlement an award starts; none when it grants no monthly amount."""
     if award.monthly_amount_fen <= 0:
@@ -92,16 +173,26 @@ def entitlement_for(award: Award) -> Entitlement | None:
         raise ValueError(f"case {award.case_id}: a monthly amount without a start month")
     return Entitlement(
         case_id=award.case_id, programme=award.programme, beneficiary_ref=award.beneficiary_ref,
-        region_code=award.region_code, monthly_amount_fen=award.monthly_amount_fen,
-        start_month=award.start_month, status="active", amount_from=award.start_month,
-        status_from=award.start_month, end_month=None, updated_at=award.decided_at)
+        region_code=award.region_code, start_month=award.start_month,
+        periods=(Period(award.start_month, "active", award.monthly_amount_fen),),
+        updated_at=award.decided_at, household_size=award.household_size)
+
+
+def monthly_payment(entitlement: Entitlement, month: str) -> ScheduledPayment | None:
+    """The payment an entitlement makes for a month, if it pays anything that month."""
+    amount = entitlement.amount_for(month)
+    if amount <= 0:
+        return None
+    return ScheduledPayment(
+        case_id=entitlement.case_id, programme=entitlement.programme, kind="monthly",
+        period=month, amount_fen=amount, beneficiary_ref=entitlement.beneficiary_ref,
+        region_code=entitlement.region_code)
 
 
 def first_monthly_payment(entitlement: Entitlement) -> ScheduledPayment:
-    return ScheduledPayment(
-        case_id=entitlement.case_id, programme=entitlement.programme, kind="monthly",
-        period=entitlement.start_month, amount_fen=entitlement.monthly_amount_fen,
-        beneficiary_ref=entitlement.beneficiary_ref, region_code=entitlement.region_code)
+    payment = monthly_payment(entitlement, entitlement.start_month)
+    assert payment is not None, "a new entitlement pays its start month"
+    return payment
 
 
 def one_off_payment(award: Award) -> ScheduledPayment | None:
@@ -115,8 +206,9 @@ def one_off_payment(award: Award) -> ScheduledPayment | None:
 
 
 def apply_change(entitlement: Entitlement, change: BenefitChange) -> Entitlement:
-    """The entitlement after a benefit change. Applying the same change again gives the same
-    entitlement, so a change delivered twice has no second effect."""
+    """The entitlement after a benefit change: its schedule rewritten from the effective month.
+    Applying the same change again gives the same entitlement, so a change delivered twice has
+    no second effect."""
     if change.programme != entitlement.programme:
         raise ChangeRefused(f"case {entitlement.case_id}: a {change.programme} change for a "
                             f"{entitlement.programme} entitlement")
@@ -127,28 +219,55 @@ def apply_change(entitlement: Entitlement, change: BenefitChange) -> Entitlement
     if entitlement.status == "terminated" and change.kind != "terminated":
         # Reviving a terminated benefit would start paying again; that takes a new case.
         raise ChangeRefused(f"case {entitlement.case_id}: {change.kind} after termination")
+    # A change cannot reach back before the benefit began.
+    month = max(change.effective_month, entitlement.start_month)
+    base = entitlement.in_force(month) or entitlement.periods[0]
+    period = _period_after(entitlement.case_id, base, change, month)
     moved = replace(entitlement, updated_at=change.changed_at)
-    month = change.effective_month
-    if change.kind in ("gradual_exit", "resumed", "amount_changed") and (
-            change.monthly_amount_fen != entitlement.monthly_amount_fen):
-        # Only changes under which the benefit is paid carry the amount paid; a suspension's or
-        # termination's amount says nothing about what a resumption would pay.
-        moved = replace(moved, monthly_amount_fen=change.monthly_amount_fen, amount_from=month)
+    if period is None:
+        return moved
+    kept = tuple(p for p in entitlement.periods if p.from_month < month)
+    return replace(moved, periods=_merged((*kept, period)))
+
+
+def _period_after(case_id: str, base: Period, change: BenefitChange,
+                  month: str) -> Period | None:
+    """The period a change starts at ``month``, given the period in force there; None when the
+    change changes nothing."""
     if change.kind == "gradual_exit":
         if change.end_month is None or change.end_month < previous_month(month):
-            raise ChangeRefused(f"case {entitlement.case_id}: gradual exit from {month} "
+            raise ChangeRefused(f"case {case_id}: gradual exit from {month} "
                                 f"needs an end month from {previous_month(month)}")
-        return replace(moved, status="exiting", status_from=month, end_month=change.end_month)
+        return Period(month, "exiting", change.monthly_amount_fen, change.end_month)
     if change.kind == "suspended":
-        return replace(moved, status="suspended", status_from=month)
+        # The amount stays on the period: a suspension's own amount says nothing about what a
+        # resumption would pay, and the period pays nothing while suspended anyway.
+        return Period(month, "suspended", base.amount_fen, base.end_month)
     if change.kind == "resumed":
-        if entitlement.status != "suspended":
-            return moved
+        if base.status != "suspended":
+            return None
         # A gradual exit planned before the suspension still ends at its end month.
-        status: EntitlementStatus = "exiting" if entitlement.end_month else "active"
-        return replace(moved, status=status, status_from=month)
+        status: EntitlementStatus = "exiting" if base.end_month else "active"
+        return Period(month, status, change.monthly_amount_fen, base.end_month)
     if change.kind == "terminated":
         last = previous_month(month)
-        end = min(last, entitlement.end_month) if entitlement.end_month else last
-        return replace(moved, status="terminated", status_from=month, end_month=end)
-    return moved  # amount_changed
+        end = min(last, base.end_month) if base.end_month else last
+        return Period(month, "terminated", base.amount_fen, end)
+    return replace(base, from_month=month, amount_fen=change.monthly_amount_fen)  # amount_changed
+
+
+def _merged(periods: tuple[Period, ...]) -> tuple[Period, ...]:
+    """Neighbouring periods that say the same thing, as one: a schedule stays as short as what
+    it means, and the same change applied twice leaves the same schedule."""
+    out: list[Period] = []
+    for period in periods:
+        if out and replace(out[-1], from_month=period.from_month) == period:
+            continue
+        out.append(period)
+    return tuple(out)
+
+
+def within_cap(paid_this_year_fen: int, amount_fen: int, cap_fen: int) -> bool:
+    """The last guard on temporary assistance: what the household was paid this calendar year
+    plus this payment stays within the yearly cap."""
+    return paid_this_year_fen + amount_fen <= cap_fen

@@ -1,24 +1,350 @@
-"""Payment's HTTP API: the payments of a case and its running entitlement."""
+"""Payment's HTTP API: a case's payments and account; monthly cycles and batch subsidies;
+bank files out and results in; re-issues; reconciliation and the ledger.
+
+Every mutating request accepts an ``Idempotency-Key`` header (see idempotency.py). Account
+numbers are masked in every answer; only a disbursement file carries them, for its bank.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from services.payment.adapters.repository import PaymentRepository
+from services.payment.adapters.tables import ledger
+from services.payment.adapters.vault import AccountVault
+from services.payment.domain.bankfile import FileRefused
+from services.payment.entrypoints.idempotency import fingerprint, once
+from services.payment.entrypoints.runner import Runner
+from services.payment.service_layer import banking, reconciliation, runs
 from shared.db import reading
 from shared.service import Runtime
 
 router = APIRouter(tags=["payments"])
 
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+REGION = r"^[0-9]{6}$"
+Month = Annotated[str, Field(pattern=MONTH, examples=["2026-12"])]
+RegionCode = Annotated[str, Field(pattern=REGION, examples=["330282"])]
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+# Columns that never leave the service: the sealed account copied into an exported payment.
+_SEALED = ("account_sealed", "holder_sealed")
+
+
+def _vault(request: Request) -> AccountVault:
+    return request.app.state.vault  # type: ignore[no-any-return]
+
+
+def _runner(request: Request) -> Runner:
+    return request.app.state.runner  # type: ignore[no-any-return]
+
+
+def _answer(code: int, body: Any) -> JSONResponse:
+    return JSONResponse(status_code=code, content=body)
+
+
+def _payment_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _SEALED}
+
+
+# -- a case -------------------------------------------------------------------------------------
 
 @router.get("/cases/{case_id}/payments",
-            summary="The payments scheduled for a case, and its monthly entitlement (or null)")
+            summary="A case's payments, its monthly entitlement (or null) and its account, masked")
 def case_payments(case_id: str, rt: Runtime) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         repo = PaymentRepository(conn)
         entitlement = repo.entitlement(case_id)
-        return {"case_id": case_id, "payments": repo.for_case(case_id),
-                "entitlement": None if entitlement is None else asdict(entitlement)}
+        shown = None
+        if entitlement is not None:
+            shown = {**asdict(entitlement), "status": entitlement.status,
+                     "monthly_amount_fen": entitlement.monthly_amount_fen,
+                     "end_month": entitlement.end_month}
+        return {"case_id": case_id,
+                "payments": [_payment_out(p) for p in repo.for_case(case_id)],
+                "entitlement": shown,
+                "account": banking.shown_account(repo.account(case_id))}
+
+
+class AccountIn(BaseModel):
+    bank_code: str = Field(pattern=r"^[0-9A-Z]{3,20}$", examples=["ICBC"],
+                           description="the bank's code, as in the bank file's name")
+    account_number: str = Field(min_length=1, max_length=60)
+    holder_name: str = Field(min_length=1, max_length=120)
+
+
+@router.put("/cases/{case_id}/account",
+            summary="Register or correct the bank account a case is paid into (answer masked)")
+def put_account(case_id: str, body: AccountIn, request: Request, rt: Runtime,
+                idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    vault = _vault(request)
+
+    def action(uow: Any) -> tuple[int, Any]:
+        try:
+            return 200, banking.register_account(uow, vault, case_id, body.bank_code,
+                                                 body.account_number, body.holder_name)
+        except ValueError as exc:
+            field = "account_number" if "account" in str(exc).lower() else "holder_name"
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+                {"type": "value_error", "loc": ["body", field], "msg": str(exc)}]) from exc
+
+    return _answer(*once(rt, f"PUT /cases/{case_id}/account", idempotency_key,
+                         fingerprint(case_id, body.model_dump()), action))
+
+
+# -- monthly cycles and batch subsidies ---------------------------------------------------------
+
+class CycleIn(BaseModel):
+    month: Month
+    region_code: RegionCode
+
+
+@router.get("/cycles/preview", summary="What a month's cycle would pay, without writing anything")
+def preview_cycle(month: Annotated[str, Query(pattern=MONTH)],
+                  region_code: Annotated[str, Query(pattern=REGION)],
+                  rt: Runtime) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        return runs.preview(conn, "cycle", month, region_code)
+
+
+@router.post("/cycles", status_code=status.HTTP_202_ACCEPTED,
+             summary="Generate a month's cycle for a region: one payment per entitlement, once")
+def generate_cycle(body: CycleIn, request: Request, rt: Runtime,
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Answers at once with the run; it generates in the background (GET /cycles/{run_id}).
+    Asking again for the same month and region creates nothing new — and resumes a run that
+    stopped half-way."""
+    def action(uow: Any) -> tuple[int, Any]:
+        return 202, _run_out(runs.open_cycle(uow.conn, body.month, body.region_code,
+                                             datetime.now(UTC)))
+
+    code, answer = once(rt, "POST /cycles", idempotency_key, fingerprint(body.model_dump()),
+                        action)
+    _runner(request).start(answer["run_id"])
+    return _answer(code, answer)
+
+
+@router.get("/cycles/{run_id}", summary="A cycle or batch run: its status and what it created")
+@router.get("/batches/{run_id}", summary="A batch run", include_in_schema=False)
+def get_run(run_id: str, rt: Runtime) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        found = runs.run(conn, run_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
+    return _run_out(found)
+
+
+class BatchIn(BaseModel):
+    reference: str = Field(pattern=r"^[0-9A-Za-z._-]{3,60}$",
+                           examples=["qingdao-price-linked-2020-03"],
+                           description="the authority's reference: one reference, one subsidy")
+    region_code: RegionCode
+    month: Month
+    programmes: list[Literal["dibao", "tekun", "marginal", "disability"]] = Field(min_length=1)
+    amount_fen: int = Field(gt=0, description="per household, or per member (basis)")
+    basis: Literal["household", "member"] = "household"
+    reason: str = Field(min_length=1, max_length=500)
+
+    def terms(self) -> runs.BatchTerms:
+        return runs.BatchTerms(
+            reference=self.reference, region_code=self.region_code, month=self.month,
+            programmes=tuple(sorted(set(self.programmes))), amount_fen=self.amount_fen,
+            basis=self.basis, reason=self.reason)
+
+
+@router.post("/batches/preview", summary="What a batch subsidy would pay, writing nothing")
+def preview_batch(body: BatchIn, rt: Runtime) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        return runs.preview(conn, "batch", body.month, body.region_code, body.terms())
+
+
+@router.post("/batches", status_code=status.HTTP_202_ACCEPTED,
+             summary="A one-off subsidy to every recipient household of some programmes "
+                     "(e.g. the price-linked subsidy, 物价联动补贴)")
+def generate_batch(body: BatchIn, request: Request, rt: Runtime,
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    def action(uow: Any) -> tuple[int, Any]:
+        try:
+            return 202, _run_out(runs.open_batch(uow.conn, body.terms(), datetime.now(UTC)))
+        except runs.RunRefused as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+    code, answer = once(rt, "POST /batches", idempotency_key, fingerprint(body.model_dump()),
+                        action)
+    _runner(request).start(answer["run_id"])
+    return _answer(code, answer)
+
+
+def _run_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "cursor"}
+    for k in ("started_at", "finished_at"):
+        out[k] = None if out[k] is None else str(out[k])
+    return out
+
+
+# -- banks --------------------------------------------------------------------------------------
+
+class ExportIn(BaseModel):
+    region_code: RegionCode
+    up_to_month: Month
+
+
+@router.post("/cycles/{run_id}/bank-files",
+             summary="Disbursement files, one per bank, for a cycle's region and month")
+def export_cycle(run_id: str, rt: Runtime, idempotency_key: IdempotencyKey = None
+                 ) -> JSONResponse:
+    with reading(rt.engine) as conn:
+        found = runs.run(conn, run_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
+    if found["status"] != "generated":
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail=f"run {run_id} is still {found['status']}")
+    return _answer(*once(rt, f"POST /cycles/{run_id}/bank-files", idempotency_key,
+                         fingerprint(run_id), lambda uow: (200, banking.export(
+                             uow, found["region_code"], found["month"], run_id))))
+
+
+@router.post("/bank-files",
+             summary="Disbursement files now, for everything scheduled in a region up to a "
+                     "month (urgent one-offs, emergency advances)")
+def export_now(body: ExportIn, rt: Runtime, idempotency_key: IdempotencyKey = None
+               ) -> JSONResponse:
+    return _answer(*once(rt, "POST /bank-files", idempotency_key, fingerprint(body.model_dump()),
+                         lambda uow: (200, banking.export(uow, body.region_code,
+                                                          body.up_to_month, None))))
+
+
+@router.get("/bank-files/{file_id}", response_class=StreamingResponse,
+            summary="The disbursement file, as CSV (docs/BANK_FILES.md)")
+def download_file(file_id: str, request: Request, rt: Runtime) -> StreamingResponse:
+    vault = _vault(request)
+    with reading(rt.engine) as conn:
+        try:
+            banking.bank_file(conn, file_id)
+        except banking.NotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+
+    return StreamingResponse(_streamed(rt, vault, file_id),
+                             media_type="text/csv; charset=utf-8", headers={
+                                 "Content-Disposition":
+                                     f'attachment; filename="onedoor-{file_id}.csv"'})
+
+
+class _Pipe:
+    """A file-like end the writer pushes text into and the response pulls from, through a
+    bounded queue: a million-line file streams without being held in memory."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.Queue[str | BaseException | None] = queue.Queue(maxsize=16)
+        self._buffer: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._buffer.append(text)
+        self._size += len(text)
+        if self._size >= 1 << 16:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.chunks.put("".join(self._buffer))
+            self._buffer, self._size = [], 0
+
+
+def _streamed(rt: Any, vault: AccountVault, file_id: str) -> Iterator[str]:
+    pipe = _Pipe()
+
+    def produce() -> None:
+        try:
+            with reading(rt.engine) as conn:
+                banking.write_file(conn, vault, file_id, pipe)  # type: ignore[arg-type]
+            pipe.flush()
+            pipe.chunks.put(None)
+        except BaseException as exc:  # handed to the response, which fails the download
+            pipe.chunks.put(exc)
+
+    threading.Thread(target=produce, daemon=True, name=f"bank-file-{file_id}").start()
+    while (chunk := pipe.chunks.get()) is not None:
+        if isinstance(chunk, BaseException):
+            raise chunk
+        yield chunk
+
+
+@router.post("/bank-files/results", summary="Import a bank's result file (paid / failed)")
+def import_results(rt: Runtime, content: Annotated[bytes, Body(media_type="text/csv")],
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Lines are applied one by one: a bad line is rejected with its reason and the others still
+    apply. A file whose header, trailer or totals do not hold is refused whole (422). The same
+    file twice changes nothing."""
+    def action(uow: Any) -> tuple[int, Any]:
+        try:
+            return 200, banking.import_results(uow, content)
+        except FileRefused as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+                {"type": "value_error", "loc": ["body"], "msg": p} for p in exc.problems]
+                ) from exc
+        except banking.NotFound as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+                {"type": "value_error", "loc": ["body", "file_id"], "msg": str(exc)}]) from exc
+        except banking.Refused as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+    return _answer(*once(rt, "POST /bank-files/results", idempotency_key,
+                         fingerprint(content.decode("utf-8", "replace")), action))
+
+
+@router.post("/payments/{payment_id}/reissue",
+             summary="Re-issue a failed payment, once, after the account was corrected")
+def reissue(payment_id: str, rt: Runtime, idempotency_key: IdempotencyKey = None
+            ) -> JSONResponse:
+    def action(uow: Any) -> tuple[int, Any]:
+        try:
+            return 201, banking.reissue(uow, payment_id)
+        except banking.NotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+        except banking.Refused as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+    return _answer(*once(rt, f"POST /payments/{payment_id}/reissue", idempotency_key,
+                         fingerprint(payment_id), action))
+
+
+# -- finance and audit ------------------------------------------------------------------------
+
+@router.get("/reconciliation", summary="Reconciliation of a month in a region (JSON or CSV)")
+def reconcile(month: Annotated[str, Query(pattern=MONTH)],
+              region_code: Annotated[str, Query(pattern=REGION)], rt: Runtime,
+              format: Literal["json", "csv"] = "json") -> Any:
+    with reading(rt.engine) as conn:
+        report = reconciliation.reconcile(conn, month, region_code)
+    if format == "csv":
+        return PlainTextResponse(reconciliation.as_csv(report), media_type="text/csv")
+    return report
+
+
+@router.get("/cycles/{run_id}/reconciliation", summary="Reconciliation of a cycle (JSON or CSV)")
+def reconcile_cycle(run_id: str, rt: Runtime, format: Literal["json", "csv"] = "json") -> Any:
+    with reading(rt.engine) as conn:
+        found = runs.run(conn, run_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
+    return reconcile(found["month"], found["region_code"], rt, format)
+
+
+@router.get("/ledger", summary="The ledger entries of a case, oldest first")
+def case_ledger(case_id: str, rt: Runtime) -> list[dict[str, Any]]:
+    with reading(rt.engine) as conn:
+        rows = conn.execute(select(ledger).where(ledger.c.case_id == case_id)
+                            .order_by(ledger.c.entry_id)).mappings()
+        return [{**r, "at": str(r["at"])} for r in rows]

@@ -1,4 +1,4 @@
-"""Payment's handlers: an approval in, its first monthly and its one-off payment scheduled,
+"""Payment's event handlers: an approval in, its first monthly and its one-off payment scheduled,
 each exactly once; benefit changes move the running entitlement."""
 
 from __future__ import annotations
@@ -6,19 +6,30 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.payment.adapters.repository import PaymentRepository
+from sqlalchemy import text
+
+from services.payment.adapters.repository import NewPayment, PaymentRepository
 from services.payment.domain.model import (
     Award,
     BenefitChange,
+    ScheduledPayment,
     apply_change,
     entitlement_for,
     first_monthly_payment,
     one_off_payment,
+    within_cap,
 )
 from shared import clock
-from shared.events.catalogue import ApplicationDecided, BenefitChanged, PaymentScheduled
+from shared.events.catalogue import (
+    ApplicationDecided,
+    BenefitChanged,
+    PaymentHeld,
+    PaymentScheduled,
+)
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
+
+CAP_FIGURE = "temporary.yearly_cap_fen"
 
 
 class UnknownEntitlement(LookupError):
@@ -34,14 +45,16 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
         case_id=event.case_id, programme=event.programme, region_code=event.region_code,
         beneficiary_ref=event.beneficiary_ref, monthly_amount_fen=event.monthly_amount_fen,
         start_month=event.start_month, one_off_amount_fen=event.one_off_amount_fen,
-        decided_on=clock.local_date(decided_at), decided_at=decided_at)
+        decided_on=clock.local_date(decided_at), decided_at=decided_at,
+        household_size=event.household_size, decision_id=event.decision_id)
     # Pure work first: the transaction (on SQLite, the write lock) starts at uow.conn.
     entitlement = entitlement_for(award)
     one_off = one_off_payment(award)
     if entitlement is None and one_off is None:
         return
     repo = PaymentRepository(uow.conn)
-    candidates = []
+    repo.add_members(event.case_id, event.member_refs or [event.beneficiary_ref])
+    candidates: list[ScheduledPayment] = []
     if entitlement is not None and repo.entitlement(entitlement.case_id) is None:
         repo.add_entitlement(entitlement)
         # The first month is paid with the entitlement it opens. A case that already has one
@@ -57,13 +70,49 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
         # stop anything that gets past both.
         if repo.exists(payment):
             continue
-        payment_id = str(uuid.uuid4())
-        repo.add(payment_id, payment, now)
-        uow.publish(PaymentScheduled(
-            case_id=payment.case_id, payment_id=payment_id, programme=payment.programme,  # type: ignore[arg-type]
-            period=payment.period, kind=payment.kind, amount_fen=payment.amount_fen,
-            beneficiary_ref=payment.beneficiary_ref, region_code=payment.region_code,
-            scheduled_at=now))
+        hold = _over_cap(repo, event, payment) if payment.programme == "temporary" else None
+        new = NewPayment(payment_id=str(uuid.uuid4()), payment=payment,
+                         decision_id=event.decision_id,
+                         status="held" if hold else "scheduled", hold_reason=hold)
+        repo.add(new, now)
+        if hold:
+            uow.publish(PaymentHeld(
+                case_id=payment.case_id, payment_id=new.payment_id,
+                programme=payment.programme,  # type: ignore[arg-type]
+                period=payment.period, kind=payment.kind, amount_fen=payment.amount_fen,
+                reason=hold, held_at=now))
+            continue
+        uow.publish(scheduled_event(new, now))
+
+
+def _over_cap(repo: PaymentRepository, event: ApplicationDecided,
+              payment: ScheduledPayment) -> str | None:
+    """Payment's own check of the yearly temporary-assistance cap, against what it has itself
+    scheduled for the household this year: the last guard, should two cases of one household be
+    approved side by side. The cap is the figure the decision applied (policy data, in force on
+    the decision day), carried in its reasons."""
+    caps = [p.value for r in event.reasons for p in r.parameters if p.name == CAP_FIGURE]
+    if not caps:
+        return f"the decision carries no {CAP_FIGURE}: the cap cannot be checked"
+    if repo.conn.dialect.name == "postgresql":
+        # Two consumers could check two cases of one household at once; on SQLite the write
+        # lock already serialises them. Temporary one-offs are few, so one lock is enough.
+        repo.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('payment.temporary_cap'))"))
+    year = int(payment.period[:4])
+    paid = repo.temporary_paid_in_year(payment.case_id, year)
+    if within_cap(paid, payment.amount_fen, min(caps)):
+        return None
+    return (f"yearly cap: the household has {paid} fen of temporary assistance in {year}; "
+            f"{payment.amount_fen} fen more would pass the cap of {min(caps)} fen")
+
+
+def scheduled_event(new: NewPayment, at: datetime) -> PaymentScheduled:
+    p = new.payment
+    return PaymentScheduled(
+        case_id=p.case_id, payment_id=new.payment_id, programme=p.programme,  # type: ignore[arg-type]
+        period=p.period, kind=p.kind, amount_fen=p.amount_fen,
+        beneficiary_ref=p.beneficiary_ref, region_code=p.region_code, scheduled_at=at,
+        run_id=new.run_id, reissue_of=new.reissue_of)
 
 
 def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWork) -> None:

@@ -1,0 +1,54 @@
+"""Idempotency-Key for every mutating request: the same key with the same body answers with the
+original answer and does nothing again; the same key with another body is refused (409).
+
+The answer is stored in the same transaction as the effects, so a request either happened with
+its answer remembered, or did not happen at all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy.exc import IntegrityError
+
+from services.payment.adapters.repository import PaymentRepository
+from shared.service import ServiceRuntime
+from shared.uow import UnitOfWork
+
+Action = Callable[[UnitOfWork], tuple[int, Any]]
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
+         action: Action) -> tuple[int, Any]:
+    """Runs ``action`` in one unit of work and commits it, unless this key was seen before."""
+    for attempt in (1, 2):
+        try:
+            with rt.uow() as uow:
+                repo = PaymentRepository(uow.conn)
+                if key:
+                    known = repo.remembered(scope, key)
+                    if known is not None:
+                        if known[0] != request_hash:
+                            raise HTTPException(status.HTTP_409_CONFLICT, detail=(
+                                "Idempotency-Key was already used for a different request"))
+                        return known[1], known[2]
+                code, body = action(uow)
+                if key:
+                    repo.remember(scope, key, request_hash, code, body, datetime.now(UTC))
+                uow.commit()
+                return code, body
+        except IntegrityError:
+            # Two requests with one key at once (PostgreSQL): the loser's insert fails and its
+            # second attempt finds the winner's answer. Or a once-only index refused a
+            # duplicate, which the second attempt reports as the state now is.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
