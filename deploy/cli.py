@@ -61,11 +61,14 @@ def demo(args: argparse.Namespace) -> int:
                                   f"http://127.0.0.1:{DEFAULT_PORTS['verification']}")
     approval = os.environ.get("ONEDOOR_APPROVAL_URL",
                               f"http://127.0.0.1:{DEFAULT_PORTS['approval']}")
+    payment = os.environ.get("ONEDOOR_PAYMENT_URL",
+                             f"http://127.0.0.1:{DEFAULT_PORTS['payment']}")
     urgent = make_emergency(seed)
     sent = load_partner_data(verification, [*households, urgent])
     print(f"partner departments published {sent} records about the demo households")
     print(f"submitting {len(households)} households and one emergency to {intake}")
-    summary = run_demo(intake, approval, households, urgent, timeout_s=args.timeout)
+    summary = run_demo(intake, approval, households, urgent, timeout_s=args.timeout,
+                       payment_url=payment)
     print(summary)
     return 0 if summary.endswith(" 0 lost") else 1
 

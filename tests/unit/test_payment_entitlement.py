@@ -117,3 +117,41 @@ def test_the_same_change_twice_is_one_change():
 def test_a_change_of_another_programme_is_refused():
     with pytest.raises(ChangeRefused):
         apply_change(running(), change("suspended", "2027-01", programme="tekun"))
+
+
+def test_what_each_month_pays_follows_the_schedule_through_every_change():
+    e = running()
+    e = apply_change(e, change("amount_changed", "2027-01", 90_000, days=1))
+    e = apply_change(e, change("suspended", "2027-03", 0, days=2))
+    e = apply_change(e, change("resumed", "2027-05", 90_000, days=3))
+    e = apply_change(e, change("gradual_exit", "2027-07", 45_000, days=4, end_month="2027-09"))
+    paid = {m: e.amount_for(m) for m in (
+        "2026-10", "2026-11", "2026-12", "2027-01", "2027-02", "2027-03", "2027-04", "2027-05",
+        "2027-06", "2027-07", "2027-09", "2027-10")}
+    assert paid == {"2026-10": 0, "2026-11": 81_000, "2026-12": 81_000, "2027-01": 90_000,
+                    "2027-02": 90_000, "2027-03": 0, "2027-04": 0, "2027-05": 90_000,
+                    "2027-06": 90_000, "2027-07": 45_000, "2027-09": 45_000, "2027-10": 0}
+    assert e.last_month == "2027-09"
+
+
+def test_a_change_rewrites_the_schedule_from_its_month_and_keeps_what_came_before():
+    suspended_later = apply_change(running(), change("suspended", "2027-06", 0, days=1))
+    # Decided after, effective earlier: the latest decision says what holds from its month on,
+    # so the suspension planned for June gives way (approval decides it again if it stands).
+    changed = apply_change(suspended_later, change("amount_changed", "2027-02", 70_000, days=2))
+    assert [(p.from_month, p.status, p.amount_fen) for p in changed.periods] == [
+        ("2026-11", "active", 81_000), ("2027-02", "active", 70_000)]
+
+
+def test_a_change_cannot_reach_back_before_the_start():
+    terminated = apply_change(running(), change("terminated", "2026-05", days=1))
+    assert terminated.amount_for("2026-11") == 0
+    assert terminated.end_month == "2026-10"
+    assert terminated.last_month == "2026-10"
+
+
+def test_a_running_entitlement_has_no_last_month_and_an_exit_has_one():
+    assert running().last_month is None
+    exiting = apply_change(running(), change("gradual_exit", "2027-02", end_month="2027-04"))
+    assert exiting.last_month == "2027-04"
+    assert exiting.amount_for("2027-04") == 81_000 and exiting.amount_for("2027-05") == 0

@@ -26,6 +26,7 @@ from services.payment.domain.bankfile import FileRefused
 from services.payment.entrypoints.idempotency import fingerprint, once
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import banking, reconciliation, runs
+from shared import clock
 from shared.db import reading
 from shared.service import Runtime
 
@@ -53,7 +54,12 @@ def _answer(code: int, body: Any) -> JSONResponse:
 
 
 def _payment_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in _SEALED}
+    return {k: _utc(v) for k, v in row.items() if k not in _SEALED}
+
+
+def _utc(value: Any) -> Any:
+    # SQLite gives back a timestamp's digits without its zone; they were stored in UTC.
+    return clock.as_utc(value).isoformat() if isinstance(value, datetime) else value
 
 
 # -- a case -------------------------------------------------------------------------------------
@@ -185,10 +191,7 @@ def generate_batch(body: BatchIn, request: Request, rt: Runtime,
 
 
 def _run_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k != "cursor"}
-    for k in ("started_at", "finished_at"):
-        out[k] = None if out[k] is None else str(out[k])
-    return out
+    return {k: _utc(v) for k, v in row.items() if k != "cursor"}
 
 
 # -- banks --------------------------------------------------------------------------------------
@@ -347,4 +350,4 @@ def case_ledger(case_id: str, rt: Runtime) -> list[dict[str, Any]]:
     with reading(rt.engine) as conn:
         rows = conn.execute(select(ledger).where(ledger.c.case_id == case_id)
                             .order_by(ledger.c.entry_id)).mappings()
-        return [{**r, "at": str(r["at"])} for r in rows]
+        return [{k: _utc(v) for k, v in r.items()} for r in rows]
