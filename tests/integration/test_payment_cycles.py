@@ -2,21 +2,24 @@
 the amount in force that month, never twice — through reruns, crashes and racing generators."""
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from services.payment.adapters import repository as repository_module
-from services.payment.adapters.tables import bus, ledger, payments
+from services.payment.adapters.tables import bus, entitlements, ledger, payments
 from services.payment.service_layer import runs
 from services.payment.service_layer.handlers import on_application_decided, on_benefit_changed
 from shared.events.catalogue import ApplicationDecided, BenefitChanged
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
-from tests.conftest import migrated_engine
+from tests.conftest import ROOT, migrated_engine, wait_until
 
 REGION = "330282"
 
@@ -261,3 +264,45 @@ def test_the_ledger_is_append_only(engine):
         conn.execute(update(ledger).values(amount_fen=1))
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(ledger.delete())
+
+
+_GENERATE_SLOWLY = """
+import sys, time
+from services.payment.adapters.tables import bus
+from services.payment.service_layer import runs
+from shared.db import make_engine
+from shared.uow import UnitOfWork
+engine = make_engine(sys.argv[1])
+runs.generate(lambda: UnitOfWork(engine, bus, "/killed"), sys.argv[2], chunk=50,
+              after_chunk=lambda done: time.sleep(0.05))
+"""
+
+
+def test_a_process_killed_mid_cycle_then_restarted_pays_every_household_once(
+        engine, database_url):
+    # A real crash: the generating process is killed with SIGKILL between or inside chunks.
+    with engine.begin() as conn:
+        conn.execute(insert(entitlements), [{
+            "case_id": case(n), "programme": "dibao", "beneficiary_ref": f"p-{n}",
+            "region_code": REGION, "start_month": "2026-10", "last_month": None,
+            "periods": json.dumps([["2026-10", "active", 50_000 + n, None]]),
+            "household_size": 1, "updated_at": datetime.now(UTC)} for n in range(1, 1001)])
+        run_id = runs.open_cycle(conn, "2026-12", REGION, datetime.now(UTC))["run_id"]
+    child = subprocess.Popen([sys.executable, "-c", _GENERATE_SLOWLY, database_url, run_id],
+                             cwd=ROOT)
+    try:
+        wait_until(lambda: len(monthly(engine, "2026-12")) >= 200, timeout_s=60)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    partial = len(monthly(engine, "2026-12"))
+    assert 200 <= partial < 1000
+    done = runs.generate(uow_factory(engine), run_id)  # the restart
+    assert done["created_count"] == 1000
+    assert monthly(engine, "2026-12") == {case(n): 50_000 + n for n in range(1, 1001)}
+    with engine.connect() as conn:
+        entries = conn.execute(select(func.count()).select_from(ledger).where(
+            ledger.c.period == "2026-12")).scalar_one()
+        values = conn.execute(select(bus.outbox.c.value)).scalars().all()
+    assert entries == 1000
+    assert len([v for v in map(json.loads, values) if v.get("period") == "2026-12"]) == 1000

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.payment.adapters.repository import PaymentRepository
-from services.payment.adapters.tables import ledger
+from services.payment.adapters.tables import ledger, payments
 from services.payment.adapters.vault import AccountVault
 from services.payment.domain.bankfile import FileRefused
 from services.payment.entrypoints.idempotency import fingerprint, once
@@ -37,6 +37,7 @@ REGION = r"^[0-9]{6}$"
 Month = Annotated[str, Field(pattern=MONTH, examples=["2026-12"])]
 RegionCode = Annotated[str, Field(pattern=REGION, examples=["330282"])]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+PaymentStatus = Literal["scheduled", "held", "exported", "paid", "failed", "reissued"]
 # Columns that never leave the service: the sealed account copied into an exported payment.
 _SEALED = ("account_sealed", "holder_sealed")
 
@@ -321,6 +322,19 @@ def reissue(payment_id: str, rt: Runtime, idempotency_key: IdempotencyKey = None
 
     return _answer(*once(rt, f"POST /payments/{payment_id}/reissue", idempotency_key,
                          fingerprint(payment_id), action))
+
+
+@router.get("/payments", summary="A region's payments by status: e.g. the failed ones the town "
+                                   "must correct (status=failed), or those held by a guard")
+def payments_by_status(region_code: Annotated[str, Query(pattern=REGION)], rt: Runtime,
+                       status_: Annotated[PaymentStatus, Query(alias="status")] = "failed",
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    with reading(rt.engine) as conn:
+        rows = conn.execute(select(payments).where(payments.c.region_code == region_code,
+                                                   payments.c.status == status_)
+                            .order_by(payments.c.settled_at, payments.c.scheduled_at)
+                            .limit(limit)).mappings()
+        return [_payment_out(dict(r)) for r in rows]
 
 
 # -- finance and audit ------------------------------------------------------------------------
