@@ -310,11 +310,13 @@ def import_results(rt: Runtime, content: Annotated[bytes, Body(media_type="text/
 
 @router.post("/payments/{payment_id}/reissue",
              summary="Re-issue a failed payment, once, after the account was corrected")
-def reissue(payment_id: str, rt: Runtime, idempotency_key: IdempotencyKey = None
-            ) -> JSONResponse:
+def reissue(payment_id: str, request: Request, rt: Runtime,
+            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    vault = _vault(request)
+
     def action(uow: Any) -> tuple[int, Any]:
         try:
-            return 201, banking.reissue(uow, payment_id)
+            return 201, banking.reissue(uow, vault, payment_id)
         except banking.NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
         except banking.Refused as exc:

@@ -238,7 +238,21 @@ def import_results(uow: UnitOfWork, content: bytes) -> dict[str, Any]:
 
 # -- re-issue ---------------------------------------------------------------------------------
 
-def reissue(uow: UnitOfWork, payment_id: str) -> dict[str, Any]:
+def _corrected(vault: AccountVault, row: dict[str, Any], account: dict[str, Any] | None) -> bool:
+    """Whether the case's account now differs from the one the bank refused: what matters is
+    the account, not when someone last saved it (the same number saved again is no correction;
+    a correction saved while the file was still at the bank is one)."""
+    if account is None:
+        return False
+    case_id = row["case_id"]
+    sent = (row["bank_code"], vault.open(row["account_sealed"], bound_to=case_id),
+            vault.open(row["holder_sealed"], bound_to=case_id))
+    now = (account["bank_code"], vault.open(account["account_sealed"], bound_to=case_id),
+           vault.open(account["holder_sealed"], bound_to=case_id))
+    return now != sent
+
+
+def reissue(uow: UnitOfWork, vault: AccountVault, payment_id: str) -> dict[str, Any]:
     """Pays a failed payment again, once, into the corrected account."""
     repo = PaymentRepository(uow.conn)
     row = repo.payment(payment_id, for_update=True)
@@ -253,9 +267,7 @@ def reissue(uow: UnitOfWork, payment_id: str) -> dict[str, Any]:
         # Twice failed: something other than a typo is wrong. The district looks, not a retry.
         raise Refused(f"payment {payment_id} is itself a re-issue that failed; it is not "
                       "re-issued again")
-    account = repo.account(row["case_id"])
-    settled_at = clock.as_utc(row["settled_at"])
-    if account is None or clock.as_utc(account["updated_at"]) <= settled_at:
+    if not _corrected(vault, row, repo.account(row["case_id"])):
         raise Refused(f"correct the account of case {row['case_id']} before re-issuing "
                       f"payment {payment_id}: the bank refused it ({row['failure_reason']})")
     now = datetime.now(UTC)

@@ -87,7 +87,7 @@ def reconcile(conn: Connection, month: str, region_code: str) -> dict[str, Any]:
         for state in STATES:
             checks.append(_check(f"{label}: ledger {state} = payments {state}",
                                  states[state], by_status[(kind, programme, state)]))
-    checks.extend(_bank_file_checks(conn, region_code))
+    checks.extend(_bank_file_checks(conn, month, region_code))
     differences = _differences(conn, month, region_code, paid_by_case)
     totals = {k: sum(r[k] or 0 for r in rows) for k in (
         "scheduled_fen", "paid_fen", "failed_fen", "pending_fen", "payments")}
@@ -166,14 +166,19 @@ def _differences(conn: Connection, month: str, region_code: str,
     return out
 
 
-def _bank_file_checks(conn: Connection, region_code: str) -> list[dict[str, Any]]:
-    carried = dict(
-        (file_id, (int(n), int(total))) for file_id, n, total in conn.execute(
+def _bank_file_checks(conn: Connection, month: str, region_code: str) -> list[dict[str, Any]]:
+    """The files that carried any of the month's payments: each file's control total and count
+    against all the payments it carries (a file may carry several months)."""
+    of_month = (select(payments.c.bank_file_id).distinct()
+                .where(payments.c.region_code == region_code, payments.c.period == month,
+                       payments.c.bank_file_id.is_not(None)))
+    carried = {
+        file_id: (int(n), int(total)) for file_id, n, total in conn.execute(
             select(payments.c.bank_file_id, func.count(), func.sum(payments.c.amount_fen))
-            .where(payments.c.region_code == region_code, payments.c.bank_file_id.is_not(None))
-            .group_by(payments.c.bank_file_id)))
+            .where(payments.c.bank_file_id.in_(of_month))
+            .group_by(payments.c.bank_file_id))}
     checks = []
-    for f in conn.execute(select(bank_files).where(bank_files.c.region_code == region_code)
+    for f in conn.execute(select(bank_files).where(bank_files.c.file_id.in_(of_month))
                           .order_by(bank_files.c.created_at)).mappings():
         n, total = carried.get(f["file_id"], (0, 0))
         checks.append(_check(f"bank file {f['file_id']} ({f['bank_code']}): control total",
