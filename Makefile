@@ -32,8 +32,13 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 
+# Issue 5's figure; setup and run at 1,000,000 take several minutes, so it can be lowered:
+# make bench PAYMENT_RECIPIENTS=100000
+PAYMENT_RECIPIENTS ?= 1000000
+
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.payment_cycle --recipients $(PAYMENT_RECIPIENTS)
 
 clean:
 	rm -rf var .pytest_cache

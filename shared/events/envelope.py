@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,9 +27,17 @@ class UnprocessableEvent(Exception):
 
 
 def new_id() -> str:
-    """A random (version 4) UUID as text: uuid.uuid4() does the same work at a few times the
-    cost, which shows when a monthly cycle publishes a million events."""
-    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+    """A time-ordered UUID (version 7: 48 bits of Unix milliseconds, then random bits) as text.
+    Ids made one after another sort together, so the indexes they key (the outbox's event ids,
+    payment ids) grow at their end instead of at random pages — which a monthly cycle writing a
+    million rows measured (bench/payment_cycle.py) — and they cost a fraction of uuid.uuid4()."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return str(uuid.UUID(int=value & _V7_CLEAR | _V7_SET))
+
+
+# Version 7 in bits 76-79 and the RFC 4122 variant in bits 62-63 (RFC 9562, section 5.7).
+_V7_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_V7_SET = (0x7 << 76) | (0x2 << 62)
 
 
 @dataclass(frozen=True)

@@ -171,8 +171,8 @@ def test_a_crash_inside_a_chunk_leaves_nothing_of_it(engine, monkeypatch):
     real = repository_module.PaymentRepository.add_many_once
     calls = []
 
-    def written_then_crash(self, news, at):  # type: ignore[no-untyped-def]
-        created = real(self, news, at)
+    def written_then_crash(self, news, at, **chunk):  # type: ignore[no-untyped-def]
+        created = real(self, news, at, **chunk)
         calls.append(len(created))
         if len(calls) == 2:
             raise Crash  # after the chunk's rows were written, before its commit

@@ -54,3 +54,18 @@ def test_pseudonyms_are_keyed_stable_and_carry_no_id_number():
     assert ref == person_ref(b"key-1", number.lower())
     assert ref != person_ref(b"key-2", number)
     assert number not in ref and "19491231" not in ref
+
+
+def test_new_ids_are_version_7_uuids_that_sort_by_time():
+    import time
+    import uuid
+
+    from shared.events.envelope import new_id
+
+    earlier = new_id()
+    time.sleep(0.002)
+    later = [new_id() for _ in range(1000)]
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122
+               for i in [earlier, *later])
+    assert all(earlier < i for i in later)  # a later millisecond sorts after
+    assert len(set(later)) == 1000

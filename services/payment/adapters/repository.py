@@ -59,15 +59,29 @@ _SET_ENTITLEMENT = (update(entitlements)
                     .values(periods=bindparam("periods"), last_month=bindparam("last_month"),
                             updated_at=bindparam("updated_at")))
 _ADD_LEDGER = insert(ledger)
-_LEDGER_FROM_PAYMENTS = insert(ledger).from_select(
-    ["at", "payment_id", "case_id", "region_code", "programme", "kind", "period", "from_state",
-     "to_state", "amount_fen", "ref"],
-    select(payments.c.scheduled_at, payments.c.payment_id, payments.c.case_id,
-           payments.c.region_code, payments.c.programme, payments.c.kind, payments.c.period,
-           literal_column("'approved'"), payments.c.status, payments.c.amount_fen,
-           payments.c.run_id)
-    .where(payments.c.run_id == bindparam("run"),
-           payments.c.scheduled_at == bindparam("at", type_=payments.c.scheduled_at.type)))
+# The chunk's entitlements: those of a region with case ids in (after, last] — a range the
+# region index reads in order.
+_CHUNK = (select(entitlements.c.case_id, entitlements.c.beneficiary_ref,
+                 entitlements.c.programme)
+          .where(entitlements.c.region_code == bindparam("region"),
+                 entitlements.c.case_id > bindparam("after"),
+                 entitlements.c.case_id <= bindparam("last"))
+          .subquery())
+# Monthly payments already made for the period, for the chunk's cases (by case) or households
+# (by beneficiary and programme): one search per once-only index.
+_TAKEN_MONTHLY = union_all(
+    select(payments.c.case_id, payments.c.beneficiary_ref, payments.c.programme)
+    .join(_CHUNK, _CHUNK.c.case_id == payments.c.case_id)
+    .where(_MONTHLY, payments.c.period == bindparam("period")),
+    select(literal_column("NULL").label("case_id"), payments.c.beneficiary_ref,
+           payments.c.programme)
+    .join(_CHUNK, (_CHUNK.c.beneficiary_ref == payments.c.beneficiary_ref)
+          & (_CHUNK.c.programme == payments.c.programme))
+    .where(_MONTHLY, payments.c.period == bindparam("period")))
+_TAKEN_BATCH = (select(payments.c.beneficiary_ref)
+                .join(_CHUNK, _CHUNK.c.beneficiary_ref == payments.c.beneficiary_ref)
+                .where(payments.c.kind == literal_column("'batch'"), _FIRST_ISSUE,
+                       payments.c.run_id == bindparam("run")))
 
 
 @dataclass(frozen=True)
@@ -105,17 +119,20 @@ class PaymentRepository:
         self.conn.execute(insert(payments), _payment_row(new, at))
         self.move([new], "approved", new.status, at, ref=new.run_id or new.decision_id)
 
-    def add_many_once(self, news: Sequence[NewPayment], at: datetime) -> list[NewPayment]:
-        """Writes those of the payments (all of one run, one kind and one month) that do not
-        exist yet, with their ledger entries, and answers with them. What exists is read first
-        and skipped — a household already paid for the month through another case, a first
-        month paid at approval; a duplicate among ``news`` itself is skipped too. Anything that
-        slips past (two writers racing) meets the unique indexes, which fail the transaction
-        rather than pay twice."""
+    def add_many_once(self, news: Sequence[NewPayment], at: datetime, *,
+                      region_code: str, after: str | None, last: str) -> list[NewPayment]:
+        """Writes those of a run's payments (one run, one kind, one month) for the region's
+        entitlements with case ids in (``after``, ``last``] that do not exist yet, with their
+        ledger entries, and answers with them. What exists is read first and skipped — a
+        household already paid for the month through another case, a first month paid at
+        approval; a duplicate among ``news`` itself is skipped too. Anything that slips past
+        (two writers racing) meets the unique indexes, which fail the transaction rather than
+        pay twice."""
         if not news:
             return []
         first = news[0]
-        taken = self._taken(first.payment.kind, first.payment.period, first.run_id, news)
+        taken = self._taken(first.payment.kind, first.payment.period, first.run_id,
+                            region_code, after, last)
         created = []
         for new in news:
             p = new.payment
@@ -126,27 +143,22 @@ class PaymentRepository:
             created.append(new)
         if created:
             insert_rows(self.conn, payments, [_payment_row(n, at) for n in created])
-            # The ledger entries from the rows just written, in the database: the chunk's
-            # payments are the ones of this run scheduled at this moment.
-            self.conn.execute(_LEDGER_FROM_PAYMENTS, {"at": at, "run": first.run_id})
+            self.move(created, "approved", "scheduled", at, ref=first.run_id)
         return created
 
-    def _taken(self, kind: str, period: str, run_id: str | None,
-               news: Sequence[NewPayment]) -> set[Any]:
+    def _taken(self, kind: str, period: str, run_id: str | None, region_code: str,
+               after: str | None, last: str) -> set[Any]:
+        """What already stands for a payment of the chunk: fixed statements over the chunk's
+        case-id range (an IN list of a chunk's ids made a new statement per chunk, and SQLite
+        answered it by scanning an index)."""
+        params = {"region": region_code, "after": after or "", "last": last, "period": period,
+                  "run": run_id}
         if kind == "monthly":
-            cases = [n.payment.case_id for n in news]
-            beneficiaries = [n.payment.beneficiary_ref for n in news]
-            rows = self.conn.execute(
-                select(payments.c.case_id, payments.c.beneficiary_ref, payments.c.programme)
-                .where(_MONTHLY, payments.c.period == period,
-                       payments.c.case_id.in_(cases) | payments.c.beneficiary_ref.in_(
-                           beneficiaries))).all()
-            return {r.case_id for r in rows} | {(r.beneficiary_ref, r.programme) for r in rows}
-        rows = self.conn.execute(
-            select(payments.c.beneficiary_ref)
-            .where(payments.c.kind == kind, _FIRST_ISSUE, payments.c.run_id == run_id,
-                   payments.c.beneficiary_ref.in_([n.payment.beneficiary_ref for n in news])))
-        return {(b, "") for b in rows.scalars()}
+            rows = self.conn.execute(_TAKEN_MONTHLY, params).all()
+            return ({r.case_id for r in rows if r.case_id is not None}
+                    | {(r.beneficiary_ref, r.programme) for r in rows})
+        rows = self.conn.execute(_TAKEN_BATCH, params).scalars()
+        return {(b, "") for b in rows}
 
     def move(self, news: Iterable[NewPayment], from_state: str, to_state: str, at: datetime,
              ref: str | None = None) -> None:

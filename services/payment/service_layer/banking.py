@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from services.payment.domain.bankfile import (
 from services.payment.service_layer.handlers import scheduled_event
 from shared import clock
 from shared.events.catalogue import PaymentSettled
+from shared.events.envelope import new_id
 from shared.uow import UnitOfWork
 
 
@@ -93,16 +93,16 @@ def export(uow: UnitOfWork, region_code: str, up_to_month: str,
         .order_by(accounts.c.bank_code)).scalars().all()
     files = []
     for bank_code in banks:
-        file_id = str(uuid.uuid4())
-        of_bank = select(accounts.c.case_id).where(accounts.c.bank_code == bank_code)
-        sealed = (select(accounts.c.account_sealed)
-                  .where(accounts.c.case_id == payments.c.case_id).scalar_subquery())
-        holder = (select(accounts.c.holder_sealed)
-                  .where(accounts.c.case_id == payments.c.case_id).scalar_subquery())
-        conn.execute(update(payments).where(_due(region_code, up_to_month),
-                                            payments.c.case_id.in_(of_bank))
+        file_id = new_id()
+        # UPDATE … FROM accounts (SQLite 3.33+, PostgreSQL): the due payments, read through the
+        # (region, status, period) index, each joined to its account by primary key.
+        conn.execute(update(payments)
+                     .where(_due(region_code, up_to_month),
+                            accounts.c.case_id == payments.c.case_id,
+                            accounts.c.bank_code == bank_code)
                      .values(status="exported", bank_file_id=file_id, bank_code=bank_code,
-                             account_sealed=sealed, holder_sealed=holder, exported_at=now))
+                             account_sealed=accounts.c.account_sealed,
+                             holder_sealed=accounts.c.holder_sealed, exported_at=now))
         conn.execute(insert(ledger).from_select(
             ["at", "payment_id", "case_id", "region_code", "programme", "kind", "period",
              "from_state", "to_state", "amount_fen", "ref"],
@@ -113,6 +113,10 @@ def export(uow: UnitOfWork, region_code: str, up_to_month: str,
             .where(payments.c.bank_file_id == file_id)))
         count, total = conn.execute(select(func.count(), func.sum(payments.c.amount_fen))
                                     .where(payments.c.bank_file_id == file_id)).one()
+        if count == 0:
+            # Another export took these payments between our reading and our writing
+            # (PostgreSQL re-checks the status under the row lock): no empty file.
+            continue
         conn.execute(insert(bank_files).values(
             file_id=file_id, run_id=run_id, region_code=region_code, bank_code=bank_code,
             record_count=count, total_fen=total, created_at=now))
@@ -272,7 +276,7 @@ def reissue(uow: UnitOfWork, vault: AccountVault, payment_id: str) -> dict[str, 
                       f"payment {payment_id}: the bank refused it ({row['failure_reason']})")
     now = datetime.now(UTC)
     original = as_new_payment(row)
-    new = NewPayment(payment_id=str(uuid.uuid4()), payment=original.payment,
+    new = NewPayment(payment_id=new_id(), payment=original.payment,
                      decision_id=row["decision_id"], run_id=row["run_id"],
                      reissue_of=payment_id)
     uow.conn.execute(update(payments).where(payments.c.payment_id == payment_id)

@@ -3,7 +3,6 @@ each exactly once; benefit changes move the running entitlement."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -26,7 +25,7 @@ from shared.events.catalogue import (
     PaymentHeld,
     PaymentScheduled,
 )
-from shared.events.envelope import Envelope
+from shared.events.envelope import Envelope, new_id
 from shared.uow import UnitOfWork
 
 CAP_FIGURE = "temporary.yearly_cap_fen"
@@ -71,7 +70,7 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
         if repo.exists(payment):
             continue
         hold = _over_cap(repo, event, payment) if payment.programme == "temporary" else None
-        new = NewPayment(payment_id=str(uuid.uuid4()), payment=payment,
+        new = NewPayment(payment_id=new_id(), payment=payment,
                          decision_id=event.decision_id,
                          status="held" if hold else "scheduled", hold_reason=hold)
         repo.add(new, now)

@@ -140,7 +140,9 @@ def _next_chunk(uow_factory: Callable[[], UnitOfWork], run_id: str,
                          .values(status="generated", finished_at=now))
             uow.commit()
             return run(conn, run_id)
-        created = repo.add_many_once(list(_payments(current, batch)), now)
+        created = repo.add_many_once(list(_payments(current, batch)), now,
+                                     region_code=current["region_code"],
+                                     after=current["cursor"], last=batch[-1].case_id)
         for new in created:
             uow.publish(scheduled_event(new, now))
         conn.execute(update(runs).where(runs.c.run_id == run_id).values(
