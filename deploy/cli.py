@@ -12,6 +12,7 @@ import time
 from deploy.demo import load_partner_data, run_demo
 from deploy.households import make_emergency, make_households
 from deploy.supervisor import DEFAULT_PORTS, System
+from services.audit.entrypoints.cli import add_commands as add_audit_commands
 from shared.settings import SERVICES, load_settings
 
 DEMO_HOUSEHOLDS = 20
@@ -130,5 +131,10 @@ def main() -> None:
     p_tail.add_argument("--exit-at-end", action="store_true",
                         help="stop when no record arrives for a second")
     p_tail.set_defaults(func=tail)
+    add_audit_commands(sub)
     args = parser.parse_args()
     sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,8 @@ from shared.settings import SERVICES, Settings
 
 log = logging.getLogger("onedoor.supervisor")
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PORTS = {"intake": 8001, "verification": 8002, "approval": 8003, "payment": 8004}
+DEFAULT_PORTS = {"intake": 8001, "verification": 8002, "approval": 8003, "payment": 8004,
+                 "audit": 8005}
 
 
 @dataclass

@@ -88,7 +88,7 @@ def build_runtime(
     return runtime
 
 
-def _supervised(name: str, make: Callable[[], object]) -> asyncio.Task[None]:
+def supervised(name: str, make: Callable[[], object]) -> asyncio.Task[None]:
     """Run a long-lived coroutine; if it dies of an unexpected error, log it and start it again."""
 
     async def loop() -> None:
@@ -110,9 +110,9 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     """Migrate, then start the relay and the consumer; stop both cleanly on shutdown."""
     url = runtime.settings.database_url(runtime.name)
     await asyncio.to_thread(upgrade, url, runtime.migrations_dir)
-    runtime.tasks.append(_supervised(f"{runtime.name}-relay", runtime.relay.run))
+    runtime.tasks.append(supervised(f"{runtime.name}-relay", runtime.relay.run))
     if runtime.consumer is not None:
-        runtime.tasks.append(_supervised(f"{runtime.name}-consumer", runtime.consumer.run))
+        runtime.tasks.append(supervised(f"{runtime.name}-consumer", runtime.consumer.run))
     try:
         yield
     finally:

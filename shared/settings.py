@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("intake", "verification", "approval", "payment")
+SERVICES = ("intake", "verification", "approval", "payment", "audit")
 
 # Development-only secret: refused outside development and test (see the validator below), so a
 # deployment that forgets to set its own key fails at start-up instead of publishing guessable
@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     verification_database_url: str | None = None
     approval_database_url: str | None = None
     payment_database_url: str | None = None
+    audit_database_url: str | None = None
+
+    # The audit archive's Ed25519 signing key (PEM). Unset in development: a key is made once in
+    # data_dir. Production refuses to start without one.
+    audit_signing_key: SecretStr | None = None
+    # How often the archive signs a checkpoint of its chains' heads (when they moved).
+    audit_checkpoint_interval_s: float = 60.0
 
     # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
     # or directories instead when set (a region's own figures, a test's).

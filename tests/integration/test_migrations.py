@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from services.approval.adapters.tables import metadata as approval
+from services.audit.adapters.tables import metadata as audit
 from services.intake.adapters.tables import metadata as intake
 from services.payment.adapters.tables import metadata as payment
 from services.verification.adapters.tables import metadata as verification
@@ -16,7 +17,7 @@ from shared.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"intake": intake, "verification": verification, "approval": approval,
-            "payment": payment}
+            "payment": payment, "audit": audit}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

@@ -1,0 +1,96 @@
+"""The archive in audit's database: chains appended to, streamed back, and checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from services.audit.adapters.tables import access_log, archive, checkpoints
+from services.audit.domain.chain import ChainHead, Record
+from services.audit.domain.checkpoint import Checkpoint, from_json, to_json
+from shared.db import insert_rows
+
+
+def heads(conn: Connection) -> dict[tuple[str, int], ChainHead]:
+    """The last record of every chain."""
+    last = (select(archive.c.topic, archive.c.partition, func.max(archive.c.seq).label("seq"))
+            .group_by(archive.c.topic, archive.c.partition).subquery())
+    rows = conn.execute(
+        select(archive.c.topic, archive.c.partition, archive.c.seq, archive.c.hash)
+        .join(last, (last.c.topic == archive.c.topic) & (last.c.partition == archive.c.partition)
+              & (last.c.seq == archive.c.seq)))
+    return {(r.topic, r.partition): ChainHead(r.topic, r.partition, r.seq, r.hash) for r in rows}
+
+
+def known_events(conn: Connection, topic: str, event_ids: Sequence[str]) -> set[str]:
+    if not event_ids:
+        return set()
+    return set(conn.execute(select(archive.c.event_id).where(
+        archive.c.topic == topic, archive.c.event_id.in_(event_ids))).scalars())
+
+
+def append(conn: Connection, records: Sequence[tuple[Record, str | None, str | None]],
+           at: datetime) -> None:
+    """Inserts chained records (with their event id and type)."""
+    insert_rows(conn, archive, [
+        {"topic": r.topic, "partition": r.partition, "seq": r.seq, "kafka_offset": r.offset,
+         "event_id": event_id, "event_type": event_type, "key": r.key, "headers": r.headers,
+         "value": r.value, "prev_hash": r.prev_hash, "hash": r.hash, "archived_at": at}
+        for r, event_id, event_type in records])
+
+
+def records(engine: Engine, *, topic: str | None = None, batch: int = 10_000
+            ) -> Iterator[Record]:
+    """Every record, chain by chain in seq order, streamed in batches (keyset pagination, so
+    neither side holds the archive in memory)."""
+    query = select(archive.c.topic, archive.c.partition, archive.c.seq, archive.c.kafka_offset,
+                   archive.c.key, archive.c.headers, archive.c.value, archive.c.prev_hash,
+                   archive.c.hash)
+    if topic is not None:
+        query = query.where(archive.c.topic == topic)
+    after: tuple[str, int, int] | None = None
+    while True:
+        page = query
+        if after is not None:
+            t, p, s = after
+            page = page.where((archive.c.topic > t)
+                              | ((archive.c.topic == t) & (archive.c.partition > p))
+                              | ((archive.c.topic == t) & (archive.c.partition == p)
+                                 & (archive.c.seq > s)))
+        with engine.connect() as conn:
+            rows = conn.execute(page.order_by(archive.c.topic, archive.c.partition,
+                                              archive.c.seq).limit(batch)).all()
+        if not rows:
+            return
+        for r in rows:
+            yield Record(r.topic, r.partition, r.seq, r.kafka_offset, bytes(r.key),
+                         bytes(r.headers), bytes(r.value), r.prev_hash, r.hash)
+        last = rows[-1]
+        after = (last.topic, last.partition, last.seq)
+
+
+def add_checkpoint(conn: Connection, checkpoint: Checkpoint) -> None:
+    conn.execute(insert(checkpoints).values(
+        number=checkpoint.number, at=checkpoint.at, key_id=checkpoint.key_id,
+        body=json.dumps(to_json(checkpoint), sort_keys=True)))
+
+
+def all_checkpoints(conn: Connection) -> list[Checkpoint]:
+    return [from_json(json.loads(body)) for body in conn.execute(
+        select(checkpoints.c.body).order_by(checkpoints.c.number)).scalars()]
+
+
+def last_checkpoint(conn: Connection) -> Checkpoint | None:
+    body = conn.execute(select(checkpoints.c.body).order_by(checkpoints.c.number.desc())
+                        .limit(1)).scalar()
+    return None if body is None else from_json(json.loads(body))
+
+
+def log_access(conn: Connection, who: str, what: str, query: dict[str, Any],
+               at: datetime) -> None:
+    conn.execute(insert(access_log).values(at=at, who=who, what=what,
+                                           query=json.dumps(query, sort_keys=True, default=str)))

@@ -1,0 +1,72 @@
+"""The audit archive's tables: every event, chained; signed checkpoints; who asked what."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from shared.uow import BusTables
+
+metadata = MetaData()
+# The audit service publishes nothing and handles no events through the shared consumer, but it
+# runs the same runtime as every service (health, relay), which expects these tables.
+bus = BusTables(metadata)
+
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row per event, in arrival order per topic and partition (seq), each linked to the one
+# before by hash (services/audit/domain/chain.py). Rows are only ever inserted.
+archive = Table(
+    "archive",
+    metadata,
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kafka_offset", BigInteger, nullable=False),
+    # The CloudEvents id, when the record has one: a record the relay sent twice (at-least-once)
+    # is archived once.
+    Column("event_id", String(64), nullable=True),
+    Column("event_type", String(200), nullable=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("headers", LargeBinary, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False),
+    Index("uq_archive_event", "topic", "event_id", unique=True,
+          sqlite_where=text("event_id IS NOT NULL"),
+          postgresql_where=text("event_id IS NOT NULL")),
+)
+
+# Signed checkpoints of every chain's head (Ed25519): a copy kept elsewhere proves the archive
+# was not rewritten up to them.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # the checkpoint as JSON (heads, key id, signature)
+    Column("key_id", String(32), nullable=False),
+)
+
+# Every read of the archive: who, what, when.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("who", String(200), nullable=False),
+    Column("what", String(200), nullable=False),
+    Column("query", Text, nullable=False),
+)

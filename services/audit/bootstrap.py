@@ -1,0 +1,49 @@
+"""Wires audit: engine, the archiver (every topic), the checkpoint signer, HTTP app.
+
+Run alone with ``uvicorn services.audit.bootstrap:create_app --factory --port 8005``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.audit.adapters.keys import load_signer
+from services.audit.adapters.tables import bus, metadata
+from services.audit.entrypoints.archiver import Archiver, checkpoints
+from services.audit.entrypoints.http import router
+from shared.service import build_runtime, health_router, lifespan, supervised
+from shared.settings import Settings, load_settings
+
+NAME = "audit"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = build_runtime(name=NAME, settings=settings, metadata=metadata, bus=bus,
+                            migrations_dir=Path(__file__).parent / "migrations",
+                            topics=[], handlers={})
+    signer = load_signer(settings)
+    archiver = Archiver(runtime)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(runtime):
+            runtime.tasks.append(supervised("audit-archiver", archiver.run))
+            runtime.tasks.append(supervised("audit-checkpoints",
+                                             lambda: checkpoints(runtime, signer)))
+            yield
+
+    app = FastAPI(title="OneDoor audit (审计)", version="0.1.0",
+                  description="Every event, archived append-only and hash-chained, with signed "
+                              "checkpoints; for auditors.",
+                  lifespan=_lifespan)
+    app.state.runtime = runtime
+    app.state.signer = signer
+    app.state.archiver = archiver
+    app.include_router(router)
+    app.include_router(health_router(runtime))
+    return app
