@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from shared.bus.broker import EmbeddedBroker
 from shared.migrations import upgrade
@@ -80,6 +81,17 @@ class System:
         if self.settings.policy_paths:
             env["ONEDOOR_POLICY_PATHS"] = json.dumps(
                 [str(p.resolve()) for p in self.settings.policy_paths])
+        # Everything else the supervisor was given that differs from the defaults reaches the
+        # children too (tuning, intervals, keys): a setting given to System is never dropped.
+        defaults = Settings()
+        for field_name in type(self.settings).model_fields:
+            value = getattr(self.settings, field_name)
+            name = f"ONEDOOR_{field_name.upper()}"
+            if name in env or value == getattr(defaults, field_name) or value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[name] = value if isinstance(value, str) else json.dumps(value, default=str)
         env.update(self.extra_env)
         return env
 

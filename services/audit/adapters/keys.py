@@ -8,7 +8,14 @@ from services.audit.domain.checkpoint import Signer
 from shared.settings import Settings
 
 
-def load_signer(settings: Settings) -> Signer:
+class NoSigningKey(LookupError):
+    """The archive's signing key is not where the settings say."""
+
+
+def load_signer(settings: Settings, *, create: bool = True) -> Signer:
+    """The configured key; in development, the one in data_dir — made there the first time only
+    when ``create`` (the service). A command-line tool never makes one: a new key would sign
+    checkpoints no auditor holds, and export a public key none of the checkpoints match."""
     if settings.audit_signing_key is not None:
         return Signer(settings.audit_signing_key.get_secret_value().encode())
     if settings.env == "production":
@@ -16,6 +23,9 @@ def load_signer(settings: Settings) -> Signer:
         raise ValueError("ONEDOOR_AUDIT_SIGNING_KEY (an Ed25519 private key, PEM) must be set "
                          "in production")
     path = settings.data_dir / "audit-signing-key.pem"
+    if not path.exists() and not create:
+        raise NoSigningKey(f"no audit signing key at {path.resolve()}: set ONEDOOR_DATA_DIR to "
+                           "the audit service's data directory, or ONEDOOR_AUDIT_SIGNING_KEY")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from services.audit.adapters import store
-from services.audit.adapters.keys import load_signer
+from services.audit.adapters.keys import NoSigningKey, load_signer
 from services.audit.domain.checkpoint import Signer, from_json, to_json
 from services.audit.domain.verify import verify
 from shared.db import make_engine
@@ -45,6 +45,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p_sign.set_defaults(func=checkpoint_command)
 
 
+def _signer() -> Signer | None:
+    try:
+        return load_signer(load_settings(), create=False)
+    except NoSigningKey as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return None
+
+
 def _engine(url: str | None):  # type: ignore[no-untyped-def]
     url = url or load_settings().database_url("audit")
     upgrade(url, MIGRATIONS)
@@ -60,7 +68,9 @@ def verify_command(args: argparse.Namespace) -> int:
     else:
         with engine.connect() as conn:
             marks = store.all_checkpoints(conn)
-        signer = load_signer(load_settings())
+        signer = _signer()
+        if signer is None:
+            return 2
         keys = {signer.key_id: signer.public_key_pem()}
     if args.public_key:
         pem = args.public_key.read_bytes()
@@ -84,7 +94,14 @@ def export_command(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         marks = store.all_checkpoints(conn)
     engine.dispose()
-    signer = load_signer(load_settings())
+    signer = _signer()
+    if signer is None:
+        return 2
+    foreign = {c.key_id for c in marks} - {signer.key_id}
+    if foreign:
+        print(f"refused: checkpoints signed by key(s) {sorted(foreign)}, not by this key "
+              f"({signer.key_id}); is ONEDOOR_DATA_DIR the audit service's?", file=sys.stderr)
+        return 2
     args.file.write_text(json.dumps({
         "key_id": signer.key_id, "public_key_pem": signer.public_key_pem().decode(),
         "checkpoints": [to_json(c) for c in marks]}, indent=1))
@@ -95,17 +112,19 @@ def export_command(args: argparse.Namespace) -> int:
 def checkpoint_command(args: argparse.Namespace) -> int:
     from services.audit.service_layer.archiving import checkpoint
 
+    signer = _signer()
+    if signer is None:
+        return 2
     engine = _engine(args.database_url)
+    with engine.connect() as conn:
+        last = store.last_checkpoint(conn)
+    if last is not None and last.key_id != signer.key_id:
+        print(f"refused: the last checkpoint was signed by key {last.key_id}, not by this key "
+              f"({signer.key_id}); is ONEDOOR_DATA_DIR the audit service's?", file=sys.stderr)
+        return 2
     with engine.begin() as conn:
-        signed = checkpoint(conn, load_signer(load_settings()))
+        signed = checkpoint(conn, signer)
     engine.dispose()
     print("nothing moved since the last checkpoint" if signed is None else
           f"checkpoint {signed.number} signed over {len(signed.heads)} chains")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="audit")
-    add_commands(parser.add_subparsers(required=True))
-    parsed = parser.parse_args()
-    sys.exit(parsed.func(parsed))
