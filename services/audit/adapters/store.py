@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_
 
 from services.audit.adapters.tables import access_log, archive, checkpoints
 from services.audit.domain.chain import ChainHead, Record
 from services.audit.domain.checkpoint import Checkpoint, from_json, to_json
-from shared.db import insert_rows
+from shared.db import insert_rows, reading
 
 
 def heads(conn: Connection) -> dict[tuple[str, int], ChainHead]:
@@ -45,32 +45,34 @@ def append(conn: Connection, records: Sequence[tuple[Record, str | None, str | N
 
 def records(engine: Engine, *, topic: str | None = None, batch: int = 10_000
             ) -> Iterator[Record]:
-    """Every record, chain by chain in seq order, streamed in batches (keyset pagination, so
-    neither side holds the archive in memory)."""
-    query = select(archive.c.topic, archive.c.partition, archive.c.seq, archive.c.kafka_offset,
-                   archive.c.key, archive.c.headers, archive.c.value, archive.c.prev_hash,
-                   archive.c.hash)
+    """Every record, chain by chain in seq order, streamed in pages: keyset pagination on the
+    primary key with a row-value comparison (an OR of the three columns made SQLite rescan the
+    index from the start for every page), each page a read-only snapshot (no writer lock taken
+    from the archiver), so neither side holds the archive in memory."""
+    columns = (archive.c.topic, archive.c.partition, archive.c.seq, archive.c.kafka_offset,
+               archive.c.key, archive.c.headers, archive.c.value, archive.c.prev_hash,
+               archive.c.hash)
+    query = select(*columns).order_by(archive.c.topic, archive.c.partition, archive.c.seq)
     if topic is not None:
         query = query.where(archive.c.topic == topic)
     after: tuple[str, int, int] | None = None
     while True:
-        page = query
-        if after is not None:
-            t, p, s = after
-            page = page.where((archive.c.topic > t)
-                              | ((archive.c.topic == t) & (archive.c.partition > p))
-                              | ((archive.c.topic == t) & (archive.c.partition == p)
-                                 & (archive.c.seq > s)))
-        with engine.connect() as conn:
-            rows = conn.execute(page.order_by(archive.c.topic, archive.c.partition,
-                                              archive.c.seq).limit(batch)).all()
+        page = query if after is None else query.where(
+            tuple_(archive.c.topic, archive.c.partition, archive.c.seq) > tuple_(*after))
+        with reading(engine) as conn:
+            rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        for r in rows:
-            yield Record(r.topic, r.partition, r.seq, r.kafka_offset, bytes(r.key),
-                         bytes(r.headers), bytes(r.value), r.prev_hash, r.hash)
+        for t, p, seq, offset, key, headers, value, prev_hash, hash_ in rows:
+            yield Record(t, p, seq, offset, _bytes(key), _bytes(headers), _bytes(value),
+                         prev_hash, hash_)
         last = rows[-1]
-        after = (last.topic, last.partition, last.seq)
+        after = (last[0], last[1], last[2])
+
+
+def _bytes(value: bytes | memoryview) -> bytes:
+    # SQLite gives bytes; PostgreSQL's driver may give a memoryview.
+    return value if isinstance(value, bytes) else bytes(value)
 
 
 def add_checkpoint(conn: Connection, checkpoint: Checkpoint) -> None:
