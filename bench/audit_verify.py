@@ -32,12 +32,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import random
-import resource
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -52,6 +48,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
+from bench.measure import machine, peak_mb, rate, rss_mb, safe_url
 from services.audit.adapters import store
 from services.audit.adapters.tables import archive as archive_table
 from services.audit.domain.checkpoint import Signer, from_json, to_json
@@ -245,7 +242,7 @@ def archive_all(url: str, n: int, seed: int, signer: Signer) -> dict[str, Any]:
     try:
         with reading(engine) as conn:
             if conn.execute(select(func.count()).select_from(archive_table)).scalar_one():
-                raise SystemExit(f"{_safe(url)} already has an archive: the bench needs an "
+                raise SystemExit(f"{safe_url(url)} already has an archive: the bench needs an "
                                  "empty audit database")
         t1 = time.perf_counter()
         gen = Generator(n, seed)
@@ -290,27 +287,15 @@ def archive_all(url: str, n: int, seed: int, signer: Signer) -> dict[str, Any]:
 
 # -- phase B: verify (a child process) --------------------------------------------------------
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024  # kB
-    return 0.0
 
 
-def _peak_mb() -> float:
-    """This process's own peak RSS. Not getrusage's ru_maxrss: Linux carries it across exec, so
-    in a child it is at least the parent's peak at the fork (here, the archiving's)."""
-    return _status_mb("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _rss_mb() -> float:
-    return _status_mb("VmRSS:")
 
 
 def measure(url: str, exported: Path) -> dict[str, Any]:
     """Verifies the whole archive against the exported checkpoints and public key."""
-    rss_start = _rss_mb()
+    rss_start = rss_mb()
     copy = json.loads(exported.read_text())
     marks = [from_json(c) for c in copy["checkpoints"]]
     keys = {copy["key_id"]: copy["public_key_pem"].encode()}
@@ -318,7 +303,7 @@ def measure(url: str, exported: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = verify(store.records(engine), marks, keys)
     seconds = time.perf_counter() - t0
-    peak = _peak_mb()
+    peak = peak_mb()
     engine.dispose()
     return {"verify_s": seconds, "records": result.records, "chains": result.chains,
             "checkpoints": result.checkpoints, "ok": result.ok,
@@ -414,26 +399,10 @@ def check(n: int, a: dict[str, Any], m: dict[str, Any], t: dict[str, Any],
     return problems
 
 
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
-def machine() -> str:
-    model, cpus = "unknown CPU", os.cpu_count()
-    try:
-        with open("/proc/cpuinfo") as info:
-            names = [line.split(":", 1)[1].strip() for line in info
-                     if line.startswith("model name")]
-        if names:
-            model, cpus = names[0], len(names)
-    except OSError:
-        pass
-    return (f"machine: {model} × {cpus}, {platform.machine()}, Python "
-            f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}")
 
 
-def _rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f}/s" if seconds > 0 else "-"
 
 
 def report(n: int, url: str, a: dict[str, Any], m: dict[str, Any], t: dict[str, Any],
@@ -448,7 +417,7 @@ def report(n: int, url: str, a: dict[str, Any], m: dict[str, Any], t: dict[str, 
     print(f"setup (not measured): migrate {a['migrate_s']:.1f} s, generating the records "
           f"{a['generate_s']:.1f} s")
     print(f"  archive      {a['archive_s'] + a['checkpoint_s']:7.1f} s  "
-          f"{_rate(n, a['archive_s'] + a['checkpoint_s'])} — archiving.archive, {BATCH:,} a "
+          f"{rate(n, a['archive_s'] + a['checkpoint_s'])} — archiving.archive, {BATCH:,} a "
           f"transaction, and {a['signed']} checkpoint(s) signed ({a['checkpoint_s']:.2f} s)")
     if n >= DIRECTION_N:
         passed = m["verify_s"] < DIRECTION_S * n / DIRECTION_N and \
@@ -457,7 +426,7 @@ def report(n: int, url: str, a: dict[str, Any], m: dict[str, Any], t: dict[str, 
     else:
         verdict = ("not judged (the direction is for 1,000,000 events); "
                    + ("above" if n / m["verify_s"] >= DIRECTION_RATE else "below"))
-    print(f"  verify       {m['verify_s']:7.1f} s  {_rate(n, m['verify_s'])} — {verdict} the "
+    print(f"  verify       {m['verify_s']:7.1f} s  {rate(n, m['verify_s'])} — {verdict} the "
           f"direction (≥ {DIRECTION_RATE:,.0f} events/s, 1,000,000 in under {DIRECTION_S:.0f} s)")
     print(f"  peak RSS     {m['peak_mb']:7.0f} MB (verify's process; interpreter and imports "
           f"{m['rss_start_mb']:.0f} MB)")

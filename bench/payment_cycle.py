@@ -35,12 +35,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import random
-import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -53,6 +49,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.measure import machine, peak_mb, rate, rss_mb, safe_url
 from services.payment.adapters.tables import (
     accounts,
     bus,
@@ -173,7 +170,7 @@ def setup(url: str, n: int, banks: tuple[str, ...], seed: int = 5) -> dict[str, 
     try:
         with reading(engine) as conn:
             if conn.execute(select(func.count()).select_from(entitlements)).scalar_one():
-                raise SystemExit(f"{_safe(url)} already has entitlements: the bench needs an "
+                raise SystemExit(f"{safe_url(url)} already has entitlements: the bench needs an "
                                  "empty payment database")
         for lo in range(0, n, SETUP_CHUNK):
             rows, account_rows = [], []
@@ -214,16 +211,8 @@ def setup(url: str, n: int, banks: tuple[str, ...], seed: int = 5) -> dict[str, 
 
 # -- the measured phase (a child process) -----------------------------------------------------
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _trailer(path: Path) -> tuple[int, int]:
@@ -239,7 +228,7 @@ def _trailer(path: Path) -> tuple[int, int]:
 
 def measure(url: str, out_dir: Path) -> dict[str, Any]:
     """Generates the cycle, exports it and writes its files; answers with timings and counts."""
-    rss_start = _rss_mb()
+    rss_start = rss_mb()
     engine = make_engine(url)
     vault = AccountVault(BENCH_KEY)
 
@@ -251,12 +240,12 @@ def measure(url: str, out_dir: Path) -> dict[str, Any]:
         run_id = runs.open_cycle(conn, MONTH, REGION, datetime.now(UTC))["run_id"]
     done = runs.generate(uow, run_id)
     t1 = time.perf_counter()
-    peak_generate = _peak_mb()
+    peak_generate = peak_mb()
     with uow() as u:
         exported = banking.export(u, REGION, MONTH, run_id)
         u.commit()
     t2 = time.perf_counter()
-    peak_export = _peak_mb()
+    peak_export = peak_mb()
     files = []
     for f in exported["files"]:
         path = out_dir / f"onedoor-{f['bank_code']}-{f['file_id']}.csv"
@@ -264,7 +253,7 @@ def measure(url: str, out_dir: Path) -> dict[str, Any]:
             banking.write_file(conn, vault, f["file_id"], out)
         files.append({**f, "path": str(path)})
     t3 = time.perf_counter()
-    peak = _peak_mb()
+    peak = peak_mb()
 
     # Counts, after the clock: what the figures stand for.
     for f in files:
@@ -338,33 +327,10 @@ def check(expected: dict[str, int], m: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
-def machine() -> str:
-    model, cpus = "unknown CPU", os.cpu_count()
-    try:
-        with open("/proc/cpuinfo") as info:
-            names = [line.split(":", 1)[1].strip() for line in info
-                     if line.startswith("model name")]
-        if names:
-            model, cpus = names[0], len(names)
-    except OSError:
-        pass
-    memory = ""
-    try:
-        with open("/proc/meminfo") as info:
-            kib = int(next(line for line in info if line.startswith("MemTotal:")).split()[1])
-        memory = f", {kib / 2**20:.0f} GiB"
-    except (OSError, StopIteration):
-        pass
-    return (f"machine: {model} × {cpus}{memory}, {platform.machine()}, Python "
-            f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}")
 
 
-def _rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f}/s" if seconds > 0 else "-"
 
 
 def report(n: int, banks: int, url: str, s: dict[str, Any], m: dict[str, Any]) -> None:
@@ -379,19 +345,19 @@ def report(n: int, banks: int, url: str, s: dict[str, Any], m: dict[str, Any]) -
           f"{s['fill_s']:.1f} s (of which sealing {2 * e['accounts']:,} values "
           f"{s['sealing_s']:.1f} s)")
     print(f"  generate     {m['generate_s']:7.1f} s  {paid:,} payments "
-          f"= {_rate(paid, m['generate_s'])} (+ {paid:,} ledger entries, {m['outbox']:,} "
+          f"= {rate(paid, m['generate_s'])} (+ {paid:,} ledger entries, {m['outbox']:,} "
           "outbox events)")
     print(f"  export       {m['export_s']:7.1f} s  {len(files)} bank files, {lines:,} payments "
-          f"= {_rate(lines, m['export_s'])} (+ {lines:,} ledger entries)")
+          f"= {rate(lines, m['export_s'])} (+ {lines:,} ledger entries)")
     print(f"  write files  {m['write_s']:7.1f} s  {lines:,} lines, {size:,.0f} MB "
-          f"= {_rate(lines, m['write_s'])}")
+          f"= {rate(lines, m['write_s'])}")
     if n >= 1_000_000:
         verdict = ("PASS: within" if m["total_s"] < DIRECTION_S else "FAIL: over")
         verdict += f" the direction (< {DIRECTION_S:.0f} s for 1,000,000 recipients)"
     else:
         verdict = (f"not judged: the direction (< {DIRECTION_S:.0f} s) is for 1,000,000 "
-                   "recipients, and generation grows faster than linearly")
-    print(f"  total        {m['total_s']:7.1f} s  {_rate(paid, m['total_s'])} — {verdict}")
+                   "recipients")
+    print(f"  total        {m['total_s']:7.1f} s  {rate(paid, m['total_s'])} — {verdict}")
     print(f"  peak RSS     {m['peak_mb']:7.0f} MB (interpreter and imports {m['rss_start_mb']:.0f}"
           f" MB; peak after generate {m['peak_generate_mb']:.0f}, after export "
           f"{m['peak_export_mb']:.0f}, after the files {m['peak_mb']:.0f})")

@@ -1,0 +1,57 @@
+"""What the benchmarks share: the machine line, a rate, a process's own memory, a safe URL."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sqlite3
+
+from sqlalchemy.engine import make_url
+
+
+def machine() -> str:
+    model, cpus = "unknown CPU", os.cpu_count()
+    try:
+        with open("/proc/cpuinfo") as info:
+            names = [line.split(":", 1)[1].strip() for line in info
+                     if line.startswith("model name")]
+        if names:
+            model, cpus = names[0], len(names)
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo") as info:
+            kib = int(next(line for line in info if line.startswith("MemTotal:")).split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    return (f"machine: {model} × {cpus}{memory}, {platform.machine()}, Python "
+            f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}")
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f}/s" if seconds > 0 else "-"
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024  # kB
+    return 0.0
+
+
+def peak_mb() -> float:
+    """This process's own peak RSS. Not getrusage's ru_maxrss: Linux carries it across exec, so
+    in a child it is at least the parent's peak at the fork (the benchmark's setup)."""
+    return _status_mb("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS:")
