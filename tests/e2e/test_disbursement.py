@@ -12,6 +12,7 @@ import pytest
 
 from deploy.bank_simulator import SIMULATED_FAILURE, settle
 from services.payment.domain.bankfile import DisbursementFile, parse_disbursement
+from services.payment.domain.model import next_month
 from shared.events import topics
 from tests.conftest import wait_until
 from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit
@@ -26,11 +27,6 @@ CORRECTED_ACCOUNT = "6217000010009876543"
 
 def digits(account: str) -> str:
     return account.replace(" ", "")
-
-
-def next_month(period: str) -> str:
-    year, month = map(int, period.split("-"))
-    return f"{year + month // 12}-{month % 12 + 1:02d}"
 
 
 def intake_timeline(system, case_id: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -136,10 +136,9 @@ class PaymentRepository:
         created = []
         for new in news:
             p = new.payment
-            once = (p.beneficiary_ref, p.programme if p.kind == "monthly" else "")
-            if once in taken or (p.kind == "monthly" and p.case_id in taken):
+            if p.once_key in taken or (p.kind == "monthly" and p.case_id in taken):
                 continue
-            taken.add(once)
+            taken.add(p.once_key)
             created.append(new)
         if created:
             insert_rows(self.conn, payments, [_payment_row(n, at) for n in created])
@@ -224,6 +223,17 @@ class PaymentRepository:
                                              "periods": row["periods"],
                                              "last_month": row["last_month"],
                                              "updated_at": row["updated_at"]})
+
+    def each_entitlement(self, region_code: str, month: str,
+                         programmes: Sequence[str] | None = None,
+                         chunk: int = 5_000) -> Iterator[Entitlement]:
+        """Every entitlement of a region that may pay for ``month``, in case id order, read a
+        chunk at a time (a preview or a reconciliation of a million never holds them all)."""
+        after = None
+        while batch := self.entitlements_in(region_code, month, after=after, limit=chunk,
+                                            programmes=programmes):
+            yield from batch
+            after = batch[-1].case_id
 
     def entitlements_in(self, region_code: str, month: str, *, after: str | None, limit: int,
                         programmes: Sequence[str] | None = None) -> list[Entitlement]:

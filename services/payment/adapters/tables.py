@@ -32,8 +32,6 @@ _ONE_OFF = text("kind = 'one_off' AND reissue_of IS NULL")
 _BATCH = text("kind = 'batch' AND reissue_of IS NULL")
 _REISSUE = text("reissue_of IS NOT NULL")
 
-PAYMENT_STATUSES = ("scheduled", "held", "exported", "paid", "failed", "reissued")
-
 payments = Table(
     "payments",
     metadata,

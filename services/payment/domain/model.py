@@ -54,6 +54,12 @@ class ScheduledPayment:
     beneficiary_ref: str
     region_code: str
 
+    @property
+    def once_key(self) -> tuple[str, str]:
+        """What may be paid only once within a month's cycle or a batch: a household per
+        programme (monthly), a household (batch) — as the unique indexes have it."""
+        return (self.beneficiary_ref, self.programme if self.kind == "monthly" else "")
+
 
 @dataclass(frozen=True)
 class Period:

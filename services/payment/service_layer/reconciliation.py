@@ -27,7 +27,7 @@ _MAX_LISTED = 100
 
 
 def reconcile(conn: Connection, month: str, region_code: str) -> dict[str, Any]:
-    entitled, duplicates = _entitled(conn, month, region_code)
+    entitled, duplicates, owed_by_case = _entitled(conn, month, region_code)
     in_month = (payments.c.period == month) & (payments.c.region_code == region_code)
 
     # The payments table: obligations (first issues) and where each payment stands now.
@@ -88,7 +88,7 @@ def reconcile(conn: Connection, month: str, region_code: str) -> dict[str, Any]:
             checks.append(_check(f"{label}: ledger {state} = payments {state}",
                                  states[state], by_status[(kind, programme, state)]))
     checks.extend(_bank_file_checks(conn, month, region_code))
-    differences = _differences(conn, month, region_code, paid_by_case)
+    differences = _differences(owed_by_case, paid_by_case)
     totals = {k: sum(r[k] or 0 for r in rows) for k in (
         "scheduled_fen", "paid_fen", "failed_fen", "pending_fen", "payments")}
     totals["entitled_fen"] = sum(entitled.values())
@@ -121,48 +121,37 @@ def _check(name: str, expected: int, actual: int) -> dict[str, Any]:
             "actual_fen": actual}
 
 
-def _entitled(conn: Connection, month: str,
-              region_code: str) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """What the entitlements owe for the month, per programme — once per household and
-    programme, as the payments are; a second entitlement of the same household is listed."""
-    repo = PaymentRepository(conn)
+def _entitled(conn: Connection, month: str, region_code: str
+              ) -> tuple[dict[str, int], list[dict[str, Any]], dict[str, int]]:
+    """In one pass over the region's entitlements: what they owe for the month per programme —
+    once per household and programme, as the payments are (a second entitlement of the same
+    household is listed) — and what each case owes."""
     owed: dict[str, int] = defaultdict(int)
+    by_case: dict[str, int] = {}
     seen: dict[tuple[str, str], str] = {}
     duplicates = []
-    after = None
-    while chunk := repo.entitlements_in(region_code, month, after=after, limit=5_000):
-        for e in chunk:
-            amount = e.amount_for(month)
-            if amount <= 0:
-                continue
-            key = (e.beneficiary_ref, e.programme)
-            if key in seen:
-                duplicates.append({"case_id": e.case_id, "paid_through": seen[key],
-                                   "programme": e.programme, "amount_fen": amount})
-                continue
-            seen[key] = e.case_id
-            owed[e.programme] += amount
-        after = chunk[-1].case_id
-    return dict(owed), duplicates
+    for e in PaymentRepository(conn).each_entitlement(region_code, month):
+        amount = e.amount_for(month)
+        by_case[e.case_id] = amount
+        if amount <= 0:
+            continue
+        key = (e.beneficiary_ref, e.programme)
+        if key in seen:
+            duplicates.append({"case_id": e.case_id, "paid_through": seen[key],
+                               "programme": e.programme, "amount_fen": amount})
+            continue
+        seen[key] = e.case_id
+        owed[e.programme] += amount
+    return dict(owed), duplicates, by_case
 
 
-def _differences(conn: Connection, month: str, region_code: str,
+def _differences(owed_by_case: dict[str, int],
                  paid_by_case: dict[str, int]) -> list[dict[str, Any]]:
     """Cases whose monthly payment differs from what their entitlement owes for the month."""
-    repo = PaymentRepository(conn)
-    out = []
-    after = None
-    owed_cases: set[str] = set()
-    while chunk := repo.entitlements_in(region_code, month, after=after, limit=5_000):
-        for e in chunk:
-            owed = e.amount_for(month)
-            paid = paid_by_case.get(e.case_id, 0)
-            owed_cases.add(e.case_id)
-            if owed != paid:
-                out.append({"case_id": e.case_id, "entitled_fen": owed, "scheduled_fen": paid})
-        after = chunk[-1].case_id
+    out = [{"case_id": c, "entitled_fen": owed, "scheduled_fen": paid_by_case.get(c, 0)}
+           for c, owed in owed_by_case.items() if owed != paid_by_case.get(c, 0)]
     out.extend({"case_id": c, "entitled_fen": 0, "scheduled_fen": paid}
-               for c, paid in sorted(paid_by_case.items()) if c not in owed_cases)
+               for c, paid in sorted(paid_by_case.items()) if c not in owed_by_case)
     return out
 
 

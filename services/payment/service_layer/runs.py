@@ -163,15 +163,13 @@ def preview(conn: Connection, kind: RunKind, month: str, region_code: str,
         terms.amount_fen if terms else None), "basis": terms.basis if terms else None}
     by_programme: dict[str, dict[str, int]] = {}
     seen: set[tuple[str, str]] = set()
-    for entitlement in _all(repo, region_code, month, terms.programmes if terms else None):
+    for entitlement in repo.each_entitlement(region_code, month,
+                                             terms.programmes if terms else None):
         for new in _payments(head, [entitlement]):
             p = new.payment
-            # As the once-only keys will: one per household and programme (cycle), one per
-            # household (batch).
-            once = (p.beneficiary_ref, p.programme if kind == "cycle" else "")
-            if once in seen:
+            if p.once_key in seen:  # as the once-only keys will
                 continue
-            seen.add(once)
+            seen.add(p.once_key)
             figures = by_programme.setdefault(p.programme, {"payments": 0, "amount_fen": 0})
             figures["payments"] += 1
             figures["amount_fen"] += p.amount_fen
@@ -187,18 +185,6 @@ def preview(conn: Connection, kind: RunKind, month: str, region_code: str,
             # Of those, already scheduled (first months paid at approval, an earlier attempt):
             # generating the run creates only the rest.
             "already_scheduled": {"payments": int(count), "amount_fen": int(fen)}}
-
-
-def _all(repo: PaymentRepository, region_code: str, month: str,
-         programmes: tuple[str, ...] | None) -> Iterator[Entitlement]:
-    after = None
-    while True:
-        batch = repo.entitlements_in(region_code, month, after=after, limit=CHUNK,
-                                     programmes=programmes)
-        if not batch:
-            return
-        yield from batch
-        after = batch[-1].case_id
 
 
 def _payments(current: dict[str, Any], batch: list[Entitlement]) -> Iterator[NewPayment]:
