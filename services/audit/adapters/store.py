@@ -26,6 +26,14 @@ def heads(conn: Connection) -> dict[tuple[str, int], ChainHead]:
     return {(r.topic, r.partition): ChainHead(r.topic, r.partition, r.seq, r.hash) for r in rows}
 
 
+def head(conn: Connection, topic: str, partition: int) -> ChainHead | None:
+    """The last record of one chain: the primary key's last entry for it, not a scan."""
+    row = conn.execute(select(archive.c.seq, archive.c.hash)
+                       .where(archive.c.topic == topic, archive.c.partition == partition)
+                       .order_by(archive.c.seq.desc()).limit(1)).first()
+    return None if row is None else ChainHead(topic, partition, row.seq, row.hash)
+
+
 def known_events(conn: Connection, topic: str, event_ids: Sequence[str]) -> set[str]:
     if not event_ids:
         return set()

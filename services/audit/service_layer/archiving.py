@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from services.audit.adapters import store
-from services.audit.domain.chain import ChainHead, encode_headers, extend
+from services.audit.domain.chain import encode_headers, extend
 from services.audit.domain.checkpoint import Checkpoint, Signer
 
 
@@ -38,22 +38,23 @@ class Incoming:
 
 def archive(conn: Connection, incoming: Sequence[Incoming]) -> int:
     """Appends a batch to the chains in one transaction; answers how many were new."""
-    heads = store.heads(conn)
-    seen: dict[str, set[str]] = {}
-    for topic in {r.topic for r in incoming}:
-        ids = [i for r in incoming if r.topic == topic and (i := r.header("ce_id"))]
-        seen[topic] = store.known_events(conn, topic, ids)
+    # Only the chains this batch extends: finding every chain's head was a scan of the whole
+    # archive per batch, and archiving slowed as the archive grew.
+    heads = {chain: store.head(conn, *chain) for chain in {(r.topic, r.partition)
+                                                           for r in incoming}}
+    ids = [(r, r.header("ce_id")) for r in incoming]
+    seen = {topic: store.known_events(conn, topic, [i for r, i in ids
+                                                    if r.topic == topic and i])
+            for topic in {r.topic for r in incoming}}
     chained = []
-    for r in incoming:
-        event_id = r.header("ce_id")
+    for r, event_id in ids:
         if event_id is not None:
             if event_id in seen[r.topic]:
                 continue
             seen[r.topic].add(event_id)
-        head = heads.get((r.topic, r.partition))
-        record = extend(head, r.topic, r.partition, r.offset, r.key or b"",
-                        encode_headers(r.headers), r.value or b"")
-        heads[(r.topic, r.partition)] = ChainHead(r.topic, r.partition, record.seq, record.hash)
+        record = extend(heads[(r.topic, r.partition)], r.topic, r.partition, r.offset,
+                        r.key or b"", encode_headers(r.headers), r.value or b"")
+        heads[(r.topic, r.partition)] = record.head
         chained.append((record, event_id, r.header("ce_type")))
     if chained:
         store.append(conn, chained, datetime.now(UTC))
