@@ -127,7 +127,12 @@ def mask(account_number: str) -> str:
         digits = normalise_account(account_number)
     except ValueError:
         return "****"
-    return f"**** {digits[-_VISIBLE_DIGITS:]}"
+    return masked_last4(digits[-_VISIBLE_DIGITS:])
+
+
+def masked_last4(last4: str) -> str:
+    """The shown form from the last four digits alone (all a stored account keeps in clear)."""
+    return f"**** {last4}"
 
 
 def normalise_holder(raw: str) -> str:

@@ -23,7 +23,13 @@ from sqlalchemy import Connection, and_, exists, func, insert, literal, select, 
 
 from services.payment.adapters.repository import NewPayment, PaymentRepository, as_new_payment
 from services.payment.adapters.tables import accounts, bank_files, bank_results, ledger, payments
-from services.payment.adapters.vault import AccountVault, mask, normalise_account, normalise_holder
+from services.payment.adapters.vault import (
+    AccountVault,
+    mask,
+    masked_last4,
+    normalise_account,
+    normalise_holder,
+)
 from services.payment.domain.bankfile import (
     FORMULA_STARTERS,
     BankLine,
@@ -68,7 +74,7 @@ def register_account(uow: UnitOfWork, vault: AccountVault, case_id: str, bank_co
 def shown_account(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"bank_code": row["bank_code"], "account": "**** " + row["account_last4"],
+    return {"bank_code": row["bank_code"], "account": masked_last4(row["account_last4"]),
             "version": row["version"], "updated_at": clock.as_utc(row["updated_at"]).isoformat()}
 
 
