@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from deploy.demo import load_partner_data
 from deploy.supervisor import System
 from services.audit.domain.chain import GENESIS, encode_headers, link
 from services.audit.domain.checkpoint import Signer, from_json, verify_checkpoint
+from shared import clock
 from shared.bus.broker import free_port
 from shared.events import topics
 from shared.settings import SERVICES, Settings
@@ -357,3 +360,107 @@ def test_every_query_of_the_archive_is_logged_with_who_asked(system, story):
              if e["what"] == "records"}
     assert {(t, p) for t in TOPICS for p in PARTITIONS} <= asked
     assert {"verify", "checkpoints"} <= {e["what"] for e in mine}
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+def replay_json(system: System, *args: str) -> tuple[int, dict[str, Any]]:
+    result = onedoor(system, "replay", *args, "--json", *POLICY_ARGS)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+POLICY_ARGS = [arg for path in POLICY_PATHS for arg in ("--policy", str(path))]
+
+
+def store_rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_replay_rebuilds_each_case_and_reruns_every_decision_to_the_recorded_result(
+        system, story, tmp_path):
+    out = f"sqlite:///{tmp_path / 'replay.db'}"
+    code, summary = replay_json(system, "--out", out)
+    assessed = sum(1 for t in TOPICS for r in story.archive[t]
+                   if r["event_type"] == "onedoor.case.assessed")
+    assert code == 0 and summary["divergences"] == 0, summary
+    assert summary["decisions_rerun"] >= assessed >= 2
+    assert summary["findings"]["payment_without_approval"] == 0
+    assert summary["findings"]["approval_without_report"] == 0
+
+    approved, rejected = story.case_ids["approved"], story.case_ids["rejected"]
+    rows = dict(store_rows(out, "SELECT case_id, stage || '/' || outcome FROM cases "
+                                "WHERE case_id IN (?, ?)", approved, rejected))
+    assert rows == {approved: "approved/approved", rejected: "rejected/rejected"}
+    # The timeline holds every archived event of the case (dead letters aside), in time order.
+    for case_id in (approved, rejected):
+        events = {r["event_id"] for t in TOPICS for r in story.archive[t]
+                  if r["key"] == case_id}
+        timeline = store_rows(out, "SELECT event_id, at FROM timeline WHERE case_id = ? "
+                                   "ORDER BY rowid", case_id)
+        assert {e for e, _ in timeline} == events
+        assert [a for _, a in timeline] == sorted(a for _, a in timeline)
+    monthly, paid = store_rows(out, "SELECT monthly_amount_fen, payments FROM cases "
+                                    "WHERE case_id = ?", approved)[0]
+    assert monthly > 0 and paid >= 1
+
+
+def test_a_changed_policy_file_is_reported_as_a_divergence(system, story, tmp_path):
+    from services.approval.bootstrap import DEFAULT_POLICY
+
+    changed = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY, changed)
+    dibao = changed / "dibao.toml"
+    text = dibao.read_text(encoding="utf-8")
+    assert "value = 100500" in text  # Cixi's standard, where the story's households live
+    dibao.write_text(text.replace("value = 100500", "value = 90000", 1), encoding="utf-8")
+
+    result = onedoor(system, "replay", "--json", "--out", f"sqlite:///{tmp_path / 'r.db'}",
+                     "--policy", str(changed), "--policy", str(POLICY_PATHS[1]))
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["divergences"] >= 1
+    found = store_rows(f"sqlite:///{tmp_path / 'r.db'}",
+                       "SELECT case_id, data FROM findings WHERE kind = 'divergence'")
+    by_case = {case_id: json.loads(data) for case_id, data in found}
+    approved = by_case[story.case_ids["approved"]]
+    assert "reasons" in approved["fields"]
+    assert "income_below_standard" in approved["rules"], approved
+
+
+def test_auditors_reports_come_as_json_and_csv(system, story):
+    for name in ("payments-without-approval", "approvals-without-report", "stale-decisions",
+                 "overdue", "divergences"):
+        as_json = onedoor(system, "report", name, *POLICY_ARGS)
+        assert as_json.returncode == 0, as_json.stderr
+        document = json.loads(as_json.stdout)
+        assert document["report"] == name and document["count"] == len(document["rows"])
+        as_csv = onedoor(system, "report", name, "--format", "csv", *POLICY_ARGS)
+        lines = as_csv.stdout.splitlines()
+        assert as_csv.returncode == 0 and len(lines) == 1 + document["count"], as_csv.stdout
+    paid = json.loads(onedoor(system, "report", "payments-without-approval",
+                              *POLICY_ARGS).stdout)
+    assert paid["rows"] == []  # every payment of the story follows its approval
+
+
+def test_a_case_and_a_towns_recipients_as_they_were_on_a_day(system, story):
+    approved, rejected = story.case_ids["approved"], story.case_ids["rejected"]
+    today = clock.today()
+    before = onedoor(system, "case", approved, "--as-of", str(today - timedelta(days=1)))
+    assert before.returncode == 1 and "no case" in before.stderr  # it did not exist yet
+    now = onedoor(system, "case", approved, "--as-of", str(today))
+    view = json.loads(now.stdout)
+    assert view["case"]["stage"] == "approved" and view["timeline"]
+    assert view["timeline"][0]["type"] == "onedoor.application.submitted"
+
+    listed = json.loads(onedoor(system, "recipients", "330282", "--on", str(today)).stdout)
+    ids = {r["case_id"] for r in listed["rows"]}
+    assert approved in ids and rejected not in ids
+    assert listed["monthly_total_fen"] == sum(r["monthly_amount_fen"]
+                                              for r in listed["rows"])
+    yesterday = json.loads(onedoor(system, "recipients", "330282", "--on",
+                                   str(today - timedelta(days=1))).stdout)
+    assert approved not in {r["case_id"] for r in yesterday["rows"]}

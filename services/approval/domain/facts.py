@@ -6,9 +6,12 @@ the decision later with the same inputs. Money in fen.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the event models are only read here, never built
+    from shared.events.catalogue import ApplicationSubmitted, VerificationReported
 
 ADULT_AGE = 18  # the law's age of majority, not a policy figure
 
@@ -90,6 +93,35 @@ class CaseFacts:
         if data.get("assets") is not None:
             data["assets"] = Assets(**data["assets"])
         return cls(**data)
+
+
+def from_application(event: ApplicationSubmitted) -> CaseFacts:
+    """The facts as the window recorded them. Approval opens a case with these, and the audit
+    replay rebuilds them the same way from the archived event."""
+    t = event.temporary
+    return CaseFacts(
+        case_id=event.case_id, programme=event.programme, region_code=event.region_code,
+        members=tuple(Member(
+            person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
+            declared_monthly_fen=sum(i.monthly_amount_fen for i in m.declared_incomes),
+            disability_grade=m.disability_grade, able_to_work=m.able_to_work,
+            self_care=m.self_care) for m in event.members),
+        legal_supporters=tuple(Supporter(s.relation, s.able_to_support)
+                               for s in event.legal_supporters),
+        care_mode=event.care_mode,
+        temporary=None if t is None else TemporaryRequest(
+            t.kind, t.requested_amount_fen, t.cause, t.rigid_medical_spending_fen))
+
+
+def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
+    """The facts with a verification report's findings: counted incomes and assets."""
+    found = {m.person_ref: m for m in report.members}
+    members = tuple(replace(m, counted_monthly_fen=found[m.person_ref].counted_monthly_fen,
+                            employment_monthly_fen=found[m.person_ref].employment_monthly_fen)
+                    if m.person_ref in found else m for m in facts.members)
+    a = report.assets
+    return replace(facts, members=members, report_id=report.report_id,
+                   assets=Assets(a.real_estate_count, a.vehicle_count, a.deposits_fen))
 
 
 def per_capita(total_fen: int, size: int) -> int:

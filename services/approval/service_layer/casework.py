@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment, Benefit, assess
-from services.approval.domain.facts import Assets, CaseFacts
+from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import Figure, PolicyTable
+from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.trace import Check
 from services.approval.domain.workflow import Actor, Case, Change, Rules, add_months
 from shared import clock
@@ -30,31 +30,6 @@ def rules_for(policy: PolicyTable, region: str, now: datetime) -> Rules:
 
 def facts_of(row: dict[str, Any]) -> CaseFacts:
     return CaseFacts.from_dict(json.loads(row["facts"]))
-
-
-def with_report(facts: CaseFacts, report: ev.VerificationReported) -> CaseFacts:
-    found = {m.person_ref: m for m in report.members}
-    members = tuple(replace(m, counted_monthly_fen=found[m.person_ref].counted_monthly_fen,
-                            employment_monthly_fen=found[m.person_ref].employment_monthly_fen)
-                    if m.person_ref in found else m for m in facts.members)
-    a = report.assets
-    return replace(facts, members=members, report_id=report.report_id,
-                   assets=Assets(a.real_estate_count, a.vehicle_count, a.deposits_fen))
-
-
-def reasons(checks: tuple[Check, ...]) -> list[ev.DecisionReason]:
-    return [ev.DecisionReason(
-        rule=c.rule, passed=c.passed, detail=c.detail, figures=c.inputs, label_zh=c.label_zh,
-        parameters=[ev.PolicyParameter(name=f.name, value=f.value, region=f.region,
-                                       effective_from=f.effective_from.isoformat(),
-                                       source=f.source, default=f.default)
-                    for f in c.parameters]) for c in checks]
-
-
-def benefits(items: tuple[Benefit, ...]) -> list[ev.Benefit]:
-    return [ev.Benefit(kind=b.kind, person_ref=b.person_ref,  # type: ignore[arg-type]
-                       monthly_amount_fen=b.monthly_amount_fen,
-                       one_off_amount_fen=b.one_off_amount_fen) for b in items]
 
 
 def assessment_of(body: str) -> Assessment:

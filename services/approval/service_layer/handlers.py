@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from services.approval.adapters.repository import ApprovalRepository
-from services.approval.domain.facts import CaseFacts, Member, Supporter, TemporaryRequest
+from services.approval.domain.facts import CaseFacts, from_application, with_report
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.workflow import (
     RECURRING,
@@ -33,22 +33,6 @@ from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
 
 
-def facts_from(event: ApplicationSubmitted) -> CaseFacts:
-    t = event.temporary
-    return CaseFacts(
-        case_id=event.case_id, programme=event.programme, region_code=event.region_code,
-        members=tuple(Member(
-            person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
-            declared_monthly_fen=sum(i.monthly_amount_fen for i in m.declared_incomes),
-            disability_grade=m.disability_grade, able_to_work=m.able_to_work,
-            self_care=m.self_care) for m in event.members),
-        legal_supporters=tuple(Supporter(s.relation, s.able_to_support)
-                               for s in event.legal_supporters),
-        care_mode=event.care_mode,
-        temporary=None if t is None else TemporaryRequest(
-            t.kind, t.requested_amount_fen, t.cause, t.rigid_medical_spending_fen))
-
-
 def _current(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
     """The facts with what approval itself knows of the household today."""
     refs = [m.person_ref for m in facts.members]
@@ -63,7 +47,7 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
     if repo.case(event.case_id) is not None:
         return  # opened already (the same application re-sent under a new event id)
     now = datetime.now(UTC)
-    facts = facts_from(event)
+    facts = from_application(event)
     emergency = event.temporary is not None and event.temporary.kind == "emergency"
     row = {"case_id": event.case_id, "programme": event.programme,
            "region_code": event.region_code, "stage": "awaiting_report", "sequence": 0,
@@ -117,7 +101,7 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
     repo.mark_assessed(report.report_id)
     previous = case.assessment
     previous_facts = casework.facts_of(row)
-    facts = _current(repo, casework.with_report(previous_facts, report), now)
+    facts = _current(repo, with_report(previous_facts, report), now)
     assessment = casework.run_assessment(uow, repo, row, facts, policy, now)
     row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
     repo.set_case(case.case_id, facts=row["facts"])

@@ -51,8 +51,8 @@ def append(conn: Connection, records: Sequence[tuple[Record, str | None, str | N
         for r, event_id, event_type in records])
 
 
-def records(engine: Engine, *, topic: str | None = None, batch: int = 10_000
-            ) -> Iterator[Record]:
+def records(engine: Engine, *, topic: str | None = None, partition: int | None = None,
+            batch: int = 10_000) -> Iterator[Record]:
     """Every record, chain by chain in seq order, streamed in pages: keyset pagination on the
     primary key with a row-value comparison (an OR of the three columns made SQLite rescan the
     index from the start for every page), each page a read-only snapshot (no writer lock taken
@@ -63,6 +63,8 @@ def records(engine: Engine, *, topic: str | None = None, batch: int = 10_000
     query = select(*columns).order_by(archive.c.topic, archive.c.partition, archive.c.seq)
     if topic is not None:
         query = query.where(archive.c.topic == topic)
+    if partition is not None:
+        query = query.where(archive.c.partition == partition)
     after: tuple[str, int, int] | None = None
     while True:
         page = query if after is None else query.where(
@@ -76,6 +78,36 @@ def records(engine: Engine, *, topic: str | None = None, batch: int = 10_000
                          prev_hash, hash_)
         last = rows[-1]
         after = (last[0], last[1], last[2])
+
+
+def chains(conn: Connection) -> list[tuple[str, int]]:
+    """Every (topic, partition) the archive holds a chain for."""
+    return [(t, p) for t, p in conn.execute(
+        select(archive.c.topic, archive.c.partition).distinct()
+        .order_by(archive.c.topic, archive.c.partition))]
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(archive)).scalar_one())
+
+
+def events(engine: Engine, topic: str, partition: int, *, batch: int = 5_000
+           ) -> Iterator[tuple[str | None, bytes, bytes, str | None, bytes]]:
+    """One chain's records in seq order as the replay reads them: (event type, key, headers,
+    event id, value), paged on the primary key like ``records``; no hashes."""
+    query = (select(archive.c.seq, archive.c.event_type, archive.c.key, archive.c.headers,
+                    archive.c.event_id, archive.c.value)
+             .where(archive.c.topic == topic, archive.c.partition == partition)
+             .order_by(archive.c.seq))
+    after = 0
+    while True:
+        with reading(engine) as conn:
+            rows = conn.execute(query.where(archive.c.seq > after).limit(batch)).all()
+        if not rows:
+            return
+        for _seq, event_type, key, headers, event_id, value in rows:
+            yield event_type, _bytes(key), _bytes(headers), event_id, _bytes(value)
+        after = rows[-1][0]
 
 
 def _bytes(value: bytes | memoryview) -> bytes:

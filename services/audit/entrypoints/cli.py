@@ -19,6 +19,7 @@ from services.audit.adapters import store
 from services.audit.adapters.keys import NoSigningKey, load_signer
 from services.audit.domain.checkpoint import Signer, from_json, to_json
 from services.audit.domain.verify import verify
+from services.audit.entrypoints import replay_cli
 from shared.db import make_engine
 from shared.migrations import upgrade
 from shared.settings import load_settings
@@ -43,6 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p_sign = commands.add_parser("checkpoint", help="sign a checkpoint of the heads now")
     p_sign.add_argument("--database-url")
     p_sign.set_defaults(func=checkpoint_command)
+    replay_cli.add_commands(commands)
 
 
 def _signer() -> Signer | None:

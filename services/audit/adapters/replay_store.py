@@ -1,0 +1,110 @@
+"""The fresh store a replay writes: every case as rebuilt, its timeline, and the findings.
+
+A new database per replay (a SQLite file by default; any URL will do), created from these
+tables rather than migrated: it is an output, read by auditors and thrown away, never upgraded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    text,
+)
+
+from services.audit.domain.replay import Entry, Finding
+from shared.db import insert_rows
+
+metadata = MetaData()
+
+runs = Table(
+    "replay_run", metadata,
+    Column("started_at", String(40), primary_key=True),
+    Column("summary", Text, nullable=False),  # JSON: scope, counts, policy, timings
+)
+
+cases = Table(
+    "cases", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("programme", String(20)),
+    Column("region_code", String(12)),
+    Column("stage", String(30)),
+    Column("sequence", Integer, nullable=False),
+    Column("submitted_at", String(40)),
+    Column("stage_since", String(40)),
+    Column("due_at", String(40)),
+    Column("members", Integer, nullable=False),
+    Column("outcome", String(20)),
+    Column("decided_at", String(40)),
+    Column("monthly_amount_fen", Integer, nullable=False),
+    Column("one_off_amount_fen", Integer, nullable=False),
+    Column("assessments", Integer, nullable=False),
+    Column("divergences", Integer, nullable=False),
+    Column("payments", Integer, nullable=False),
+    Column("paid_fen", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Index("ix_cases_region_stage", "region_code", "stage"),
+)
+
+timeline = Table(
+    "timeline", metadata,
+    Column("case_id", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("type", String(80), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("event_id", String(64)),
+)
+
+findings = Table(
+    "findings", metadata,
+    Column("kind", String(40), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("event_id", String(64)),
+    Column("data", Text, nullable=False),
+    Index("ix_findings_kind", "kind"),
+)
+
+
+def create(engine: Engine) -> None:
+    """A fresh store: refuses one that already holds a replay, so none is mixed with another."""
+    with engine.begin() as conn:
+        if engine.dialect.has_table(conn, runs.name):
+            raise FileExistsError(f"{engine.url.render_as_string(hide_password=True)} already "
+                                  "holds a replay; give a new database")
+        metadata.create_all(conn)
+
+
+def add_timeline(engine: Engine, entries: Iterable[Entry]) -> None:
+    with engine.begin() as conn:
+        insert_rows(conn, timeline, [
+            {"case_id": e.case_id, "at": e.at.isoformat(), "type": e.type,
+             "summary": e.summary, "event_id": e.event_id} for e in entries])
+
+
+def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Finding],
+           summary: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        insert_rows(conn, cases, list(views))
+        insert_rows(conn, findings, [finding_row(f) for f in found])
+        # The index is built once, after the inserts: cheaper than keeping it up on the way.
+        conn.execute(text("CREATE INDEX ix_timeline_case ON timeline (case_id, at)"))
+        conn.execute(insert(runs).values(started_at=summary["started_at"],
+                                         summary=json.dumps(summary, sort_keys=True)))
+
+
+def finding_row(f: Finding) -> dict[str, Any]:
+    return {"kind": f.kind, "case_id": f.case_id, "at": f.at.isoformat(), "detail": f.detail,
+            "event_id": f.event_id, "data": json.dumps(f.data, sort_keys=True, default=str)}

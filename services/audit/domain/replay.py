@@ -1,0 +1,450 @@
+"""Replay: every case rebuilt from the event log, every decision re-run, every payment matched.
+
+The archive says what happened. Folded in time order, it gives back each case as the services
+saw it: stage, timeline, decision, entitlement, payments. On the way, each assessment is re-run
+with approval's own rules and the policy in force on the day it was made, from facts rebuilt the
+way approval built them (the application, the verification reports it had, and what approval
+knew of the household then: its recognised status and this year's temporary assistance from
+other cases). A re-run that differs from what was published is a *divergence*: a policy file
+changed after the fact, or the rules did, or the record did.
+
+Pure: events in, state and findings out. Reading the archive and writing the fresh store is
+``service_layer/replaying.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from services.approval.domain.assessment import assess
+from services.approval.domain.facts import CaseFacts, from_application, with_report
+from services.approval.domain.policy import PolicyTable
+from services.approval.domain.stated import benefits, reasons
+from shared import clock
+from shared.events import catalogue as ev
+
+RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
+RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
+# Compared between what an assessment published and its re-run, in this order.
+COMPARED = ("eligible", "monthly_amount_fen", "one_off_amount_fen", "benefits",
+            "policy_version", "reasons")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an auditor must look at: a divergence or a report line."""
+
+    kind: str  # see KINDS
+    case_id: str
+    at: datetime
+    detail: str
+    event_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+KINDS = {
+    "divergence": "an assessment re-run with the policy in force gives another result",
+    "decision_differs": "a decision's amounts differ from the assessment it followed",
+    "approval_without_report": "approved without a verification report",
+    "advance_never_verified": "an emergency advance whose verification never arrived",
+    "payment_without_approval": "a payment with no approval, or for another amount",
+    "stale_report": "decided on a report older than the freshness limit, or superseded",
+    "overdue": "a stage still open past its time limit",
+    "late": "a stage left after its time limit",
+}
+
+
+@dataclass
+class Entry:
+    """One line of a case's timeline."""
+
+    case_id: str
+    at: datetime
+    type: str
+    summary: str
+    event_id: str | None
+
+
+@dataclass
+class CaseState:
+    case_id: str
+    programme: str | None = None
+    region_code: str | None = None
+    submitted_at: datetime | None = None
+    stage: str | None = None
+    sequence: int = 0
+    stage_since: datetime | None = None
+    due_at: datetime | None = None
+    member_refs: tuple[str, ...] = ()
+    facts: CaseFacts | None = None  # the application's, with the reports assessed so far
+    reports: list[ev.VerificationReported] = field(default_factory=list)  # not yet applied
+    reported_at: dict[str, datetime] = field(default_factory=dict)
+    assessment: dict[str, Any] | None = None  # the latest published, as recorded
+    rerun: dict[str, Any] | None = None  # … and as re-run
+    assessments: int = 0
+    divergences: int = 0
+    decision: dict[str, Any] | None = None
+    schedule: list[tuple[str, int]] = field(default_factory=list)  # (from month, monthly fen)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paid_fen: int = 0
+    events: int = 0
+
+    def monthly_for(self, month: str) -> int:
+        """The monthly amount the decisions entitle the case to in a month."""
+        amount = 0
+        for start, fen in self.schedule:
+            if start <= month:
+                amount = fen
+        return amount
+
+    def view(self) -> dict[str, Any]:
+        """The case as an auditor reads it (and as the fresh store keeps it)."""
+        d = self.decision or {}
+        return {
+            "case_id": self.case_id, "programme": self.programme,
+            "region_code": self.region_code, "stage": self.stage, "sequence": self.sequence,
+            "submitted_at": _iso(self.submitted_at), "stage_since": _iso(self.stage_since),
+            "due_at": _iso(self.due_at), "members": len(self.member_refs),
+            "outcome": d.get("outcome"), "decided_at": _iso(d.get("decided_at")),
+            "monthly_amount_fen": self.schedule[-1][1] if self.schedule else 0,
+            "one_off_amount_fen": d.get("one_off_amount_fen", 0),
+            "assessments": self.assessments, "divergences": self.divergences,
+            "payments": len(self.payments), "paid_fen": self.paid_fen, "events": self.events}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _time(text: str) -> datetime:
+    return clock.as_utc(datetime.fromisoformat(text))
+
+
+class Replay:
+    """The fold. ``apply`` takes events in time order; ``cases`` and ``findings`` are the result.
+
+    ``selected(case)`` limits what is re-run and reported (a case, a region, a programme);
+    every case is still folded, because a selected case's assessment depends on the others
+    (the household's status, the temporary assistance its members already had). Events before
+    ``since`` are folded and not reported.
+    """
+
+    def __init__(self, policy: PolicyTable, *,
+                 selected: Callable[[CaseState], bool] | None = None,
+                 since: datetime | None = None, stale_after_days: int = 180) -> None:
+        self.policy = policy
+        self.selected: Callable[[CaseState], bool] = selected or (lambda case: True)
+        self.since = since
+        self.stale_after_days = stale_after_days
+        self.cases: dict[str, CaseState] = {}
+        self.findings: list[Finding] = []
+        self.timeline: list[Entry] = []  # drained by the caller as it goes
+        self.counts: dict[str, int] = {}
+        self.decisions_rerun = 0
+        self.now: datetime | None = None  # the time of the last event applied
+        self._cases_of: dict[str, set[str]] = {}  # person_ref → case ids (approval's members)
+        self._grants: dict[str, set[tuple[str, int, int]]] = {}  # person → (case, year, fen)
+
+    # -- the fold ------------------------------------------------------------------------------
+    def apply(self, event_type: str, case_id: str, at: datetime, event_id: str | None,
+              value: bytes) -> None:
+        self.now = at
+        self.counts[event_type] = self.counts.get(event_type, 0) + 1
+        case = self.cases.get(case_id)
+        if case is None:
+            case = self.cases[case_id] = CaseState(case_id)
+        case.events += 1
+        handler = _HANDLERS.get(event_type)
+        if handler is None:
+            return
+        reporting = self.selected(case) and (self.since is None or at >= self.since)
+        summary = handler(self, case, at, event_id, value, reporting)
+        if reporting and summary is not None:
+            self.timeline.append(Entry(case_id, at, event_type, summary, event_id))
+
+    def _find(self, kind: str, case: CaseState, at: datetime, detail: str,
+              event_id: str | None = None, **data: Any) -> None:
+        self.findings.append(Finding(kind, case.case_id, at, detail, event_id, data))
+
+    def submitted(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                  reporting: bool) -> str:
+        event = ev.ApplicationSubmitted.model_validate_json(value)
+        case.programme, case.region_code = event.programme, event.region_code
+        case.submitted_at = clock.as_utc(event.submitted_at)
+        case.member_refs = tuple(m.person_ref for m in event.members)
+        case.facts = from_application(event)
+        for ref in case.member_refs:
+            self._cases_of.setdefault(ref, set()).add(case.case_id)
+        return f"applied for {event.programme} in {event.region_code}, " \
+               f"{len(event.members)} member(s)"
+
+    def reported(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                 reporting: bool) -> str:
+        report = ev.VerificationReported.model_validate_json(value)
+        case.reports.append(report)
+        case.reported_at[report.report_id] = clock.as_utc(report.reported_at)
+        return (f"verification report ({report.occasion}): per capita "
+                f"{report.per_capita_monthly_income_fen} fen/month")
+
+    def stage_changed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                      reporting: bool) -> str:
+        e = json.loads(value)
+        changed_at = _time(e["changed_at"])
+        if e["sequence"] <= case.sequence:
+            return f"(earlier change #{e['sequence']}) → {e['to_stage']}"
+        if reporting and case.due_at is not None and changed_at > case.due_at:
+            self._find("late", case, at, f"left {case.stage} {_late(changed_at, case.due_at)} "
+                       "after its time limit", event_id, stage=case.stage,
+                       due_at=case.due_at.isoformat(), left_at=changed_at.isoformat())
+        case.stage, case.sequence, case.stage_since = e["to_stage"], e["sequence"], changed_at
+        case.due_at = _time(e["due_at"]) if e.get("due_at") else None
+        return f"{e['from_stage'] or 'new'} → {e['to_stage']} ({e['action']}, {e['actor']})"
+
+    def assessed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                 reporting: bool) -> str:
+        recorded = json.loads(value)
+        case.assessments += 1
+        case.assessment = recorded
+        summary = (f"assessed: eligible={recorded['eligible']}, "
+                   f"{recorded['monthly_amount_fen']} fen/month, "
+                   f"{recorded['one_off_amount_fen']} fen once")
+        if not reporting:
+            return summary
+        facts = self._facts_for(case, recorded)
+        if facts is None:
+            self._find("divergence", case, at, "the assessment cannot be re-run: its application "
+                       "or report is not in the log", event_id,
+                       assessment_id=recorded["assessment_id"])
+            case.divergences += 1
+            return summary
+        on = date.fromisoformat(recorded["assessed_on"])
+        result = assess(facts, self.policy, on)
+        rerun = {"eligible": result.eligible, "monthly_amount_fen": result.monthly_amount_fen,
+                 "one_off_amount_fen": result.one_off_amount_fen,
+                 "benefits": [b.model_dump() for b in benefits(result.benefits)],
+                 "policy_version": result.policy_version,
+                 "reasons": [r.model_dump() for r in reasons(result.checks)]}
+        case.rerun = rerun
+        self.decisions_rerun += 1
+        differing = [k for k in COMPARED if recorded.get(k) != rerun[k]]
+        if differing:
+            case.divergences += 1
+            self._find("divergence", case, at, _divergence(recorded, rerun, differing),
+                       event_id, assessment_id=recorded["assessment_id"],
+                       assessed_on=recorded["assessed_on"], fields=differing,
+                       recorded={k: recorded.get(k) for k in differing if k != "reasons"},
+                       rerun={k: rerun[k] for k in differing if k != "reasons"},
+                       rules=_rules_differing(recorded.get("reasons") or [], rerun["reasons"]))
+        return summary
+
+    def _facts_for(self, case: CaseState, recorded: dict[str, Any]) -> CaseFacts | None:
+        """The facts approval had: the reports up to the one assessed applied in arrival order
+        (approval keeps the facts of earlier reports for members a later one leaves out), plus
+        what approval knew of the household that day."""
+        if case.facts is None:
+            return None
+        report_id = recorded.get("report_id")
+        if report_id is not None:
+            if all(r.report_id != report_id for r in case.reports) \
+                    and case.facts.report_id != report_id:
+                return None
+            while case.reports and case.facts.report_id != report_id:
+                case.facts = with_report(case.facts, case.reports.pop(0))
+        refs = list(case.member_refs)
+        year = date.fromisoformat(recorded["assessed_on"]).year
+        return replace(case.facts, household_status=self._status(refs),
+                       temporary_granted_this_year_fen=self._granted(refs, year, case.case_id))
+
+    def _status(self, refs: Iterable[str]) -> str | None:
+        """As approval's ``household_status``: any member's running case, itself included."""
+        found = {self.cases[c].programme for r in refs for c in self._cases_of.get(r, ())
+                 if self.cases[c].stage in RUNNING}
+        return next((s for s in RECOGNISED if s in found), None)
+
+    def _granted(self, refs: Iterable[str], year: int, excluding: str) -> int:
+        """As approval's ``temporary_granted``: other cases sharing a member, each counted once."""
+        grants = {(c, fen) for r in refs for c, y, fen in self._grants.get(r, ())
+                  if y == year and c != excluding}
+        return sum(fen for _, fen in grants)
+
+    def decided(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                reporting: bool) -> str:
+        e = json.loads(value)
+        decided_at = _time(e["decided_at"])
+        case.decision = {**e, "decided_at": decided_at}
+        approved = e["outcome"] == "approved"
+        if approved and e["one_off_amount_fen"]:
+            year = clock.local_date(decided_at).year
+            for ref in e["member_refs"]:
+                self._grants.setdefault(ref, set()).add(
+                    (case.case_id, year, e["one_off_amount_fen"]))
+        if approved and e["monthly_amount_fen"] and e.get("start_month"):
+            case.schedule.append((e["start_month"], e["monthly_amount_fen"]))
+        summary = (f"decided {e['outcome']} by {e['decided_by']}: {e['monthly_amount_fen']} "
+                   f"fen/month, {e['one_off_amount_fen']} fen once")
+        if reporting and approved:
+            self._check_decision(case, at, event_id, e, decided_at)
+        return summary
+
+    def _check_decision(self, case: CaseState, at: datetime, event_id: str | None,
+                        e: dict[str, Any], decided_at: datetime) -> None:
+        # Against the assessment as published: whether the policy changed since is the
+        # assessment's own divergence, reported there.
+        basis = case.assessment
+        if basis is not None:
+            for name in ("monthly_amount_fen", "one_off_amount_fen"):
+                if e[name] != basis[name]:
+                    self._find("decision_differs", case, at,
+                               f"approved {name} {e[name]}, but its assessment gave "
+                               f"{basis[name]}", event_id, field=name, decided=e[name],
+                               assessed=basis[name])
+        used = (case.assessment or {}).get("report_id")
+        if used is None:
+            if not e.get("advance"):
+                self._find("approval_without_report", case, at,
+                           "approved with no verification report behind its assessment",
+                           event_id, decision_id=e["decision_id"])
+            return
+        reported_at = case.reported_at.get(used)
+        if reported_at is not None and \
+                (decided_at - reported_at).days > self.stale_after_days:
+            self._find("stale_report", case, at,
+                       f"decided {(decided_at - reported_at).days} days after its report",
+                       event_id, report_id=used, reported_at=reported_at.isoformat())
+        newer = [r for r, t in case.reported_at.items()
+                 if r != used and reported_at is not None and reported_at < t <= decided_at]
+        if newer:
+            self._find("stale_report", case, at, "decided on a report superseded by a newer "
+                       "one that had arrived", event_id, report_id=used, newer=newer)
+
+    def benefit_changed(self, case: CaseState, at: datetime, event_id: str | None,
+                        value: bytes, reporting: bool) -> str:
+        e = json.loads(value)
+        month, fen = e["effective_month"], e["monthly_amount_fen"]
+        # From its month on, a change replaces what earlier decisions set (payment's rule).
+        case.schedule = [(m, a) for m, a in case.schedule if m < month] + [(month, fen)]
+        if e["change"] == "gradual_exit" and e.get("end_month"):
+            case.schedule.append((_next_month(e["end_month"]), 0))
+        return f"benefit {e['change']} from {month}: {fen} fen/month ({e['reason']})"
+
+    def payment_scheduled(self, case: CaseState, at: datetime, event_id: str | None,
+                          value: bytes, reporting: bool) -> str:
+        e = json.loads(value)
+        case.payments[e["payment_id"]] = {"period": e["period"], "kind": e["kind"],
+                                          "amount_fen": e["amount_fen"], "status": "scheduled"}
+        if reporting:
+            problem = self._unmatched(case, e, _time(e["scheduled_at"]))
+            if problem:
+                self._find("payment_without_approval", case, at, problem, event_id,
+                           payment_id=e["payment_id"], period=e["period"], kind=e["kind"],
+                           amount_fen=e["amount_fen"])
+        return f"payment {e['kind']} {e['period']}: {e['amount_fen']} fen scheduled"
+
+    def _unmatched(self, case: CaseState, e: dict[str, Any], at: datetime) -> str | None:
+        d = case.decision
+        if d is None or d["outcome"] != "approved" or d["decided_at"] > at:
+            return "no approval of this case before the payment"
+        if e.get("reissue_of"):
+            original = case.payments.get(e["reissue_of"])
+            if original is None or original["status"] != "failed":
+                return f"re-issues {e['reissue_of']}, which did not fail"
+            if original["amount_fen"] != e["amount_fen"]:
+                return "a re-issue for another amount than the failed payment"
+            return None
+        if e["kind"] == "monthly":
+            due = case.monthly_for(e["period"])
+            return None if due == e["amount_fen"] else \
+                f"{e['amount_fen']} fen for {e['period']}, the decisions entitle {due}"
+        if e["kind"] == "one_off" and e["amount_fen"] != d["one_off_amount_fen"]:
+            return f"{e['amount_fen']} fen once, the decision granted {d['one_off_amount_fen']}"
+        return None
+
+    def payment_settled(self, case: CaseState, at: datetime, event_id: str | None,
+                        value: bytes, reporting: bool) -> str:
+        e = json.loads(value)
+        payment = case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})
+        payment["status"] = e["outcome"]
+        if e["outcome"] == "paid":
+            case.paid_fen += e["amount_fen"]
+        return f"payment {e['period']} {e['outcome']}" + \
+            (f": {e['reason']}" if e.get("reason") else "")
+
+    def payment_held(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+                     reporting: bool) -> str:
+        e = json.loads(value)
+        case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})["status"] = \
+            "held"
+        return f"payment {e['period']} held: {e['reason']}"
+
+    def other(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+              reporting: bool) -> str:
+        e = json.loads(value)
+        detail = e.get("status") or e.get("kind") or e.get("occasion") or ""
+        return f"{detail} {e.get('outcome') or ''}".strip()
+
+    # -- the end -------------------------------------------------------------------------------
+    def finish(self, until: datetime) -> None:
+        """Findings that only the end of the log can show: stages still open past their limit,
+        advances never verified."""
+        for case in self.cases.values():
+            if not self.selected(case):
+                continue
+            if case.due_at is not None and case.due_at < until:
+                self._find("overdue", case, until, f"in {case.stage} "
+                           f"{_late(until, case.due_at)} past its time limit",
+                           stage=case.stage, due_at=case.due_at.isoformat())
+            d = case.decision
+            if d and d.get("advance") and not case.reported_at:
+                self._find("advance_never_verified", case, until,
+                           "an emergency advance whose verification report never arrived",
+                           decision_id=d["decision_id"])
+
+
+_HANDLERS = {
+    ev.ApplicationSubmitted.type: Replay.submitted,
+    ev.VerificationReported.type: Replay.reported,
+    ev.CaseStageChanged.type: Replay.stage_changed,
+    ev.CaseAssessed.type: Replay.assessed,
+    ev.ApplicationDecided.type: Replay.decided,
+    ev.BenefitChanged.type: Replay.benefit_changed,
+    ev.PaymentScheduled.type: Replay.payment_scheduled,
+    ev.PaymentSettled.type: Replay.payment_settled,
+    ev.PaymentHeld.type: Replay.payment_held,
+    ev.HouseholdRecognised.type: Replay.other,
+    ev.ReassessmentRequested.type: Replay.other,
+    ev.ReferralRequested.type: Replay.other,
+    ev.ReferralAnswered.type: Replay.other,
+}
+
+
+def _next_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:])
+    return f"{year + mon // 12}-{mon % 12 + 1:02d}"
+
+
+def _late(later: datetime, due: datetime) -> str:
+    hours = (later - due).total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+
+
+def _divergence(recorded: dict[str, Any], rerun: dict[str, Any], fields: list[str]) -> str:
+    parts = [f"{k}: recorded {recorded.get(k)!r}, re-run {rerun[k]!r}" for k in fields
+             if k not in ("reasons", "benefits")]
+    if "benefits" in fields:
+        parts.append("benefits differ")
+    if "reasons" in fields:
+        parts.append("rules: " + ", ".join(
+            _rules_differing(recorded.get("reasons") or [], rerun["reasons"])))
+    return "; ".join(parts)
+
+
+def _rules_differing(recorded: list[dict[str, Any]], rerun: list[dict[str, Any]]) -> list[str]:
+    """The rules whose outcome, detail or figures differ, by name."""
+    before = {r["rule"]: r for r in recorded}
+    after = {r["rule"]: r for r in rerun}
+    return sorted(name for name in before.keys() | after.keys()
+                  if before.get(name) != after.get(name))
