@@ -112,7 +112,7 @@ def test_seed_figures_are_not_defaults_and_cite_their_seed(name, seed):
     ("000000", ["000000"]),
 ])
 def test_region_chain_goes_district_city_province_nation(region, chain):
-    assert region_chain(region) == chain
+    assert region_chain(region) == tuple(chain)
 
 
 def test_the_latest_effective_figure_wins_and_the_most_specific_region_wins():

@@ -7,6 +7,7 @@ A figure set for a city holds for its districts unless a district sets its own; 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
@@ -93,10 +94,11 @@ class Figure:
         return f"{self.name}@{self.region}/{self.effective_from.isoformat()}"
 
 
-def region_chain(region: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)  # a handful of regions, asked for every figure of every case
+def region_chain(region: str) -> tuple[str, ...]:
     """The region, its city, its province, then the national default."""
     chain = [region, region[:4] + "00", region[:2] + "0000", NATIONAL]
-    return list(dict.fromkeys(chain))
+    return tuple(dict.fromkeys(chain))
 
 
 @dataclass(frozen=True)
@@ -111,14 +113,25 @@ class PolicyTable:
         for f in sorted(self.figures, key=lambda f: f.effective_from, reverse=True):
             index.setdefault((f.name, f.region), []).append(f)
         object.__setattr__(self, "_index", index)  # newest first, per (name, region)
+        # The table never changes, so an answer once found holds: a replay asks the same few
+        # (figure, region, day) questions for thousands of cases.
+        object.__setattr__(self, "_found", {})
 
     def figure(self, name: str, region: str, on: date) -> Figure | None:
+        found: dict[tuple[str, str, date], Figure | None] = self._found  # type: ignore[attr-defined]
+        key = (name, region, on)
+        if key in found:
+            return found[key]
         index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]
+        answer = None
         for level in region_chain(region):
-            for f in index.get((name, level), ()):
-                if f.effective_from <= on:
-                    return f
-        return None
+            answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
+                          None)
+            if answer is not None:
+                break
+        if len(found) < 100_000:  # bounded: days × figures × regions of one long replay
+            found[key] = answer
+        return answer
 
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:

@@ -9,8 +9,9 @@ event after the events it could have depended on, across topics and services.
 
 from __future__ import annotations
 
+import gc
 import heapq
-import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Summary:
     cases: int = 0
     cases_selected: int = 0
     decisions_rerun: int = 0
+    identical_bytes: int = 0  # re-runs that matched the published bytes (the fast comparison)
     divergences: int = 0
     findings: dict[str, int] = field(default_factory=dict)
     by_type: dict[str, int] = field(default_factory=dict)
@@ -92,17 +94,25 @@ def _at(event: Event) -> datetime:
     return event[0]
 
 
+# Headers are archived as JSON pairs (chain.encode_headers); two of them are wanted per event,
+# and a search finds them in a quarter of the time parsing all of them takes.
+_TIME = re.compile(rb'\["ce_time", ?"([^"]+)"\]')
+_SUBJECT = re.compile(rb'\["ce_subject", ?"([^"\\]*)"\]')
+
+
 def _decoded(rows: Iterator[tuple[str | None, bytes, bytes, str | None, bytes]]
              ) -> Iterator[Event]:
     for event_type, key, headers, event_id, value in rows:
         if event_type is None:
             continue  # not a CloudEvent: nothing of a case
-        h = dict(json.loads(headers))
-        moment = h.get("ce_time")
+        moment = _TIME.search(headers)
         if moment is None:
             continue
-        case_id = h.get("ce_subject") or key.decode("utf-8", "replace")
-        yield clock.as_utc(datetime.fromisoformat(moment)), event_type, case_id, event_id, value
+        subject = _SUBJECT.search(headers)
+        case_id = subject.group(1).decode() if subject else key.decode("utf-8", "replace")
+        at = datetime.fromisoformat(moment.group(1).decode())
+        yield (at if at.tzinfo is UTC else clock.as_utc(at)), event_type, case_id, event_id, \
+            value
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
@@ -119,18 +129,27 @@ def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
     if out is not None:
         replay_store.create(out)
     n = 0
-    for at, event_type, case_id, event_id, value in events:
-        fold.apply(event_type, case_id, at, event_id, value)
-        n += 1
-        if len(fold.timeline) >= TIMELINE_BATCH:
-            _drain(fold, out)
-        if progress is not None and n % 50_000 == 0:
-            progress(n, total)
-    _drain(fold, out)
+    # The fold keeps every case alive to the end and makes no reference cycles, so the cyclic
+    # garbage collector only re-walks an ever larger heap: it cost a third of the time at 200,000
+    # events (measured), and more as the archive grows. Reference counting still frees the rest.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for at, event_type, case_id, event_id, value in events:
+            fold.apply(event_type, case_id, at, event_id, value)
+            n += 1
+            if len(fold.timeline) >= TIMELINE_BATCH:
+                _drain(fold, out)
+            if progress is not None and n % 50_000 == 0:
+                progress(n, total)
+        _drain(fold, out)
+    finally:
+        if collecting:
+            gc.enable()
     fold.finish(scope.until or datetime.now(UTC))
     selected = [c for c in fold.cases.values() if scope.selects(c)]
     summary.events, summary.cases, summary.cases_selected = n, len(fold.cases), len(selected)
-    summary.decisions_rerun = fold.decisions_rerun
+    summary.decisions_rerun, summary.identical_bytes = fold.decisions_rerun, fold.identical_bytes
     summary.by_type = dict(sorted(fold.counts.items()))
     summary.findings = {kind: 0 for kind in KINDS}
     for f in fold.findings:
