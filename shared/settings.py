@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     # How often the archive signs a checkpoint of its chains' heads (when they moved).
     audit_checkpoint_interval_s: float = 60.0
 
+    # Staff sign-in (shared/auth.py). The Ed25519 key access tokens are signed with (PEM): only
+    # the side that signs users in needs it. Every service verifies tokens against its public key
+    # and against ``auth_public_keys`` (PEM public keys, concatenated: the next key during a
+    # rotation, or the only keys of a service that never signs). Both unset in development: a key
+    # pair is made once in data_dir. Production refuses to start without one of them; that check
+    # is made where the keys are loaded (load_token_keys), like the audit key's, so that a
+    # process that serves no HTTP API need not carry them.
+    auth_signing_key: SecretStr | None = None
+    auth_public_keys: str | None = None
+
     # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
     # or directories instead when set (a region's own figures, a test's).
     policy_paths: list[Path] = []
