@@ -11,10 +11,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.approval.bootstrap import DEFAULT_POLICY
+from services.approval.domain.policy import load_policy
 from services.audit.adapters.keys import load_signer
 from services.audit.adapters.tables import bus, metadata
 from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
+from shared.auth import load_token_keys
 from shared.service import build_runtime, health_router, lifespan, supervised
 from shared.settings import Settings, load_settings
 
@@ -43,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=_lifespan)
     app.state.runtime = runtime
     app.state.signer = signer
+    app.state.auth_verifier = load_token_keys(settings)[1]
+    # The rules' figures a replay re-runs decisions with: approval's, as configured here.
+    app.state.policy = load_policy(*(settings.policy_paths or [DEFAULT_POLICY]))
     app.state.archiver = archiver
     app.include_router(router)
     app.include_router(health_router(runtime))

@@ -11,7 +11,9 @@ from fastapi import FastAPI
 
 from services.intake.adapters.tables import bus, metadata
 from services.intake.entrypoints.http import router
+from services.intake.entrypoints.identities import router as identities_router
 from services.intake.service_layer.handlers import HANDLERS
+from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="The service window: applications in, case status out.",
                   lifespan=lambda _app: lifespan(runtime))
     app.state.runtime = runtime
+    app.state.auth_verifier = load_token_keys(settings)[1]
     app.include_router(router)
+    app.include_router(identities_router)
     app.include_router(health_router(runtime))
     return app

@@ -28,6 +28,7 @@ from deploy.supervisor import System
 from services.audit.domain.chain import GENESIS, encode_headers, link
 from services.audit.domain.checkpoint import Signer, from_json, verify_checkpoint
 from shared import clock
+from shared.auth import bearer, load_token_keys
 from shared.bus.broker import free_port
 from shared.events import topics
 from shared.settings import SERVICES, Settings
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.e2e
 
 TOPICS = (topics.APPLICATIONS, topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS)
 PARTITIONS = range(3)  # Settings.topic_partitions
-STAFF = {"X-OneDoor-Staff": "auditor-e2e-1"}
+AUDITOR_ID = "a-e2e-1"
 APPROVED, REJECTED = HOUSEHOLDS[1], HOUSEHOLDS[8]  # low-wage couple; owns a car
 assert (APPROVED.expect, REJECTED.expect) == ("approved", "rejected")
 CHECKPOINT_INTERVAL_S = 1
@@ -63,10 +64,19 @@ def system(tmp_path_factory) -> Iterator[System]:
         running.stop()
 
 
-def audit_get(system: System, path: str, headers: dict[str, str] | None = STAFF,
+def token(system: System, role: str = "auditor", subject: str = AUDITOR_ID,
+          jurisdiction: str = "") -> dict[str, str]:
+    """A signed access token, as the sign-in service issues them, with the running system's
+    development key (made once in its data directory)."""
+    issuer, _ = load_token_keys(system.settings)
+    assert issuer is not None
+    return bearer(issuer.issue(subject, role, jurisdiction, timedelta(minutes=10)))
+
+
+def audit_get(system: System, path: str, headers: dict[str, str] | None = None,
               **params: Any) -> Any:
-    response = httpx.get(f"{system.url('audit')}{path}", params=params, headers=headers,
-                         timeout=60)
+    response = httpx.get(f"{system.url('audit')}{path}", params=params,
+                         headers=headers or token(system), timeout=60)
     assert response.status_code == 200, (path, params, response.text)
     return response.json()
 
@@ -337,29 +347,97 @@ def test_the_cli_signs_verifies_and_exports_the_checkpoints(system, story, tmp_p
 
 
 def test_every_query_of_the_archive_is_logged_with_who_asked(system, story):
-    clerk = {"X-OneDoor-Staff": "auditor-e2e-2"}
-    audit_get(system, "/records", headers=clerk, topic=topics.DECISIONS, partition=1,
+    other = token(system, subject="a-e2e-2")
+    audit_get(system, "/records", headers=other, topic=topics.DECISIONS, partition=1,
               from_seq=2, limit=5)
-    audit_get(system, "/verify", headers=clerk)
-    audit_get(system, "/checkpoints", headers=None)  # no header: logged as anonymous
-    log = audit_get(system, "/access-log", headers=clerk, limit=1000)
+    audit_get(system, "/verify", headers=other)
+    audit_get(system, "/checkpoints", headers=token(system, "administrator", "adm-1"))
+    log = audit_get(system, "/access-log", headers=other, limit=1000)
 
     assert [e["id"] for e in log] == sorted((e["id"] for e in log), reverse=True)  # newest first
     newest = log[0]
     assert (newest["who"], newest["what"], newest["query"]) == \
-        ("auditor-e2e-2", "access-log", {"limit": 1000})  # the log logs its own reading
+        ("auditor:a-e2e-2", "access-log", {"limit": 1000})  # the log logs its own reading
     assert [(e["who"], e["what"]) for e in log[1:4]] == [
-        ("anonymous", "checkpoints"), ("auditor-e2e-2", "verify"), ("auditor-e2e-2", "records")]
+        ("administrator:adm-1", "checkpoints"), ("auditor:a-e2e-2", "verify"),
+        ("auditor:a-e2e-2", "records")]
     assert log[3]["query"] == {"topic": topics.DECISIONS, "partition": 1, "from_seq": 2,
                                "limit": 5}
     assert all(e["at"] for e in log)
 
-    # The earlier queries of this module, under the staff id they were sent with.
-    mine = [e for e in log if e["who"] == STAFF["X-OneDoor-Staff"]]
+    # The earlier queries of this module, under the auditor who sent them.
+    mine = [e for e in log if e["who"] == f"auditor:{AUDITOR_ID}"]
     asked = {(e["query"]["topic"], e["query"]["partition"]) for e in mine
              if e["what"] == "records"}
     assert {(t, p) for t in TOPICS for p in PARTITIONS} <= asked
     assert {"verify", "checkpoints"} <= {e["what"] for e in mine}
+
+
+def test_only_auditors_read_the_archive_and_only_within_their_jurisdiction(system, story):
+    approved = story.case_ids["approved"]
+    url = system.url("audit")
+    assert httpx.get(f"{url}/verify", timeout=30).status_code == 401  # no token
+    forged = {"Authorization": "Bearer " + "e30.e30.c2ln"}
+    assert httpx.get(f"{url}/verify", headers=forged, timeout=30).status_code == 401
+    for role, jurisdiction in (("window_clerk", "330282"), ("town_reviewer", "330282003"),
+                               ("district_approver", "330282"), ("service", "")):
+        refused = httpx.get(f"{url}/records", params={"topic": topics.DECISIONS},
+                            headers=token(system, role, "s-1", jurisdiction), timeout=30)
+        assert refused.status_code == 403, (role, refused.text)
+    elsewhere = token(system, "auditor", "a-qd-1", "370212")  # a Qingdao district's auditor
+    assert httpx.get(f"{url}/cases/{approved}", headers=elsewhere,
+                     timeout=30).status_code == 403
+    assert httpx.get(f"{url}/recipients/330282", headers=elsewhere,
+                     timeout=30).status_code == 403
+    local = token(system, "auditor", "a-cx-1", "330282")
+    assert httpx.get(f"{url}/cases/{approved}", headers=local, timeout=60).status_code == 200
+
+
+def test_reports_and_views_over_http(system, story):
+    approved, rejected = story.case_ids["approved"], story.case_ids["rejected"]
+    view = audit_get(system, f"/cases/{approved}")
+    assert view["case"]["stage"] == "approved" and view["case"]["divergences"] == 0
+    assert [e for e in view["timeline"] if e["type"] == "onedoor.application.decided"]
+    listed = audit_get(system, "/recipients/330282")
+    assert approved in {r["case_id"] for r in listed["recipients"]}
+    assert rejected not in {r["case_id"] for r in listed["recipients"]}
+    as_json = audit_get(system, "/reports/payments-without-approval")
+    assert as_json["count"] == 0 and as_json["events"] > 0
+    response = httpx.get(f"{system.url('audit')}/reports/overdue",
+                         params={"format": "csv", "region": "330282"}, headers=token(system),
+                         timeout=60)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.text.splitlines()[0].startswith("kind,case_id,at,detail")
+    log = audit_get(system, "/access-log", limit=10)
+    assert {"report/overdue", "report/payments-without-approval", "recipients", "case"} <= \
+        {e["what"] for e in log}
+
+
+def test_an_auditor_learns_who_a_pseudonym_is_only_through_a_logged_lookup(system, story):
+    submitted = next(r for r in story.archive[topics.APPLICATIONS]
+                     if r["key"] == story.case_ids["approved"])
+    ref = submitted["data"]["members"][0]["person_ref"]
+    lookup = f"{system.url('intake')}/identity-lookups"
+    reason = "payment-without-approval finding 2026-11: confirm the beneficiary"
+    answer = httpx.post(lookup, json={"person_ref": ref, "reason": reason},
+                        headers=token(system), timeout=30)
+    assert answer.status_code == 200, answer.text
+    person = answer.json()
+    assert (person["name"], person["resident_id"]) == (APPROVED.members[0]["name"],
+                                                       APPROVED.members[0]["resident_id"])
+    assert [c["case_id"] for c in person["cases"]] == [story.case_ids["approved"]]
+
+    clerk = token(system, "window_clerk", "c-1", "330282")
+    assert httpx.post(lookup, json={"person_ref": ref, "reason": reason}, headers=clerk,
+                      timeout=30).status_code == 403
+    assert httpx.post(lookup, json={"person_ref": ref}, headers=token(system),
+                      timeout=30).status_code == 422  # a lookup needs its reason
+    qingdao = token(system, "auditor", "a-qd-1", "370212")
+    assert httpx.post(lookup, json={"person_ref": ref, "reason": reason}, headers=qingdao,
+                      timeout=30).status_code == 403
+    logged = httpx.get(lookup, headers=token(system), timeout=30).json()
+    assert [(e["subject"], e["person_ref"], e["reason"], e["found"]) for e in logged[:2]] == [
+        ("a-qd-1", ref, reason, False), (AUDITOR_ID, ref, reason, True)]
 
 
 # -- replay ------------------------------------------------------------------------------------

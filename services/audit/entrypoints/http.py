@@ -1,35 +1,43 @@
-"""The audit API, for auditors: verify the archive, read records, export checkpoints. Every
-query is itself logged (who, what, when) — and listed by GET /access-log, which is logged too.
+"""The audit API, for auditors (and administrators): verify the archive, read records, export
+checkpoints, replay reports, a case or a region's recipients as they were on a day. Every query
+is itself logged (who, what, when) — and listed by GET /access-log, which is logged too.
 
-Who is asking comes from the ``X-OneDoor-Staff`` header until sign-in and roles exist (issue 6);
-the log records what each request claimed.
+Who is asking is the signed access token's principal (``shared/auth.py``): only the
+``audit.read`` roles get in, and an auditor of one district reads only that district's cases.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import select
 
+from services.approval.domain.policy import PolicyTable
 from services.audit.adapters import store
 from services.audit.adapters.tables import access_log, archive
 from services.audit.domain.checkpoint import Signer, to_json
 from services.audit.domain.verify import verify
+from services.audit.entrypoints.replay_cli import end_of, start_of
+from services.audit.service_layer import replaying
+from shared import clock
+from shared.auth import Principal, check_jurisdiction, require
 from shared.db import reading
 from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(tags=["audit"])
-Staff = Annotated[str, Header(alias="X-OneDoor-Staff", max_length=200)]
+Auditor = Annotated[Principal, Depends(require("audit.read"))]
 
 
-def _logged(rt: ServiceRuntime, who: str, what: str, query: dict[str, Any]) -> None:
+def _logged(rt: ServiceRuntime, who: Principal, what: str, query: dict[str, Any]) -> None:
     with rt.uow() as uow:
-        store.log_access(uow.conn, who, what, query, datetime.now(UTC))
+        store.log_access(uow.conn, f"{who.role}:{who.subject}", what, query, datetime.now(UTC))
         uow.commit()
 
 
@@ -38,9 +46,9 @@ def _signer(request: Request) -> Signer:
 
 
 @router.get("/verify", summary="Check every chain and checkpoint; locate any tampering")
-def verify_archive(request: Request, rt: Runtime, x_onedoor_staff: Staff = "anonymous"
+def verify_archive(request: Request, rt: Runtime, who: Auditor
                    ) -> dict[str, Any]:
-    _logged(rt, x_onedoor_staff, "verify", {})
+    _logged(rt, who, "verify", {})
     signer = _signer(request)
     with reading(rt.engine) as conn:
         marks = store.all_checkpoints(conn)
@@ -51,9 +59,9 @@ def verify_archive(request: Request, rt: Runtime, x_onedoor_staff: Staff = "anon
 
 
 @router.get("/checkpoints", summary="The signed checkpoints, to keep a copy elsewhere")
-def export_checkpoints(request: Request, rt: Runtime, x_onedoor_staff: Staff = "anonymous"
+def export_checkpoints(request: Request, rt: Runtime, who: Auditor
                        ) -> dict[str, Any]:
-    _logged(rt, x_onedoor_staff, "checkpoints", {})
+    _logged(rt, who, "checkpoints", {})
     signer = _signer(request)
     with reading(rt.engine) as conn:
         marks = store.all_checkpoints(conn)
@@ -62,11 +70,10 @@ def export_checkpoints(request: Request, rt: Runtime, x_onedoor_staff: Staff = "
 
 
 @router.get("/records", summary="Archived records of a topic and partition, in chain order")
-def read_records(rt: Runtime, topic: str, partition: int = 0,
+def read_records(rt: Runtime, who: Auditor, topic: str, partition: int = 0,
                  from_seq: Annotated[int, Query(ge=1)] = 1,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 x_onedoor_staff: Staff = "anonymous") -> list[dict[str, Any]]:
-    _logged(rt, x_onedoor_staff, "records",
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    _logged(rt, who, "records",
             {"topic": topic, "partition": partition, "from_seq": from_seq, "limit": limit})
     with reading(rt.engine) as conn:
         rows = conn.execute(select(archive).where(
@@ -88,10 +95,86 @@ def _data(value: bytes) -> Any:
 
 
 @router.get("/access-log", summary="Who queried the archive, newest first")
-def read_access_log(rt: Runtime, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    x_onedoor_staff: Staff = "anonymous") -> list[dict[str, Any]]:
-    _logged(rt, x_onedoor_staff, "access-log", {"limit": limit})
+def read_access_log(rt: Runtime, who: Auditor,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    _logged(rt, who, "access-log", {"limit": limit})
     with reading(rt.engine) as conn:
         rows = conn.execute(select(access_log).order_by(access_log.c.id.desc())
                             .limit(limit)).mappings().all()
     return [{**r, "at": str(r["at"]), "query": json.loads(r["query"])} for r in rows]
+
+
+# -- replay: reports and views -----------------------------------------------------------------
+
+def _policy(request: Request) -> PolicyTable:
+    return request.app.state.policy  # type: ignore[no-any-return]
+
+
+def _region_for(who: Principal, region: str | None, request: Request) -> str | None:
+    """The region asked for, which must lie in the auditor's jurisdiction; none asked: theirs."""
+    if region is None:
+        return who.jurisdiction or None
+    check_jurisdiction(who, region, request=request)
+    return region
+
+
+@router.get("/reports/{name}", summary="An auditors' report from a replay, as JSON or CSV")
+def report(name: Literal["payments-without-approval", "approvals-without-report",
+                         "stale-decisions", "overdue", "divergences"],
+           request: Request, rt: Runtime, who: Auditor,
+           region: Annotated[str | None, Query(pattern=r"^[0-9]{2,9}$")] = None,
+           programme: Annotated[str | None, Query(pattern=r"^[a-z]+$")] = None,
+           since: date | None = None, until: date | None = None,
+           stale_after_days: Annotated[int, Query(ge=1, le=3650)] = 180,
+           format: Literal["json", "csv"] = "json") -> Any:
+    region = _region_for(who, region, request)
+    scope = replaying.Scope(region_code=region, programme=programme,
+                            since=start_of(since) if since else None,
+                            until=end_of(until) if until else None)
+    _logged(rt, who, f"report/{name}", {**scope.to_json(), "format": format})
+    fold, summary = replaying.replay(replaying.archived_events(rt.engine, scope.until),
+                                     _policy(request), scope, stale_after_days=stale_after_days)
+    kinds = replaying.REPORTS[name]
+    rows = [replaying.finding_json(f) for f in fold.findings if f.kind in kinds]
+    if format == "csv":
+        return _csv(rows, f"{name}.csv")
+    return {"report": name, "scope": summary.scope, "policy_digest": summary.policy_digest,
+            "events": summary.events, "count": len(rows), "rows": rows}
+
+
+@router.get("/cases/{case_id}", summary="A case as it stood on a day: state, timeline, findings")
+def case_as_of(case_id: str, request: Request, rt: Runtime, who: Auditor,
+               as_of: date | None = None) -> dict[str, Any]:
+    check_jurisdiction(who, case_id[:6], request=request)  # a case id starts with its region
+    day = as_of or clock.today()
+    _logged(rt, who, "case", {"case_id": case_id, "as_of": day})
+    view = replaying.case_as_of(rt.engine, _policy(request), case_id, end_of(day))
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"no case {case_id} in the archive up to {day}")
+    return view
+
+
+@router.get("/recipients/{region_code}", summary="A region's recipients as they were on a day")
+def recipients(region_code: Annotated[str, Path(pattern=r"^[0-9]{2,9}$")], request: Request,
+               rt: Runtime, who: Auditor, on: date | None = None,
+               format: Literal["json", "csv"] = "json") -> Any:
+    check_jurisdiction(who, region_code, request=request)
+    day = on or clock.today()
+    _logged(rt, who, "recipients", {"region_code": region_code, "on": day, "format": format})
+    found = replaying.recipients_on(rt.engine, _policy(request), region_code, end_of(day))
+    if format == "csv":
+        return _csv(found["recipients"], f"recipients-{region_code}-{day}.csv")
+    return found
+
+
+def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
+    out = io.StringIO()
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or ["case_id"]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict)
+                         else v for k, v in row.items()})
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -77,3 +77,17 @@ idempotency_keys = Table(
     Column("case_id", String(40), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Every resolution of a pseudonym to a person (by an auditor or an administrator): who asked,
+# for which reference, why, and whether it named anyone. Only ever inserted.
+identity_lookups = Table(
+    "identity_lookups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("person_ref", String(80), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("found", Boolean, nullable=False),
+)
