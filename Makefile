@@ -35,13 +35,15 @@ lint: install
 # Issue 5's figure; setup and run at 1,000,000 take several minutes, so it can be lowered:
 # make bench PAYMENT_RECIPIENTS=100000
 PAYMENT_RECIPIENTS ?= 1000000
-# Issue 7's figure (archive, then verify N events; about 4 minutes at 1,000,000): AUDIT_EVENTS=100000
+# Issue 7's figures (archive, then verify N events, about 4 minutes at 1,000,000; then N events
+# of case histories archived and replayed, about 6 minutes): AUDIT_EVENTS=100000
 AUDIT_EVENTS ?= 1000000
 
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.payment_cycle --recipients $(PAYMENT_RECIPIENTS)
 	$(BIN)/python -m bench.audit_verify --events $(AUDIT_EVENTS)
+	$(BIN)/python -m bench.audit_replay --events $(AUDIT_EVENTS)
 
 clean:
 	rm -rf var .pytest_cache

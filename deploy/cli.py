@@ -109,6 +109,27 @@ def tail(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def token(args: argparse.Namespace) -> int:
+    """A signed access token for a role, for curl and scripts until the staff sign-in page
+    exists (issue 6). Signed with the development key in the data directory; refused in
+    production, where tokens come from the sign-in service alone."""
+    from datetime import timedelta
+
+    from shared.auth import load_token_keys
+
+    settings = load_settings()
+    if settings.env == "production":
+        print("refused: in production, tokens come from the sign-in service", file=sys.stderr)
+        return 2
+    issuer, _ = load_token_keys(settings)
+    if issuer is None:
+        print("refused: no signing key here (only public keys are configured)", file=sys.stderr)
+        return 2
+    print(issuer.issue(args.subject, args.role, args.jurisdiction,
+                       timedelta(minutes=args.minutes)))
+    return 0
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
@@ -131,6 +152,14 @@ def main() -> None:
     p_tail.add_argument("--exit-at-end", action="store_true",
                         help="stop when no record arrives for a second")
     p_tail.set_defaults(func=tail)
+    p_token = sub.add_parser("token", help="a development access token for a role")
+    p_token.add_argument("role", choices=("window_clerk", "town_reviewer", "district_approver",
+                                          "auditor", "administrator", "partner", "service"))
+    p_token.add_argument("subject", help="staff or client id, e.g. a-001")
+    p_token.add_argument("--jurisdiction", default="",
+                         help="region code prefix (6 digits district, 9 town; '' everywhere)")
+    p_token.add_argument("--minutes", type=int, default=60)
+    p_token.set_defaults(func=token)
     add_audit_commands(sub)
     args = parser.parse_args()
     sys.exit(args.func(args))

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.approval.domain.assessment import Assessment, assess
@@ -30,6 +30,9 @@ from shared.events import catalogue as ev
 
 RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
 RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
+# A public notice's due_at is the earliest moment it may close, not a time limit (approval's
+# own overdue list leaves it out too).
+NOT_A_LIMIT = frozenset({"under_notice"})
 # Compared between what an assessment published and its re-run, in this order.
 COMPARED = ("eligible", "monthly_amount_fen", "one_off_amount_fen", "benefits",
             "policy_version", "reasons")
@@ -52,7 +55,8 @@ KINDS = {
     "decision_differs": "a decision's amounts differ from the assessment it followed",
     "approval_without_report": "approved without a verification report",
     "advance_never_verified": "an emergency advance whose verification never arrived",
-    "payment_without_approval": "a payment with no approval, or for another amount",
+    "payment_without_approval": "a payment with no approval, for another amount, or paying "
+                                "again what another payment pays",
     "stale_report": "decided on a report older than the freshness limit, or superseded",
     "overdue": "a stage still open past its time limit",
     "late": "a stage left after its time limit",
@@ -85,7 +89,6 @@ class CaseState:
     reports: list[ev.VerificationReported] = field(default_factory=list)  # not yet applied
     reported_at: dict[str, datetime] = field(default_factory=dict)
     assessment: dict[str, Any] | None = None  # the latest published, as recorded
-    rerun: dict[str, Any] | None = None  # … and as re-run
     assessments: int = 0
     divergences: int = 0
     decision: dict[str, Any] | None = None
@@ -163,9 +166,10 @@ class Replay:
         handler = _HANDLERS.get(event_type)
         if handler is None:
             return
-        reporting = self.selected(case) and (self.since is None or at >= self.since)
-        summary = handler(self, case, at, event_id, value, reporting)
-        if reporting and summary is not None:
+        in_time = self.since is None or at >= self.since
+        summary = handler(self, case, at, event_id, value, in_time and self.selected(case))
+        # Asked again: an application is what tells a case's programme and region.
+        if summary is not None and in_time and self.selected(case):
             self.timeline.append(Entry(case_id, at, event_type, summary, event_id))
 
     def _find(self, kind: str, case: CaseState, at: datetime, detail: str,
@@ -198,7 +202,8 @@ class Replay:
         changed_at = _time(e["changed_at"])
         if e["sequence"] <= case.sequence:
             return f"(earlier change #{e['sequence']}) → {e['to_stage']}"
-        if reporting and case.due_at is not None and changed_at > case.due_at:
+        if reporting and case.due_at is not None and changed_at > case.due_at \
+                and case.stage not in NOT_A_LIMIT:
             self._find("late", case, at, f"left {case.stage} {_late(changed_at, case.due_at)} "
                        "after its time limit", event_id, stage=case.stage,
                        due_at=case.due_at.isoformat(), left_at=changed_at.isoformat())
@@ -321,7 +326,7 @@ class Replay:
             return
         reported_at = case.reported_at.get(used)
         if reported_at is not None and \
-                (decided_at - reported_at).days > self.stale_after_days:
+                decided_at - reported_at > timedelta(days=self.stale_after_days):
             self._find("stale_report", case, at,
                        f"decided {(decided_at - reported_at).days} days after its report",
                        event_id, report_id=used, reported_at=reported_at.isoformat())
@@ -344,17 +349,23 @@ class Replay:
     def payment_scheduled(self, case: CaseState, at: datetime, event_id: str | None,
                           value: bytes, reporting: bool) -> str:
         e = json.loads(value)
-        case.payments[e["payment_id"]] = {"period": e["period"], "kind": e["kind"],
-                                          "amount_fen": e["amount_fen"], "status": "scheduled"}
         if reporting:
             problem = self._unmatched(case, e, _time(e["scheduled_at"]))
             if problem:
                 self._find("payment_without_approval", case, at, problem, event_id,
-                           payment_id=e["payment_id"], period=e["period"], kind=e["kind"],
-                           amount_fen=e["amount_fen"])
+                           payment_id=e["payment_id"], period=e["period"],
+                           payment_kind=e["kind"], amount_fen=e["amount_fen"])
+        case.payments[e["payment_id"]] = {
+            "period": e["period"], "kind": e["kind"], "programme": e["programme"],
+            "reissue_of": e.get("reissue_of"), "run_id": e.get("run_id"),
+            "amount_fen": e["amount_fen"], "status": "scheduled"}
         return f"payment {e['kind']} {e['period']}: {e['amount_fen']} fen scheduled"
 
     def _unmatched(self, case: CaseState, e: dict[str, Any], at: datetime) -> str | None:
+        twice = [pid for pid, p in case.payments.items() if pid != e["payment_id"]
+                 and p.get("status") != "failed" and _same_payment(p, e)]
+        if twice:
+            return f"pays again what payment {twice[0]} pays ({e['kind']} {e['period']})"
         d = case.decision
         if d is None or d["outcome"] != "approved" or d["decided_at"] > at:
             return "no approval of this case before the payment"
@@ -403,7 +414,7 @@ class Replay:
         for case in self.cases.values():
             if not self.selected(case):
                 continue
-            if case.due_at is not None and case.due_at < until:
+            if case.due_at is not None and case.due_at < until and case.stage not in NOT_A_LIMIT:
                 self._find("overdue", case, until, f"in {case.stage} "
                            f"{_late(until, case.due_at)} past its time limit",
                            stage=case.stage, due_at=case.due_at.isoformat())
@@ -479,6 +490,21 @@ def stated_core(result: Assessment, programme: str, region_code: str) -> bytes:
             f'"one_off_amount_fen":{result.one_off_amount_fen},'
             f'"benefits":{_JSON(benefit_list)},"policy_version":{_JSON(result.policy_version)},'
             f'"reasons":{_JSON(reason_list)},"assessed_on":').encode()
+
+
+def _same_payment(earlier: dict[str, Any], e: dict[str, Any]) -> bool:
+    """Whether two payments of a case pay the same thing: payment's own once-only rules (one
+    monthly payment per programme and month, one one-off per case, one per batch, one re-issue
+    per failed payment)."""
+    if e.get("reissue_of"):
+        return earlier.get("reissue_of") == e["reissue_of"]
+    if earlier.get("reissue_of") or earlier.get("kind") != e["kind"]:
+        return False
+    if e["kind"] == "monthly":
+        return (earlier.get("programme"), earlier.get("period")) == (e["programme"], e["period"])
+    if e["kind"] == "batch":
+        return earlier.get("run_id") == e.get("run_id")
+    return True  # one_off: once per case
 
 
 def _next_month(month: str) -> str:

@@ -46,13 +46,21 @@ class Scope:
         if self.case_id is not None and case.case_id != self.case_id:
             return False
         region = case.region_code or case.case_id[:6]  # a case id starts with its region
-        if self.region_code is not None and not region.startswith(self.region_code):
+        if self.region_code is not None and not region.startswith(area_prefix(self.region_code)):
             return False
         return self.programme is None or case.programme == self.programme
 
     def to_json(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v)
                 for k, v in self.__dict__.items() if v is not None}
+
+
+def area_prefix(code: str) -> str:
+    """The prefix a region code stands for: a city's code (xxxx00) covers its districts and a
+    province's (xx0000) its cities; a district's or a town's code is itself."""
+    if len(code) == 6:
+        return code[:2] if code.endswith("0000") else code[:4] if code.endswith("00") else code
+    return code
 
 
 @dataclass
@@ -204,7 +212,8 @@ def recipients_on(engine: Engine, policy: PolicyTable, region_code: str, until: 
     found = []
     for case in fold.cases.values():
         region = case.region_code or case.case_id[:6]
-        if not region.startswith(region_code) or case.stage not in ("approved", "exiting"):
+        if not region.startswith(area_prefix(region_code)) \
+                or case.stage not in ("approved", "exiting"):
             continue
         monthly = case.monthly_for(month)
         if monthly > 0:
