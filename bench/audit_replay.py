@@ -47,6 +47,7 @@ from services.approval.domain.assessment import assess
 from services.approval.domain.facts import from_application, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
 from services.approval.domain.stated import benefits, reasons
+from services.audit.adapters import replay_store
 from services.audit.service_layer import archiving, replaying
 from shared import clock
 from shared.db import make_engine
@@ -275,7 +276,7 @@ def fill(url: str, n: int, seed: int) -> dict[str, Any]:
 # -- the timed part, in its own interpreter ----------------------------------------------------
 
 def timed_replay(url: str, out_url: str, policy_dir: str) -> dict[str, Any]:
-    engine, out = make_engine(url), make_engine(out_url)
+    engine, out = make_engine(url), replay_store.open_store(out_url)
     policy = load_policy(Path(policy_dir))
     _, summary = replaying.replay(replaying.archived_events(engine), policy, replaying.Scope(),
                                   out=out)

@@ -542,3 +542,12 @@ def test_a_case_and_a_towns_recipients_as_they_were_on_a_day(system, story):
     yesterday = json.loads(onedoor(system, "recipients", "330282", "--on",
                                    str(today - timedelta(days=1))).stdout)
     assert approved not in {r["case_id"] for r in yesterday["rows"]}
+
+
+def test_replay_from_kafka_offset_zero_agrees_with_the_archive(system, story, tmp_path):
+    from_archive = replay_json(system, "--out", f"sqlite:///{tmp_path / 'a.db'}")[1]
+    code, from_kafka = replay_json(system, "--from-kafka", system.bootstrap,
+                                   "--out", f"sqlite:///{tmp_path / 'k.db'}")
+    assert code == 0 and from_kafka["divergences"] == 0, from_kafka
+    assert from_kafka["decisions_rerun"] == from_archive["decisions_rerun"] >= 2
+    assert from_kafka["by_type"] == from_archive["by_type"]

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from services.approval.domain.policy import PolicyTable, load_policy
-from services.audit.adapters import store
+from services.audit.adapters import replay_store, store
 from services.audit.domain.replay import KINDS
 from services.audit.service_layer import replaying
 from shared.clock import CHINA
@@ -134,7 +134,7 @@ def replay_command(args: argparse.Namespace) -> int:
     else:
         engine = archive_engine(args.database_url)
     out_url = args.out or _new_store_url()
-    out = make_engine(out_url)
+    out = replay_store.open_store(out_url)
     with reading(engine) as conn:
         total = store.count(conn)
     scope = _scope(args)
