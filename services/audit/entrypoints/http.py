@@ -137,7 +137,7 @@ def report(name: Literal["payments-without-approval", "approvals-without-report"
     kinds = replaying.REPORTS[name]
     rows = [replaying.finding_json(f) for f in fold.findings if f.kind in kinds]
     if format == "csv":
-        return _csv(rows, f"{name}.csv")
+        return _csv(rows, f"{name}.csv", replaying.FINDING_COLUMNS)
     return {"report": name, "scope": summary.scope, "policy_digest": summary.policy_digest,
             "events": summary.events, "count": len(rows), "rows": rows}
 
@@ -164,13 +164,14 @@ def recipients(region_code: Annotated[str, Path(pattern=r"^[0-9]{2,9}$")], reque
     _logged(rt, who, "recipients", {"region_code": region_code, "on": day, "format": format})
     found = replaying.recipients_on(rt.engine, _policy(request), region_code, end_of(day))
     if format == "csv":
-        return _csv(found["recipients"], f"recipients-{region_code}-{day}.csv")
+        return _csv(found["recipients"], f"recipients-{region_code}-{day}.csv",
+                    replaying.RECIPIENT_COLUMNS)
     return found
 
 
-def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
+def _csv(rows: list[dict[str, Any]], filename: str, first: tuple[str, ...]) -> Response:
     out = io.StringIO()
-    columns = list(dict.fromkeys(k for r in rows for k in r)) or ["case_id"]
+    columns = list(dict.fromkeys([*first, *(k for r in rows for k in r)]))
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for row in rows:

@@ -183,28 +183,24 @@ def report_command(args: argparse.Namespace) -> int:
     engine.dispose()
     kinds = replaying.REPORTS[args.name]
     rows = [replaying.finding_json(f) for f in fold.findings if f.kind in kinds]
-    write_rows(rows, args.format, {"report": args.name, "scope": summary.scope,
-                                   "policy_digest": summary.policy_digest,
-                                   "events": summary.events})
+    write_rows(rows, args.format, replaying.FINDING_COLUMNS, {
+        "report": args.name, "scope": summary.scope, "policy_digest": summary.policy_digest,
+        "events": summary.events})
     return 0
 
 
-def write_rows(rows: list[dict[str, Any]], fmt: str, about: dict[str, Any]) -> None:
+def write_rows(rows: list[dict[str, Any]], fmt: str, first: tuple[str, ...],
+               about: dict[str, Any]) -> None:
     if fmt == "json":
         print(json.dumps({**about, "count": len(rows), "rows": rows}, indent=1,
                          ensure_ascii=False, default=str))
         return
-    columns = sorted({k for r in rows for k in r}, key=_column_order)
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns or ["case_id"])
+    columns = list(dict.fromkeys([*first, *sorted({k for r in rows for k in r})]))
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict)
                          else v for k, v in row.items()})
-
-
-def _column_order(name: str) -> tuple[int, str]:
-    first = ("kind", "case_id", "at", "detail", "event_id")
-    return (first.index(name), name) if name in first else (len(first), name)
 
 
 def case_command(args: argparse.Namespace) -> int:
@@ -224,7 +220,7 @@ def recipients_command(args: argparse.Namespace) -> int:
     day = args.on or date.today()
     found = replaying.recipients_on(engine, policy_table(None), args.region_code, end_of(day))
     engine.dispose()
-    write_rows(found.pop("recipients"), args.format, found)
+    write_rows(found.pop("recipients"), args.format, replaying.RECIPIENT_COLUMNS, found)
     return 0
 
 

@@ -240,4 +240,7 @@ REPORTS = {
     "overdue": ("overdue", "late"),
     "divergences": ("divergence", "decision_differs"),
 }
-CSV_COLUMNS = ("kind", "case_id", "at", "detail", "event_id", "data")
+# The columns a CSV starts with, so an empty report still says what it would hold.
+FINDING_COLUMNS = ("kind", "case_id", "at", "detail", "event_id")
+RECIPIENT_COLUMNS = ("case_id", "programme", "region_code", "stage", "monthly_amount_fen",
+                     "members", "since")
