@@ -13,7 +13,6 @@ library can read them; they are parsed here by hand so that exactly one shape is
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -21,12 +20,10 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any
 
@@ -37,6 +34,7 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.clock import as_utc
+from shared.files import write_once
 from shared.settings import Settings
 
 access_log = logging.getLogger("onedoor.access")
@@ -268,23 +266,6 @@ def _private_key(pem: bytes) -> Ed25519PrivateKey:
     return key
 
 
-def _create_once(path: Path, content: bytes) -> None:
-    """Write ``path`` unless it exists, all at once. Unlike an O_EXCL create (audit's keys), a
-    process starting alongside never reads a half-written file: the content is complete before
-    the name appears, and the loser of a race adopts the winner's key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # another process won: its key it is
-            os.link(draft, path)
-    finally:
-        os.unlink(draft)
-
-
 def load_token_keys(settings: Settings) -> tuple[TokenIssuer | None, TokenVerifier]:
     """The issuer (None where only public keys are configured) and the verifier of a process.
 
@@ -300,7 +281,7 @@ def load_token_keys(settings: Settings) -> tuple[TokenIssuer | None, TokenVerifi
                              "ONEDOOR_AUTH_PUBLIC_KEYS (PEM public keys) must be set in production")
         path = settings.data_dir / DEV_KEY_FILE
         if not path.exists():
-            _create_once(path, Ed25519PrivateKey.generate().private_bytes(
+            write_once(path, Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption()))
         pem = path.read_bytes()

@@ -38,6 +38,7 @@ from shared.auth import (
     require,
     verify_password,
 )
+from shared.files import write_once
 from shared.settings import load_settings
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -478,8 +479,8 @@ def test_processes_starting_together_agree_on_the_key(tmp_path):
 
 def test_the_loser_of_a_race_keeps_the_winners_key(tmp_path):
     path = tmp_path / "auth-signing-key.pem"
-    auth._create_once(path, b"winner")
-    auth._create_once(path, b"loser")
+    write_once(path, b"winner")
+    write_once(path, b"loser")
     assert path.read_bytes() == b"winner" and os.listdir(tmp_path) == [path.name]
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from services.audit.domain.checkpoint import Signer
+from shared.files import write_once
 from shared.settings import Settings
 
 
@@ -27,8 +26,5 @@ def load_signer(settings: Settings, *, create: bool = True) -> Signer:
         raise NoSigningKey(f"no audit signing key at {path.resolve()}: set ONEDOOR_DATA_DIR to "
                            "the audit service's data directory, or ONEDOOR_AUDIT_SIGNING_KEY")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(Signer.generate().private_key_pem())
+        write_once(path, Signer.generate().private_key_pem())
     return Signer(path.read_bytes())
