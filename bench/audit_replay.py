@@ -47,6 +47,7 @@ from services.approval.domain.assessment import assess
 from services.approval.domain.facts import from_application, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
 from services.approval.domain.stated import benefits, reasons
+from services.approval.domain.workflow import add_months
 from services.audit.adapters import replay_store
 from services.audit.service_layer import archiving, replaying
 from shared import clock
@@ -218,7 +219,7 @@ class Histories:
         plan = [(month, "one_off", d.one_off_amount_fen)] if d.one_off_amount_fen else []
         for _ in range(3 if d.monthly_amount_fen else 0):
             plan.append((month, "monthly", d.monthly_amount_fen))
-            month = f"{int(month[:4]) + int(month[5:]) // 12}-{int(month[5:]) % 12 + 1:02d}"
+            month = add_months(month, 1)
         for i, (period, kind, amount) in enumerate(plan):
             at = t + timedelta(days=30 * i + 1)
             payment_id = new_id()

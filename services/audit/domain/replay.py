@@ -25,6 +25,7 @@ from services.approval.domain.assessment import Assessment, assess
 from services.approval.domain.facts import CaseFacts, from_application, with_report
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.stated import benefits, reasons
+from services.approval.domain.workflow import add_months
 from shared import clock
 from shared.events import catalogue as ev
 
@@ -96,6 +97,12 @@ class CaseState:
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     paid_fen: int = 0
     events: int = 0
+
+    @property
+    def region(self) -> str:
+        """Its region, known from the application, or until then from its id (which starts
+        with the region's code)."""
+        return self.region_code or self.case_id[:6]
 
     def monthly_for(self, month: str) -> int:
         """The monthly amount the decisions entitle the case to in a month."""
@@ -343,7 +350,7 @@ class Replay:
         # From its month on, a change replaces what earlier decisions set (payment's rule).
         case.schedule = [(m, a) for m, a in case.schedule if m < month] + [(month, fen)]
         if e["change"] == "gradual_exit" and e.get("end_month"):
-            case.schedule.append((_next_month(e["end_month"]), 0))
+            case.schedule.append((add_months(e["end_month"], 1), 0))
         return f"benefit {e['change']} from {month}: {fen} fen/month ({e['reason']})"
 
     def payment_scheduled(self, case: CaseState, at: datetime, event_id: str | None,
@@ -505,11 +512,6 @@ def _same_payment(earlier: dict[str, Any], e: dict[str, Any]) -> bool:
     if e["kind"] == "batch":
         return earlier.get("run_id") == e.get("run_id")
     return True  # one_off: once per case
-
-
-def _next_month(month: str) -> str:
-    year, mon = int(month[:4]), int(month[5:])
-    return f"{year + mon // 12}-{mon % 12 + 1:02d}"
 
 
 def _late(later: datetime, due: datetime) -> str:

@@ -20,11 +20,7 @@ from services.audit.adapters.keys import NoSigningKey, load_signer
 from services.audit.domain.checkpoint import Signer, from_json, to_json
 from services.audit.domain.verify import verify
 from services.audit.entrypoints import replay_cli
-from shared.db import make_engine
-from shared.migrations import upgrade
 from shared.settings import load_settings
-
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,14 +51,8 @@ def _signer() -> Signer | None:
         return None
 
 
-def _engine(url: str | None):  # type: ignore[no-untyped-def]
-    url = url or load_settings().database_url("audit")
-    upgrade(url, MIGRATIONS)
-    return make_engine(url)
-
-
 def verify_command(args: argparse.Namespace) -> int:
-    engine = _engine(args.database_url)
+    engine = replay_cli.archive_engine(args.database_url)
     if args.checkpoints:
         exported = json.loads(args.checkpoints.read_text())
         marks = [from_json(c) for c in exported["checkpoints"]]
@@ -92,7 +82,7 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    engine = _engine(args.database_url)
+    engine = replay_cli.archive_engine(args.database_url)
     with engine.connect() as conn:
         marks = store.all_checkpoints(conn)
     engine.dispose()
@@ -117,7 +107,7 @@ def checkpoint_command(args: argparse.Namespace) -> int:
     signer = _signer()
     if signer is None:
         return 2
-    engine = _engine(args.database_url)
+    engine = replay_cli.archive_engine(args.database_url)
     with engine.connect() as conn:
         last = store.last_checkpoint(conn)
     if last is not None and last.key_id != signer.key_id:

@@ -9,8 +9,6 @@ Who is asking is the signed access token's principal (``shared/auth.py``): only 
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -170,12 +168,5 @@ def recipients(region_code: Annotated[str, Path(pattern=r"^[0-9]{2,9}$")], reque
 
 
 def _csv(rows: list[dict[str, Any]], filename: str, first: tuple[str, ...]) -> Response:
-    out = io.StringIO()
-    columns = list(dict.fromkeys([*first, *(k for r in rows for k in r)]))
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict)
-                         else v for k, v in row.items()})
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(replaying.csv_text(rows, first), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

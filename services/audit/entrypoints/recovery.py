@@ -8,18 +8,15 @@ consumer had seen has no second effect, one it had not is handled now.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from sqlalchemy import Engine
 
 from services.audit.adapters import store
 from services.audit.domain.chain import decode_headers
 from services.audit.service_layer.archiving import Incoming, archive
-from shared.bus.kafka import new_producer, start_with_retry
+from shared.bus.kafka import Cluster, new_producer, start_with_retry
 from shared.db import reading
 from shared.events.topics import ALL_TOPICS, DEAD_LETTER
 
@@ -36,7 +33,11 @@ async def republish(engine: Engine, bootstrap: str, *, partitions: int,
         chains = [c for c in store.chains(conn) if c[0] != DEAD_LETTER
                   and (topics is None or c[0] in topics)]
     needed = max([partitions, *(p + 1 for _, p in chains)])
-    await _ensure_topics(bootstrap, sorted({t for t, _ in chains}), needed)
+    cluster = Cluster(bootstrap, needed)  # the catalogue's topics, as every service makes them
+    try:
+        await cluster.ensure_topics()
+    finally:
+        await cluster.close()
     producer = new_producer(bootstrap)
     await start_with_retry(producer, "republish")
     sent: dict[str, int] = {}
@@ -59,19 +60,6 @@ async def republish(engine: Engine, bootstrap: str, *, partitions: int,
     finally:
         await producer.stop()
     return sent
-
-
-async def _ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await start_with_retry(admin, "republish admin")
-    try:
-        existing = set(await admin.list_topics())
-        for name in names:
-            if name not in existing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
 
 
 async def archive_from_kafka(bootstrap: str, engine: Engine, *, batch: int = 2_000) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import sys
 import tempfile
@@ -195,12 +194,7 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, first: tuple[str, ...],
         print(json.dumps({**about, "count": len(rows), "rows": rows}, indent=1,
                          ensure_ascii=False, default=str))
         return
-    columns = list(dict.fromkeys([*first, *sorted({k for r in rows for k in r})]))
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict)
-                         else v for k, v in row.items()})
+    sys.stdout.write(replaying.csv_text(rows, first))
 
 
 def case_command(args: argparse.Namespace) -> int:
