@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from services.intake.adapters.tables import cases, identity_lookups, members
 from shared.uow import UnitOfWork
@@ -55,7 +55,7 @@ def identify(uow: UnitOfWork, person_ref: str, reason: str, *, subject: str, rol
          "status": r.status} for r in visible])
 
 
-def lookups(uow_conn: Any, *, limit: int) -> list[dict[str, Any]]:
-    rows = uow_conn.execute(select(identity_lookups).order_by(identity_lookups.c.id.desc())
+def lookups(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(identity_lookups).order_by(identity_lookups.c.id.desc())
                             .limit(limit)).mappings().all()
     return [{**r, "at": r["at"].isoformat() if r["at"] else None} for r in rows]
