@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install up demo test test-unit lint bench clean
+.PHONY: install browser up demo test test-unit lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OneDoor needs Python 3.11 or newer")'
@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP)
+
+# The browser tests drive Debian's chromium (Playwright's own download does not work here);
+# fonts-noto-cjk so that Chinese renders in screenshots. Needs root and apt; CI calls it.
+browser:
+	@test -x /usr/bin/chromium || apt-get install -y -q chromium fonts-noto-cjk \
+		|| (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk)
 
 up: install
 	$(BIN)/onedoor up

@@ -32,6 +32,7 @@ from bench.decisions import decisions_per_second
 from deploy.demo import load_partner_data
 from deploy.households import Household, make_households
 from deploy.supervisor import System
+from deploy.tokens import DevTokens
 from shared.bus.broker import free_port
 from shared.events import topics
 from shared.settings import SERVICES, Settings
@@ -73,14 +74,18 @@ class Finishes:
 
 
 async def submit_all(url: str, households: list[Household], concurrency: int,
-                     rate: float | None = None) -> dict[str, float]:
+                     tokens: DevTokens, rate: float | None = None) -> dict[str, float]:
     """Submit every household; returns case id → perf_counter time of its submission.
 
     aiohttp rather than httpx: the load generator shares the machine's two cores with the
     system, and aiohttp spends about a third of the CPU per request that httpx does.
     """
     submitted: dict[str, float] = {}
-    bodies = [json.dumps(h.application()).encode() for h in households]
+    applications = [h.application() for h in households]
+    bodies = [json.dumps(a).encode() for a in applications]
+    # Each taken by a clerk of the household's district, as at a real window.
+    signed = [{"Content-Type": "application/json", **tokens.clerk(a["region_code"])}
+              for a in applications]
     started = time.perf_counter()
     next_index = 0
 
@@ -92,7 +97,7 @@ async def submit_all(url: str, households: list[Household], concurrency: int,
                 await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
             at = time.perf_counter()
             async with session.post(url + "/applications", data=bodies[index],
-                                    headers={"Content-Type": "application/json"}) as response:
+                                    headers=signed[index]) as response:
                 if response.status != 201:
                     raise RuntimeError(f"{response.status}: {await response.text()}")
                 submitted[(await response.json())["case_id"]] = at
@@ -122,7 +127,8 @@ def check_nothing_lost(system: System, case_ids: list[str]) -> None:
     final = {"awaiting_review"}
     deadline = time.monotonic() + 60
     pending = list(case_ids)
-    with httpx.Client(base_url=system.url("intake"), timeout=10) as client:
+    with httpx.Client(base_url=system.url("intake"), timeout=10,
+                      headers=DevTokens(system.settings).service()) as client:
         while pending and time.monotonic() < deadline:
             pending = [c for c in pending
                        if client.get(f"/applications/{c}").json()["status"] not in final]
@@ -158,7 +164,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
         # 1. throughput
         first = households[:args.cases]
-        submitted = await submit_all(system.url("intake"), first, args.concurrency)
+        submitted = await submit_all(system.url("intake"), first, args.concurrency,
+                                     DevTokens(settings))
         t0 = min(submitted.values())
         t_end = await wait_done(finishes, list(submitted), timeout_s=600)
         done = finishes.done(list(submitted))
@@ -169,7 +176,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
         # 2. latency at a steady rate
         paced = households[args.cases:]
-        submitted2 = await submit_all(system.url("intake"), paced, 16, rate=args.rate)
+        submitted2 = await submit_all(system.url("intake"), paced, 16, DevTokens(settings),
+                                      rate=args.rate)
         await wait_done(finishes, list(submitted2), timeout_s=300)
         lat = [(finishes.assessed[c] - t) * 1000 for c, t in submitted2.items()
                if c in finishes.assessed]

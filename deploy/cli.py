@@ -12,6 +12,7 @@ import time
 from deploy.demo import load_partner_data, run_demo
 from deploy.households import make_emergency, make_households
 from deploy.supervisor import DEFAULT_PORTS, System
+from deploy.tokens import DevTokens
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
 from shared.settings import SERVICES, load_settings
 
@@ -41,7 +42,16 @@ def up(args: argparse.Namespace) -> int:
         print("\nOneDoor is running. Broker:", system.bootstrap,
               "(embedded Tansu)" if system.broker else "(external)")
         for name in SERVICES:
-            print(f"  {name:<13} {system.url(name)}/docs")
+            if name != "window":
+                print(f"  {name:<13} {system.url(name)}/docs")
+        print(f"\nStaff web application (窗口): {system.url('window')}/")
+        if settings.env != "production":
+            from services.window.service_layer.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+            print(f"  demo accounts, password {DEMO_PASSWORD!r} (development only):")
+            for account in DEMO_ACCOUNTS:
+                print(f"    {account.staff_id:<11} {account.role:<18} "
+                      f"{account.jurisdiction or 'everywhere':<10} {account.display_name}")
         print(f"\nData and logs in {settings.data_dir.resolve()}. "
               "Try `make demo` in another terminal; Ctrl-C stops everything.")
         while not stopping:
@@ -68,8 +78,8 @@ def demo(args: argparse.Namespace) -> int:
     sent = load_partner_data(verification, [*households, urgent])
     print(f"partner departments published {sent} records about the demo households")
     print(f"submitting {len(households)} households and one emergency to {intake}")
-    summary = run_demo(intake, approval, households, urgent, timeout_s=args.timeout,
-                       payment_url=payment)
+    summary = run_demo(intake, approval, households, DevTokens(load_settings()), urgent,
+                       timeout_s=args.timeout, payment_url=payment)
     print(summary)
     return 0 if summary.endswith(" 0 lost") else 1
 

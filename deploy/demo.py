@@ -11,6 +11,7 @@ import httpx
 from deploy.bank_simulator import settle
 from deploy.households import Household
 from deploy.staff import SETTLED, TOWN, Staff
+from deploy.tokens import DevTokens
 from services.verification.bootstrap import demo_token
 
 FINAL = {"payment_scheduled", "rejected", "undecidable"}
@@ -35,18 +36,21 @@ def load_partner_data(verification_url: str, households: list[Household],
     return sent
 
 
-def submit(client: httpx.Client, household: Household) -> str:
-    response = client.post("/applications", json=household.application())
+def submit(client: httpx.Client, household: Household, tokens: DevTokens) -> str:
+    """Taken at the window by a clerk of the household's district."""
+    application = household.application()
+    response = client.post("/applications", json=application,
+                           headers=tokens.clerk(application["region_code"]))
     response.raise_for_status()
     return str(response.json()["case_id"])
 
 
-def follow(intake_url: str, case_ids: list[str], timeout_s: float,
+def follow(intake_url: str, case_ids: list[str], timeout_s: float, tokens: DevTokens,
            done: set[str] = FINAL) -> dict[str, dict[str, Any]]:
     """Poll intake until every case reaches one of ``done``, or the time is up."""
     cases: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=intake_url, timeout=10) as client:
+    with httpx.Client(base_url=intake_url, timeout=10, headers=tokens.service()) as client:
         waiting = list(case_ids)
         while waiting and time.monotonic() < deadline:
             still = []
@@ -66,28 +70,30 @@ def _yuan(fen: int) -> str:
 
 
 def pay_through_bank(payment_url: str, intake_url: str, case_id: str, holder_name: str,
-                     timeout_s: float) -> bool:
+                     timeout_s: float, tokens: DevTokens) -> bool:
     """What the town and the finance office do for an emergency advance: register the account,
     send the bank a file now (not at month's end), and import the bank's answer. True once
     intake's timeline shows the money paid."""
     digits = "".join(c for c in case_id if c.isdigit())
     account = ("6222" + digits)[-19:]  # a made-up 19-digit card number per case
+    district = case_id[:6]  # case ids start with their district's code
+    clerk, finance = tokens.clerk(district), tokens.approver(district)
     with httpx.Client(base_url=payment_url, timeout=60) as client:
         client.put(f"/cases/{case_id}/account", json={
             "bank_code": "DEMO", "account_number": account, "holder_name": holder_name},
-            headers={"Idempotency-Key": f"demo-account-{case_id}"}).raise_for_status()
-        payments = client.get(f"/cases/{case_id}/payments").json()["payments"]
+            headers={"Idempotency-Key": f"demo-account-{case_id}", **clerk}).raise_for_status()
+        payments = client.get(f"/cases/{case_id}/payments", headers=clerk).json()["payments"]
         if not payments:
             return False
-        exported = client.post("/bank-files", json={
-            "region_code": case_id[:6], "up_to_month": payments[0]["period"]}).json()
+        exported = client.post("/bank-files", headers=finance, json={
+            "region_code": district, "up_to_month": payments[0]["period"]}).json()
         for file in exported["files"]:
-            disbursement = client.get(f"/bank-files/{file['file_id']}").text
+            disbursement = client.get(f"/bank-files/{file['file_id']}", headers=finance).text
             result = settle(disbursement)  # the pretend bank pays every line
             client.post("/bank-files/results", content=result.encode(),
-                        headers={"Content-Type": "text/csv"}).raise_for_status()
+                        headers={"Content-Type": "text/csv", **finance}).raise_for_status()
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=intake_url, timeout=10) as client:
+    with httpx.Client(base_url=intake_url, timeout=10, headers=tokens.service()) as client:
         while time.monotonic() < deadline:
             timeline = client.get(f"/applications/{case_id}").json()["timeline"]
             if any("已到账" in entry["summary"] for entry in timeline):
@@ -97,7 +103,7 @@ def pay_through_bank(payment_url: str, intake_url: str, case_id: str, holder_nam
 
 
 def run_demo(intake_url: str, approval_url: str, households: list[Household],
-             emergency: Household | None = None, timeout_s: float = 60,
+             tokens: DevTokens, emergency: Household | None = None, timeout_s: float = 60,
              payment_url: str | None = None) -> str:
     """Submit, let scripted staff review and approve, follow each case; return the summary.
 
@@ -105,9 +111,9 @@ def run_demo(intake_url: str, approval_url: str, households: list[Household],
     after it. The emergency case is paid at once and verified afterwards.
     """
     with httpx.Client(base_url=intake_url, timeout=30) as client:
-        case_ids = [submit(client, h) for h in households]
-        urgent = submit(client, emergency) if emergency else None
-    staff = Staff(approval_url)
+        case_ids = [submit(client, h, tokens) for h in households]
+        urgent = submit(client, emergency, tokens) if emergency else None
+    staff = Staff(approval_url, tokens)
     try:
         stages = staff.work(case_ids, until=SETTLED | {"under_notice"}, timeout_s=timeout_s)
         if urgent:
@@ -115,7 +121,7 @@ def run_demo(intake_url: str, approval_url: str, households: list[Household],
             staff.act(urgent, "advance", TOWN, note="house fire last night; paid at once")
     finally:
         staff.close()
-    cases = follow(intake_url, case_ids, timeout_s,
+    cases = follow(intake_url, case_ids, timeout_s, tokens,
                    done=FINAL | {"under_notice", "approved"})
     counts: Counter[str] = Counter()
     notice_until = ""
@@ -139,11 +145,12 @@ def run_demo(intake_url: str, approval_url: str, households: list[Household],
         print(f"  {case_id}  {household.label:<45} {what}")
     paid = 0
     if urgent and emergency:
-        case = follow(intake_url, [urgent], timeout_s, done={"payment_scheduled"})[urgent]
+        case = follow(intake_url, [urgent], timeout_s, tokens,
+                      done={"payment_scheduled"})[urgent]
         paid = int(case["status"] == "payment_scheduled")
         if paid and payment_url:
             paid = int(pay_through_bank(payment_url, intake_url, urgent,
-                                        emergency.members[0]["name"], timeout_s))
+                                        emergency.members[0]["name"], timeout_s, tokens))
         fen = (case.get("decision") or {}).get("one_off_amount_fen", 0)
         how = "paid into the bank account" if paid and payment_url else case["status"]
         print(f"  {urgent}  {'emergency: house fire':<45} advance {_yuan(fen)} yuan, {how}")

@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-TOWN = {"role": "town_reviewer", "staff_id": "demo-town-1"}
-DISTRICT = {"role": "district_approver", "staff_id": "demo-district-1"}
+from deploy.tokens import DevTokens
+
+TOWN, DISTRICT, CLERK = "town_reviewer", "district_approver", "window_clerk"
 SURVEY = {"surveyors": "demo-town-1, demo-town-2",
           "findings": "household as declared (scripted demo survey)"}
 # Where the script has nothing more to do: decided, or waiting on time or a person.
@@ -24,22 +25,43 @@ SETTLED = {"approved", "rejected", "advance_paid", "follow_up", "exiting", "susp
 
 
 class Staff:
-    def __init__(self, approval_url: str) -> None:
+    """Each action is taken by a person of the case's own town or district, signed in with a
+    development token: the API checks role and jurisdiction for the script as for anyone."""
+
+    def __init__(self, approval_url: str, tokens: DevTokens) -> None:
         self.client = httpx.Client(base_url=approval_url, timeout=30)
+        self.tokens = tokens
+        self._areas: dict[str, tuple[str, str | None]] = {}  # case -> (district, town)
 
     def close(self) -> None:
         self.client.close()
 
-    def act(self, case_id: str, action: str, by: dict[str, str], **body: Any) -> httpx.Response:
-        return self.client.post(f"/cases/{case_id}/actions",
-                                json={"action": action, "by": by, **body})
+    def act(self, case_id: str, action: str, role: str, **body: Any) -> httpx.Response:
+        district, town = self._areas.get(case_id) or self._area(case_id)
+        who = {TOWN: self.tokens.reviewer(town or district),
+               CLERK: self.tokens.clerk(town or district),
+               DISTRICT: self.tokens.approver(district)}[role]
+        return self.client.post(f"/cases/{case_id}/actions", json={"action": action, **body},
+                                headers=who)
+
+    def _area(self, case_id: str) -> tuple[str, str | None]:
+        self._read(case_id)
+        return self._areas[case_id]
+
+    def _read(self, case_id: str) -> dict[str, Any] | None:
+        response = self.client.get(f"/cases/{case_id}", headers=self.tokens.service())
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        case: dict[str, Any] = response.json()
+        self._areas[case_id] = (case["region_code"], case.get("town_code"))
+        return case
 
     def step(self, case_id: str) -> str | None:
         """One look at a case, one action if it is due; the stage afterwards (None: not here)."""
-        response = self.client.get(f"/cases/{case_id}")
-        if response.status_code == 404:
+        case = self._read(case_id)
+        if case is None:
             return None
-        case = response.json()
         stage = case["stage"]
         assessment = case.get("assessment") or {}
         if stage == "awaiting_review" and assessment:

@@ -1,4 +1,4 @@
-"""Runs the whole system on one machine: the embedded broker and the four services.
+"""Runs the whole system on one machine: the embedded broker, the services and the window.
 
 Each service is its own uvicorn process, as in production; the supervisor restarts a child that
 dies (and the embedded broker, whose restart the outbox relays recover from), and stops
@@ -26,7 +26,7 @@ from shared.settings import SERVICES, Settings
 log = logging.getLogger("onedoor.supervisor")
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"intake": 8001, "verification": 8002, "approval": 8003, "payment": 8004,
-                 "audit": 8005}
+                 "audit": 8005, "window": 8000}
 
 
 @dataclass
@@ -78,6 +78,8 @@ class System:
         })
         for name in SERVICES:
             env[f"ONEDOOR_{name.upper()}_DATABASE_URL"] = self.settings.database_url(name)
+            # Where each service was started: the window calls them there.
+            env[f"ONEDOOR_{name.upper()}_URL"] = self.url(name)
         if self.settings.policy_paths:
             env["ONEDOOR_POLICY_PATHS"] = json.dumps(
                 [str(p.resolve()) for p in self.settings.policy_paths])
@@ -119,8 +121,10 @@ class System:
                 except (httpx.HTTPError, ValueError):
                     continue
                 consumer = health.get("consumer")
-                if health.get("broker_epoch") and (consumer is None
-                                                   or consumer["assigned_partitions"]):
+                if health.get("uses_bus") is False and health.get("status") == "ok":
+                    pending.discard(name)  # the window: no broker to wait for
+                elif health.get("broker_epoch") and (consumer is None
+                                                     or consumer["assigned_partitions"]):
                     pending.discard(name)
             time.sleep(0.2)
         if pending:

@@ -367,11 +367,20 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     # audit archive, resolve persons or move money anywhere but through the run's own rules.
     "case.read": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER,
                             _R.AUDITOR, _R.ADMINISTRATOR, _R.SERVICE}),
+    # Finding a person's cases by resident ID number: the window and the case workers, never a
+    # machine. Auditors resolve pseudonyms through the logged identity lookup instead.
+    "case.search": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
+    # Acting on a case in the workflow. Which action each role may take in which stage is the
+    # workflow's rule (services/approval/domain/workflow.py), checked there with the token's role.
+    "case.act": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
     "case.review": frozenset({_R.TOWN_REVIEWER}),
     "case.approve": frozenset({_R.DISTRICT_APPROVER}),
+    # Recording another department's answer to a referral (专项救助), as it reaches the case.
+    "referral.answer": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
     "payment.account.write": frozenset({_R.WINDOW_CLERK}),
     "payment.run": frozenset({_R.DISTRICT_APPROVER, _R.ADMINISTRATOR, _R.SERVICE}),
     "payment.bank_file.read": frozenset({_R.DISTRICT_APPROVER, _R.ADMINISTRATOR}),
+    "payment.reconcile": frozenset({_R.DISTRICT_APPROVER, _R.AUDITOR, _R.ADMINISTRATOR}),
     "audit.read": frozenset({_R.AUDITOR, _R.ADMINISTRATOR}),
     "identity.lookup": frozenset({_R.AUDITOR, _R.ADMINISTRATOR}),
     "partner.publish": frozenset({_R.PARTNER}),
@@ -442,6 +451,11 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+def area_of(region_code: str | None, town_code: str | None) -> str | None:
+    """The most precise region a case is known by: its town when recorded, else its district."""
+    return town_code or region_code
 
 
 def check_jurisdiction(principal: Principal, area: str | None, *,

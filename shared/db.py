@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -150,3 +150,16 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                 value[i] = process(value[i])
         values.append(tuple(value))
     conn.exec_driver_sql(sql, values)
+
+
+def within(jurisdiction: str, region: ColumnElement[Any],
+           town: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
+    """The rows a principal of ``jurisdiction`` (a region-code prefix, "" everywhere) may see:
+    those whose town, or district when no town is recorded, starts with it — the SQL form of
+    ``Principal.covers(area_of(region, town))``, so a list never holds a case its reader would
+    be refused one by one."""
+    if jurisdiction == "":
+        return true()
+    area = region if town is None else func.coalesce(town, region)
+    # substr, not LIKE: the prefix is digits, and LIKE's wildcards need no thought this way.
+    return func.substr(area, 1, len(jurisdiction)) == jurisdiction

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("intake", "verification", "approval", "payment", "audit")
+SERVICES = ("intake", "verification", "approval", "payment", "audit", "window")
 
 # Development-only secret: refused outside development and test (see the validator below), so a
 # deployment that forgets to set its own key fails at start-up instead of publishing guessable
@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     approval_database_url: str | None = None
     payment_database_url: str | None = None
     audit_database_url: str | None = None
+    window_database_url: str | None = None
 
     # The audit archive's Ed25519 signing key (PEM). Unset in development: a key is made once in
     # data_dir. Production refuses to start without one.
@@ -58,6 +59,30 @@ class Settings(BaseSettings):
     # process that serves no HTTP API need not carry them.
     auth_signing_key: SecretStr | None = None
     auth_public_keys: str | None = None
+
+    # The staff web application (services/window, docs/WINDOW.md). The services it calls on the
+    # signed-in person's behalf (the supervisor sets them to where it started each one).
+    intake_url: str = "http://127.0.0.1:8001"
+    verification_url: str = "http://127.0.0.1:8002"
+    approval_url: str = "http://127.0.0.1:8003"
+    payment_url: str = "http://127.0.0.1:8004"
+    # Sessions end after this long without a request, and in any case this long after sign-in
+    # (one working day), whichever comes first.
+    window_session_idle_minutes: float = 30.0
+    window_session_max_hours: float = 10.0
+    # The access token the window mints per request for the services: minutes, not a day, so a
+    # token seen in a proxy's memory is soon useless.
+    window_token_minutes: float = 5.0
+    # After this many failed sign-ins to one account within the lockout time, that account
+    # refuses every password (the right one too) until the lockout time has passed.
+    window_sign_in_max_failures: int = 5
+    window_sign_in_lockout_minutes: float = 15.0
+    # Who signs people in: "local" accounts in the window's database, or "oidc", an OpenID
+    # Connect provider (the seam exists; the client does not yet: docs/WINDOW.md).
+    window_identity_provider: Literal["local", "oidc"] = "local"
+    window_oidc_issuer: str | None = None
+    window_oidc_client_id: str | None = None
+    window_oidc_client_secret: SecretStr | None = None
 
     # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
     # or directories instead when set (a region's own figures, a test's).

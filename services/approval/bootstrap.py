@@ -13,6 +13,7 @@ from services.approval.adapters.tables import bus, metadata
 from services.approval.domain.policy import load_policy
 from services.approval.entrypoints.http import router
 from services.approval.service_layer.handlers import handlers
+from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                "explanation out."),
                   lifespan=lambda _app: lifespan(runtime))
     app.state.runtime = runtime
+    app.state.auth_verifier = load_token_keys(settings)[1]
     app.state.policy = policy
     app.include_router(router)
     app.include_router(health_router(runtime))

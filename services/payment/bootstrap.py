@@ -18,6 +18,7 @@ from services.payment.adapters.vault import AccountVault
 from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer.handlers import HANDLERS
+from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "files and reconciliation out — never paying twice.",
                   lifespan=_lifespan)
     app.state.runtime = runtime
+    app.state.auth_verifier = load_token_keys(settings)[1]
     app.state.vault = AccountVault(settings.payment_account_key.get_secret_value())
     app.state.runner = runner
     app.add_exception_handler(RequestValidationError, _without_input)  # type: ignore[arg-type]

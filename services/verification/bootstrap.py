@@ -17,6 +17,7 @@ from services.verification.adapters.tables import bus, metadata
 from services.verification.domain.model import DEPARTMENT_KINDS
 from services.verification.entrypoints.http import router
 from services.verification.service_layer.handlers import HANDLERS
+from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import ServiceRuntime, build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Partner departments' data in; household economic status reports "
                               "out.", lifespan=_lifespan)
     app.state.runtime = runtime
+    app.state.auth_verifier = load_token_keys(settings)[1]
     app.include_router(router)
     app.include_router(health_router(runtime))
     return app

@@ -77,6 +77,9 @@ class ApplicationSubmitted(Event):
     topic = topics.APPLICATIONS
 
     region_code: str = Field(pattern=r"^[0-9]{6}$")
+    # The town or street (乡镇/街道, 9 digits, within region_code) whose staff handle the case;
+    # None for cases taken before towns were recorded, which only their district's staff see.
+    town_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
     programme: Programme
     submitted_at: datetime
     members: list[MemberFacts] = Field(min_length=1)
@@ -171,6 +174,7 @@ class ApplicationDecided(Event):
     region_code: str
     beneficiary_ref: str
     household_size: int
+    town_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$")  # as in the application
     monthly_amount_fen: int = Field(ge=0)
     start_month: Month | None
     policy_version: str | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from deploy.demo import FINAL, load_partner_data
 from deploy.households import Household, make_households
 from deploy.staff import Staff
 from deploy.supervisor import System
+from deploy.tokens import DevTokens
 from services.approval.bootstrap import DEFAULT_POLICY
 from shared.bus.broker import free_port
 from shared.settings import SERVICES, Settings
@@ -57,9 +59,21 @@ def pg_system(tmp_path_factory) -> Iterator[System]:
         databases.drop_all()
 
 
+@cache
+def _tokens(data_dir: Path) -> DevTokens:
+    return DevTokens(Settings(env="test", data_dir=data_dir))
+
+
+def tokens(system: System) -> DevTokens:
+    """Tokens signed with the running system's development key, as its sign-in would sign
+    them: every test request goes through the same role and jurisdiction checks as staff's."""
+    return _tokens(system.settings.data_dir)
+
+
 def submit(system: System, household: Household) -> str:
-    response = httpx.post(system.url("intake") + "/applications", json=household.application(),
-                          timeout=30)
+    application = household.application()
+    response = httpx.post(system.url("intake") + "/applications", json=application,
+                          headers=tokens(system).clerk(application["region_code"]), timeout=30)
     assert response.status_code == 201, response.text
     return str(response.json()["case_id"])
 
@@ -69,7 +83,7 @@ def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
     """Let scripted staff review and approve the cases, then wait until intake shows each one
     paid or rejected."""
     cases: dict[str, dict] = {}  # type: ignore[type-arg]
-    staff = Staff(system.url("approval"))
+    staff = Staff(system.url("approval"), tokens(system))
 
     def all_final() -> bool:
         if on_poll is not None:
@@ -81,7 +95,7 @@ def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
             if cases.get(case_id, {}).get("status") in FINAL:
                 continue
             cases[case_id] = httpx.get(f"{system.url('intake')}/applications/{case_id}",
-                                       timeout=10).json()
+                                       headers=tokens(system).service(), timeout=10).json()
         return all(cases[c]["status"] in FINAL for c in case_ids)
 
     try:
@@ -95,5 +109,6 @@ def final_cases(system: System, case_ids: list[str], timeout_s: float = 60,
 
 
 def payments(system: System, case_id: str) -> list[dict]:  # type: ignore[type-arg]
-    response = httpx.get(f"{system.url('payment')}/cases/{case_id}/payments", timeout=10)
+    response = httpx.get(f"{system.url('payment')}/cases/{case_id}/payments",
+                         headers=tokens(system).service(), timeout=10)
     return response.json()["payments"]  # type: ignore[no-any-return]

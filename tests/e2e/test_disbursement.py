@@ -15,7 +15,7 @@ from services.payment.domain.bankfile import DisbursementFile, parse_disbursemen
 from services.payment.domain.model import next_month
 from shared.events import topics
 from tests.conftest import wait_until
-from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit
+from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit, tokens
 from tests.integration.busutil import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -30,23 +30,30 @@ def digits(account: str) -> str:
 
 
 def intake_timeline(system, case_id: str) -> list[str]:  # type: ignore[no-untyped-def]
-    response = httpx.get(f"{system.url('intake')}/applications/{case_id}", timeout=10)
+    response = httpx.get(f"{system.url('intake')}/applications/{case_id}",
+                         headers=tokens(system).clerk(case_id[:6]), timeout=10)
     assert response.status_code == 200, response.text
     return [e["summary"] for e in response.json()["timeline"]]
 
 
 def download(system, file_id: str) -> tuple[str, DisbursementFile]:  # type: ignore[no-untyped-def]
-    response = httpx.get(f"{system.url('payment')}/bank-files/{file_id}", timeout=30)
+    response = httpx.get(f"{system.url('payment')}/bank-files/{file_id}",
+                         headers=finance(system), timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     text = response.content.decode("utf-8")
     return text, parse_disbursement(io.StringIO(text, newline=""))
 
 
+def finance(system) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The district's finance work (cycles, bank files, re-issues): its approver's."""
+    return tokens(system).approver(HOUSEHOLDS[0].application()["region_code"])
+
+
 def import_results(system, result: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     response = httpx.post(f"{system.url('payment')}/bank-files/results",
                           content=result.encode("utf-8"),
-                          headers={"Content-Type": "text/csv"}, timeout=30)
+                          headers={"Content-Type": "text/csv", **finance(system)}, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -58,6 +65,7 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
     region = application["region_code"]
     holder = next(m["name"] for m in household.members if m["relation"] == "applicant")
     pay = system.url("payment")
+    clerk, office = tokens(system).clerk(region), finance(system)
 
     # Approved, with its first monthly payment scheduled.
     case_id = submit(system, household)
@@ -70,20 +78,21 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
 
     # The town registers the account; the answer shows only its last four digits.
     registered = httpx.put(f"{pay}/cases/{case_id}/account", json={
-        "bank_code": BANK, "account_number": CLOSED_ACCOUNT, "holder_name": holder}, timeout=10)
+        "bank_code": BANK, "account_number": CLOSED_ACCOUNT, "holder_name": holder},
+        headers=clerk, timeout=10)
     assert registered.status_code == 200, registered.text
     assert registered.json()["account"] == "**** " + digits(CLOSED_ACCOUNT)[-4:]
     assert digits(CLOSED_ACCOUNT) not in registered.text
 
     # Next month's cycle for the region: one payment for the case, once.
     started = httpx.post(f"{pay}/cycles", json={"month": month, "region_code": region},
-                         timeout=10)
+                         headers=office, timeout=10)
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]
     run: dict = {}  # type: ignore[type-arg]
 
     def generated() -> bool:
-        run.update(httpx.get(f"{pay}/cycles/{run_id}", timeout=10).json())
+        run.update(httpx.get(f"{pay}/cycles/{run_id}", headers=office, timeout=10).json())
         return run["status"] == "generated"
 
     wait_until(generated, timeout_s=60, interval_s=0.2, what=f"cycle {run_id} generated")
@@ -92,14 +101,15 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
     [monthly] = [p for p in payments(system, case_id) if p["period"] == month]
     assert monthly["amount_fen"] == amount and monthly["status"] == "scheduled", monthly
     again = httpx.post(f"{pay}/cycles", json={"month": month, "region_code": region},
-                       timeout=10)
+                       headers=office, timeout=10)
     assert again.status_code == 202 and again.json()["run_id"] == run_id, again.text
-    wait_until(lambda: httpx.get(f"{pay}/cycles/{run_id}", timeout=10).json()["status"]
-               == "generated", timeout_s=60, what="the cycle asked again is generated")
+    wait_until(lambda: httpx.get(f"{pay}/cycles/{run_id}", headers=office,
+                                 timeout=10).json()["status"] == "generated",
+               timeout_s=60, what="the cycle asked again is generated")
     assert len(payments(system, case_id)) == 2  # nothing new
 
     # Bank files for the cycle: everything scheduled up to the month (the first month too).
-    exported = httpx.post(f"{pay}/cycles/{run_id}/bank-files", timeout=30)
+    exported = httpx.post(f"{pay}/cycles/{run_id}/bank-files", headers=office, timeout=30)
     assert exported.status_code == 200, exported.text
     [file] = exported.json()["files"]
     assert file["bank_code"] == BANK
@@ -132,22 +142,22 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
 
     # Not re-issued into the same closed account; corrected, it is re-issued — once.
     reissue_url = f"{pay}/payments/{monthly['payment_id']}/reissue"
-    refused = httpx.post(reissue_url, timeout=10)
+    refused = httpx.post(reissue_url, headers=office, timeout=10)
     assert refused.status_code == 409 and "correct the account" in refused.text, refused.text
     corrected = httpx.put(f"{pay}/cases/{case_id}/account", json={
         "bank_code": BANK, "account_number": CORRECTED_ACCOUNT, "holder_name": holder},
-        timeout=10)
+        headers=clerk, timeout=10)
     assert corrected.status_code == 200, corrected.text
     assert corrected.json()["version"] == registered.json()["version"] + 1
-    reissued = httpx.post(reissue_url, timeout=10)
+    reissued = httpx.post(reissue_url, headers=office, timeout=10)
     assert reissued.status_code == 201, reissued.text
     assert reissued.json()["reissue_of"] == monthly["payment_id"]
     assert reissued.json()["amount_fen"] == amount and reissued.json()["period"] == month
-    assert httpx.post(reissue_url, timeout=10).status_code == 409  # once only
+    assert httpx.post(reissue_url, headers=office, timeout=10).status_code == 409  # once only
 
     # Out again at once, into the corrected account; the bank pays it.
     urgent = httpx.post(f"{pay}/bank-files", json={"region_code": region, "up_to_month": month},
-                        timeout=30)
+                        headers=office, timeout=30)
     assert urgent.status_code == 200, urgent.text
     [second_file] = urgent.json()["files"]
     text, disbursement = download(system, second_file["file_id"])
@@ -167,7 +177,8 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
 
     # The month reconciles to the fen: entitled = scheduled = paid, nothing failed or pending.
     reconciled = httpx.get(f"{pay}/reconciliation",
-                           params={"month": month, "region_code": region}, timeout=10)
+                           params={"month": month, "region_code": region}, headers=office,
+                           timeout=10)
     assert reconciled.status_code == 200, reconciled.text
     body = reconciled.json()
     failing = [c for c in body["checks"] if not c["ok"]]

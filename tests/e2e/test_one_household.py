@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.events import topics
-from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit
+from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit, tokens
 from tests.integration.busutil import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -52,8 +52,9 @@ def test_a_member_of_an_open_case_cannot_apply_again(system):
     household = HOUSEHOLDS[15]  # one member
     first = submit(system, household)
     final_cases(system, [first])
-    again = httpx.post(system.url("intake") + "/applications", json=household.application(),
-                       timeout=10)
+    application = household.application()
+    again = httpx.post(system.url("intake") + "/applications", json=application,
+                       headers=tokens(system).clerk(application["region_code"]), timeout=10)
     assert again.status_code == 422
     assert {tuple(d["loc"][1:]) for d in again.json()["detail"]} == {("members", 0,
                                                                        "resident_id")}
@@ -99,6 +100,7 @@ def test_onedoor_tail_prints_the_cloudevents_of_a_topic(system):
 
 def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
     good = HOUSEHOLDS[0].application()
+    clerk = tokens(system).clerk(good["region_code"])
     bad = {**good, "region_code": "3302", "members": [
         {**good["members"][0], "resident_id": good["members"][0]["resident_id"][:-1] + "0"},
         {"name": " ", "resident_id": "330282200001010011", "relation": "cousin",
@@ -106,7 +108,8 @@ def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
     ]}
     intake_db = system.settings.database_url("intake").removeprefix("sqlite:///")
     before = sqlite3.connect(intake_db).execute("select count(*) from outbox").fetchone()[0]
-    response = httpx.post(system.url("intake") + "/applications", json=bad, timeout=10)
+    response = httpx.post(system.url("intake") + "/applications", json=bad, headers=clerk,
+                          timeout=10)
     assert response.status_code == 422
     locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
     assert locs == {("region_code",), ("members", 0, "resident_id"), ("members", 1, "name"),
@@ -119,29 +122,34 @@ def test_bad_input_is_refused_naming_each_field_and_storing_nothing(system):
     # Well-formed fields, broken rules (checked once the form is well-formed): named the same way.
     child = {"name": "小明", "resident_id": "330282201501010016", "relation": "applicant"}
     no_consent = {**good, "members": [{**good["members"][0], "consent_signed_on": None}, child]}
-    response = httpx.post(system.url("intake") + "/applications", json=no_consent, timeout=10)
+    response = httpx.post(system.url("intake") + "/applications", json=no_consent, headers=clerk,
+                          timeout=10)
     assert response.status_code == 422
     locs = {tuple(d["loc"][1:]) for d in response.json()["detail"]}
     assert locs == {("members",), ("members", 0, "consent_signed_on")}
     # Full-width digits look like digits to \d; they must be refused, not crash the service.
     wide = {**good, "region_code": "33０２８２", "members": [
         {**good["members"][0], "resident_id": "３３０２８２１９５８０３１５００２４"}]}
-    response = httpx.post(system.url("intake") + "/applications", json=wide, timeout=10)
+    response = httpx.post(system.url("intake") + "/applications", json=wide, headers=clerk,
+                          timeout=10)
     assert response.status_code == 422
     assert {tuple(d["loc"][1:]) for d in response.json()["detail"]} == {
         ("region_code",), ("members", 0, "resident_id")}
     after = sqlite3.connect(intake_db).execute("select count(*) from outbox").fetchone()[0]
     assert after == before
-    assert httpx.get(system.url("intake") + "/applications/nope", timeout=10).status_code == 404
+    assert httpx.get(system.url("intake") + "/applications/nope", headers=clerk,
+                     timeout=10).status_code == 404
 
 
 def test_a_retried_submission_with_the_same_idempotency_key_opens_one_case(system):
     body = HOUSEHOLDS[12].application()
     url = system.url("intake") + "/applications"
-    first = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
-    again = httpx.post(url, json=body, headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
-    other = httpx.post(url, json={**body, "region_code": "330281"},
-                       headers={"Idempotency-Key": "window-7-0001"}, timeout=10)
+    key = {"Idempotency-Key": "window-7-0001", **tokens(system).clerk(body["region_code"])}
+    first = httpx.post(url, json=body, headers=key, timeout=10)
+    again = httpx.post(url, json=body, headers=key, timeout=10)
+    changed = {**body["members"][0], "name": body["members"][0]["name"] + "甲"}
+    other = httpx.post(url, json={**body, "members": [changed, *body["members"][1:]]},
+                       headers=key, timeout=10)
     assert first.status_code == again.status_code == 201
     assert first.json()["case_id"] == again.json()["case_id"]
     assert other.status_code == 409

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from deploy.households import make_emergency
-from deploy.staff import DISTRICT, SURVEY, TOWN
+from deploy.staff import CLERK, DISTRICT, SURVEY, TOWN
 from tests.conftest import wait_until
-from tests.e2e.conftest import HOUSEHOLDS, payments, submit
+from tests.e2e.conftest import HOUSEHOLDS, payments, submit, tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ def approval_case(system, case_id: str, stage: str) -> dict:  # type: ignore[no-
     found: dict = {}  # type: ignore[type-arg]
 
     def reached() -> bool:
-        response = httpx.get(url, timeout=10)
+        response = httpx.get(url, headers=tokens(system).service(), timeout=10)
         found.update(response.json() if response.status_code == 200 else {})
         return found.get("stage") == stage
 
@@ -27,13 +27,21 @@ def approval_case(system, case_id: str, stage: str) -> dict:  # type: ignore[no-
     return found
 
 
-def act(system, case_id: str, action: str, by: dict, **body) -> httpx.Response:  # type: ignore[no-untyped-def,type-arg]
+def as_staff(system, role: str, case_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Someone of the case's own district in ``role`` (case ids start with the district)."""
+    district, issued = case_id[:6], tokens(system)
+    return {TOWN: issued.reviewer, CLERK: issued.clerk, DISTRICT: issued.approver}[role](district)
+
+
+def act(system, case_id: str, action: str, role: str, **body) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.post(f"{system.url('approval')}/cases/{case_id}/actions",
-                      json={"action": action, "by": by, **body}, timeout=10)
+                      json={"action": action, **body}, headers=as_staff(system, role, case_id),
+                      timeout=10)
 
 
 def intake_case(system, case_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    return httpx.get(f"{system.url('intake')}/applications/{case_id}", timeout=10).json()
+    return httpx.get(f"{system.url('intake')}/applications/{case_id}",
+                     headers=tokens(system).service(), timeout=10).json()
 
 
 def test_review_notice_objection_approval_payment(system):
@@ -51,7 +59,7 @@ def test_review_notice_objection_approval_payment(system):
     accepted = act(system, case_id, "accept", TOWN,
                    home_survey={**SURVEY, "surveyed_on": "2026-11-20"})
     assert accepted.json()["stage"] == "under_notice", accepted.text
-    objection = act(system, case_id, "object", {"role": "window_clerk", "staff_id": "w-1"},
+    objection = act(system, case_id, "object", CLERK,
                     note="a neighbour reports rental income")
     assert act(system, case_id, "approve", DISTRICT).status_code == 409  # objection open
     assert act(system, case_id, "resolve_objection", TOWN, upheld=False,
@@ -63,7 +71,8 @@ def test_review_notice_objection_approval_payment(system):
 
     wait_until(lambda: payments(system, case_id), timeout_s=60, what="payment scheduled")
     [paid] = payments(system, case_id)
-    decision = httpx.get(f"{system.url('approval')}/decisions/{case_id}", timeout=10).json()
+    decision = httpx.get(f"{system.url('approval')}/decisions/{case_id}",
+                         headers=tokens(system).service(), timeout=10).json()
     assert paid["amount_fen"] == decision["monthly_amount_fen"] > 0
     wait_until(lambda: intake_case(system, case_id)["status"] == "payment_scheduled",
                timeout_s=60, what="intake shows the payment")
@@ -72,7 +81,8 @@ def test_review_notice_objection_approval_payment(system):
         assert any(expected in s for s in summaries), (expected, summaries)
     # The stored assessment replays identically.
     replay = httpx.get(f"{system.url('approval')}/assessments/"
-                       f"{case['assessment']['assessment_id']}/replay", timeout=10).json()
+                       f"{case['assessment']['assessment_id']}/replay",
+                       headers=tokens(system).auditor(), timeout=10).json()
     assert replay["identical"], replay
 
 
@@ -99,7 +109,8 @@ def test_a_referral_goes_out_and_its_answer_comes_back(system):
     assert referral["kind"] == "medical" and referral["status"] == "requested"
     answer = httpx.post(f"{system.url('approval')}/referrals/{referral['referral_id']}/answer",
                         json={"outcome": "granted", "amount_fen": 150_000,
-                              "note": "outpatient costs covered"}, timeout=10)
+                              "note": "outpatient costs covered"},
+                        headers=as_staff(system, TOWN, case_id), timeout=10)
     assert answer.status_code == 200, answer.text
     wait_until(lambda: any("granted" in e["summary"] or "医疗" in e["summary"]
                            for e in intake_case(system, case_id)["timeline"]
@@ -109,9 +120,38 @@ def test_a_referral_goes_out_and_its_answer_comes_back(system):
 
 def test_overdue_cases_are_listed(system):
     listed = httpx.get(f"{system.url('approval')}/cases", params={"overdue": "true"},
-                       timeout=10)
+                       headers=tokens(system).service(), timeout=10)
     assert listed.status_code == 200
     assert all(c["overdue"] for c in listed.json()["cases"])
     waiting = httpx.get(f"{system.url('approval')}/cases",
-                        params={"stage": "awaiting_review", "region": "330282"}, timeout=10)
+                        params={"stage": "awaiting_review", "region": "330282"},
+                        headers=tokens(system).approver("330282"), timeout=10)
     assert all(c["stage"] == "awaiting_review" and c["due_at"] for c in waiting.json()["cases"])
+
+
+def test_staff_see_and_act_only_within_their_jurisdiction(system):
+    """A district's lists hold its own cases only, and another district's staff are refused
+    (403) on a case they can name."""
+    case_id = submit(system, HOUSEHOLDS[22])
+    approval_case(system, case_id, "awaiting_review")
+    district = case_id[:6]
+    elsewhere = "110101" if district != "110101" else "310101"
+    issued = tokens(system)
+    url = system.url("approval")
+    own = httpx.get(f"{url}/cases", headers=issued.approver(district), timeout=10).json()
+    other = httpx.get(f"{url}/cases", headers=issued.approver(elsewhere), timeout=10).json()
+    assert case_id in {c["case_id"] for c in own["cases"]}
+    assert all(c["region_code"] == district for c in own["cases"])
+    assert case_id not in {c["case_id"] for c in other["cases"]}
+    for path in (f"/cases/{case_id}", f"/decisions/{case_id}"):
+        assert httpx.get(url + path, headers=issued.reviewer(elsewhere),
+                         timeout=10).status_code == 403
+    refused = httpx.post(f"{url}/cases/{case_id}/actions", json={"action": "reject",
+                         "note": "not mine"}, headers=issued.reviewer(elsewhere), timeout=10)
+    assert refused.status_code == 403
+    assert approval_case(system, case_id, "awaiting_review")["stage"] == "awaiting_review"
+    for service, path in (("intake", f"/applications/{case_id}"),
+                          ("verification", f"/reports/{case_id}")):
+        assert httpx.get(system.url(service) + path, headers=issued.clerk(elsewhere),
+                         timeout=10).status_code == 403
+        assert httpx.get(system.url(service) + path, timeout=10).status_code == 401

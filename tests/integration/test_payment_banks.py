@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 
 from deploy.bank_simulator import SIMULATED_FAILURE, settle
+from deploy.tokens import DevTokens
 from services.payment.adapters.tables import accounts, bank_files, bank_results, bus, ledger
 from services.payment.adapters.tables import payments as payments_table
 from services.payment.adapters.vault import AccountVault, SealBroken
@@ -36,6 +38,7 @@ from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import runs
 from services.payment.service_layer.handlers import on_application_decided, on_benefit_changed
+from shared.auth import load_token_keys
 from shared.events.catalogue import (
     ApplicationDecided,
     BenefitChanged,
@@ -43,6 +46,7 @@ from shared.events.catalogue import (
     PolicyParameter,
 )
 from shared.events.envelope import Envelope
+from shared.settings import load_settings
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
 
@@ -63,8 +67,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 class Payment:
     """Payment's HTTP API as a finance office uses it, on a real database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, data_dir: Path) -> None:
         self.engine = engine
+        settings = load_settings(env="test", data_dir=data_dir)
         runtime = SimpleNamespace(engine=engine, uow=lambda: UnitOfWork(engine, bus, "/test"))
         app = FastAPI()
         app.include_router(router)
@@ -72,8 +77,13 @@ class Payment:
         app.state.runtime = runtime  # what shared.service.current_runtime reads
         app.state.vault = AccountVault("test-secret")
         app.state.runner = Runner(runtime.uow)
+        app.state.auth_verifier = load_token_keys(settings)[1]
         self.app = app
-        self.http = TestClient(app)
+        # The district's finance office runs cycles, bank files and reconciliation; accounts
+        # are registered by a clerk at the window (clerk_headers).
+        tokens = DevTokens(settings)
+        self.clerk_headers = tokens.clerk(REGION)
+        self.http = TestClient(app, headers=tokens.approver(REGION))
 
     def wait_for_runs(self) -> None:
         # Cycles and batches generate on a background thread; answers come before the payments.
@@ -81,7 +91,8 @@ class Payment:
 
     def put_account(self, n: int, number: str, bank: str = "ICBC", holder: str | None = None,
                     key: str | None = None) -> Any:
-        return self.http.put(f"/cases/{case(n)}/account", headers=_key(key), json={
+        return self.http.put(f"/cases/{case(n)}/account",
+                             headers={**_key(key), **self.clerk_headers}, json={
             "bank_code": bank, "account_number": number, "holder_name": holder or holder_of(n)})
 
     def cycle(self, month: str, key: str | None = None) -> dict[str, Any]:
@@ -130,8 +141,8 @@ class Payment:
 
 
 @pytest.fixture
-def api(engine: Engine) -> Iterator[Payment]:
-    service = Payment(engine)
+def api(engine: Engine, tmp_path: Path) -> Iterator[Payment]:
+    service = Payment(engine, tmp_path)
     yield service
     service.wait_for_runs()  # no generator thread outlives its database
 

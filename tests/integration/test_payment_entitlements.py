@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from deploy.tokens import DevTokens
 from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import bus, entitlements
 from services.payment.entrypoints.http import router
@@ -19,11 +20,13 @@ from services.payment.service_layer.handlers import (
     on_application_decided,
     on_benefit_changed,
 )
+from shared.auth import load_token_keys
 from shared.bus.consumer import _is_infrastructure_failure
 from shared.db import make_engine
 from shared.events.catalogue import ApplicationDecided, BenefitChanged
 from shared.events.envelope import Envelope
 from shared.service import current_runtime
+from shared.settings import load_settings
 from shared.uow import UnitOfWork
 from tests.conftest import ROOT, migrated_engine
 
@@ -122,12 +125,15 @@ def test_a_change_for_an_unknown_case_fails_so_it_is_dead_lettered(engine):
     assert state(engine) is None
 
 
-def test_the_payments_of_a_case_come_with_its_entitlement(engine):
+def test_the_payments_of_a_case_come_with_its_entitlement(engine, tmp_path):
     handle(engine, approval())
+    settings = load_settings(env="test", data_dir=tmp_path)
     app = FastAPI()
     app.include_router(router)
     app.dependency_overrides[current_runtime] = lambda: SimpleNamespace(engine=engine)
-    client = TestClient(app)
+    app.state.auth_verifier = load_token_keys(settings)[1]
+    # OneDoor's own machine reads everywhere, so an unknown case answers empty, not 404.
+    client = TestClient(app, headers=DevTokens(settings).service())
     body = client.get(f"/cases/{CASE}/payments").json()
     assert [(p["kind"], p["period"], p["amount_fen"]) for p in body["payments"]] == [
         ("monthly", "2026-11", 81_000)]

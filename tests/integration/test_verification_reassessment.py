@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
+from fastapi import HTTPException
 from sqlalchemy import select
 
 from services.verification.adapters.repository import ReportRepository
@@ -13,6 +14,7 @@ from services.verification.adapters.tables import bus, declared_incomes, househo
 from services.verification.entrypoints.http import get_report
 from services.verification.service_layer import handlers
 from services.verification.service_layer.handlers import HANDLERS, IncomingRecord
+from shared.auth import Principal, Role
 from shared.events.base import Event
 from shared.events.catalogue import (
     ApplicationDecided,
@@ -144,7 +146,12 @@ def test_a_periodic_review_makes_a_new_report_from_current_partner_records(engin
     assert second.household_monthly_income_fen == 60_000
     assert [seq for seq, _, _ in kept(engine)] == list(range(1, len(reported(engine)) + 1))
 
-    body = get_report(CASE, SimpleNamespace(engine=engine))  # type: ignore[arg-type]
+    reviewer = Principal("t-017", Role.TOWN_REVIEWER, "330282", NOW)  # the district's own
+    body = get_report(CASE, SimpleNamespace(engine=engine), None, reviewer)  # type: ignore[arg-type]
+    stranger = Principal("t-900", Role.TOWN_REVIEWER, "370202", NOW)
+    with pytest.raises(HTTPException) as refused:
+        get_report(CASE, SimpleNamespace(engine=engine), None, stranger)  # type: ignore[arg-type]
+    assert refused.value.status_code == 403
     assert body["report_id"] == second.report_id and body["occasion"] == "periodic_review"
     earlier = body["earlier_reports"]
     assert [e["report_id"] for e in earlier] == [r.report_id for r in reported(engine)[:-1]]

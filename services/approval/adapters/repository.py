@@ -21,6 +21,7 @@ from services.approval.adapters.tables import (
     stage_changes,
     temporary_grants,
 )
+from shared.db import within
 from shared.events.catalogue import ApplicationDecided
 
 _CASE = select(cases).where(cases.c.case_id == bindparam("cid"))
@@ -77,15 +78,17 @@ class ApprovalRepository:
             select(stage_changes).where(stage_changes.c.case_id == case_id)
             .order_by(stage_changes.c.sequence)).mappings()]
 
-    def list_cases(self, *, stage: str | None, region: str | None, programme: str | None,
-                   overdue_at: datetime | None, limit: int) -> list[dict[str, Any]]:
-        q = select(cases.c.case_id, cases.c.programme, cases.c.region_code, cases.c.stage,
-                   cases.c.sequence, cases.c.due_at, cases.c.notice_ends_at,
-                   cases.c.stage_since, cases.c.submitted_at, cases.c.monthly_amount_fen)
+    def list_cases(self, *, jurisdiction: str, stage: str | None, region: str | None,
+                   programme: str | None, overdue_at: datetime | None,
+                   limit: int) -> list[dict[str, Any]]:
+        q = (select(cases.c.case_id, cases.c.programme, cases.c.region_code, cases.c.town_code,
+                    cases.c.stage, cases.c.sequence, cases.c.due_at, cases.c.notice_ends_at,
+                    cases.c.stage_since, cases.c.submitted_at, cases.c.monthly_amount_fen)
+             .where(within(jurisdiction, cases.c.region_code, cases.c.town_code)))
         if stage:
             q = q.where(cases.c.stage == stage)
-        if region:
-            q = q.where(cases.c.region_code == region)
+        if region:  # a district (6 digits) or a town (9)
+            q = q.where(within(region, cases.c.region_code, cases.c.town_code))
         if programme:
             q = q.where(cases.c.programme == programme)
         if overdue_at is not None:

@@ -40,6 +40,8 @@ cases = Table(
     Column("case_id", String(40), primary_key=True),
     Column("programme", String(20), nullable=False),
     Column("region_code", String(6), nullable=False),
+    # The town or street whose staff handle the case (None before towns were recorded).
+    Column("town_code", String(9), nullable=True),
     Column("stage", String(30), nullable=False),
     # Counts the case's stage changes; every update checks it, so two reviewers acting at once
     # cannot both win (the second gets a 409 and acts again on what the first did).

@@ -18,6 +18,7 @@ from services.approval.domain.workflow import ActionRefused, Actor
 from services.approval.service_layer import commands
 from services.approval.service_layer.casework import UnknownCase
 from shared import clock
+from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
 from shared.service import Runtime, ServiceRuntime
 
@@ -30,12 +31,25 @@ def policy(request: Request) -> PolicyTable:
 
 Policy = Annotated[PolicyTable, Depends(policy)]
 router = APIRouter()
+Reader = Annotated[Principal, Depends(require("case.read"))]
+# Who acts is the signed-in person: the token's role and subject, never a name in the body.
+Worker = Annotated[Principal, Depends(require("case.act"))]
+Reviewer = Annotated[Principal, Depends(require("case.review"))]
+Answerer = Annotated[Principal, Depends(require("referral.answer"))]
 
 
-class StaffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Literal["window_clerk", "town_reviewer", "district_approver"]
-    staff_id: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+def _actor(who: Principal) -> Actor:
+    return Actor(str(who.role), who.subject)
+
+
+def _case_in_reach(rt: ServiceRuntime, case_id: str, who: Principal, request: Request) -> None:
+    """404 for no such case, a logged 403 for a case outside the caller's jurisdiction. A
+    case's district and town never change, so reading them before the action is safe."""
+    with reading(rt.engine) as conn:
+        row = ApprovalRepository(conn).case(case_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+    check_jurisdiction(who, area_of(row["region_code"], row["town_code"]), request=request)
 
 
 class HomeSurveyIn(BaseModel):
@@ -48,14 +62,13 @@ class HomeSurveyIn(BaseModel):
 
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        "action": "accept", "by": {"role": "town_reviewer", "staff_id": "t-017"},
+        "action": "accept",
         "note": "report and survey agree",
         "home_survey": {"surveyed_on": "2026-11-20", "surveyors": "t-017, t-021",
                         "findings": "lives alone, no other income seen"}}})
     action: Literal["accept", "return", "resume", "reject", "object", "resolve_objection",
                     "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
                     "terminate"]
-    by: StaffIn
     note: str | None = Field(default=None, max_length=4000,
                              description="Reason or remark; required to return, reject, object,"
                                          " resolve, suspend, terminate")
@@ -94,52 +107,63 @@ def _run(rt: ServiceRuntime, work: Callable[[Any], T]) -> T:
 
 @router.post("/cases/{case_id}/actions", tags=["workflow"],
              summary="Act on a case: review, notice, approval, and after (审核/公示/审批)")
-def case_action(case_id: str, body: ActionIn, rt: Runtime, table: Policy) -> dict[str, Any]:
-    """One action; 409 when the case's stage or the actor's role does not allow it (nothing
-    changes), 422 when an input the action needs is missing."""
+def case_action(case_id: str, body: ActionIn, rt: Runtime, table: Policy, request: Request,
+                who: Worker) -> dict[str, Any]:
+    """One action, by the signed-in person; 409 when the case's stage or their role does not
+    allow it (nothing changes), 422 when an input the action needs is missing."""
+    _case_in_reach(rt, case_id, who, request)
     survey = None if body.home_survey is None else commands.HomeSurvey(
         body.home_survey.surveyed_on, body.home_survey.surveyors, body.home_survey.findings)
     return _run(rt, lambda uow: commands.perform(
-        uow, table, case_id, body.action, Actor(body.by.role, body.by.staff_id),
+        uow, table, case_id, body.action, _actor(who),
         note=body.note, justification=body.justification, upheld=body.upheld,
         objection_id=body.objection_id, home_survey=survey))
 
 
 @router.post("/cases/{case_id}/home-surveys", tags=["workflow"], status_code=201,
              summary="Record a home survey (入户调查)")
-def home_survey(case_id: str, body: HomeSurveyIn, by: StaffIn, rt: Runtime) -> dict[str, str]:
+def home_survey(case_id: str, body: HomeSurveyIn, rt: Runtime, request: Request,
+                who: Reviewer) -> dict[str, str]:
+    _case_in_reach(rt, case_id, who, request)
     survey = commands.HomeSurvey(body.surveyed_on, body.surveyors, body.findings)
-    _run(rt, lambda uow: commands.record_survey(uow, case_id, survey,
-                                                Actor(by.role, by.staff_id)))
+    _run(rt, lambda uow: commands.record_survey(uow, case_id, survey, _actor(who)))
     return {"case_id": case_id, "recorded": "home_survey"}
 
 
 @router.post("/cases/{case_id}/periodic-review", tags=["workflow"], status_code=202,
              summary="Start a recipient's periodic review (定期复核)")
-def periodic_review(case_id: str, by: StaffIn, rt: Runtime) -> dict[str, str]:
-    _run(rt, lambda uow: commands.request_review(uow, case_id, Actor(by.role, by.staff_id)))
+def periodic_review(case_id: str, rt: Runtime, request: Request,
+                    who: Reviewer) -> dict[str, str]:
+    _case_in_reach(rt, case_id, who, request)
+    _run(rt, lambda uow: commands.request_review(uow, case_id, _actor(who)))
     return {"case_id": case_id, "requested": "periodic_review"}
 
 
 @router.post("/referrals/{referral_id}/answer", tags=["referrals"],
              summary="A department answers a referral (专项救助)")
-def answer_referral(referral_id: str, body: ReferralAnswerIn, rt: Runtime) -> dict[str, Any]:
+def answer_referral(referral_id: str, body: ReferralAnswerIn, rt: Runtime, request: Request,
+                    who: Answerer) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        referral = ApprovalRepository(conn).referral(referral_id)
+    if referral is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no referral {referral_id}")
+    _case_in_reach(rt, referral["case_id"], who, request)
     return _run(rt, lambda uow: commands.answer_referral(uow, referral_id, body.outcome,
                                                          body.amount_fen, body.note))
 
 
 @router.get("/cases", tags=["workflow"],
             summary="Cases by stage, region, programme; overdue ones first")
-def list_cases(rt: Runtime,
+def list_cases(rt: Runtime, who: Reader,
                stage: Annotated[str | None, Query()] = None,
-               region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+               region: Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9})$")] = None,
                programme: Annotated[str | None, Query()] = None,
                overdue: Annotated[bool, Query()] = False,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     now = datetime.now(UTC)
     with reading(rt.engine) as conn:
         rows = ApprovalRepository(conn).list_cases(
-            stage=stage, region=region, programme=programme,
+            jurisdiction=who.jurisdiction, stage=stage, region=region, programme=programme,
             overdue_at=now if overdue else None, limit=limit)
     return {"as_of": now.isoformat(), "cases": [_with_overdue(r, now) for r in rows]}
 
@@ -155,12 +179,13 @@ def _with_overdue(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 @router.get("/cases/{case_id}", tags=["workflow"],
             summary="A case: stage, time limit, assessments with their trace, history")
-def get_case(case_id: str, rt: Runtime) -> dict[str, Any]:
+def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         repo = ApprovalRepository(conn)
         row = repo.case(case_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
+        check_jurisdiction(who, area_of(row["region_code"], row["town_code"]), request=request)
         latest = repo.assessment(row["assessment_id"]) if row["assessment_id"] else None
         return {
             **{k: v for k, v in _with_overdue(row, datetime.now(UTC)).items() if k != "facts"},
@@ -180,17 +205,20 @@ def get_case(case_id: str, rt: Runtime) -> dict[str, Any]:
 
 @router.get("/assessments/{assessment_id}/replay", tags=["audit"],
             summary="Re-run a stored assessment from its inputs; is it identical?")
-def replay(assessment_id: str, rt: Runtime, table: Policy) -> dict[str, Any]:
+def replay(assessment_id: str, rt: Runtime, table: Policy, request: Request,
+           who: Reader) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         stored = ApprovalRepository(conn).assessment(assessment_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no assessment {assessment_id}")
+    _case_in_reach(rt, stored["case_id"], who, request)
     return commands.replay(stored, table)
 
 
 @router.get("/decisions/{case_id}", tags=["decisions"],
             summary="A case's decision with every rule, figure and source")
-def get_decision(case_id: str, rt: Runtime) -> dict[str, Any]:
+def get_decision(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[str, Any]:
+    _case_in_reach(rt, case_id, who, request)
     with reading(rt.engine) as conn:
         body = ApprovalRepository(conn).decision(case_id)
     if body is None:
@@ -198,8 +226,9 @@ def get_decision(case_id: str, rt: Runtime) -> dict[str, Any]:
     return body
 
 
+# The policy figures are public (they are published by each region), so they need no sign-in.
 @router.get("/policy/{region_code}", tags=["policy"],
-            summary="Every policy figure in force for a region on a day")
+            summary="Every policy figure in force for a region on a day (public)")
 def policy_figures(region_code: str, table: Policy,
                    on: Annotated[date | None, Query()] = None,
                    programme: Annotated[str | None, Query()] = None) -> dict[str, Any]:

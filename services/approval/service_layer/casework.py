@@ -135,7 +135,8 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
     decided = ev.ApplicationDecided(
         case_id=case.case_id, decision_id=str(uuid.uuid4()),
         outcome="approved" if approved else "rejected", programme=case.programme,  # type: ignore[arg-type]
-        region_code=case.region_code, beneficiary_ref=facts.applicant.person_ref,
+        region_code=case.region_code, town_code=row.get("town_code"),
+        beneficiary_ref=facts.applicant.person_ref,
         household_size=facts.size, monthly_amount_fen=monthly,
         start_month=month if monthly else None,
         policy_version=a.policy_version if a else None, reasons=decision_reasons,

@@ -50,7 +50,8 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
     facts = from_application(event)
     emergency = event.temporary is not None and event.temporary.kind == "emergency"
     row = {"case_id": event.case_id, "programme": event.programme,
-           "region_code": event.region_code, "stage": "awaiting_report", "sequence": 0,
+           "region_code": event.region_code, "town_code": event.town_code,
+           "stage": "awaiting_report", "sequence": 0,
            "emergency": emergency, "facts": json.dumps(facts.to_dict(), sort_keys=True),
            "assessment_id": None, "monthly_amount_fen": 0, "due_at": None,
            "notice_ends_at": None, "submitted_at": event.submitted_at, "stage_since": now}

@@ -54,6 +54,7 @@ class CaseRepository:
             submitted_at: datetime) -> None:
         self.conn.execute(insert(cases).values(
             case_id=case_id, region_code=application.region_code,
+            town_code=application.town_code,
             programme=application.programme, status="submitted",
             applicant_ref=refs[[m.relation for m in application.members].index("applicant")],
             submitted_at=submitted_at, updated_at=submitted_at,
@@ -125,6 +126,26 @@ class CaseRepository:
         ).mappings().all()
         return {"case": dict(row), "members": [dict(p) for p in people],
                 "timeline": [dict(e) for e in events]}
+
+    def listed(self, where: Any, *, status: str | None, programme: str | None,
+               limit: int) -> list[dict[str, Any]]:
+        """Cases, newest first, for the window's lists: no names, no ID numbers."""
+        q = (select(cases.c.case_id, cases.c.region_code, cases.c.town_code, cases.c.programme,
+                    cases.c.status, cases.c.submitted_at, cases.c.updated_at)
+             .where(where).order_by(cases.c.submitted_at.desc(), cases.c.case_id).limit(limit))
+        if status is not None:
+            q = q.where(cases.c.status == status)
+        if programme is not None:
+            q = q.where(cases.c.programme == programme)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    def cases_of_person(self, ref: str, where: Any) -> list[dict[str, Any]]:
+        q = (select(cases.c.case_id, cases.c.region_code, cases.c.town_code, cases.c.programme,
+                    cases.c.status, cases.c.submitted_at, members.c.relation)
+             .join(members, members.c.case_id == cases.c.case_id)
+             .where(members.c.person_ref == ref, where)
+             .order_by(cases.c.submitted_at.desc()))
+        return [dict(r) for r in self.conn.execute(q).mappings()]
 
     # Idempotency keys: a window clerk's double click, or a retry after a lost answer, must not
     # open a second case for the same household.

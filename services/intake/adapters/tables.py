@@ -25,6 +25,8 @@ cases = Table(
     metadata,
     Column("case_id", String(40), primary_key=True),
     Column("region_code", String(6), nullable=False, index=True),
+    # The town or street whose staff handle the case (None before towns were recorded).
+    Column("town_code", String(9), nullable=True, index=True),
     Column("programme", String(30), nullable=False),
     Column("status", String(30), nullable=False),
     Column("applicant_ref", String(40), nullable=False),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.intake.domain.region import region_problem
+from services.intake.domain.region import region_problem, town_problem
 from services.intake.domain.resident_id import ResidentId, age_on
 
 ADULT_AGE = 18
@@ -99,6 +99,7 @@ class Application:
     # Other departments' assistance the household also asks for (专项救助): medical,
     # education, housing, employment.
     referrals: tuple[str, ...] = ()
+    town_code: str | None = None  # the town or street whose staff handle the case
 
     def problems(self) -> list[Problem]:
         """Every rule the application breaks (all of them, not only the first)."""
@@ -106,6 +107,9 @@ class Application:
         region = region_problem(self.region_code)
         if region:
             found.append(Problem(("region_code",), region))
+        elif self.town_code is not None and (town := town_problem(self.town_code,
+                                                                  self.region_code)):
+            found.append(Problem(("town_code",), town))
         if self.programme not in PROGRAMMES:
             found.append(Problem(("programme",), f"must be one of {', '.join(PROGRAMMES)}"))
         applicants = [i for i, m in enumerate(self.members) if m.relation == "applicant"]

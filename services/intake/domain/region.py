@@ -20,3 +20,14 @@ def region_problem(code: str) -> str | None:
     if code[4:] == "00":
         return "must name a district or county (the last two digits are not 00)"
     return None
+
+
+def town_problem(town: str, region: str) -> str | None:
+    """Why this is not the 9-digit code of a town or street (乡镇/街道) of ``region``, or None."""
+    if not re.fullmatch(r"[0-9]{9}", town):
+        return "must be a 9-digit town or street code (乡镇/街道)"
+    if not town.startswith(region):
+        return f"town {town} is not in region {region}"
+    if town.endswith("000"):
+        return "must name a town or street (the last three digits are not 000)"
+    return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.repository import CaseRepository
+from services.intake.adapters.tables import cases
 from services.intake.domain.model import Application, InvalidApplication
 from services.intake.entrypoints.schemas import (
     ApplicationIn,
@@ -20,10 +22,15 @@ from services.intake.entrypoints.schemas import (
     TemporaryOut,
 )
 from services.intake.service_layer import handlers
-from shared.db import reading
+from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
+from shared.db import reading, within
+from shared.pseudonym import person_ref
 from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(tags=["applications"])
+Clerk = Annotated[Principal, Depends(require("case.submit"))]
+Reader = Annotated[Principal, Depends(require("case.read"))]
+Searcher = Annotated[Principal, Depends(require("case.search"))]
 
 
 def _unprocessable(exc: InvalidApplication) -> HTTPException:
@@ -38,16 +45,23 @@ def _unprocessable(exc: InvalidApplication) -> HTTPException:
 def submit_application(
     body: ApplicationIn,
     rt: Runtime,
+    request: Request,
     response: Response,
+    who: Clerk,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CaseCreated:
     """Registers the application and answers with its case id.
 
     Send an ``Idempotency-Key`` header to make retries safe: the same key with the same body
     answers with the original case; the same key with a different body is refused (409).
+    A clerk takes applications for their own town or district only (403 otherwise); a town's
+    clerk who sends no ``town_code`` takes it for their own town.
     """
     request_hash = hashlib.sha256(
         json.dumps(body.fingerprint(), sort_keys=True).encode()).hexdigest()
+    if body.town_code is None and len(who.jurisdiction) == 9:
+        body = body.model_copy(update={"town_code": who.jurisdiction})
+    check_jurisdiction(who, area_of(body.region_code, body.town_code), request=request)
     application = body.to_domain()
     try:
         case_id = _submit(rt, application, idempotency_key, request_hash)
@@ -81,14 +95,16 @@ def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str |
 
 @router.get("/applications/{case_id}", response_model=CaseOut,
             summary="A case: status, decision and timeline (where is my case)")
-def get_case(case_id: str, rt: Runtime) -> CaseOut:
+def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> CaseOut:
     with reading(rt.engine) as conn:
         found = CaseRepository(conn).get(case_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
     case = found["case"]
+    check_jurisdiction(who, area_of(case["region_code"], case["town_code"]), request=request)
     return CaseOut(
         case_id=case["case_id"], status=case["status"], region_code=case["region_code"],
+        town_code=case["town_code"],
         programme=case["programme"], submitted_at=case["submitted_at"],
         updated_at=case["updated_at"],
         decision=json.loads(case["decision"]) if case["decision"] else None,
@@ -108,3 +124,36 @@ def get_case(case_id: str, rt: Runtime) -> CaseOut:
         referrals=json.loads(case["referrals"]),
         timeline=found["timeline"],  # type: ignore[arg-type]
     )
+
+
+@router.get("/applications", summary="Cases within your jurisdiction, newest first")
+def list_cases(rt: Runtime, who: Reader,
+               status_: Annotated[str | None, Query(alias="status", max_length=30)] = None,
+               programme: Annotated[str | None, Query(max_length=30)] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        rows = CaseRepository(conn).listed(
+            within(who.jurisdiction, cases.c.region_code, cases.c.town_code),
+            status=status_, programme=programme, limit=limit)
+    return {"cases": rows}
+
+
+class SearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resident_id: str = Field(pattern=r"^[0-9]{17}[0-9Xx]$",
+                             description="The person's 18-character resident ID number")
+
+
+@router.post("/applications/search",
+             summary="A person's cases within your jurisdiction, by resident ID number")
+def search_by_person(body: SearchIn, rt: Runtime, who: Searcher) -> dict[str, Any]:
+    """POST, not GET: an ID number must not sit in a URL that proxies and access logs keep.
+    The search is logged by who asked and how many cases it found, never with the number."""
+    ref = person_ref(rt.settings.pseudonym_key.get_secret_value().encode(), body.resident_id)
+    with reading(rt.engine) as conn:
+        rows = CaseRepository(conn).cases_of_person(
+            ref, within(who.jurisdiction, cases.c.region_code, cases.c.town_code))
+    access_log.info("person search by %s:%s found %d cases", who.role, who.subject, len(rows),
+                    extra={"subject": who.subject, "role": str(who.role),
+                           "permission": "case.search", "found": len(rows)})
+    return {"person_ref": ref, "cases": rows}

@@ -100,6 +100,10 @@ class ApplicationIn(BaseModel):
                      "relation": "applicant", "consent_signed_on": "2026-11-20",
                      "declared_incomes": [{"kind": "pension", "monthly_amount_fen": 60000}]}]}})
     region_code: str = Field(description="6-digit county-level region code, e.g. 330282 (Cixi)")
+    town_code: str | None = Field(
+        default=None, pattern=r"^[0-9]{9}$",
+        description="9-digit town or street code (乡镇/街道) within region_code, whose staff "
+                    "handle the case; a town's clerk may leave it out: their own town is used")
     programme: Programme
     members: list[MemberIn] = Field(min_length=1, max_length=30)
     legal_supporters: list[LegalSupporterIn] = Field(
@@ -126,6 +130,7 @@ class ApplicationIn(BaseModel):
         today = clock.today()
         return Application(
             region_code=self.region_code,
+            town_code=self.town_code,
             programme=self.programme,
             submitted_on=today,
             members=tuple(
@@ -171,7 +176,7 @@ class ApplicationIn(BaseModel):
 
 
 _ADDED_FIELDS: dict[str, Any] = {"legal_supporters": [], "care_mode": None, "temporary": None,
-                                 "referrals": []}
+                                 "referrals": [], "town_code": None}
 _ADDED_MEMBER_FIELDS: dict[str, Any] = {"disability_grade": None, "able_to_work": None,
                                         "self_care": None}
 
@@ -217,6 +222,7 @@ class CaseOut(BaseModel):
     case_id: str
     status: str
     region_code: str
+    town_code: str | None = None
     programme: str
     submitted_at: datetime
     updated_at: datetime

@@ -97,6 +97,7 @@ def _submitted(application: Application, case_id: str, refs: list[str],
     return ApplicationSubmitted(
         case_id=case_id,
         region_code=application.region_code,
+        town_code=application.town_code,
         programme=application.programme,  # type: ignore[arg-type]
         submitted_at=now,
         members=[

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from services.intake.adapters.tables import cases, identity_lookups, members
+from shared.auth import area_of
 from shared.uow import UnitOfWork
 
 
@@ -36,17 +37,18 @@ def identify(uow: UnitOfWork, person_ref: str, reason: str, *, subject: str, rol
              covers: Callable[[str], bool]) -> Identity | None:
     rows = uow.conn.execute(
         select(members.c.name, members.c.resident_id, cases.c.case_id, cases.c.region_code,
+               cases.c.town_code,
                cases.c.programme, cases.c.status)
         .join(cases, cases.c.case_id == members.c.case_id)
         .where(members.c.person_ref == person_ref)
         .order_by(cases.c.submitted_at)).all()
-    visible = [r for r in rows if covers(r.region_code)]
+    visible = [r for r in rows if covers(area_of(r.region_code, r.town_code))]
     uow.conn.execute(insert(identity_lookups).values(
         at=datetime.now(UTC), subject=subject, role=role, person_ref=person_ref,
         reason=reason, found=bool(visible)))
     uow.commit()  # the record stands even when the answer is a refusal
     if rows and not visible:
-        raise OutsideJurisdiction(rows[0].region_code)
+        raise OutsideJurisdiction(area_of(rows[0].region_code, rows[0].town_code) or "")
     if not visible:
         return None
     last = visible[-1]  # the latest application's spelling of the name

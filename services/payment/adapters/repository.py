@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from services.payment.adapters.tables import (
     accounts,
+    case_areas,
     case_members,
     entitlements,
     idempotency_keys,
@@ -199,6 +200,17 @@ class PaymentRepository:
         return int(total)
 
     # -- households -------------------------------------------------------------------------
+
+    def record_area(self, case_id: str, region_code: str, town_code: str | None) -> None:
+        """Where the case is handled; kept once (a case never moves, a decision may repeat)."""
+        if self.area(case_id) is None:
+            self.conn.execute(insert(case_areas).values(
+                case_id=case_id, region_code=region_code, town_code=town_code))
+
+    def area(self, case_id: str) -> tuple[str, str | None] | None:
+        row = self.conn.execute(select(case_areas.c.region_code, case_areas.c.town_code)
+                                .where(case_areas.c.case_id == case_id)).first()
+        return None if row is None else (row[0], row[1])
 
     def add_members(self, case_id: str, person_refs: Iterable[str]) -> None:
         known = set(self.conn.execute(select(case_members.c.person_ref)

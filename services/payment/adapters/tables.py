@@ -115,6 +115,15 @@ case_members = Table(
     Index("ix_case_members_person", "person_ref"),
 )
 
+# Where each case is handled, from its decision: which staff may see its payments and account.
+case_areas = Table(
+    "case_areas",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("region_code", String(6), nullable=False),
+    Column("town_code", String(9), nullable=True),  # None before towns were recorded
+)
+
 # The bank account a case is paid into. The number and the holder's name are sealed (AES-GCM,
 # bound to the case id); only the last four digits are kept in clear, for masked display.
 accounts = Table(

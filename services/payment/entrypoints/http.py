@@ -14,30 +14,38 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.payment.adapters.repository import PaymentRepository
-from services.payment.adapters.tables import ledger, payments
+from services.payment.adapters.tables import case_areas, ledger, payments
 from services.payment.adapters.vault import AccountVault
 from services.payment.domain.bankfile import FileRefused
 from services.payment.entrypoints.idempotency import fingerprint, once
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import banking, reconciliation, runs
 from shared import clock
-from shared.db import reading
-from shared.service import Runtime
+from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
+from shared.db import reading, within
+from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(tags=["payments"])
 
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 REGION = r"^[0-9]{6}$"
+AREA = r"^([0-9]{6}|[0-9]{9})$"  # a district, or a town within it
 Month = Annotated[str, Field(pattern=MONTH, examples=["2026-12"])]
 RegionCode = Annotated[str, Field(pattern=REGION, examples=["330282"])]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 PaymentStatus = Literal["scheduled", "held", "exported", "paid", "failed", "reissued"]
+Reader = Annotated[Principal, Depends(require("case.read"))]
+AccountClerk = Annotated[Principal, Depends(require("payment.account.write"))]
+# Cycles, batches, bank files out and results in, re-issues: the district's payment work.
+Operator = Annotated[Principal, Depends(require("payment.run"))]
+BankFileReader = Annotated[Principal, Depends(require("payment.bank_file.read"))]
+Reconciler = Annotated[Principal, Depends(require("payment.reconcile"))]
 # Columns that never leave the service: the sealed account copied into an exported payment.
 _SEALED = ("account_sealed", "holder_sealed")
 
@@ -58,6 +66,24 @@ def _payment_out(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _utc(v) for k, v in row.items() if k not in _SEALED}
 
 
+def _case_in_reach(rt: ServiceRuntime, case_id: str, who: Principal, request: Request) -> None:
+    """A logged 403 for a case outside the caller's jurisdiction. Payment learns where a case
+    is handled from its decision: before that, only staff of every region may ask (and see
+    nothing), others get a 404."""
+    with reading(rt.engine) as conn:
+        area = PaymentRepository(conn).area(case_id)
+    if area is None:
+        if who.jurisdiction == "":
+            return
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"no payment decision for case {case_id} yet")
+    check_jurisdiction(who, area_of(*area), request=request)
+
+
+def _region_in_reach(who: Principal, region_code: str, request: Request) -> None:
+    check_jurisdiction(who, region_code, request=request)
+
+
 def _utc(value: Any) -> Any:
     # SQLite gives back a timestamp's digits without its zone; they were stored in UTC.
     return clock.as_utc(value).isoformat() if isinstance(value, datetime) else value
@@ -67,7 +93,8 @@ def _utc(value: Any) -> Any:
 
 @router.get("/cases/{case_id}/payments",
             summary="A case's payments, its monthly entitlement (or null) and its account, masked")
-def case_payments(case_id: str, rt: Runtime) -> dict[str, Any]:
+def case_payments(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[str, Any]:
+    _case_in_reach(rt, case_id, who, request)
     with reading(rt.engine) as conn:
         repo = PaymentRepository(conn)
         entitlement = repo.entitlement(case_id)
@@ -91,8 +118,9 @@ class AccountIn(BaseModel):
 
 @router.put("/cases/{case_id}/account",
             summary="Register or correct the bank account a case is paid into (answer masked)")
-def put_account(case_id: str, body: AccountIn, request: Request, rt: Runtime,
+def put_account(case_id: str, body: AccountIn, request: Request, rt: Runtime, who: AccountClerk,
                 idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _case_in_reach(rt, case_id, who, request)
     vault = _vault(request)
 
     def action(uow: Any) -> tuple[int, Any]:
@@ -118,18 +146,20 @@ class CycleIn(BaseModel):
 @router.get("/cycles/preview", summary="What a month's cycle would pay, without writing anything")
 def preview_cycle(month: Annotated[str, Query(pattern=MONTH)],
                   region_code: Annotated[str, Query(pattern=REGION)],
-                  rt: Runtime) -> dict[str, Any]:
+                  rt: Runtime, request: Request, who: Operator) -> dict[str, Any]:
+    _region_in_reach(who, region_code, request)
     with reading(rt.engine) as conn:
         return runs.preview(conn, "cycle", month, region_code)
 
 
 @router.post("/cycles", status_code=status.HTTP_202_ACCEPTED,
              summary="Generate a month's cycle for a region: one payment per entitlement, once")
-def generate_cycle(body: CycleIn, request: Request, rt: Runtime,
+def generate_cycle(body: CycleIn, request: Request, rt: Runtime, who: Operator,
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Answers at once with the run; it generates in the background (GET /cycles/{run_id}).
     Asking again for the same month and region creates nothing new — and resumes a run that
     stopped half-way."""
+    _region_in_reach(who, body.region_code, request)
     def action(uow: Any) -> tuple[int, Any]:
         return 202, _run_out(runs.open_cycle(uow.conn, body.month, body.region_code,
                                              datetime.now(UTC)))
@@ -142,12 +172,18 @@ def generate_cycle(body: CycleIn, request: Request, rt: Runtime,
 
 @router.get("/cycles/{run_id}", summary="A cycle or batch run: its status and what it created")
 @router.get("/batches/{run_id}", summary="A batch run", include_in_schema=False)
-def get_run(run_id: str, rt: Runtime) -> dict[str, Any]:
+def get_run(run_id: str, rt: Runtime, request: Request, who: Operator) -> dict[str, Any]:
+    return _run_out(_run_in_reach(rt, run_id, who, request))
+
+
+def _run_in_reach(rt: ServiceRuntime, run_id: str, who: Principal,
+                  request: Request) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         found = runs.run(conn, run_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
-    return _run_out(found)
+    _region_in_reach(who, found["region_code"], request)
+    return found
 
 
 class BatchIn(BaseModel):
@@ -169,7 +205,9 @@ class BatchIn(BaseModel):
 
 
 @router.post("/batches/preview", summary="What a batch subsidy would pay, writing nothing")
-def preview_batch(body: BatchIn, rt: Runtime) -> dict[str, Any]:
+def preview_batch(body: BatchIn, rt: Runtime, request: Request, who: Operator
+                  ) -> dict[str, Any]:
+    _region_in_reach(who, body.region_code, request)
     with reading(rt.engine) as conn:
         return runs.preview(conn, "batch", body.month, body.region_code, body.terms())
 
@@ -177,8 +215,9 @@ def preview_batch(body: BatchIn, rt: Runtime) -> dict[str, Any]:
 @router.post("/batches", status_code=status.HTTP_202_ACCEPTED,
              summary="A one-off subsidy to every recipient household of some programmes "
                      "(e.g. the price-linked subsidy, 物价联动补贴)")
-def generate_batch(body: BatchIn, request: Request, rt: Runtime,
+def generate_batch(body: BatchIn, request: Request, rt: Runtime, who: Operator,
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _region_in_reach(who, body.region_code, request)
     def action(uow: Any) -> tuple[int, Any]:
         try:
             return 202, _run_out(runs.open_batch(uow.conn, body.terms(), datetime.now(UTC)))
@@ -204,12 +243,9 @@ class ExportIn(BaseModel):
 
 @router.post("/cycles/{run_id}/bank-files",
              summary="Disbursement files, one per bank, for a cycle's region and month")
-def export_cycle(run_id: str, rt: Runtime, idempotency_key: IdempotencyKey = None
-                 ) -> JSONResponse:
-    with reading(rt.engine) as conn:
-        found = runs.run(conn, run_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
+def export_cycle(run_id: str, rt: Runtime, request: Request, who: Operator,
+                 idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    found = _run_in_reach(rt, run_id, who, request)
     if found["status"] != "generated":
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"run {run_id} is still {found['status']}")
@@ -221,8 +257,9 @@ def export_cycle(run_id: str, rt: Runtime, idempotency_key: IdempotencyKey = Non
 @router.post("/bank-files",
              summary="Disbursement files now, for everything scheduled in a region up to a "
                      "month (urgent one-offs, emergency advances)")
-def export_now(body: ExportIn, rt: Runtime, idempotency_key: IdempotencyKey = None
-               ) -> JSONResponse:
+def export_now(body: ExportIn, rt: Runtime, request: Request, who: Operator,
+               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _region_in_reach(who, body.region_code, request)
     return _answer(*once(rt, "POST /bank-files", idempotency_key, fingerprint(body.model_dump()),
                          lambda uow: (200, banking.export(uow, body.region_code,
                                                           body.up_to_month, None))))
@@ -230,13 +267,21 @@ def export_now(body: ExportIn, rt: Runtime, idempotency_key: IdempotencyKey = No
 
 @router.get("/bank-files/{file_id}", response_class=StreamingResponse,
             summary="The disbursement file, as CSV (docs/BANK_FILES.md)")
-def download_file(file_id: str, request: Request, rt: Runtime) -> StreamingResponse:
+def download_file(file_id: str, request: Request, rt: Runtime,
+                  who: BankFileReader) -> StreamingResponse:
+    """The one answer that carries account numbers in clear: each download is logged with who
+    took it."""
     vault = _vault(request)
     with reading(rt.engine) as conn:
         try:
-            banking.bank_file(conn, file_id)
+            head = banking.bank_file(conn, file_id)
         except banking.NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    _region_in_reach(who, head["region_code"], request)
+    access_log.info("bank file %s (%d records) downloaded by %s:%s", file_id,
+                    head["record_count"], who.role, who.subject,
+                    extra={"subject": who.subject, "role": str(who.role),
+                           "permission": "payment.bank_file.read", "file_id": file_id})
 
     return StreamingResponse(_streamed(rt, vault, file_id),
                              media_type="text/csv; charset=utf-8", headers={
@@ -286,14 +331,16 @@ def _streamed(rt: Any, vault: AccountVault, file_id: str) -> Iterator[str]:
 
 
 @router.post("/bank-files/results", summary="Import a bank's result file (paid / failed)")
-def import_results(rt: Runtime, content: Annotated[bytes, Body(media_type="text/csv")],
+def import_results(rt: Runtime, request: Request, who: Operator,
+                   content: Annotated[bytes, Body(media_type="text/csv")],
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Lines are applied one by one: a bad line is rejected with its reason and the others still
     apply. A file whose header, trailer or totals do not hold is refused whole (422). The same
     file twice changes nothing."""
     def action(uow: Any) -> tuple[int, Any]:
         try:
-            return 200, banking.import_results(uow, content)
+            return 200, banking.import_results(
+                uow, content, check_region=lambda region: _region_in_reach(who, region, request))
         except FileRefused as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
                 {"type": "value_error", "loc": ["body"], "msg": p} for p in exc.problems]
@@ -310,9 +357,14 @@ def import_results(rt: Runtime, content: Annotated[bytes, Body(media_type="text/
 
 @router.post("/payments/{payment_id}/reissue",
              summary="Re-issue a failed payment, once, after the account was corrected")
-def reissue(payment_id: str, request: Request, rt: Runtime,
+def reissue(payment_id: str, request: Request, rt: Runtime, who: Operator,
             idempotency_key: IdempotencyKey = None) -> JSONResponse:
     vault = _vault(request)
+    with reading(rt.engine) as conn:
+        failed = PaymentRepository(conn).payment(payment_id)
+    if failed is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no payment {payment_id}")
+    _case_in_reach(rt, failed["case_id"], who, request)
 
     def action(uow: Any) -> tuple[int, Any]:
         try:
@@ -328,12 +380,19 @@ def reissue(payment_id: str, request: Request, rt: Runtime,
 
 @router.get("/payments", summary="A region's payments by status: e.g. the failed ones the town "
                                    "must correct (status=failed), or those held by a guard")
-def payments_by_status(region_code: Annotated[str, Query(pattern=REGION)], rt: Runtime,
+def payments_by_status(region_code: Annotated[str, Query(pattern=AREA)], rt: Runtime,
+                       request: Request, who: Reader,
                        status_: Annotated[PaymentStatus, Query(alias="status")] = "failed",
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """``region_code`` is a district or one of its towns; a town's staff see their town's."""
+    _region_in_reach(who, region_code, request)
+    town = case_areas.c.town_code
     with reading(rt.engine) as conn:
-        rows = conn.execute(select(payments).where(payments.c.region_code == region_code,
-                                                   payments.c.status == status_)
+        rows = conn.execute(select(payments)
+                            .outerjoin(case_areas, case_areas.c.case_id == payments.c.case_id)
+                            .where(within(region_code, payments.c.region_code, town),
+                                   within(who.jurisdiction, payments.c.region_code, town),
+                                   payments.c.status == status_)
                             .order_by(payments.c.settled_at, payments.c.scheduled_at)
                             .limit(limit)).mappings()
         return [_payment_out(dict(r)) for r in rows]
@@ -344,7 +403,9 @@ def payments_by_status(region_code: Annotated[str, Query(pattern=REGION)], rt: R
 @router.get("/reconciliation", summary="Reconciliation of a month in a region (JSON or CSV)")
 def reconcile(month: Annotated[str, Query(pattern=MONTH)],
               region_code: Annotated[str, Query(pattern=REGION)], rt: Runtime,
+              request: Request, who: Reconciler,
               format: Literal["json", "csv"] = "json") -> Any:
+    _region_in_reach(who, region_code, request)
     with reading(rt.engine) as conn:
         report = reconciliation.reconcile(conn, month, region_code)
     if format == "csv":
@@ -353,16 +414,16 @@ def reconcile(month: Annotated[str, Query(pattern=MONTH)],
 
 
 @router.get("/cycles/{run_id}/reconciliation", summary="Reconciliation of a cycle (JSON or CSV)")
-def reconcile_cycle(run_id: str, rt: Runtime, format: Literal["json", "csv"] = "json") -> Any:
-    with reading(rt.engine) as conn:
-        found = runs.run(conn, run_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {run_id}")
-    return reconcile(found["month"], found["region_code"], rt, format)
+def reconcile_cycle(run_id: str, rt: Runtime, request: Request, who: Reconciler,
+                    format: Literal["json", "csv"] = "json") -> Any:
+    found = _run_in_reach(rt, run_id, who, request)
+    return reconcile(found["month"], found["region_code"], rt, request, who, format)
 
 
 @router.get("/ledger", summary="The ledger entries of a case, oldest first")
-def case_ledger(case_id: str, rt: Runtime) -> list[dict[str, Any]]:
+def case_ledger(case_id: str, rt: Runtime, request: Request,
+                who: Reconciler) -> list[dict[str, Any]]:
+    _case_in_reach(rt, case_id, who, request)
     with reading(rt.engine) as conn:
         rows = conn.execute(select(ledger).where(ledger.c.case_id == case_id)
                             .order_by(ledger.c.entry_id)).mappings()

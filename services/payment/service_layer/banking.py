@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -181,19 +181,23 @@ class _Line:
     detail: str | None = None
 
 
-def import_results(uow: UnitOfWork, content: bytes) -> dict[str, Any]:
+def import_results(uow: UnitOfWork, content: bytes, *,
+                   check_region: Callable[[str], None]) -> dict[str, Any]:
     """Applies a bank's result file. FileRefused (HTTP 422) when the file as a whole cannot be
-    trusted; otherwise a report of the lines applied, unchanged and rejected (with reasons)."""
+    trusted; otherwise a report of the lines applied, unchanged and rejected (with reasons).
+    ``check_region`` is given the region of the file the results answer, before anything is
+    applied, and raises when the importer may not act there."""
     digest = hashlib.sha256(content).hexdigest()
     conn = uow.conn
-    seen = conn.execute(select(bank_results.c.report).where(bank_results.c.sha256 == digest)
-                        ).scalar()
-    if seen is not None:
-        return {**json.loads(seen), "already_imported": True}
     # newline="": the csv module alone decides where a record ends (splitlines would also break
     # on characters such as U+2028 inside a field).
     parsed = parse_results(io.StringIO(content.decode("utf-8-sig"), newline=""))
     head = bank_file(conn, parsed.file_id)
+    check_region(head["region_code"])  # before the stored answer too: it names payments
+    seen = conn.execute(select(bank_results.c.report).where(bank_results.c.sha256 == digest)
+                        ).scalar()
+    if seen is not None:
+        return {**json.loads(seen), "already_imported": True}
     if head["bank_code"] != parsed.bank_code:
         raise Refused(f"file {parsed.file_id} went to bank {head['bank_code']}, "
                       f"not {parsed.bank_code}")

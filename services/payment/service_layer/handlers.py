@@ -52,6 +52,7 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
     if entitlement is None and one_off is None:
         return
     repo = PaymentRepository(uow.conn)
+    repo.record_area(event.case_id, event.region_code, event.town_code)
     repo.add_members(event.case_id, event.member_refs or [event.beneficiary_ref])
     candidates: list[ScheduledPayment] = []
     if entitlement is not None and repo.entitlement(entitlement.case_id) is None:

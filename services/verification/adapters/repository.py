@@ -174,6 +174,7 @@ class HouseholdRepository:
     def add(self, household: Household) -> None:
         self.conn.execute(insert(households).values(
             case_id=household.case_id, region_code=household.region_code,
+            town_code=household.town_code,
             programme=household.programme, applicant_ref=household.applicant_ref,
             submitted_at=household.submitted_at))
         self.conn.execute(insert(household_members), [
@@ -185,6 +186,12 @@ class HouseholdRepository:
                    for m in household.members for kind, fen in m.declared_fen_by_kind.items()]
         if incomes:
             self.conn.execute(insert(declared_incomes), incomes)
+
+    def area(self, case_id: str) -> tuple[str, str | None] | None:
+        """The case's district and town, for the jurisdiction check; None for no such case."""
+        row = self.conn.execute(select(households.c.region_code, households.c.town_code)
+                                .where(households.c.case_id == case_id)).first()
+        return None if row is None else (row[0], row[1])
 
     def get_for_update(self, case_id: str) -> Household | None:
         found = _assemble(self.conn.execute(_HOUSEHOLD, {"cid": case_id}))

@@ -69,6 +69,9 @@ households = Table(
     metadata,
     Column("case_id", String(40), primary_key=True),
     Column("region_code", String(6), nullable=False),
+    # The town whose staff handle the case (None before towns were recorded): who may read
+    # the case's report.
+    Column("town_code", String(9), nullable=True),
     Column("programme", String(20), nullable=False),
     Column("applicant_ref", String(40), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),

@@ -67,6 +67,7 @@ class Household:
     applicant_ref: str
     submitted_at: datetime
     members: tuple[HouseholdMember, ...]
+    town_code: str | None = None  # the town whose staff handle the case, when recorded
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from services.verification.adapters.repository import PartnerRepository, ReportRepository
+from services.verification.adapters.repository import (
+    HouseholdRepository,
+    PartnerRepository,
+    ReportRepository,
+)
 from services.verification.service_layer import handlers
+from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
 from shared.service import Runtime
 
@@ -81,10 +86,14 @@ def publish_records(body: RecordsIn, rt: Runtime,
 
 
 @router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
-def get_report(case_id: str, rt: Runtime) -> dict[str, Any]:
+def get_report(case_id: str, rt: Runtime, request: Request,
+               who: Annotated[Principal, Depends(require("case.read"))]) -> dict[str, Any]:
     """The case's latest report (the VerificationReported event as published), and under
     ``earlier_reports`` the ones before it, oldest first."""
     with reading(rt.engine) as conn:
+        area = HouseholdRepository(conn).area(case_id)
+        if area is not None:
+            check_jurisdiction(who, area_of(*area), request=request)
         found = ReportRepository(conn).of_case(case_id)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")

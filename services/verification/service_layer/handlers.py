@@ -109,7 +109,8 @@ def _report_changed_recipients(uow: UnitOfWork, refs: list[str]) -> None:
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
                              uow: UnitOfWork) -> None:
     household = Household(
-        case_id=event.case_id, region_code=event.region_code, programme=event.programme,
+        case_id=event.case_id, region_code=event.region_code, town_code=event.town_code,
+        programme=event.programme,
         applicant_ref=next(m.person_ref for m in event.members if m.relation == "applicant"),
         submitted_at=event.submitted_at,
         members=tuple(HouseholdMember(person_ref=m.person_ref, age_years=m.age_years,

@@ -1,0 +1,85 @@
+"""The other services' HTTP APIs, called on the signed-in person's behalf.
+
+Every call carries a short-lived access token minted for that person (subject = staff id,
+role, jurisdiction): each service checks role and jurisdiction itself, so a page can never
+show more than its reader's token may read. The window adds no privilege of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from services.window.domain.accounts import StaffAccount
+from shared.auth import TokenIssuer, bearer
+
+log = logging.getLogger("onedoor.window.services")
+
+
+class Unreachable(Exception):
+    """A service did not answer (down, restarting, timed out)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} did not answer")
+        self.service = service
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # the JSON answer; None when there was none
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def detail(self) -> Any:
+        return self.body.get("detail") if isinstance(self.body, dict) else self.body
+
+
+class Services:
+    def __init__(self, urls: dict[str, str], issuer: TokenIssuer, token_ttl: timedelta,
+                 client: httpx.AsyncClient) -> None:
+        self._urls = urls
+        self._issuer = issuer
+        self._ttl = token_ttl
+        self._client = client
+        self._tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+
+    def _token(self, who: StaffAccount) -> str:
+        # One token per person for half its life: signing is cheap, but a page makes five calls.
+        key = (who.staff_id, str(who.role), who.jurisdiction)
+        made = self._tokens.get(key)
+        if made is None or time.monotonic() - made[0] > self._ttl.total_seconds() / 2:
+            made = (time.monotonic(),
+                    self._issuer.issue(who.staff_id, who.role, who.jurisdiction, self._ttl))
+            self._tokens[key] = made
+        return made[1]
+
+    async def call(self, who: StaffAccount, service: str, method: str, path: str, *,
+                   json: Any = None, params: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> Answer:
+        try:
+            response = await self._client.request(
+                method, self._urls[service] + path, json=json, params=params,
+                headers={**bearer(self._token(who)), **(headers or {})})
+        except httpx.HTTPError as exc:
+            # The path only: a query could hold a filter value, never worth a log line.
+            log.warning("%s %s on %s failed: %s", method, path.split("?")[0], service,
+                        type(exc).__name__)
+            raise Unreachable(service) from exc
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body)
+
+    async def get(self, who: StaffAccount, service: str, path: str,
+                  params: dict[str, str] | None = None) -> Answer:
+        return await self.call(who, service, "GET", path, params=params)

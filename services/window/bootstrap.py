@@ -1,0 +1,122 @@
+"""Wires the window: the staff web application and the sign-in service (docs/WINDOW.md).
+
+Run alone with ``uvicorn services.window.bootstrap:create_app --factory --port 8000``. Unlike the
+other services it reads no topic and publishes no event: it signs staff in and calls the other
+services' HTTP APIs with a token minted for the signed-in person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services.window.adapters.services import Services
+from services.window.domain.accounts import SessionPolicy, Throttle
+from services.window.entrypoints import apply, case_page, lists, sign_in
+from services.window.entrypoints.web import STATIC, TEMPLATES, Web, install_error_pages
+from services.window.service_layer import signin
+from services.window.service_layer.demo import demo_accounts
+from services.window.service_layer.identity import identity_provider
+from shared.auth import load_token_keys
+from shared.db import make_engine, reading
+from shared.migrations import upgrade
+from shared.settings import Settings, load_settings
+
+NAME = "window"
+log = logging.getLogger("onedoor.window")
+# Pages carry names and ID numbers: no other origin may frame, script or receive them.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    issuer, _verifier = load_token_keys(settings)
+    if issuer is None:
+        raise ValueError("the window signs access tokens: it needs ONEDOOR_AUTH_SIGNING_KEY")
+    engine = make_engine(settings.database_url(NAME))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=3.0))
+    urls = {"intake": settings.intake_url, "verification": settings.verification_url,
+            "approval": settings.approval_url, "payment": settings.payment_url}
+    web = Web(settings=settings, engine=engine, provider=identity_provider(settings),
+              services=Services(urls, issuer, timedelta(minutes=settings.window_token_minutes),
+                                client),
+              templates=Jinja2Templates(directory=TEMPLATES),
+              sessions=SessionPolicy(timedelta(minutes=settings.window_session_idle_minutes),
+                                     timedelta(hours=settings.window_session_max_hours)),
+              throttle=Throttle(settings.window_sign_in_max_failures,
+                                timedelta(minutes=settings.window_sign_in_lockout_minutes)),
+              now=lambda: datetime.now(UTC))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(upgrade, settings.database_url(NAME),
+                                Path(__file__).parent / "migrations")
+        if settings.env != "production":
+            made = await asyncio.to_thread(signin.ensure_accounts, engine, demo_accounts(),
+                                           web.now())
+            if made:
+                log.info("demo accounts created: %s", ", ".join(made))
+        pruning = asyncio.create_task(_prune(web))
+        try:
+            yield
+        finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
+            await client.aclose()
+            engine.dispose()
+
+    app = FastAPI(title="OneDoor window (窗口)", version="0.1.0", lifespan=lifespan,
+                  description="The staff web application and sign-in.", docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    app.state.web = web
+
+    @app.middleware("http")
+    async def _headers(request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.update(_SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"  # a shared PC's back button
+        return response
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, object]:
+        with reading(engine) as conn:
+            conn.exec_driver_sql("SELECT 1")
+        # No broker, no consumer: the window is a web application. dead_lettered is 0 by
+        # construction, said so that tools reading every service's health read it too.
+        return {"service": NAME, "status": "ok", "uses_bus": False, "broker_epoch": None,
+                "consumer": None, "dead_lettered": 0}
+
+    install_error_pages(app)
+    for module in (sign_in, lists, apply, case_page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+async def _prune(web: Web) -> None:
+    """Expired sessions are refused when seen; this removes the ones never seen again."""
+    while True:
+        await asyncio.sleep(600)
+        try:
+            await asyncio.to_thread(signin.prune_sessions, web.engine, web.now(), web.sessions)
+        except Exception:
+            log.exception("pruning expired sessions failed; trying again later")

@@ -1,0 +1,23 @@
+"""Demonstration accounts, one per role, made when the window starts in development or test
+(never in production). ``make up`` prints them."""
+
+from __future__ import annotations
+
+from services.window.domain.accounts import StaffAccount
+from shared.auth import Role
+
+# A development password, printed by `make up`: these accounts exist only where nothing is real.
+DEMO_PASSWORD = "onedoor-demo"
+
+DEMO_ACCOUNTS = (
+    StaffAccount("c-cixi-001", Role.WINDOW_CLERK, "330282001", "演示窗口受理员（一镇）"),
+    StaffAccount("c-cixi-002", Role.WINDOW_CLERK, "330282002", "演示窗口受理员（二镇）"),
+    StaffAccount("r-cixi-001", Role.TOWN_REVIEWER, "330282001", "演示镇街审核员"),
+    StaffAccount("a-cixi", Role.DISTRICT_APPROVER, "330282", "演示区县审批员"),
+    StaffAccount("au-001", Role.AUDITOR, "", "演示审计员"),
+    StaffAccount("admin", Role.ADMINISTRATOR, "", "演示管理员"),
+)
+
+
+def demo_accounts() -> list[tuple[StaffAccount, str]]:
+    return [(account, DEMO_PASSWORD) for account in DEMO_ACCOUNTS]

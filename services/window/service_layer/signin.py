@@ -1,0 +1,159 @@
+"""Signing staff in and out, and finding who a request's session belongs to.
+
+Plain functions over the window's engine. The window publishes no events, so its unit of work
+is a plain transaction (``engine.begin()``); reads use ``shared.db.reading``. Password hashing
+(~0.1 s of CPU) is done outside any transaction, so no sign-in holds SQLite's write lock while
+scrypt runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from services.window.adapters.repository import WindowRepository
+from services.window.domain.accounts import (
+    STAFF_ID,
+    Session,
+    SessionPolicy,
+    StaffAccount,
+    Throttle,
+    account_problem,
+)
+from services.window.service_layer.identity import IdentityProvider
+from shared.auth import hash_password, needs_rehash
+from shared.db import reading
+
+log = logging.getLogger("onedoor.window.signin")
+
+
+class SignInRefused(Exception):
+    """``reason``: "credentials" (wrong account or password: the page says no more) or
+    "locked" (too many failures for this account: try again later)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session_id: str  # the cookie's value; only its hash is stored
+    account: StaffAccount
+    csrf_token: str
+
+
+def session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def sign_in(engine: Engine, provider: IdentityProvider, typed_account: str, password: str,
+            now: datetime, throttle: Throttle, *, previous_session: str | None = None
+            ) -> SignedIn:
+    """A new session for the account, or SignInRefused. Any session the browser held before is
+    ended: the session id changes at sign-in, so an id planted before it is worth nothing."""
+    account_name = typed_account.strip().lower()[:32]
+    with reading(engine) as conn:
+        repo = WindowRepository(conn)
+        if repo.failures(account_name).locked(now):
+            raise SignInRefused("locked")
+        found = repo.account(account_name) if STAFF_ID.fullmatch(account_name) else None
+    account, stored = found if found is not None else (None, None)
+    usable = account is not None and account.active
+    # Checked even for an unknown account (against a dummy hash) so the time taken does not
+    # tell which accounts exist.
+    good = provider.check_password(password, stored if usable else None)
+    if not (good and account is not None and usable):
+        _failed(engine, account_name, account, now, throttle)
+    assert account is not None and stored is not None
+    rehashed = hash_password(password) if needs_rehash(stored) else None
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        repo = WindowRepository(conn)
+        repo.clear_failures(account_name)
+        if previous_session:
+            repo.delete_session(session_hash(previous_session))
+        repo.add_session(session_hash(session_id), Session(account.staff_id, csrf, now, now))
+        repo.signed_in(account.staff_id, now)
+        if rehashed:
+            repo.set_password_hash(account.staff_id, rehashed)
+    log.info("signed in: %s (%s, %s)", account.staff_id, account.role,
+             account.jurisdiction or "everywhere")
+    return SignedIn(session_id, account, csrf)
+
+
+def _failed(engine: Engine, account_name: str, account: StaffAccount | None, now: datetime,
+            throttle: Throttle) -> None:
+    with engine.begin() as conn:
+        repo = WindowRepository(conn)
+        state = repo.failures(account_name).after_failure(now, throttle)
+        repo.save_failures(account_name, state)
+        repo.forget_old_failures(now - throttle.lockout)
+    # Only a real account's id is logged: what was typed into the account field of a failed
+    # attempt could be anything, a person's name or ID number included.
+    who = account.staff_id if account is not None else "an unknown account"
+    log.warning("sign-in refused for %s (%d failures%s)", who, state.failures,
+                ", now locked" if state.locked(now) else "")
+    raise SignInRefused("locked" if state.locked(now) else "credentials")
+
+
+def current(engine: Engine, session_id: str | None, now: datetime,
+            policy: SessionPolicy) -> tuple[Session, StaffAccount] | None:
+    """The session and account of a cookie's value, or None (unknown, expired, or the account
+    was disabled). An expired session is deleted on sight."""
+    if not session_id or len(session_id) > 100:
+        return None
+    key = session_hash(session_id)
+    with reading(engine) as conn:
+        repo = WindowRepository(conn)
+        session = repo.session(key)
+        found = repo.account(session.staff_id) if session is not None else None
+    if session is None or found is None:
+        return None
+    account = found[0]
+    if session.expired(now, policy) or not account.active:
+        with engine.begin() as conn:
+            WindowRepository(conn).delete_session(key)
+        return None
+    if session.needs_touch(now):
+        with engine.begin() as conn:
+            WindowRepository(conn).touch_session(key, now)
+    return session, account
+
+
+def sign_out(engine: Engine, session_id: str) -> None:
+    with engine.begin() as conn:
+        WindowRepository(conn).delete_session(session_hash(session_id))
+
+
+def prune_sessions(engine: Engine, now: datetime, policy: SessionPolicy) -> int:
+    with engine.begin() as conn:
+        return WindowRepository(conn).delete_stale_sessions(now - policy.idle,
+                                                           now - policy.lifetime)
+
+
+def ensure_accounts(engine: Engine, accounts: list[tuple[StaffAccount, str]],
+                    now: datetime) -> list[str]:
+    """Create the accounts that do not exist yet (each with its password); leave the others,
+    password included, as they are. Returns the ids created."""
+    created = []
+    for account, password in accounts:
+        if problem := account_problem(account.staff_id, str(account.role), account.jurisdiction):
+            raise ValueError(f"{account.staff_id}: {problem}")
+        with reading(engine) as conn:
+            if WindowRepository(conn).account(account.staff_id) is not None:
+                continue
+        hashed = hash_password(password)
+        try:
+            with engine.begin() as conn:
+                WindowRepository(conn).add_account(account, hashed, now)
+        except IntegrityError:
+            continue  # another process made it in between: theirs stands
+        created.append(account.staff_id)
+    return created
