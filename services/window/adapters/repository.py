@@ -6,11 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.window.adapters.tables import sessions, sign_in_failures, staff_accounts
 from services.window.domain.accounts import FailedSignIns, Session, StaffAccount
 from shared.auth import Role
 from shared.clock import as_utc
+
+# An account's failure row, made if missing and left alone if there: the row a sign-in attempt
+# holds while it counts itself (see failures_for_update).
+_NEW_FAILURES = {
+    "sqlite": sqlite.insert(sign_in_failures).on_conflict_do_nothing(index_elements=["account"]),
+    "postgresql": postgresql.insert(sign_in_failures).on_conflict_do_nothing(
+        index_elements=["account"]),
+}
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -78,6 +87,23 @@ class WindowRepository:
             sign_in_failures.c.account == account)).mappings().first()
         if row is None:
             return FailedSignIns()
+        return FailedSignIns(row["failures"], _utc(row["first_failed_at"]),
+                             _utc(row["locked_until"]))
+
+    def failures_for_update(self, account: str, now: datetime) -> FailedSignIns:
+        """The account's failures, its row held until the transaction ends, so that concurrent
+        attempts count one after another. A missing row is made first, with no failures: a row
+        that does not exist cannot be locked, and two first failures would both insert."""
+        values = {"account": account, "failures": 0, "first_failed_at": now,
+                  "locked_until": None}
+        statement = _NEW_FAILURES.get(self.conn.dialect.name)
+        if statement is not None:
+            self.conn.execute(statement.values(**values))
+        elif self.conn.execute(select(sign_in_failures.c.account).where(
+                sign_in_failures.c.account == account)).first() is None:
+            self.conn.execute(insert(sign_in_failures).values(**values))  # another database
+        row = self.conn.execute(select(sign_in_failures).where(
+            sign_in_failures.c.account == account).with_for_update()).mappings().one()
         return FailedSignIns(row["failures"], _utc(row["first_failed_at"]),
                              _utc(row["locked_until"]))
 

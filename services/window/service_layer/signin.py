@@ -13,6 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from services.window.adapters.repository import WindowRepository
 from services.window.domain.accounts import (
     STAFF_ID,
+    FailedSignIns,
     Session,
     SessionPolicy,
     StaffAccount,
@@ -59,10 +61,9 @@ def sign_in(engine: Engine, provider: IdentityProvider, typed_account: str, pass
     """A new session for the account, or SignInRefused. Any session the browser held before is
     ended: the session id changes at sign-in, so an id planted before it is worth nothing."""
     account_name = typed_account.strip().lower()[:32]
+    attempts = _count_attempt(engine, account_name, now, throttle)
     with reading(engine) as conn:
         repo = WindowRepository(conn)
-        if repo.failures(account_name).locked(now):
-            raise SignInRefused("locked")
         found = repo.account(account_name) if STAFF_ID.fullmatch(account_name) else None
     account, stored = found if found is not None else (None, None)
     usable = account is not None and account.active
@@ -70,7 +71,7 @@ def sign_in(engine: Engine, provider: IdentityProvider, typed_account: str, pass
     # tell which accounts exist.
     good = provider.check_password(password, stored if usable else None)
     if not (good and account is not None and usable):
-        _failed(engine, account_name, account, now, throttle)
+        _refused(account, attempts, now)
     assert account is not None and stored is not None
     rehashed = hash_password(password) if needs_rehash(stored) else None
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -88,19 +89,31 @@ def sign_in(engine: Engine, provider: IdentityProvider, typed_account: str, pass
     return SignedIn(session_id, account, csrf)
 
 
-def _failed(engine: Engine, account_name: str, account: StaffAccount | None, now: datetime,
-            throttle: Throttle) -> None:
+def _count_attempt(engine: Engine, account_name: str, now: datetime,
+                   throttle: Throttle) -> FailedSignIns:
+    """Counts the attempt as a failure before its password is checked (a success clears it), or
+    refuses it if the account is locked. Counted first, holding the account's row: checked
+    first and counted after, a burst of parallel guesses all passed the check before any was
+    counted (and PostgreSQL's concurrent counts overwrote one another), so a burst got as many
+    guesses as it had requests, not max_failures."""
     with engine.begin() as conn:
         repo = WindowRepository(conn)
-        state = repo.failures(account_name).after_failure(now, throttle)
+        state = repo.failures_for_update(account_name, now)
+        if state.locked(now):
+            raise SignInRefused("locked")
+        state = state.after_failure(now, throttle)
         repo.save_failures(account_name, state)
         repo.forget_old_failures(now - throttle.lockout)
+    return state
+
+
+def _refused(account: StaffAccount | None, attempts: FailedSignIns, now: datetime) -> NoReturn:
     # Only a real account's id is logged: what was typed into the account field of a failed
     # attempt could be anything, a person's name or ID number included.
     who = account.staff_id if account is not None else "an unknown account"
-    log.warning("sign-in refused for %s (%d failures%s)", who, state.failures,
-                ", now locked" if state.locked(now) else "")
-    raise SignInRefused("locked" if state.locked(now) else "credentials")
+    log.warning("sign-in refused for %s (%d failures%s)", who, attempts.failures,
+                ", now locked" if attempts.locked(now) else "")
+    raise SignInRefused("locked" if attempts.locked(now) else "credentials")
 
 
 def current(engine: Engine, session_id: str | None, now: datetime,
