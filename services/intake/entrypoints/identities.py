@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import exists
 
+from services.intake.adapters.tables import cases, identity_lookups, members
 from services.intake.service_layer import identities
 from shared.auth import Principal, check_jurisdiction, require
-from shared.db import reading
+from shared.db import reading, within
 from shared.service import Runtime
 
 router = APIRouter(tags=["audit"])
@@ -40,8 +42,17 @@ def look_up(body: LookupIn, request: Request, rt: Runtime,
             "resident_id": found.resident_id, "cases": found.cases}
 
 
-@router.get("/identity-lookups", summary="Every identity lookup, newest first (auditors)")
+@router.get("/identity-lookups",
+            summary="Identity lookups of persons within your jurisdiction, newest first "
+                    "(auditors)")
 def list_lookups(rt: Runtime, who: Annotated[Principal, Depends(require("audit.read"))],
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """A lookup is listed to those whose jurisdiction covers one of the person's cases: an
+    auditor of one district does not learn whom others looked up, or why, elsewhere — and does
+    see who looked up a person of theirs. Lookups that named no known person: nationwide only."""
+    in_reach = None if who.jurisdiction == "" else exists().where(
+        members.c.person_ref == identity_lookups.c.person_ref,
+        cases.c.case_id == members.c.case_id,
+        within(who.jurisdiction, cases.c.region_code, cases.c.town_code))
     with reading(rt.engine) as conn:
-        return identities.lookups(conn, limit=limit)
+        return identities.lookups(conn, limit=limit, where=in_reach)

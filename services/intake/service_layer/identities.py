@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, insert, select
 
 from services.intake.adapters.tables import cases, identity_lookups, members
 from shared.auth import area_of
@@ -57,7 +57,11 @@ def identify(uow: UnitOfWork, person_ref: str, reason: str, *, subject: str, rol
          "status": r.status} for r in visible])
 
 
-def lookups(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(select(identity_lookups).order_by(identity_lookups.c.id.desc())
-                            .limit(limit)).mappings().all()
+def lookups(conn: Connection, *, limit: int,
+            where: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    """The lookups, newest first; only those ``where`` holds for, when given."""
+    q = select(identity_lookups).order_by(identity_lookups.c.id.desc()).limit(limit)
+    if where is not None:
+        q = q.where(where)
+    rows = conn.execute(q).mappings().all()
     return [{**r, "at": r["at"].isoformat() if r["at"] else None} for r in rows]

@@ -351,8 +351,16 @@ def import_results(rt: Runtime, request: Request, who: Operator,
         except banking.Refused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
-    return _answer(*once(rt, "POST /bank-files/results", idempotency_key,
-                         fingerprint(content.decode("utf-8", "replace")), action))
+    code, answer = once(rt, "POST /bank-files/results", idempotency_key,
+                        fingerprint(content.decode("utf-8", "replace")), action)
+    # An answer remembered under this Idempotency-Key comes back without running the action,
+    # so without its region check: the file it names is checked here too (a fresh answer was
+    # checked before anything was applied; only answers that applied are remembered).
+    if isinstance(answer, dict) and answer.get("file_id"):
+        with reading(rt.engine) as conn:
+            head = banking.bank_file(conn, answer["file_id"])
+        _region_in_reach(who, head["region_code"], request)
+    return _answer(code, answer)
 
 
 @router.post("/payments/{payment_id}/reissue",
