@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine, MetaData, func, select
 
+from shared.auth import Principal, require
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.kafka import Cluster
 from shared.bus.relay import OutboxRelay
@@ -155,8 +156,12 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
             "dead_lettered": int(dead),
         }
 
-    @router.get("/dead-letters", summary="Events this service could not process, and why")
-    def dead_letters(limit: int = 100) -> list[dict[str, object]]:
+    # Event ids, types and failure reasons are the operators' business (administrators), not
+    # anyone's who can reach the port.
+    @router.get("/dead-letters", summary="Events this service could not process, and why "
+                                         "(administrators)")
+    def dead_letters(_who: Annotated[Principal, Depends(require("admin"))],
+                     limit: int = 100) -> list[dict[str, object]]:
         """Newest first. The original records are on the dead-letter topic, with the same
         reason in their ``dlq_reason`` header."""
         inbox = runtime.bus.inbox

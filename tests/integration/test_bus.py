@@ -12,11 +12,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from deploy.tokens import DevTokens
 from services.intake.bootstrap import create_app as create_intake
 from services.intake.service_layer.handlers import submit_application
 from services.payment.adapters.tables import bus, metadata, payments
 from services.payment.bootstrap import create_app as create_payment
 from services.payment.service_layer.handlers import on_application_decided
+from shared.auth import load_token_keys
 from shared.bus.broker import EmbeddedBroker, free_port
 from shared.events import topics
 from shared.events.catalogue import ApplicationDecided, CaseStageChanged
@@ -124,7 +126,7 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_move
 
 
 async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bounded_retries(
-        database_url, broker):
+        database_url, broker, tmp_path):
     attempts: Counter[str] = Counter()
 
     def flaky(event, envelope, uow):  # the real handler, except for one case
@@ -134,7 +136,8 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bound
         on_application_decided(event, envelope, uow)
 
     runtime = build_runtime(
-        name="payment", settings=settings(broker.bootstrap, payment_database_url=database_url),
+        name="payment", settings=settings(broker.bootstrap, payment_database_url=database_url,
+                                          data_dir=tmp_path),
         metadata=metadata, bus=bus, migrations_dir=PAYMENT_MIGRATIONS,
         topics=[topics.DECISIONS], handlers={ApplicationDecided: flaky})
     async with lifespan(runtime):
@@ -158,9 +161,16 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bound
     assert [o for o, _ in inbox] == ["dead-lettered"]
     operations = FastAPI()
     operations.include_router(health_router(runtime))
+    operations.state.auth_verifier = load_token_keys(runtime.settings)[1]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=operations),
                                  base_url="http://operations") as client:
-        listed = (await client.get("/dead-letters")).json()
+        # The operators' list: an administrator's, nobody else's.
+        assert (await client.get("/dead-letters")).status_code == 401
+        tokens = DevTokens(runtime.settings)
+        assert (await client.get("/dead-letters",
+                                 headers=tokens.clerk("330282"))).status_code == 403
+        listed = (await client.get("/dead-letters", headers=tokens.headers(
+            "administrator", "ops-1"))).json()
     assert [(d["event_type"], d["topic"]) for d in listed] == \
         [("onedoor.application.decided", topics.DECISIONS)]
     assert "bank of the beneficiary does not exist" in listed[0]["reason"]
