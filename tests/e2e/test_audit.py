@@ -391,6 +391,10 @@ def test_only_auditors_read_the_archive_and_only_within_their_jurisdiction(syste
                      timeout=30).status_code == 403
     local = token(system, "auditor", "a-cx-1", "330282")
     assert httpx.get(f"{url}/cases/{approved}", headers=local, timeout=60).status_code == 200
+    # A chain and the access log mix every district: a district's auditor reads neither.
+    for path, params in (("/records", {"topic": topics.DECISIONS}), ("/access-log", {})):
+        assert httpx.get(f"{url}{path}", params=params, headers=local,
+                         timeout=30).status_code == 403, path
 
 
 def test_reports_and_views_over_http(system, story):

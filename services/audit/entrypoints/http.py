@@ -67,10 +67,20 @@ def export_checkpoints(request: Request, rt: Runtime, who: Auditor
             "checkpoints": [to_json(c) for c in marks]}
 
 
-@router.get("/records", summary="Archived records of a topic and partition, in chain order")
-def read_records(rt: Runtime, who: Auditor, topic: str, partition: int = 0,
+def _nationwide(who: Principal, request: Request) -> None:
+    """A logged 403 unless the principal's jurisdiction is everywhere. A chain holds every
+    district's events in one order, and the access log every auditor's queries: neither can be
+    cut to one district without losing what it proves, so both are for nationwide auditors and
+    administrators. A district's auditor reads its cases through the reports and views."""
+    check_jurisdiction(who, None, request=request)
+
+
+@router.get("/records", summary="Archived records of a topic and partition, in chain order "
+                                "(nationwide auditors)")
+def read_records(rt: Runtime, who: Auditor, request: Request, topic: str, partition: int = 0,
                  from_seq: Annotated[int, Query(ge=1)] = 1,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    _nationwide(who, request)
     _logged(rt, who, "records",
             {"topic": topic, "partition": partition, "from_seq": from_seq, "limit": limit})
     with reading(rt.engine) as conn:
@@ -92,9 +102,11 @@ def _data(value: bytes) -> Any:
         return {"base64": base64.b64encode(value).decode()}
 
 
-@router.get("/access-log", summary="Who queried the archive, newest first")
-def read_access_log(rt: Runtime, who: Auditor,
+@router.get("/access-log", summary="Who queried the archive, newest first (nationwide "
+                                   "auditors)")
+def read_access_log(rt: Runtime, who: Auditor, request: Request,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    _nationwide(who, request)
     _logged(rt, who, "access-log", {"limit": limit})
     with reading(rt.engine) as conn:
         rows = conn.execute(select(access_log).order_by(access_log.c.id.desc())
