@@ -78,11 +78,15 @@ class Settings(BaseSettings):
     window_sign_in_max_failures: int = 5
     window_sign_in_lockout_minutes: float = 15.0
     # Who signs people in: "local" accounts in the window's database, or "oidc", an OpenID
-    # Connect provider (the seam exists; the client does not yet: docs/WINDOW.md).
+    # Connect provider (authorization code with PKCE; docs/WINDOW.md). The claim of its ID token
+    # that holds the staff id, and the window's address as browsers reach it (the redirect URI
+    # registered with the provider is <window_public_url>/sign-in/oidc/callback).
     window_identity_provider: Literal["local", "oidc"] = "local"
     window_oidc_issuer: str | None = None
     window_oidc_client_id: str | None = None
     window_oidc_client_secret: SecretStr | None = None
+    window_oidc_username_claim: str = "preferred_username"
+    window_public_url: str | None = None
 
     # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
     # or directories instead when set (a region's own figures, a test's).

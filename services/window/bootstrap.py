@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     client = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=3.0))
     urls = {"intake": settings.intake_url, "verification": settings.verification_url,
             "approval": settings.approval_url, "payment": settings.payment_url}
-    web = Web(settings=settings, engine=engine, provider=identity_provider(settings),
+    provider, oidc = identity_provider(settings, client)
+    web = Web(settings=settings, engine=engine, provider=provider, oidc=oidc,
               services=Services(urls, issuer, timedelta(minutes=settings.window_token_minutes),
                                 client),
               templates=Jinja2Templates(directory=TEMPLATES),

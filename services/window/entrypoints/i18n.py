@@ -18,6 +18,13 @@ T: dict[str, tuple[str, str]] = {
     "locked": ("该账号登录失败次数过多，已暂时锁定，请稍后再试。",
                "Too many failed sign-ins for this account: it is locked for a while."),
     "expired": ("登录已过期，请重新登录。", "Your session has ended: please sign in again."),
+    "sign_in_oidc": ("通过统一身份认证登录", "Sign in with the single sign-on"),
+    "oidc_failed": ("统一身份认证未能确认您的身份，请重新登录。",
+                    "The single sign-on could not confirm who you are: please sign in again."),
+    "no_account": ("统一身份认证已确认您的身份，但您在本系统没有有效账号，请联系管理员。",
+                   "The single sign-on knows you, but you have no active account here: ask an "
+                   "administrator."),
+    "continue": ("继续", "Continue"),
     "csrf": ("表单已失效（可能已在其他页面退出或停留过久），请刷新后重试。",
              "This form has expired (signed out elsewhere, or open too long): reload and retry."),
     "home": ("首页", "Home"), "new_application": ("新申请受理", "New application"),

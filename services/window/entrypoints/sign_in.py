@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from services.window.adapters import oidc
 from services.window.entrypoints.i18n import LANGS
 from services.window.entrypoints.web import (
     LANG_COOKIE,
@@ -26,6 +28,7 @@ from services.window.entrypoints.web import (
 from services.window.service_layer import signin
 
 router = APIRouter()
+log = logging.getLogger("onedoor.window.signin")
 
 
 def _sign_in_page(request: Request, web: Web, *, status: int = 200, message: str | None = None,
@@ -69,6 +72,73 @@ async def sign_in(request: Request, web: WebApp, account: Annotated[str, Form(ma
     response.set_cookie(web.session_cookie, done.session_id, httponly=True, samesite="strict",
                         secure=web.secure, path="/")
     response.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/sign-in")
+    return response
+
+
+OIDC_COOKIE = "onedoor_oidc"
+OIDC_PATH = "/sign-in/oidc"
+
+
+def _redirect_uri(request: Request, web: Web) -> str:
+    base = web.settings.window_public_url or str(request.base_url)
+    return base.rstrip("/") + OIDC_PATH + "/callback"
+
+
+@router.get(OIDC_PATH)
+async def sign_in_oidc(request: Request, web: WebApp, next: str = "/") -> Response:
+    """Off to the identity provider. A GET link, not a form: the page's CSP allows forms to
+    post to this site only, and a browser applies that to the redirect that follows."""
+    if web.oidc is None:
+        raise PageError(404, "not_found_title", "not_found_text")
+    pending = oidc.Pending.new()
+    try:
+        where = await web.oidc.begin(pending, _redirect_uri(request, web))
+    except oidc.SignInFailed as exc:
+        log.warning("OpenID Connect sign-in could not start: %s", exc)
+        return _sign_in_page(request, web, status=502, message="oidc_failed", next_path=next)
+    response = see_other(where)
+    # SameSite=Lax, not Strict: the provider sends the browser back with a cross-site GET,
+    # which a Strict cookie would not accompany. Ten minutes to sign in at the provider.
+    response.set_cookie(OIDC_COOKIE, oidc.pending_cookie(pending, safe_next(next)),
+                        httponly=True, samesite="lax", secure=web.secure, path=OIDC_PATH,
+                        max_age=600)
+    return response
+
+
+@router.get(OIDC_PATH + "/callback")
+async def sign_in_oidc_callback(request: Request, web: WebApp, code: str = "", state: str = "",
+                                error: str = "") -> Response:
+    if web.oidc is None:
+        raise PageError(404, "not_found_title", "not_found_text")
+    found = oidc.pending_from_cookie(request.cookies.get(OIDC_COOKIE))
+    # The answer must belong to a sign-in this browser started: otherwise another site could
+    # send the browser here with its own code and sign it in as someone else.
+    if found is None or not state or not hmac.compare_digest(state.encode(),
+                                                             found[0].state.encode()):
+        raise PageError(403, "forbidden_title", "csrf")
+    pending, next_path = found
+    try:
+        if error or not code:
+            raise oidc.SignInFailed(f"the provider answered error {error[:40]!r}")
+        staff_id = await web.oidc.complete(code, pending, _redirect_uri(request, web))
+        done = await run_in_threadpool(
+            signin.sign_in_verified, web.engine, staff_id, web.now(),
+            previous_session=request.cookies.get(web.session_cookie))
+    except oidc.SignInFailed as exc:
+        log.warning("OpenID Connect sign-in refused: %s", exc)
+        response = _sign_in_page(request, web, status=401, message="oidc_failed",
+                                 next_path=next_path)
+    except signin.SignInRefused:
+        response = _sign_in_page(request, web, status=403, message="no_account",
+                                 next_path=next_path)
+    else:
+        # A page that moves on by itself rather than a redirect: a redirect would continue the
+        # provider's cross-site navigation, and the SameSite=Strict session cookie just set
+        # would not go with it.
+        response = render(request, "continue.html", next_path=next_path)
+        response.set_cookie(web.session_cookie, done.session_id, httponly=True,
+                            samesite="strict", secure=web.secure, path="/")
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH)
     return response
 
 

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.datastructures import FormData
 
+from services.window.adapters.oidc import OpenIDConnect
 from services.window.adapters.services import Services, Unreachable
 from services.window.domain.accounts import SessionPolicy, StaffAccount, Throttle
 from services.window.entrypoints.i18n import LANGS, label, translate
@@ -44,6 +45,7 @@ class Web:
     settings: Settings
     engine: Engine
     provider: IdentityProvider
+    oidc: OpenIDConnect | None  # set when an OpenID Connect provider signs people in
     services: Services
     templates: Jinja2Templates
     sessions: SessionPolicy

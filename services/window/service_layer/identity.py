@@ -2,24 +2,23 @@
 
 The window keeps each person's role and jurisdiction in its own accounts whoever proves the
 identity: a provider answers "this is c-cixi-001", the window's accounts say what c-cixi-001
-may do where. Two providers are designed:
+may do where. Two providers:
 
 - ``LocalPasswords`` (the default, ``ONEDOOR_WINDOW_IDENTITY_PROVIDER=local``): a password form,
   scrypt hashes in the window's database.
 - OpenID Connect (``=oidc`` with ``ONEDOOR_WINDOW_OIDC_ISSUER``, ``…_CLIENT_ID``,
-  ``…_CLIENT_SECRET``): the authorization-code flow with PKCE. ``begin`` would send the browser
-  to the provider's authorization endpoint with a state and nonce kept in a short-lived cookie;
-  ``complete`` would exchange the code at the token endpoint, verify the ID token (signature by
-  the provider's published keys, ``iss``, ``aud``, ``nonce``, ``exp``) and answer with the staff
-  id its ``preferred_username`` claim names. Not written yet: the window refuses to start with
-  ``oidc`` rather than pretend (docs/WINDOW.md).
+  ``…_CLIENT_SECRET``): the authorization-code flow with PKCE
+  (services/window/adapters/oidc.py); passwords are the provider's business, so the password
+  form is gone and every password is refused (``NoPasswords``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Protocol
 
+import httpx
+
+from services.window.adapters.oidc import OpenIDConnect
 from shared.auth import hash_password, verify_password
 from shared.settings import Settings
 
@@ -29,15 +28,6 @@ class IdentityProvider(Protocol):
 
     def check_password(self, password: str, stored_hash: str | None) -> bool:
         """Whether the password matches (False for an account without a usable hash)."""
-        ...
-
-    def begin(self, state: str, nonce: str, redirect_uri: str) -> str:
-        """Where to send the browser to sign in (redirect-based providers)."""
-        ...
-
-    def complete(self, answer: Mapping[str, str], state: str, nonce: str,
-                 redirect_uri: str) -> str:
-        """The staff id the provider's answer proves (redirect-based providers)."""
         ...
 
 
@@ -55,17 +45,27 @@ class LocalPasswords:
             return False
         return verify_password(password, stored_hash)
 
-    def begin(self, state: str, nonce: str, redirect_uri: str) -> str:
-        raise NotImplementedError("local accounts sign in with the password form")
-
-    def complete(self, answer: Mapping[str, str], state: str, nonce: str,
-                 redirect_uri: str) -> str:
-        raise NotImplementedError("local accounts sign in with the password form")
 
 
-def identity_provider(settings: Settings) -> IdentityProvider:
+class NoPasswords:
+    """With an OpenID Connect provider: no password is ever right here."""
+
+    password_form = False
+
+    def check_password(self, password: str, stored_hash: str | None) -> bool:
+        return False
+
+
+def identity_provider(settings: Settings, client: httpx.AsyncClient
+                      ) -> tuple[IdentityProvider, OpenIDConnect | None]:
+    """The password checker, and the OpenID Connect client when one is configured."""
     if settings.window_identity_provider == "oidc":
-        raise ValueError("ONEDOOR_WINDOW_IDENTITY_PROVIDER=oidc: the OpenID Connect client is "
-                         "designed (services/window/service_layer/identity.py) but not written "
-                         "yet; use local accounts")
-    return LocalPasswords()
+        if not (settings.window_oidc_issuer and settings.window_oidc_client_id):
+            raise ValueError("ONEDOOR_WINDOW_IDENTITY_PROVIDER=oidc needs "
+                             "ONEDOOR_WINDOW_OIDC_ISSUER and ONEDOOR_WINDOW_OIDC_CLIENT_ID")
+        secret = settings.window_oidc_client_secret
+        return NoPasswords(), OpenIDConnect(
+            settings.window_oidc_issuer, settings.window_oidc_client_id,
+            secret.get_secret_value() if secret else None, client,
+            username_claim=settings.window_oidc_username_claim)
+    return LocalPasswords(), None

@@ -74,10 +74,34 @@ def sign_in(engine: Engine, provider: IdentityProvider, typed_account: str, pass
         _refused(account, attempts, now)
     assert account is not None and stored is not None
     rehashed = hash_password(password) if needs_rehash(stored) else None
+    return _open_session(engine, account, now, previous_session, rehashed=rehashed,
+                         clear_failures_of=account_name)
+
+
+def sign_in_verified(engine: Engine, staff_id: str, now: datetime, *,
+                     previous_session: str | None = None) -> SignedIn:
+    """A new session for a staff id an identity provider has vouched for (OpenID Connect), or
+    SignInRefused: the provider proves who, the window's own accounts say whether they work
+    here, so an id without an active account signs nobody in."""
+    found = None
+    if STAFF_ID.fullmatch(staff_id):
+        with reading(engine) as conn:
+            found = WindowRepository(conn).account(staff_id)
+    if found is None or not found[0].active:
+        log.warning("sign-in refused: the identity provider vouched for %s, which has no "
+                    "active account here", "an account" if found else "an unknown id")
+        raise SignInRefused("no_account")
+    return _open_session(engine, found[0], now, previous_session)
+
+
+def _open_session(engine: Engine, account: StaffAccount, now: datetime,
+                  previous_session: str | None, *, rehashed: str | None = None,
+                  clear_failures_of: str | None = None) -> SignedIn:
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with engine.begin() as conn:
         repo = WindowRepository(conn)
-        repo.clear_failures(account_name)
+        if clear_failures_of:
+            repo.clear_failures(clear_failures_of)
         if previous_session:
             repo.delete_session(session_hash(previous_session))
         repo.add_session(session_hash(session_id), Session(account.staff_id, csrf, now, now))
