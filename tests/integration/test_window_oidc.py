@@ -144,7 +144,7 @@ def test_a_person_the_provider_vouches_for_is_signed_in_to_their_own_account(win
 def test_pkce_challenge_is_the_s256_of_the_verifier():
     # RFC 7636, appendix B.
     pending = Pending("s" * 16, "n" * 16, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
-    assert pending.challenge == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuyKT8vDb8M"
+    assert pending.challenge == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
 def test_an_answer_for_a_sign_in_this_browser_did_not_start_is_refused(window):
