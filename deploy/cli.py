@@ -14,6 +14,7 @@ from deploy.households import make_emergency, make_households
 from deploy.supervisor import DEFAULT_PORTS, System
 from deploy.tokens import DevTokens
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
+from services.window.entrypoints.cli import add_commands as add_staff_commands
 from shared.settings import SERVICES, load_settings
 
 DEMO_HOUSEHOLDS = 20
@@ -171,6 +172,7 @@ def main() -> None:
     p_token.add_argument("--minutes", type=int, default=60)
     p_token.set_defaults(func=token)
     add_audit_commands(sub)
+    add_staff_commands(sub)
     args = parser.parse_args()
     sys.exit(args.func(args))
 

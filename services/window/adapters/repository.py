@@ -47,6 +47,20 @@ class WindowRepository:
             jurisdiction=account.jurisdiction, display_name=account.display_name,
             password_hash=password_hash, active=account.active, created_at=now))
 
+    def accounts(self) -> list[tuple[StaffAccount, datetime | None]]:
+        """Every account with its last sign-in, by staff id."""
+        rows = self.conn.execute(select(staff_accounts).order_by(staff_accounts.c.staff_id))
+        return [(StaffAccount(r.staff_id, Role(r.role), r.jurisdiction, r.display_name,
+                              bool(r.active)), _utc(r.last_sign_in_at)) for r in rows]
+
+    def set_active(self, staff_id: str, active: bool) -> bool:
+        """False for no such account. Disabling ends the account's sessions as well."""
+        done = self.conn.execute(update(staff_accounts).where(
+            staff_accounts.c.staff_id == staff_id).values(active=active)).rowcount
+        if done and not active:
+            self.conn.execute(delete(sessions).where(sessions.c.staff_id == staff_id))
+        return bool(done)
+
     def set_password_hash(self, staff_id: str, password_hash: str) -> None:
         self.conn.execute(update(staff_accounts).where(staff_accounts.c.staff_id == staff_id)
                           .values(password_hash=password_hash))
