@@ -266,6 +266,10 @@ def test_pages_need_sign_in_and_sign_in_returns_to_the_page_asked_for(window):
     forged = http.get("/monitoring", headers=with_session("made-up-session-id"))
     assert is_sign_in_redirect(forged, "/monitoring", expired=True) and deletes(forged)
 
+    # The page's filters come back with it.
+    filtered = "/cases?stage=under_notice&overdue=true"
+    assert is_sign_in_redirect(http.get(filtered), filtered, expired=False)
+
     form = http.get("/sign-in", params={"next": "/applications/new"})
     assert field(_NEXT_FIELD, form) == "/applications/new"
     done = sign_in(http, CLERK, next_path="/applications/new")

@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from services.window.service_layer import staff
 from shared.db import make_engine
@@ -43,7 +46,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     commands.add_parser("list", help="every account").set_defaults(func=_list)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     url = load_settings().database_url("window")
     upgrade(url, MIGRATIONS)
     return make_engine(url)
@@ -58,41 +61,40 @@ def _password() -> str:
     return first
 
 
-def _add(args: argparse.Namespace) -> int:
+def _refusing(work: Callable[[Engine], str]) -> int:
+    """Runs ``work`` on the window's database: 0 and its line, or 2 and the refusal."""
     engine = _engine()
     try:
-        account = staff.add(engine, args.staff_id, args.role, args.jurisdiction, args.name,
-                            _password(), datetime.now(UTC))
+        print(work(engine))
     except staff.AccountRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
-    print(f"{account.staff_id}: {account.role}, {account.jurisdiction or 'everywhere'}")
     return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    def add(engine: Engine) -> str:
+        account = staff.add(engine, args.staff_id, args.role, args.jurisdiction, args.name,
+                            _password(), datetime.now(UTC))
+        return f"{account.staff_id}: {account.role}, {account.jurisdiction or 'everywhere'}"
+    return _refusing(add)
 
 
 def _set_active(args: argparse.Namespace) -> int:
-    engine = _engine()
-    try:
+    def set_active(engine: Engine) -> str:
         staff.set_active(engine, args.staff_id, args.active)
-    except staff.AccountRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    print(f"{args.staff_id}: {'enabled' if args.active else 'disabled, sessions ended'}")
-    return 0
+        return f"{args.staff_id}: {'enabled' if args.active else 'disabled, sessions ended'}"
+    return _refusing(set_active)
 
 
 def _list(_args: argparse.Namespace) -> int:
-    engine = _engine()
-    try:
-        for account, last in staff.listed(engine):
-            print(f"{account.staff_id:<20} {account.role:<18} "
-                  f"{account.jurisdiction or 'everywhere':<10} "
-                  f"{'active' if account.active else 'disabled':<9} "
-                  f"last sign-in {last.isoformat(timespec='minutes') if last else 'never'}")
-    finally:
-        engine.dispose()
-    return 0
+    def lines(engine: Engine) -> str:
+        return "\n".join(
+            f"{account.staff_id:<20} {account.role:<18} "
+            f"{account.jurisdiction or 'everywhere':<10} "
+            f"{'active' if account.active else 'disabled':<9} "
+            f"last sign-in {last.isoformat(timespec='minutes') if last else 'never'}"
+            for account, last in staff.listed(engine))
+    return _refusing(lines)

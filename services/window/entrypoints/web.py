@@ -173,7 +173,10 @@ def see_other(url: str) -> RedirectResponse:
 def install_error_pages(app: Any) -> None:
     @app.exception_handler(SignInNeeded)
     async def _sign_in(request: Request, exc: SignInNeeded) -> Response:
+        # Back to the very page after sign-in, filters included (a POST's form is not kept).
         where = request.url.path if request.method == "GET" else "/"
+        if request.method == "GET" and request.url.query:
+            where += "?" + request.url.query
         expired = "&expired=1" if exc.expired else ""
         response = see_other(f"/sign-in?next={quote(where)}{expired}")
         if exc.expired:
