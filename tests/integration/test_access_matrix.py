@@ -11,7 +11,8 @@ service's database knows the case — district 330282, town 330282001 — and it
 cycle, bank file and archive records.
 
 The matrix is ENDPOINTS: for each route, what it needs (a permission of shared.auth.PERMISSIONS,
-whose roles tests/unit/test_auth.py pins; or PUBLIC; or a partner department's credential) and
+whose roles tests/unit/test_auth.py pins, which a partner department's own credential may also
+satisfy (``department_too``); or PUBLIC; or a partner department's credential alone) and
 where the thing it touches lies. The expected outcome of every call follows from that table alone:
 401 without a valid token, 403 for a role without the permission, 403 for a role with it outside
 the place, otherwise through (2xx, 404, 409, 422); a list is filtered instead of refused. A route
@@ -104,9 +105,15 @@ ALL_CALLERS = STAFF + UNAUTHENTICATED
 # -- the matrix -------------------------------------------------------------------------------
 
 PUBLIC = "public"  # answers anyone: health, the API's own documentation, published figures
-PARTNER_CREDENTIAL = "partner department credential"  # POST /partner-records: a department's
-# own bearer credential (verification's partner_tokens), not a staff access token
+# POST /partner-records and /partner-publications: a department's own bearer credential
+# (verification's partner_credentials), not a staff access token
+PARTNER_CREDENTIAL = "partner department credential"
 SIGNED_IN = "any valid token"  # a route that checks no permission (none does now)
+# The bank's bulk publication (seeded; the matrix sends it again: the same file, its report).
+PUBLICATION = (json.dumps({"record_id": "matrix-bulk-deposit", "kind": "deposit", "amount_fen": 0,
+                           "as_of": TODAY, "resident_id": resident_id(OTHER_DISTRICT,
+                                                                      date(1970, 1, 1), 9)})
+               + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,8 @@ class Endpoint:
     # a remembered answer must be refused to whoever the request itself would be refused to.
     idempotency_key: str | None = None
     hole: str | None = None  # a known hole not fixed here: its failing cases are strict xfails
+    # Also answers a partner department's own credential (its own things only): DEPARTMENT.
+    department_too: bool = False
 
     @property
     def name(self) -> str:
@@ -157,6 +166,7 @@ class Seed:
     file_id: str = ""
     results: bytes = field(default=b"", repr=False)  # the bank's answer to the file
     payment_id: str = ""
+    publication_id: str = ""  # the bank's bulk publication
 
 
 def _get(url: str) -> Callable[[Seed], Call]:
@@ -201,6 +211,14 @@ ENDPOINTS: list[Endpoint] = [
         "/partner-records", json={"records": [{
             "record_id": "matrix-deposit", "kind": "deposit", "amount_fen": 0, "as_of": TODAY,
             "resident_id": resident_id(OTHER_DISTRICT, date(1970, 1, 1), 7)}]})),
+    Endpoint("verification", "POST", "/partner-publications", PARTNER_CREDENTIAL, lambda s: Call(
+        "/partner-publications", content=PUBLICATION,
+        headers={"Content-Type": "application/x-ndjson"})),
+    Endpoint("verification", "GET", "/partner-publications", "partner.publications.read",
+             _get("/partner-publications?limit=10"), department_too=True),
+    Endpoint("verification", "GET", "/partner-publications/{publication_id}",
+             "partner.publications.read", _get("/partner-publications/{publication_id}"),
+             department_too=True),
     Endpoint("verification", "GET", "/reports/{case_id}", "case.read",
              _get("/reports/{case_id}"), area=TOWN),
     *_operations("verification"),
@@ -310,6 +328,8 @@ def expected(endpoint: Endpoint, caller: Caller) -> Expected:
         return Expected(None)
     if endpoint.needs == PARTNER_CREDENTIAL:
         return Expected(None if caller is DEPARTMENT else 401)
+    if endpoint.department_too and caller is DEPARTMENT:
+        return Expected(None)
     if caller.role is None:
         return Expected(401)
     if endpoint.needs != SIGNED_IN and caller.role not in PERMISSIONS[endpoint.needs]:
@@ -449,6 +469,11 @@ def _seed(system: System) -> None:
     with system.apps["verification"].state.runtime.uow() as uow:  # what its lifespan would do
         PartnerRepository(uow.conn).set_token("bank", demo_token("bank"))
         uow.commit()
+
+    published = http["verification"].post(
+        "/partner-publications", content=PUBLICATION, headers={
+            "Content-Type": "application/x-ndjson", **bearer(demo_token("bank"))})
+    seed.publication_id = str(_ok(published, 201)["publication_id"])
 
     # The window takes the application in the town; the services hear of it.
     seed.applicant_id = resident_id(DISTRICT, date(1958, 3, 15), 2)

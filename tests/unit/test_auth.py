@@ -397,6 +397,7 @@ EXPECTED = {
     "audit.read": {"auditor", "administrator"},
     "identity.lookup": {"auditor", "administrator"},
     "partner.publish": {"partner"},
+    "partner.publications.read": {"administrator"},
     "monitoring.read": {"town_reviewer", "district_approver"},
     "admin": {"administrator"},
 }

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -43,6 +44,44 @@ partner_records = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("as_of", Date, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("grade", SmallInteger, nullable=True),  # graded kinds only (disability grade)
+    # The bulk publication that last wrote the record (None: sent through POST /partner-records).
+    # No foreign key: it would be checked on each of millions of rows for no reader's benefit.
+    Column("publication_id", BigInteger, nullable=True),
+)
+
+# A department's bulk file (POST /partner-publications), known by the SHA-256 of its bytes: the
+# same file sent again is this publication again. Ingested in batches, each one transaction that
+# also moves `applied_through` (the last line applied), where an interrupted ingestion resumes.
+partner_publications = Table(
+    "partner_publications",
+    metadata,
+    Column("publication_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("department", String(50), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("format", String(10), nullable=False),  # ndjson / csv
+    Column("bytes", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("applied_through", BigInteger, nullable=False),
+    Column("lines", BigInteger, nullable=False),  # records read: accepted + rejected
+    Column("accepted", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("upserted", BigInteger, nullable=False),
+    Column("deleted", BigInteger, nullable=False),
+    UniqueConstraint("department", "digest", name="uq_partner_publications_digest"),
+    Index("ix_partner_publications_department", "department", "publication_id"),
+)
+
+# Why lines were rejected: the first MAX_REJECTIONS_KEPT of a publication (the counts are exact).
+partner_publication_rejections = Table(
+    "partner_publication_rejections",
+    metadata,
+    Column("publication_id", BigInteger().with_variant(Integer(), "sqlite"),
+           ForeignKey("partner_publications.publication_id"), primary_key=True),
+    Column("line_no", BigInteger, primary_key=True),
+    Column("reason", Text, nullable=False),
 )
 
 # A case's reports, numbered from 1 (`seq`): the application's, then one per change in partner

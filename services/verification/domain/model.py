@@ -12,15 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-# Which department may publish which kinds of record. A department publishing a kind that is not
-# its own is refused: a bank has no say on a person's vehicles.
-DEPARTMENT_KINDS: dict[str, frozenset[str]] = {
-    "public_security": frozenset({"vehicle"}),
-    "hr_social_security": frozenset({"wage", "pension"}),
-    "real_estate_registry": frozenset({"real_estate"}),
-    "bank": frozenset({"deposit"}),
-}
-INCOME_KINDS = frozenset({"wage", "pension"})  # amount is monthly income in fen
+# The kinds the report counts (the registry, partners.DEPARTMENTS, has more: kept, not yet read).
+# Unemployment benefit is transfer income, which counts like a pension.
+INCOME_KINDS = frozenset({"wage", "pension", "unemployment_benefit"})  # monthly income in fen
 ASSET_KINDS = frozenset({"real_estate", "vehicle", "deposit"})  # amount is value/balance in fen
 # Income from work, against which the employment-cost deduction (就业成本扣减) applies: as the
 # household declares it, and as partner records show it.
@@ -35,8 +29,9 @@ class PartnerRecord:
     record_id: str
     kind: str
     person_ref: str
-    amount_fen: int
+    amount_fen: int  # 0 for kinds without an amount (partners.Measure)
     as_of: date
+    grade: int | None = None  # for graded kinds (disability grade), else None
 
 
 @dataclass(frozen=True)

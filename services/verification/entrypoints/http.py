@@ -1,4 +1,5 @@
-"""Verification's HTTP API: partner departments publish records; staff read a case's report."""
+"""Verification's HTTP API: partner departments publish records (one by one in JSON, or in bulk
+files: entrypoints/publications.py); staff read a case's report."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from services.verification.adapters.repository import (
 from services.verification.service_layer import handlers
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
-from shared.service import Runtime
+from shared.service import Runtime, ServiceRuntime
+
+
+def department_of(rt: ServiceRuntime, token: str) -> str | None:
+    with reading(rt.engine) as conn:
+        return PartnerRepository(conn).department_for_token(token)
 
 
 def department(rt: Runtime, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -25,8 +31,7 @@ def department(rt: Runtime, authorization: Annotated[str | None, Header()] = Non
     if not authorization or not authorization.startswith("Bearer "):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Bearer token required",
                             headers={"WWW-Authenticate": "Bearer"})
-    with reading(rt.engine) as conn:
-        found = PartnerRepository(conn).department_for_token(authorization[7:].strip())
+    found = department_of(rt, authorization[7:].strip())
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown credential",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -19,13 +19,13 @@ from services.verification.adapters.repository import (
 )
 from services.verification.domain import model
 from services.verification.domain.model import (
-    DEPARTMENT_KINDS,
     Household,
     HouseholdMember,
     PartnerRecord,
     build_report,
     check_consent,
 )
+from services.verification.domain.partners import DEPARTMENT_KINDS
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -76,14 +76,15 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
     records = [PartnerRecord(department=department, record_id=r.record_id, kind=r.kind,
                              person_ref=person_ref(pseudonym_key, r.resident_id),
                              amount_fen=r.amount_fen, as_of=r.as_of) for r in incoming]
-    PartnerRepository(uow.conn).upsert(records)
-    _report_changed_recipients(uow, sorted({r.person_ref for r in records}))
+    touched = PartnerRepository(uow.conn).upsert(records)
+    report_changed_recipients(uow, sorted(touched))
     uow.commit()
     return len(records)
 
 
-def _report_changed_recipients(uow: UnitOfWork, refs: list[str]) -> None:
-    """One new report per active recipient's case touched by these persons' records, when its
+def report_changed_recipients(uow: UnitOfWork, refs: list[str]) -> None:
+    """(Every publication's path: ``publish_records`` and ``publishing``, batch by batch.)
+    One new report per active recipient's case touched by these persons' records, when its
     figures differ from the case's latest report: records sent again unchanged report nothing."""
     cases = HouseholdRepository(uow.conn).active_recipients_among(refs)
     if not cases:

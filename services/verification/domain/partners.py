@@ -1,0 +1,87 @@
+"""The partner departments and the kinds of data each publishes (DOMAIN.md §4), as data.
+
+A kind belongs to exactly one department: only that department may publish or correct records of
+it. What a record's figures mean depends on its kind's ``measure``; the report builder
+(``model.build_report``) reads the kinds it knows and keeps the rest for later slices (report
+flags such as a deceased member, businesses among the assets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+# monthly_fen: income per month, in fen; value_fen: a value or balance, in fen;
+# grade: a grade (1 most severe … 4), no amount; fact: the record itself is the datum (a
+# registration, a death, an imprisonment), dated by ``as_of``, no amount.
+Measure = Literal["monthly_fen", "value_fen", "grade", "fact"]
+MONEY_MEASURES: frozenset[str] = frozenset({"monthly_fen", "value_fen"})
+GRADES = range(1, 5)
+
+
+@dataclass(frozen=True)
+class DataKind:
+    name: str
+    label: str  # 中文, for screens
+    measure: Measure
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str  # the name its credential is stored under
+    label: str
+    kinds: tuple[DataKind, ...]
+
+
+DEPARTMENTS: tuple[Department, ...] = (
+    Department("public_security", "公安", (
+        DataKind("household_registration", "户籍登记", "fact"),
+        DataKind("vehicle", "机动车", "value_fen"),
+        DataKind("death", "死亡登记", "fact"),
+    )),
+    Department("hr_social_security", "人力资源和社会保障", (
+        DataKind("wage", "工资收入", "monthly_fen"),
+        DataKind("pension", "养老金", "monthly_fen"),
+        DataKind("unemployment_benefit", "失业保险金", "monthly_fen"),
+    )),
+    Department("real_estate_registry", "不动产登记", (
+        DataKind("real_estate", "不动产", "value_fen"),
+    )),
+    Department("market_regulation", "市场监管", (
+        DataKind("business", "工商登记（注册资本）", "value_fen"),
+    )),
+    Department("tax", "税务", (
+        DataKind("taxable_income", "纳税收入", "monthly_fen"),
+    )),
+    Department("housing_provident_fund", "住房公积金", (
+        DataKind("provident_fund", "公积金账户余额", "value_fen"),
+    )),
+    # Banks and insurers publish under one credential for now; one per institution (Weihai has
+    # 82) is a matter of adding departments here, not code.
+    Department("bank", "银行、保险机构", (
+        DataKind("deposit", "存款", "value_fen"),
+        DataKind("wealth_product", "理财产品", "value_fen"),
+        DataKind("insurance_policy", "商业保险（现金价值）", "value_fen"),
+    )),
+    Department("medical_insurance", "医疗保障", (
+        DataKind("large_medical_bill", "大额医疗费用（个人负担）", "value_fen"),
+    )),
+    Department("disabled_persons_federation", "残疾人联合会", (
+        DataKind("disability_grade", "残疾等级", "grade"),
+    )),
+    Department("court", "法院", (
+        DataKind("imprisonment", "服刑", "fact"),
+    )),
+)
+
+KINDS: MappingProxyType[str, DataKind] = MappingProxyType(
+    {k.name: k for d in DEPARTMENTS for k in d.kinds})
+OWNER: MappingProxyType[str, str] = MappingProxyType(
+    {k.name: d.code for d in DEPARTMENTS for k in d.kinds})
+# Which department may publish which kinds of record. A department publishing a kind that is not
+# its own is refused: a bank has no say on a person's vehicles.
+DEPARTMENT_KINDS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {d.code: frozenset(k.name for k in d.kinds) for d in DEPARTMENTS})
+
+assert len(OWNER) == sum(len(d.kinds) for d in DEPARTMENTS), "a kind has one owner"

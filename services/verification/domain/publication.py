@@ -1,0 +1,210 @@
+"""One line of a partner's bulk publication, read and judged on its own (pure).
+
+Each line is one operation on one of the publishing department's records, named by the
+department's own ``record_id``: ``upsert`` (insert, or replace what the department said before) or
+``delete`` (the record no longer holds: a property sold, a deposit closed). A death or an
+imprisonment is a record of its own kind. A line that cannot be applied is a ``Rejected`` with its
+line number and the reason, and the other lines go on.
+
+Reasons name the field and what is wrong, never the value: a partner's columns shifted by one put
+a resident ID number in any field, and the reasons are stored and shown to administrators.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from operator import mul
+
+from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
+
+FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of")
+# A CSV file must name these columns in its header; the others may be left out.
+REQUIRED_COLUMNS = frozenset({"record_id", "kind", "resident_id", "as_of"})
+MAX_AMOUNT_FEN = 10**15
+MAX_RECORD_ID = 100
+
+_RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643, ISO 7064 MOD 11-2
+_CHECK = "10X98765432"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DIGITS = re.compile(r"[0-9]{1,16}")
+_FIELD_NAME = re.compile(r"[a-z_]{1,30}")  # an unknown field is named only if it looks like one
+
+Pseudonymise = Callable[[str], str]  # resident ID number → person_ref (shared.pseudonym)
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    line: int
+    record_id: str
+    kind: str
+    person_ref: str  # the raw resident ID number never leaves this module
+    amount_fen: int
+    grade: int | None
+    as_of: date
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    line: int
+    record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+Outcome = Upsert | Delete | Rejected
+
+
+class FileRefused(ValueError):
+    """The file as a whole cannot be read (a CSV header without the required columns)."""
+
+
+class _Bad(ValueError):
+    pass
+
+
+def read_fields(department: str, line: int, fields: Mapping[str, object],
+                pseudonymise: Pseudonymise) -> Outcome:
+    """One line's fields (absent or None: not given) judged for ``department``."""
+    try:
+        return _read(department, line, fields, pseudonymise)
+    except _Bad as exc:
+        return Rejected(line, str(exc))
+
+
+def ndjson_line(department: str, line: int, raw: bytes,
+                pseudonymise: Pseudonymise) -> Outcome | None:
+    """A line of an NDJSON file: one JSON object. None for a blank line, which is no record."""
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Rejected(line, "not UTF-8 text")
+    except json.JSONDecodeError as exc:  # its message gives the position, never the text
+        return Rejected(line, f"not JSON: {exc.msg} at column {exc.colno}")
+    except (ValueError, RecursionError):
+        return Rejected(line, "not JSON")
+    if not isinstance(value, dict):
+        return Rejected(line, "not a JSON object")
+    return read_fields(department, line, value, pseudonymise)
+
+
+def csv_header(raw: bytes) -> tuple[str, ...]:
+    """The columns a CSV file's first line names; FileRefused saying why it cannot be used."""
+    try:
+        text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")  # Excel writes a BOM
+        columns = tuple(c.strip() for c in next(csv.reader([text.rstrip("\r\n")], strict=True)))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        raise FileRefused("header: the first line must name the columns, in UTF-8") from None
+    unknown = [c for c in columns if c not in FIELDS]
+    if unknown:
+        named = ", ".join(c if _FIELD_NAME.fullmatch(c) else "(unnamed)" for c in unknown)
+        raise FileRefused(f"header: unknown column(s) {named}; columns are {', '.join(FIELDS)}")
+    if len(set(columns)) != len(columns):
+        raise FileRefused("header: a column is named twice")
+    if missing := REQUIRED_COLUMNS - set(columns):
+        raise FileRefused(f"header: missing column(s) {', '.join(sorted(missing))}")
+    return columns
+
+
+def csv_line(department: str, columns: tuple[str, ...], line: int, raw: bytes,
+             pseudonymise: Pseudonymise) -> Outcome | None:
+    """A data line of a CSV file, under its header's ``columns``. Empty cells are absent fields;
+    a field may not span lines. None for a blank line."""
+    if not raw.strip():
+        return None
+    try:
+        values = next(csv.reader([raw.decode("utf-8").rstrip("\r\n")], strict=True))
+    except UnicodeDecodeError:
+        return Rejected(line, "not UTF-8 text")
+    except csv.Error:
+        return Rejected(line, "not a CSV line (a quote not closed on this line?)")
+    if len(values) != len(columns):
+        return Rejected(line, f"{len(values)} values, but the header names {len(columns)} columns")
+    fields: dict[str, object] = {}
+    for name, value in zip(columns, values, strict=True):
+        value = value.strip()
+        if not value:
+            continue
+        if name in ("amount_fen", "grade"):
+            if not _DIGITS.fullmatch(value):
+                return Rejected(line, f"{name}: not a whole number")
+            fields[name] = int(value)
+        else:
+            fields[name] = value
+    return read_fields(department, line, fields, pseudonymise)
+
+
+def _read(department: str, line: int, fields: Mapping[str, object],
+          pseudonymise: Pseudonymise) -> Outcome:
+    if unknown := [f for f in fields if f not in FIELDS]:
+        named = ", ".join(f if _FIELD_NAME.fullmatch(f) else "(unnamed)" for f in unknown)
+        raise _Bad(f"unknown field(s) {named}")
+    op = fields.get("op") or "upsert"
+    if op not in ("upsert", "delete"):
+        raise _Bad("op: must be upsert or delete")
+    record_id = fields.get("record_id")
+    if not isinstance(record_id, str) or not 0 < len(record_id.strip()) <= MAX_RECORD_ID:
+        raise _Bad(f"record_id: required, 1 to {MAX_RECORD_ID} characters")
+    record_id = record_id.strip()
+    kind = fields.get("kind")
+    if op == "delete" and kind is None:
+        return Delete(line, record_id)  # the record is the department's own by its id
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise _Bad("kind: required, one of the registry's kinds" if kind is None
+                   else "kind: not a kind any department publishes")
+    if OWNER[kind] != department:
+        raise _Bad(f"kind: {kind} is published by {OWNER[kind]}, not {department}")
+    if op == "delete":
+        return Delete(line, record_id)
+    measure = KINDS[kind].measure
+    amount = _whole(fields.get("amount_fen"), "amount_fen", 0, MAX_AMOUNT_FEN)
+    if measure in MONEY_MEASURES and amount is None:
+        raise _Bad(f"amount_fen: required for {kind}, whole fen from 0 to {MAX_AMOUNT_FEN}")
+    if measure not in MONEY_MEASURES and amount:
+        raise _Bad(f"amount_fen: {kind} carries no amount")
+    grade = _whole(fields.get("grade"), "grade", GRADES.start, GRADES.stop - 1)
+    if (measure == "grade") != (grade is not None):
+        raise _Bad(f"grade: required for {kind}, 1 to 4" if measure == "grade"
+                   else f"grade: {kind} carries no grade")
+    return Upsert(line, record_id, kind, pseudonymise(_resident_id(fields.get("resident_id"))),
+                  amount or 0, grade, _as_of(fields.get("as_of")))
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _Bad(f"{name}: a whole number from {low} to {high}")
+    return value
+
+
+def _resident_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Bad("resident_id: required for an upsert")
+    number = value.strip().upper()
+    if not _RESIDENT_ID.fullmatch(number):
+        raise _Bad("resident_id: must be 17 digits followed by a digit or X")
+    total = sum(map(mul, map(int, number[:17]), _WEIGHTS))  # the fast spelling: hot path
+    if number[17] != _CHECK[total % 11]:
+        raise _Bad("resident_id: the check character does not match the number")
+    return number
+
+
+def _as_of(value: object) -> date:
+    if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
+        raise _Bad("as_of: required, a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _Bad("as_of: not a real date") from None
