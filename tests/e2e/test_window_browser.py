@@ -20,13 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from deploy.households import Household
 from deploy.supervisor import System
+from services.verification.bootstrap import demo_token
 from services.window.service_layer.demo import DEMO_PASSWORD
 from shared import clock
-from tests.e2e.conftest import HOUSEHOLDS
+from tests.e2e.conftest import HOUSEHOLDS, tokens
 
 pytestmark = pytest.mark.e2e
 
@@ -185,6 +187,11 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     assert page.inner_text("#case-stage") == "公示中"
     reviewer.open("/notices")
     assert case_id in page.inner_text("main")
+    # The notice shows the proposed amount: the assessment's, as approval has it.
+    assessed = httpx.get(f"{system.url('approval')}/cases/{case_id}", timeout=30,
+                         headers=tokens(system).service()).json()["assessment"]["monthly_amount_fen"]
+    row = page.inner_text(f"tr:has(a[href='/cases/{case_id}'])")
+    assert assessed > 0 and f"{assessed // 100:,}.{assessed % 100:02d}" in row, row
     page.screenshot(path=str(shots / "notices.png"), full_page=True)
 
     # The district approves once the notice is over (0 days here); the payment follows.
@@ -232,3 +239,40 @@ def test_signed_out_pages_need_sign_in_and_english_is_available(
     assert "Auditor" in visitor.page.inner_text("header")
     assert visitor.open("/applications/new").status == 403  # auditors read, never submit
     visitor.close()
+
+
+def test_an_administrator_sees_partner_publications_and_their_rejected_lines(
+        system: System, browser: Any, shots: Path) -> None:
+    """A department publishes a CSV file with one bad line through verification's API; the
+    administrator finds it, with the line and its reason, and no clerk can open the page."""
+    good = HOUSEHOLDS[0].members[0]["resident_id"]
+    body = ("op,record_id,kind,resident_id,amount_fen,as_of\n"
+            f"upsert,wage-browser-1,wage,{good},150000,{clock.today().isoformat()}\n"
+            f"upsert,wage-browser-2,wage,{good[:17]}0,150000,{clock.today().isoformat()}\n")
+    if good[17] == "0":
+        body = body.replace(f"{good[:17]}0,", f"{good[:17]}1,")
+    published = httpx.post(f"{system.url('verification')}/partner-publications",
+                           content=body.encode(), timeout=30, headers={
+                               "Content-Type": "text/csv",
+                               "Authorization": f"Bearer {demo_token('hr_social_security')}"})
+    assert published.status_code == 201, published.text
+    report = published.json()
+    assert (report["accepted"], report["rejected"]) == (1, 1)
+
+    admin = Person(browser, system, "admin")
+    admin.sign_in()
+    admin.open("/partner-uploads")
+    listing = admin.page.inner_text("#publications")
+    assert f"#{report['publication_id']}" in listing and "人力资源和社会保障" in listing
+    admin.page.screenshot(path=str(shots / "partner-uploads.png"), full_page=True)
+    admin.page.click(f"text=#{report['publication_id']}")
+    admin.page.wait_for_selector("#rejections")
+    assert admin.page.inner_text("#rejections tbody tr td:first-child") == "3"  # CSV line 3
+    assert "resident_id" in admin.page.inner_text("#rejections tbody tr td:last-child")
+    assert good[:17] not in admin.page.inner_text("main")  # the reason, never the number
+    admin.close()
+
+    clerk = Person(browser, system, "c-cixi-001")
+    clerk.sign_in()
+    assert clerk.open("/partner-uploads").status == 403
+    clerk.close()

@@ -113,10 +113,19 @@ T: dict[str, tuple[str, str]] = {
                         "此处不显示任何模拟数据。",
                         "Early warnings and proactive-discovery leads come with another piece "
                         "of work that is not built yet. Nothing is shown rather than made up."),
-    "uploads_text": ("各部门数据上传的状态与被拒记录来自尚未完成的另一项工作。"
-                     "此处不显示任何模拟数据。",
-                     "The status and rejected lines of partner uploads come with another piece "
-                     "of work that is not built yet. Nothing is shown rather than made up."),
+    "uploads_intro": ("协同部门推送的数据文件：逐行校验，被拒的行及其原因；"
+                      "同一文件重复推送不会重复入库。",
+                      "Files partner departments published: checked line by line, with the "
+                      "rejected lines and why; the same file sent again changes nothing."),
+    "department": ("部门", "Department"), "received_at": ("接收时间", "Received"),
+    "file_format": ("格式", "Format"), "lines": ("行数", "Lines"),
+    "accepted": ("接收", "Accepted"), "rejected": ("被拒", "Rejected"),
+    "upserted": ("新增/更新", "Added or updated"), "deleted": ("删除", "Deleted"),
+    "line": ("行号", "Line"), "reason": ("原因", "Reason"),
+    "publication": ("数据推送", "Publication"), "digest": ("文件摘要", "Digest"),
+    "rejections_truncated": ("被拒行过多，仅显示前面部分。",
+                             "Too many rejected lines: only the first are kept."),
+    "no_rejections": ("没有被拒的行。", "No line was rejected."),
     "notice_title": ("社会救助拟批准对象公示", "Public notice of proposed recipients"),
     "notice_intro": ("以下家庭经审核拟予救助，现予公示。如有异议，请在公示截止日前向镇街反映。",
                      "The households below are proposed for assistance. Objections may be made "
@@ -129,6 +138,18 @@ T: dict[str, tuple[str, str]] = {
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    # Partner departments by verification's codes (services/verification/domain/partners.py).
+    "department": {
+        "public_security": ("公安", "Public security"),
+        "hr_social_security": ("人力资源和社会保障", "HR and social security"),
+        "real_estate_registry": ("不动产登记", "Real-estate registry"),
+        "market_regulation": ("市场监管", "Market regulation"), "tax": ("税务", "Tax"),
+        "housing_provident_fund": ("住房公积金", "Housing provident fund"),
+        "bank": ("银行、保险机构", "Banks and insurers"),
+        "medical_insurance": ("医疗保障", "Medical insurance"),
+        "disabled_persons_federation": ("残疾人联合会", "Disabled persons' federation"),
+        "court": ("法院", "Courts"),
+    },
     "programme": {"dibao": ("最低生活保障", "Minimum living guarantee (Dibao)"),
                   "tekun": ("特困人员救助供养", "Extreme-hardship support"),
                   "marginal": ("低保边缘家庭", "Marginal low-income household"),

@@ -1,5 +1,6 @@
-"""The pages that list cases: each role's home queues, the case list with its filters and
-searches, the public notice list, and the pages whose data is not built yet."""
+"""The pages that list: each role's home queues, the case list with its filters and searches,
+the public notice list, partner departments' publications; and the monitoring queue, whose data
+is not built yet."""
 
 from __future__ import annotations
 
@@ -113,16 +114,23 @@ async def notices(request: Request, web: WebApp, user: SignedIn,
     if area:
         params["region"] = area
     rows, ok = await _listed(web, user, params)
+    # Who (intake) and how much is proposed (approval's assessment: a case under notice has no
+    # running benefit yet, so the list's monthly amount is still 0).
     details = await asyncio.gather(*(
         web.services.get(user.account, "intake", f"/applications/{row['case_id']}")
         for row in rows))
+    workflows = await asyncio.gather(*(
+        web.services.get(user.account, "approval", f"/cases/{row['case_id']}")
+        for row in rows))
     shown = []
-    for row, answer in zip(rows, details, strict=True):
+    for row, answer, workflow in zip(rows, details, workflows, strict=True):
         case = answer.body if answer.ok else {}
         members = case.get("members", [])
         applicant = next((m for m in members if m.get("relation") == "applicant"), None)
+        assessment = (workflow.body or {}).get("assessment") if workflow.ok else None
         shown.append({**row, "applicant": _masked_name(applicant["name"]) if applicant else "—",
-                      "household_size": len(members) or "—"})
+                      "household_size": len(members) or "—",
+                      "proposed_fen": (assessment or {}).get("monthly_amount_fen")})
     return render(request, "notices.html", user=user, rows=shown, area=area,
                   unavailable=not ok)
 
@@ -141,8 +149,41 @@ def monitoring(request: Request, user: SignedIn) -> Response:
 
 
 @router.get("/partner-uploads")
-def partner_uploads(request: Request, user: SignedIn) -> Response:
+async def partner_uploads(request: Request, web: WebApp, user: SignedIn,
+                          department: Annotated[str, Query(max_length=50)] = "") -> Response:
+    """Administrators: what partner departments published lately, from verification."""
+    _administrator(user)
+    params = {"limit": "100"}
+    if re.fullmatch(r"[a-z_]{1,50}", department):
+        params["department"] = department
+    try:
+        answer = await web.services.get(user.account, "verification", "/partner-publications",
+                                        params=params)
+    except Unreachable:
+        answer = None
+    rows = answer.body.get("publications", []) if answer is not None and answer.ok else []
+    return render(request, "partner_uploads.html", user=user, rows=rows,
+                  department=department, departments=list(LABELS["department"]),
+                  unavailable=answer is None or not answer.ok)
+
+
+@router.get("/partner-uploads/{publication_id}")
+async def partner_upload(request: Request, web: WebApp, user: SignedIn,
+                         publication_id: int) -> Response:
+    """One publication with its rejected lines and their reasons (never the lines: they carry
+    resident ID numbers)."""
+    _administrator(user)
+    answer = await web.services.get(user.account, "verification",
+                                    f"/partner-publications/{publication_id}")
+    if answer.status in (401, 403):
+        raise PageError(403, "forbidden_title", "forbidden_text")
+    if answer.status == 404:
+        raise PageError(404, "not_found_title", "not_found_text")
+    if not answer.ok:
+        raise PageError(502, "error_title", "error_text")
+    return render(request, "partner_upload.html", user=user, pub=answer.body)
+
+
+def _administrator(user: User) -> None:
     if user.account.role != Role.ADMINISTRATOR:
         raise PageError(403, "forbidden_title", "forbidden_text")
-    return render(request, "message.html", user=user, title="not_available_title",
-                  text="uploads_text")

@@ -115,9 +115,17 @@ function setUpProgramme() {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.addEventListener("input", (event) => {
-    if (event.target.matches("input.resident-id")) checkId(event.target);
+    if (!event.target.matches("input.resident-id")) return;
+    // The server's message was about the number as it was sent; what is typed now replaces it.
+    const stale = document.getElementById(event.target.id + "-error");
+    if (stale) stale.hidden = true;
+    checkId(event.target);
   });
-  document.querySelectorAll("input.resident-id").forEach((input) => { if (input.value) checkId(input); });
+  // On a page the server sent back with a message for the number, that message stands alone:
+  // the same words twice under one field read as two problems.
+  document.querySelectorAll("input.resident-id").forEach((input) => {
+    if (input.value && !document.getElementById(input.id + "-error")) checkId(input);
+  });
   document.querySelectorAll(".print-button").forEach((b) => b.addEventListener("click", () => window.print()));
   setUpMembers();
   setUpProgramme();
