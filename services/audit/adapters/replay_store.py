@@ -110,10 +110,15 @@ def create(engine: Engine) -> None:
 
 
 def add_timeline(engine: Engine, entries: Iterable[Entry]) -> None:
+    """One row per event folded: plain tuples to the driver (every column is text, nothing to
+    convert), rather than ``insert_rows``' dict per row and its pass over every value."""
+    rows = [(e.case_id, e.at.isoformat(), e.type, e.summary, e.event_id) for e in entries]
+    if not rows:
+        return
     with engine.begin() as conn:
-        insert_rows(conn, timeline, [
-            {"case_id": e.case_id, "at": e.at.isoformat(), "type": e.type,
-             "summary": e.summary, "event_id": e.event_id} for e in entries])
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"INSERT INTO {timeline.name} (case_id, at, type, summary, "
+                             f"event_id) VALUES ({', '.join([marker] * 5)})", rows)
 
 
 def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Finding],

@@ -41,14 +41,16 @@ def known_events(conn: Connection, topic: str, event_ids: Sequence[str]) -> set[
         archive.c.topic == topic, archive.c.event_id.in_(event_ids))).scalars())
 
 
-def append(conn: Connection, records: Sequence[tuple[Record, str | None, str | None]],
+def append(conn: Connection,
+           records: Sequence[tuple[Record, str | None, str | None, int | None]],
            at: datetime) -> None:
-    """Inserts chained records (with their event id and type)."""
+    """Inserts chained records (with their event id, type and time)."""
     insert_rows(conn, archive, [
         {"topic": r.topic, "partition": r.partition, "seq": r.seq, "kafka_offset": r.offset,
          "event_id": event_id, "event_type": event_type, "key": r.key, "headers": r.headers,
-         "value": r.value, "prev_hash": r.prev_hash, "hash": r.hash, "archived_at": at}
-        for r, event_id, event_type in records])
+         "value": r.value, "prev_hash": r.prev_hash, "hash": r.hash, "archived_at": at,
+         "event_time": event_time}
+        for r, event_id, event_type, event_time in records])
 
 
 def records(engine: Engine, *, topic: str | None = None, partition: int | None = None,
@@ -91,23 +93,31 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(archive)).scalar_one())
 
 
-def events(engine: Engine, topic: str, partition: int, *, batch: int = 5_000
-           ) -> Iterator[tuple[str | None, bytes, bytes, str | None, bytes]]:
-    """One chain's records in seq order as the replay reads them: (event type, key, headers,
-    event id, value), paged on the primary key like ``records``; no hashes."""
-    query = (select(archive.c.seq, archive.c.event_type, archive.c.key, archive.c.headers,
+def events(engine: Engine, *, leaving_out: str, until: int | None = None,
+           batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes, str | None, bytes]]:
+    """Every event as the replay reads it, all chains in one stream by event time (microseconds;
+    ties by chain and seq, the order a merge of the chains gave): (event time, type, key,
+    headers, event id, value). Records without a type or time are not events; the topic
+    ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like ``records``; no hashes."""
+    order = (archive.c.event_time, archive.c.topic, archive.c.partition, archive.c.seq)
+    query = (select(*order, archive.c.event_type, archive.c.key, archive.c.headers,
                     archive.c.event_id, archive.c.value)
-             .where(archive.c.topic == topic, archive.c.partition == partition)
-             .order_by(archive.c.seq))
-    after = 0
+             .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),
+                    archive.c.topic != leaving_out)
+             .order_by(*order))
+    if until is not None:
+        query = query.where(archive.c.event_time <= until)
+    after: tuple[int, str, int, int] | None = None
     while True:
+        page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
         with reading(engine) as conn:
-            rows = conn.execute(query.where(archive.c.seq > after).limit(batch)).all()
+            rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        for _seq, event_type, key, headers, event_id, value in rows:
-            yield event_type, _bytes(key), _bytes(headers), event_id, _bytes(value)
-        after = rows[-1][0]
+        for at, _t, _p, _seq, event_type, key, headers, event_id, value in rows:
+            yield at, event_type, _bytes(key), _bytes(headers), event_id, _bytes(value)
+        last = rows[-1]
+        after = (last[0], last[1], last[2], last[3])
 
 
 def _bytes(value: bytes | memoryview) -> bytes:

@@ -44,9 +44,15 @@ archive = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("archived_at", DateTime(timezone=True), nullable=False),
+    # The event's ce_time in microseconds, UTC (domain/event_time.py); null for a record without
+    # one. Not hashed: like event_id and event_type it is read from the hashed headers, here so
+    # that one indexed query gives the replay every chain merged in time order.
+    Column("event_time", BigInteger, nullable=True),
     Index("uq_archive_event", "topic", "event_id", unique=True,
           sqlite_where=text("event_id IS NOT NULL"),
           postgresql_where=text("event_id IS NOT NULL")),
+    # Ties in time are broken as merging the chains did: by chain, then position in it.
+    Index("ix_archive_event_time", "event_time", "topic", "partition", "seq"),
 )
 
 # Signed checkpoints of every chain's head (Ed25519): a copy kept elsewhere proves the archive

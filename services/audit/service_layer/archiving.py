@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from services.audit.adapters import store
+from services.audit.domain import event_time
 from services.audit.domain.chain import encode_headers, extend
 from services.audit.domain.checkpoint import Checkpoint, Signer
 
@@ -55,7 +56,8 @@ def archive(conn: Connection, incoming: Sequence[Incoming]) -> int:
         record = extend(heads[(r.topic, r.partition)], r.topic, r.partition, r.offset,
                         r.key or b"", encode_headers(r.headers), r.value or b"")
         heads[(r.topic, r.partition)] = record.head
-        chained.append((record, event_id, r.header("ce_type")))
+        chained.append((record, event_id, r.header("ce_type"),
+                        event_time.micros(r.header("ce_time"))))
     if chained:
         store.append(conn, chained, datetime.now(UTC))
     return len(chained)

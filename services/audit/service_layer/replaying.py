@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import heapq
 import io
 import json
 import re
@@ -25,9 +24,9 @@ from sqlalchemy import Engine
 
 from services.approval.domain.policy import PolicyTable
 from services.audit.adapters import replay_store, store
+from services.audit.domain import event_time
 from services.audit.domain.replay import KINDS, RUNNING, CaseState, Entry, Finding, Replay
 from shared import clock
-from shared.db import reading
 from shared.events import topics
 
 TIMELINE_BATCH = 20_000
@@ -91,39 +90,25 @@ class Summary:
 
 def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[Event]:
     """Every archived event, all chains merged by event time. Dead letters are copies of events
-    archived already on their own topic, and are left out."""
-    with reading(engine) as conn:
-        chains = [c for c in store.chains(conn) if c[0] != topics.DEAD_LETTER]
-    streams = [_decoded(store.events(engine, topic, partition)) for topic, partition in chains]
-    for event in heapq.merge(*streams, key=_at):
-        if until is not None and event[0] > until:
-            continue  # not `break`: a chain may hold an earlier event after a later one
-        yield event
+    archived already on their own topic, and are left out.
 
-
-def _at(event: Event) -> datetime:
-    return event[0]
-
-
-# Headers are archived as JSON pairs (chain.encode_headers); two of them are wanted per event,
-# and a search finds them in a quarter of the time parsing all of them takes.
-_TIME = re.compile(rb'\["ce_time", ?"([^"]+)"\]')
-_SUBJECT = re.compile(rb'\["ce_subject", ?"([^"\\]*)"\]')
-
-
-def _decoded(rows: Iterator[tuple[str | None, bytes, bytes, str | None, bytes]]
-             ) -> Iterator[Event]:
-    for event_type, key, headers, event_id, value in rows:
-        if event_type is None:
-            continue  # not a CloudEvent: nothing of a case
-        moment = _TIME.search(headers)
-        if moment is None:
-            continue
+    The merge is the database's: archiving keeps each event's ``ce_time`` in an indexed column
+    (``event_time``), so one query streams the archive in time order, ties by chain and seq as
+    merging the chains in Python did (that merge, with the time found in every record's
+    headers, was 5 of the 12 s reading 1,000,000 events took). Where a chain holds an event
+    made before the one ahead of it (two transactions committed in the other order), the event
+    takes its place by its time, which the merge could not give it."""
+    bound = None if until is None else event_time.of(until)
+    for at, event_type, key, headers, event_id, value in store.events(
+            engine, leaving_out=topics.DEAD_LETTER, until=bound):
         subject = _SUBJECT.search(headers)
         case_id = subject.group(1).decode() if subject else key.decode("utf-8", "replace")
-        at = datetime.fromisoformat(moment.group(1).decode())
-        yield (at if at.tzinfo is UTC else clock.as_utc(at)), event_type, case_id, event_id, \
-            value
+        yield event_time.moment(at), event_type, case_id, event_id, value
+
+
+# Headers are archived as JSON pairs (chain.encode_headers); the subject is the one wanted per
+# event, and a search finds it in a quarter of the time parsing all of them takes.
+_SUBJECT = re.compile(rb'\["ce_subject", ?"([^"\\]*)"\]')
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
