@@ -112,6 +112,21 @@ def test_a_modified_record_is_located(engine):
         "modified", TOPICS[1], 1, 7)
 
 
+@pytest.mark.parametrize(("column", "value"), [("event_time", 0),
+                                               ("event_type", "onedoor.application.forged")])
+def test_a_changed_column_the_replay_reads_is_located(engine, column, value):
+    """event_time orders the replay and event_type steers it; both are read from the hashed
+    headers at archiving, and verify reads them from the headers again."""
+    signer = Signer.generate()
+    fill(engine, signer)
+    tamper(engine, f"UPDATE archive SET {column} = :v "
+                   "WHERE topic = :t AND partition = 0 AND seq = 3", v=value, t=TOPICS[0])
+    [finding] = judge(engine, signer).findings
+    assert (finding.kind, finding.topic, finding.partition, finding.seq) == (
+        "modified", TOPICS[0], 0, 3)
+    assert "event_type or event_time" in finding.detail
+
+
 def test_a_deleted_record_is_located(engine):
     signer = Signer.generate()
     fill(engine, signer)

@@ -61,7 +61,7 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
     from the archiver), so neither side holds the archive in memory."""
     columns = (archive.c.topic, archive.c.partition, archive.c.seq, archive.c.kafka_offset,
                archive.c.key, archive.c.headers, archive.c.value, archive.c.prev_hash,
-               archive.c.hash)
+               archive.c.hash, archive.c.event_type, archive.c.event_time)
     query = select(*columns).order_by(archive.c.topic, archive.c.partition, archive.c.seq)
     if topic is not None:
         query = query.where(archive.c.topic == topic)
@@ -75,9 +75,9 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
             rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        for t, p, seq, offset, key, headers, value, prev_hash, hash_ in rows:
+        for t, p, seq, offset, key, headers, value, prev_hash, hash_, kind, at in rows:
             yield Record(t, p, seq, offset, _bytes(key), _bytes(headers), _bytes(value),
-                         prev_hash, hash_)
+                         prev_hash, hash_, (kind, at))
         last = rows[-1]
         after = (last[0], last[1], last[2])
 

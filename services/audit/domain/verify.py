@@ -49,7 +49,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from services.audit.domain.chain import GENESIS, Record, link
+from services.audit.domain.chain import GENESIS, Record, derived_matches, link
 from services.audit.domain.checkpoint import Checkpoint, verify_checkpoint
 
 Kind = Literal["modified", "deleted", "reordered", "truncated", "forged_checkpoint", "rewritten"]
@@ -103,6 +103,11 @@ def verify(records: Iterable[Record], checkpoints: Iterable[Checkpoint],
                            result.findings)
             result.chains += 1
         chain.add(r)
+        if r.derived is not None and not derived_matches(r.headers, r.derived):
+            result.findings.append(Finding(
+                "modified", r.topic, r.partition, r.seq,
+                "its event_type or event_time column (which the replay reads) no longer "
+                "matches its hashed headers"))
         result.records += 1
     if chain is not None:
         chain.finish()
