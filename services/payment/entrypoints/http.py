@@ -351,16 +351,15 @@ def import_results(rt: Runtime, request: Request, who: Operator,
         except banking.Refused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
-    code, answer = once(rt, "POST /bank-files/results", idempotency_key,
-                        fingerprint(content.decode("utf-8", "replace")), action)
-    # An answer remembered under this Idempotency-Key comes back without running the action,
-    # so without its region check: the file it names is checked here too (a fresh answer was
-    # checked before anything was applied; only answers that applied are remembered).
-    if isinstance(answer, dict) and answer.get("file_id"):
-        with reading(rt.engine) as conn:
-            head = banking.bank_file(conn, answer["file_id"])
-        _region_in_reach(who, head["region_code"], request)
-    return _answer(code, answer)
+    def in_reach(uow: Any, answer: Any) -> None:
+        # Only answers that applied are remembered, and they name the file they applied to.
+        if isinstance(answer, dict) and answer.get("file_id"):
+            head = banking.bank_file(uow.conn, answer["file_id"])
+            _region_in_reach(who, head["region_code"], request)
+
+    return _answer(*once(rt, "POST /bank-files/results", idempotency_key,
+                         fingerprint(content.decode("utf-8", "replace")), action,
+                         remembered=in_reach))
 
 
 @router.post("/payments/{payment_id}/reissue",

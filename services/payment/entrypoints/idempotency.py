@@ -27,8 +27,14 @@ def fingerprint(*parts: Any) -> str:
 
 
 def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
-         action: Action) -> tuple[int, Any]:
-    """Runs ``action`` in one unit of work and commits it, unless this key was seen before."""
+         action: Action, *,
+         remembered: Callable[[UnitOfWork, Any], None] | None = None) -> tuple[int, Any]:
+    """Runs ``action`` in one unit of work and commits it, unless this key was seen before.
+
+    A remembered answer comes back without running ``action``, so without the checks it makes
+    as it goes: ``remembered(uow, answer)`` makes them (raising to refuse) where the caller
+    could not make them before knowing the answer — a bank's result file names its region only
+    in its content."""
     for attempt in (1, 2):
         try:
             with rt.uow() as uow:
@@ -39,6 +45,8 @@ def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
                         if known[0] != request_hash:
                             raise HTTPException(status.HTTP_409_CONFLICT, detail=(
                                 "Idempotency-Key was already used for a different request"))
+                        if remembered is not None:
+                            remembered(uow, known[2])
                         return known[1], known[2]
                 code, body = action(uow)
                 if key:
