@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.window.adapters.services import Answer, Unreachable
+from services.window.adapters.services import Unreachable
 from services.window.domain.casework import ACTIONS, needs_survey, offers
 from services.window.domain.household import explain
 from services.window.entrypoints.web import (
@@ -24,6 +24,7 @@ from services.window.entrypoints.web import (
     SignedIn,
     User,
     WebApp,
+    refuse_unless_ok,
     render,
     see_other,
 )
@@ -35,15 +36,6 @@ def _case_id(case_id: str) -> str:
     if not CASE_ID.fullmatch(case_id):
         raise PageError(404, "not_found_title", "not_found_text")
     return case_id
-
-
-def _refused(answer: Answer) -> None:
-    if answer.status in (401, 403):
-        raise PageError(403, "forbidden_title", "forbidden_text")
-    if answer.status == 404:
-        raise PageError(404, "not_found_title", "not_found_text")
-    if not answer.ok:
-        raise PageError(502, "error_title", "error_text")
 
 
 async def _optional(web: WebApp, user: User, service: str, path: str) -> tuple[Any, bool]:
@@ -59,7 +51,7 @@ async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
                     status: int = 200, outcome: tuple[str, str, str] | None = None,
                     typed: dict[str, str] | None = None) -> Response:
     intake = await web.services.get(user.account, "intake", f"/applications/{case_id}")
-    _refused(intake)
+    refuse_unless_ok(intake)
     (workflow, ok1), (report, ok2), (money, ok3) = await asyncio.gather(
         _optional(web, user, "approval", f"/cases/{case_id}"),
         _optional(web, user, "verification", f"/reports/{case_id}"),
@@ -104,7 +96,7 @@ async def case_action(request: Request, case_id: str, action: str, web: WebApp,
     if answer.ok:
         return see_other(f"/cases/{case_id}?done={action}")
     if answer.status in (401, 403, 404):
-        _refused(answer)
+        refuse_unless_ok(answer)
     return await case_view(request, web, user, case_id, status=answer.status,
                            outcome=(action, *_reason(answer.detail)), typed=typed)
 
@@ -132,7 +124,7 @@ async def register_account(request: Request, case_id: str, web: WebApp, user: Si
     if answer.ok:
         return see_other(f"/cases/{case_id}?done=account")
     if answer.status in (401, 403, 404):
-        _refused(answer)
+        refuse_unless_ok(answer)
     # Never echo the number typed: a 422 names the field, the form comes back empty.
     return await case_view(request, web, user, case_id, status=answer.status,
                            outcome=("account", *_reason(answer.detail)))
@@ -141,5 +133,5 @@ async def register_account(request: Request, case_id: str, web: WebApp, user: Si
 @router.get("/cases/{case_id}/receipt")
 async def receipt(request: Request, case_id: str, web: WebApp, user: SignedIn) -> Response:
     answer = await web.services.get(user.account, "intake", f"/applications/{_case_id(case_id)}")
-    _refused(answer)
+    refuse_unless_ok(answer)
     return render(request, "receipt.html", user=user, case=answer.body)

@@ -22,6 +22,7 @@ from services.window.entrypoints.web import (
     SignedIn,
     User,
     WebApp,
+    refuse_unless_ok,
     render,
     see_other,
 )
@@ -32,14 +33,20 @@ QUEUE_SIZE = 20
 AREA = re.compile(r"[0-9]{6}|[0-9]{9}")
 
 
-async def _listed(web: WebApp, user: User, params: dict[str, str]) -> tuple[list[Any], bool]:
-    """Approval's case list with these filters (within the reader's jurisdiction, which
-    approval applies), and whether it answered."""
+async def _listing(web: WebApp, user: User, service: str, path: str, field: str,
+                   params: dict[str, str]) -> tuple[list[Any], bool]:
+    """A service's list (its answer's ``field``) with these filters, and whether it answered:
+    a page shows what it can and says what is missing."""
     try:
-        answer = await web.services.get(user.account, "approval", "/cases", params=params)
+        answer = await web.services.get(user.account, service, path, params=params)
     except Unreachable:
         return [], False
-    return (answer.body.get("cases", []) if answer.ok else []), answer.ok
+    return (answer.body.get(field, []) if answer.ok else []), answer.ok
+
+
+async def _listed(web: WebApp, user: User, params: dict[str, str]) -> tuple[list[Any], bool]:
+    """Approval's case list (within the reader's jurisdiction, which approval applies)."""
+    return await _listing(web, user, "approval", "/cases", "cases", params)
 
 
 @router.get("/")
@@ -116,12 +123,11 @@ async def notices(request: Request, web: WebApp, user: SignedIn,
     rows, ok = await _listed(web, user, params)
     # Who (intake) and how much is proposed (approval's assessment: a case under notice has no
     # running benefit yet, so the list's monthly amount is still 0).
-    details = await asyncio.gather(*(
-        web.services.get(user.account, "intake", f"/applications/{row['case_id']}")
-        for row in rows))
-    workflows = await asyncio.gather(*(
-        web.services.get(user.account, "approval", f"/cases/{row['case_id']}")
-        for row in rows))
+    answers = await asyncio.gather(*(
+        web.services.get(user.account, service, path.format(row["case_id"]))
+        for row in rows
+        for service, path in (("intake", "/applications/{}"), ("approval", "/cases/{}"))))
+    details, workflows = answers[0::2], answers[1::2]
     shown = []
     for row, answer, workflow in zip(rows, details, workflows, strict=True):
         case = answer.body if answer.ok else {}
@@ -156,15 +162,11 @@ async def partner_uploads(request: Request, web: WebApp, user: SignedIn,
     params = {"limit": "100"}
     if re.fullmatch(r"[a-z_]{1,50}", department):
         params["department"] = department
-    try:
-        answer = await web.services.get(user.account, "verification", "/partner-publications",
-                                        params=params)
-    except Unreachable:
-        answer = None
-    rows = answer.body.get("publications", []) if answer is not None and answer.ok else []
+    rows, ok = await _listing(web, user, "verification", "/partner-publications",
+                              "publications", params)
     return render(request, "partner_uploads.html", user=user, rows=rows,
                   department=department, departments=list(LABELS["department"]),
-                  unavailable=answer is None or not answer.ok)
+                  unavailable=not ok)
 
 
 @router.get("/partner-uploads/{publication_id}")
@@ -175,12 +177,7 @@ async def partner_upload(request: Request, web: WebApp, user: SignedIn,
     _administrator(user)
     answer = await web.services.get(user.account, "verification",
                                     f"/partner-publications/{publication_id}")
-    if answer.status in (401, 403):
-        raise PageError(403, "forbidden_title", "forbidden_text")
-    if answer.status == 404:
-        raise PageError(404, "not_found_title", "not_found_text")
-    if not answer.ok:
-        raise PageError(502, "error_title", "error_text")
+    refuse_unless_ok(answer)
     return render(request, "partner_upload.html", user=user, pub=answer.body)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import FormData
 
 from services.window.adapters.oidc import OpenIDConnect
-from services.window.adapters.services import Services, Unreachable
+from services.window.adapters.services import Answer, Services, Unreachable
 from services.window.domain.accounts import SessionPolicy, StaffAccount, Throttle
 from services.window.entrypoints.i18n import LANGS, label, translate
 from services.window.service_layer import signin
@@ -92,6 +92,17 @@ class PageError(Exception):
     def __init__(self, status: int, title: str, text: str) -> None:
         super().__init__(title)
         self.status, self.title, self.text = status, title, text
+
+
+def refuse_unless_ok(answer: Answer) -> None:
+    """A service's refusal as the page to show: 403 (401 too: the token is the window's, the
+    person needs no other sign-in), 404, or 502 for anything else that is not a success."""
+    if answer.status in (401, 403):
+        raise PageError(403, "forbidden_title", "forbidden_text")
+    if answer.status == 404:
+        raise PageError(404, "not_found_title", "not_found_text")
+    if not answer.ok:
+        raise PageError(502, "error_title", "error_text")
 
 
 FORBIDDEN = (403, "forbidden_title", "forbidden_text")
