@@ -108,7 +108,6 @@ PUBLIC = "public"  # answers anyone: health, the API's own documentation, publis
 # POST /partner-records and /partner-publications: a department's own bearer credential
 # (verification's partner_credentials), not a staff access token
 PARTNER_CREDENTIAL = "partner department credential"
-SIGNED_IN = "any valid token"  # a route that checks no permission (none does now)
 # The bank's bulk publication (seeded; the matrix sends it again: the same file, its report).
 PUBLICATION = (json.dumps({"record_id": "matrix-bulk-deposit", "kind": "deposit", "amount_fen": 0,
                            "as_of": TODAY, "resident_id": resident_id(OTHER_DISTRICT,
@@ -129,7 +128,7 @@ class Endpoint:
     service: str
     method: str
     path: str  # the route's path as the app declares it
-    needs: str  # a permission in shared.auth.PERMISSIONS, or PUBLIC, PARTNER_CREDENTIAL, SIGNED_IN
+    needs: str  # a permission in shared.auth.PERMISSIONS, or PUBLIC, PARTNER_CREDENTIAL
     call: Callable[[Seed], Call]
     # Where what it touches lies: refused (403) to callers whose jurisdiction does not cover it.
     # None: not tied to a place (the whole archive's integrity, a list that is filtered).
@@ -140,7 +139,6 @@ class Endpoint:
     # Sent with this Idempotency-Key, which an in-jurisdiction caller used first (end of _seed):
     # a remembered answer must be refused to whoever the request itself would be refused to.
     idempotency_key: str | None = None
-    hole: str | None = None  # a known hole not fixed here: its failing cases are strict xfails
     # Also answers a partner department's own credential (its own things only): DEPARTMENT.
     department_too: bool = False
 
@@ -332,21 +330,11 @@ def expected(endpoint: Endpoint, caller: Caller) -> Expected:
         return Expected(None)
     if caller.role is None:
         return Expected(401)
-    if endpoint.needs != SIGNED_IN and caller.role not in PERMISSIONS[endpoint.needs]:
+    if caller.role not in PERMISSIONS[endpoint.needs]:
         return Expected(403)
     if endpoint.area is not None and not caller.covers(endpoint.area):
         return Expected(403)
     return Expected(None, caller.covers(TOWN) if endpoint.shows else None)
-
-
-def _is_hole(endpoint: Endpoint, caller: Caller, want: Expected) -> bool:
-    """Whether this case is where ``endpoint.hole`` shows: a list that does not filter, or an
-    unguarded route."""
-    if endpoint.hole is None:
-        return False
-    if endpoint.needs == SIGNED_IN:
-        return want.status == 401
-    return want.listed is False
 
 
 def _callers(endpoint: Endpoint) -> list[Caller]:
@@ -359,10 +347,7 @@ def _matrix() -> Iterator[Any]:
     for endpoint in ENDPOINTS:
         for caller in _callers(endpoint):
             want = expected(endpoint, caller)
-            marks = [pytest.mark.xfail(strict=True, reason=endpoint.hole)] \
-                if _is_hole(endpoint, caller, want) else []
-            yield pytest.param(endpoint, caller, id=f"{endpoint.name}-{caller.name}-{want}",
-                               marks=marks)
+            yield pytest.param(endpoint, caller, id=f"{endpoint.name}-{caller.name}-{want}")
 
 
 # -- the services, seeded ---------------------------------------------------------------------
@@ -599,7 +584,7 @@ def test_every_route_is_in_the_matrix(service: str, tmp_path: Path) -> None:
 
 
 def test_the_matrix_names_real_permissions() -> None:
-    guards = {PUBLIC, PARTNER_CREDENTIAL, SIGNED_IN}
+    guards = {PUBLIC, PARTNER_CREDENTIAL}
     assert {e.needs for e in ENDPOINTS} - guards <= set(PERMISSIONS)
     assert len({e.name for e in ENDPOINTS}) == len(ENDPOINTS)
     # Every place-bound endpoint is checked from inside and from outside its place.
@@ -621,7 +606,7 @@ def test_access(system: System, endpoint: Endpoint, caller: Caller,
         assert response.status_code == want.status, said
         if want.status == 401:
             assert response.headers.get("www-authenticate", "").startswith("Bearer"), said
-        if endpoint.needs in PERMISSIONS or endpoint.needs == SIGNED_IN:  # shared.auth logs it
+        if endpoint.needs in PERMISSIONS:  # shared.auth logs it
             outcome = "unauthenticated" if want.status == 401 else "forbidden"
             assert [r for r in caplog.records if r.name == "onedoor.access"
                     and getattr(r, "outcome", None) == outcome], f"refusal not logged: {said}"
