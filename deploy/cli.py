@@ -121,9 +121,9 @@ def tail(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    """A signed access token for a role, for curl and scripts until the staff sign-in page
-    exists (issue 6). Signed with the development key in the data directory; refused in
-    production, where tokens come from the sign-in service alone."""
+    """A signed access token for a role, for curl and scripts (people sign in at the window).
+    Signed with the development key in the data directory; refused in production, where tokens
+    come from the window alone."""
     from datetime import timedelta
 
     from shared.auth import load_token_keys
