@@ -1,20 +1,16 @@
-"""Policy figures as versioned data: by region (with inheritance) and effective date.
-
-A figure set for a city holds for its districts unless a district sets its own; a figure at
-``000000`` is the national default. The figure in force on a day is the one with the latest
-``effective_from`` not after that day, at the most specific region that has one.
-"""
+"""Approval's policy figures: the names its programmes and workflow read (``FIGURES``), over the
+shared machinery of versioned figures by region and effective date (``shared.policy``)."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import re
-import tomllib
-from dataclasses import dataclass
-from datetime import date
-from functools import cached_property
 from pathlib import Path
+
+from shared.policy import NATIONAL, Figure, PolicyError, PolicyTable, region_chain
+from shared.policy import load_policy as _load
+from shared.policy import parse_policies as _parse
+
+__all__ = ["FIGURES", "NATIONAL", "Figure", "PolicyError", "PolicyTable", "load_policy",
+           "parse_policies", "parse_policy", "region_chain"]
 
 # Every figure a policy file may set: name → (meaning, 中文). Money in fen; ratios in permille
 # (‰, so 1.5× is 1500); yes/no as 1/0. Names are "<programme>.<figure>".
@@ -72,79 +68,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     "disability.nursing_max_grade": ("grades up to this one count as severe", "护理补贴残疾等级"),
 }
 # The first release knew only Dibao, with unprefixed names; its files still load.
-_OLD_NAMES = {"monthly_standard_fen", "max_real_estate", "max_vehicles", "deposit_limit_months"}
-NATIONAL = "000000"
-
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used; nothing of it is loaded."""
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    region: str
-    effective_from: date
-    value: int
-    source: str  # where the figure comes from, or why it is a default
-    default: bool = False  # not a seed fact: a placeholder each region must set
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.region}/{self.effective_from.isoformat()}"
-
-
-@functools.lru_cache(maxsize=4096)  # a handful of regions, asked for every figure of every case
-def region_chain(region: str) -> tuple[str, ...]:
-    """The region, its city, its province, then the national default."""
-    chain = [region, region[:4] + "00", region[:2] + "0000", NATIONAL]
-    return tuple(dict.fromkeys(chain))
-
-
-@dataclass(frozen=True)
-class PolicyTable:
-    figures: tuple[Figure, ...]
-    # Extra days off and make-up working days (调休), for stage time limits in working days.
-    holidays: frozenset[date] = frozenset()
-    workdays: frozenset[date] = frozenset()
-
-    def __post_init__(self) -> None:
-        index: dict[tuple[str, str], list[Figure]] = {}
-        for f in sorted(self.figures, key=lambda f: f.effective_from, reverse=True):
-            index.setdefault((f.name, f.region), []).append(f)
-        object.__setattr__(self, "_index", index)  # newest first, per (name, region)
-        # The table never changes, so an answer once found holds: a replay asks the same few
-        # (figure, region, day) questions for thousands of cases.
-        object.__setattr__(self, "_found", {})
-
-    def figure(self, name: str, region: str, on: date) -> Figure | None:
-        found: dict[tuple[str, str, date], Figure | None] = self._found  # type: ignore[attr-defined]
-        key = (name, region, on)
-        if key in found:
-            return found[key]
-        index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]
-        answer = None
-        for level in region_chain(region):
-            answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
-                          None)
-            if answer is not None:
-                break
-        if len(found) < 100_000:  # bounded: days × figures × regions of one long replay
-            found[key] = answer
-        return answer
-
-    def is_working_day(self, day: date) -> bool:
-        if day in self.workdays:
-            return True
-        return day.weekday() < 5 and day not in self.holidays
-
-    @cached_property  # stored with every assessment: computed once per table, not per case
-    def version(self) -> str:
-        """A digest of every figure and the calendar: two tables decide alike iff equal."""
-        text = "\n".join(sorted(f"{f.ref}={f.value}" for f in self.figures))
-        text += "|" + ",".join(sorted(d.isoformat() for d in self.holidays))
-        text += "|" + ",".join(sorted(d.isoformat() for d in self.workdays))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+_OLD_NAMES = {name: f"dibao.{name}" for name in (
+    "monthly_standard_fen", "max_real_estate", "max_vehicles", "deposit_limit_months")}
 
 
 def parse_policy(text: str, origin: str = "<policy>") -> PolicyTable:
@@ -154,94 +79,9 @@ def parse_policy(text: str, origin: str = "<policy>") -> PolicyTable:
 
 def parse_policies(files: list[tuple[str, str]]) -> PolicyTable:
     """Validate several policy files (text, origin) as one table; any problem refuses them all."""
-    problems: list[str] = []
-    figures: list[Figure] = []
-    holidays: set[date] = set()
-    workdays: set[date] = set()
-    seen: set[tuple[str, str, date]] = set()
-    for text, origin in files:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{origin}: not valid TOML: {exc}")
-            continue
-        unknown = sorted(set(data) - {"figure", "calendar"})
-        if unknown:
-            problems.append(f"{origin}: unknown section(s) {', '.join(unknown)}")
-        calendar = data.get("calendar", {})
-        if not isinstance(calendar, dict):
-            problems.append(f"{origin}: calendar must be a table ([calendar])")
-            calendar = {}
-        wrong = sorted(set(calendar) - {"holidays", "workdays"})
-        if wrong:  # a misspelt key would silently drop every holiday in it
-            problems.append(f"{origin}: unknown calendar key(s) {', '.join(wrong)}")
-        for key, into in (("holidays", holidays), ("workdays", workdays)):
-            days = calendar.get(key, [])
-            for day in days if isinstance(days, list) else [days]:
-                if type(day) is not date:
-                    problems.append(f"{origin}: calendar.{key} must hold dates, got {day!r}")
-                else:
-                    into.add(day)
-        entries = data.get("figure", [])
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            problems.append(f"{origin}: figures must be [[figure]] tables")
-            continue
-        _parse_figures(entries, origin, figures, seen, problems)
-    if not figures and not problems:
-        problems.append(f"{', '.join(o for _, o in files)}: no figures")
-    if holidays & workdays:
-        problems.append("calendar: days both holiday and working day: "
-                        + ", ".join(sorted(d.isoformat() for d in holidays & workdays)))
-    if problems:
-        raise PolicyError("; ".join(problems))
-    return PolicyTable(tuple(figures), frozenset(holidays), frozenset(workdays))
-
-
-def _parse_figures(entries: list[dict[str, object]], origin: str, figures: list[Figure],
-                   seen: set[tuple[str, str, date]], problems: list[str]) -> None:
-    for i, entry in enumerate(entries):
-        where = f"{origin}: figure #{i + 1}"
-        name, region = entry.get("name"), entry.get("region")
-        if not isinstance(name, str):
-            problems.append(f"{where}: name must be a string, got {name!r}")
-            continue
-        if name in _OLD_NAMES:
-            name = f"dibao.{name}"
-        unknown_keys = sorted(set(entry) - {"name", "region", "effective_from", "value",
-                                            "source", "default"})
-        if unknown_keys:
-            problems.append(f"{where}: unknown key(s) {', '.join(unknown_keys)}")
-        effective, value = entry.get("effective_from"), entry.get("value")
-        source = entry.get("source")
-        if source is not None and (not isinstance(source, str) or not source.strip()):
-            problems.append(f"{where}: source must be a non-empty text, got {source!r}")
-            source = ""
-        elif source is None and entry.get("default") is True:
-            source = "default to be set by the region"
-        if name not in FIGURES:
-            problems.append(f"{where}: unknown figure {name!r}")
-        if not isinstance(region, str) or not re.fullmatch(r"[0-9]{6}", region):
-            problems.append(f"{where}: region must be a 6-digit code, got {region!r}")
-        if type(effective) is not date:  # a TOML datetime is a date subclass, and wrong here
-            problems.append(f"{where}: effective_from must be a date, got {effective!r}")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.append(f"{where}: value must be a whole number ≥ 0, got {value!r}")
-        if source is None:
-            problems.append(f"{where}: needs a source, or default = true")
-        if problems and problems[-1].startswith(where):
-            continue
-        key = (name, region, effective)
-        if key in seen:
-            problems.append(f"{where}: {name} for {region} from {effective} is set twice")
-            continue
-        seen.add(key)
-        figures.append(Figure(name, region, effective, value, source,  # type: ignore[arg-type]
-                              default=entry.get("default") is True))
+    return _parse(files, FIGURES, _OLD_NAMES)
 
 
 def load_policy(*paths: Path) -> PolicyTable:
     """Load policy files — or every ``*.toml`` in a directory — as one table."""
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
-    return parse_policies([(f.read_text(encoding="utf-8"), str(f)) for f in files])
+    return _load(list(paths), FIGURES, _OLD_NAMES)
