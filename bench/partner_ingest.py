@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from bench.measure import machine, rate, rss_mb, safe_url
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.adapters.tables import bus, partner_records
+from services.verification.bootstrap import packaged_monitoring
 from services.verification.service_layer import publishing
 from shared.db import make_engine, reading
 from shared.migrations import upgrade
@@ -122,11 +123,13 @@ def main() -> None:
             rss_start = rss_mb()
             _reset_peak()
             t0 = time.perf_counter()
-            _, report = publishing.publish_file(upload, uow, pseudonym_key=KEY)
+            _, report = publishing.publish_file(upload, uow, pseudonym_key=KEY,
+                                                monitoring=packaged_monitoring())
             ingest_s = time.perf_counter() - t0
             peak = _hwm_mb()
             t0 = time.perf_counter()
-            new, again = publishing.publish_file(upload, uow, pseudonym_key=KEY)
+            new, again = publishing.publish_file(upload, uow, pseudonym_key=KEY,
+                                                monitoring=packaged_monitoring())
             again_s = time.perf_counter() - t0
         with reading(engine) as conn:
             stored = conn.execute(select(func.count()).select_from(partner_records)).scalar_one()

@@ -387,7 +387,11 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     # The list of partner departments' bulk publications and their rejected lines (each
     # department also reads its own, with its own credential: services/verification).
     "partner.publications.read": frozenset({_R.ADMINISTRATOR}),
-    "monitoring.read": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
+    # Early warnings and discovery leads: the town's queue. The window clerk sees it (people
+    # walk in), auditors read it; the case workers close items with an outcome.
+    "monitoring.read": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER,
+                                  _R.AUDITOR, _R.ADMINISTRATOR}),
+    "monitoring.close": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
     "admin": frozenset({_R.ADMINISTRATOR}),
 })
 

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # Approval's policy: the packaged files (services/approval/policies/*.toml), or these files
     # or directories instead when set (a region's own figures, a test's).
     policy_paths: list[Path] = []
+    # Verification's early-warning indicators and discovery thresholds likewise (the packaged
+    # services/verification/policies/*.toml unless set).
+    monitoring_policy_paths: list[Path] = []
 
     # Consumer tuning: how many records one transaction may take, and how often an event that
     # fails is tried before it goes to the dead-letter topic.

@@ -6,6 +6,7 @@ Run alone with ``uvicorn services.verification.bootstrap:create_app --factory --
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,16 +15,19 @@ from fastapi import FastAPI
 
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
+from services.verification.domain.monitoring import FIGURES as MONITORING_FIGURES
 from services.verification.domain.partners import DEPARTMENT_KINDS
-from services.verification.entrypoints import publications
+from services.verification.entrypoints import monitoring, publications
 from services.verification.entrypoints.http import router
-from services.verification.service_layer.handlers import HANDLERS
+from services.verification.service_layer.handlers import handlers
 from shared.auth import load_token_keys
 from shared.events import topics
+from shared.policy import PolicyTable, load_policy
 from shared.service import ServiceRuntime, build_runtime, health_router, lifespan
 from shared.settings import Settings, load_settings
 
 NAME = "verification"
+DEFAULT_MONITORING = Path(__file__).parent / "policies"
 log = logging.getLogger(__name__)
 
 
@@ -47,13 +51,27 @@ def _demo_credentials(runtime: ServiceRuntime, production: bool) -> None:
         uow.commit()
 
 
+@functools.cache
+def packaged_monitoring() -> PolicyTable:
+    """The packaged figures (tests, benchmarks, tools)."""
+    return load_policy([DEFAULT_MONITORING], MONITORING_FIGURES)
+
+
+def load_monitoring(settings: Settings) -> PolicyTable:
+    """The early-warning indicators and discovery thresholds: the packaged figures, or a
+    region's own files (``monitoring_policy_paths``). A bad file stops the service here."""
+    return load_policy(settings.monitoring_policy_paths or [DEFAULT_MONITORING],
+                       MONITORING_FIGURES)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    policy = load_monitoring(settings)
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.APPLICATIONS, topics.DECISIONS],
-        handlers=HANDLERS,  # type: ignore[arg-type]
+        handlers=handlers(policy),  # type: ignore[arg-type]
     )
 
     @contextlib.asynccontextmanager
@@ -66,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Partner departments' data in; household economic status reports "
                               "out.", lifespan=_lifespan)
     app.state.runtime = runtime
+    app.state.monitoring = policy
     app.state.auth_verifier = load_token_keys(settings)[1]
     app.include_router(router)
     app.include_router(publications.router)
+    app.include_router(monitoring.router)
     app.include_router(health_router(runtime))
     return app

@@ -293,6 +293,73 @@ class ReassessmentRequested(Event):
     requested_at: datetime
 
 
+Tier = Literal["yellow", "orange", "red"]
+WarningOutcome = Literal["assisted", "reassessed", "referred", "no_change", "unreachable"]
+LeadOutcome = Literal["applied", "assisted_otherwise", "not_in_need", "declined", "unreachable"]
+
+
+@register
+class EarlyWarningRaised(Event):
+    """Partner data or repeated assistance signals hardship in a watched household (预警)."""
+
+    type = "onedoor.warning.raised"
+    version = 1
+    topic = topics.MONITORING
+
+    warning_id: str
+    region_code: str
+    town_code: str | None
+    indicator: str  # verification's domain.monitoring.INDICATORS
+    tier: Tier
+    cause: str  # the fact that raised it; one warning per case and cause
+    reason: str
+    person_ref: str | None
+    raised_at: datetime
+
+
+@register
+class EarlyWarningClosed(Event):
+    type = "onedoor.warning.closed"
+    version = 1
+    topic = topics.MONITORING
+
+    warning_id: str
+    outcome: WarningOutcome
+    closed_by: str  # the staff id
+    closed_at: datetime
+
+
+@register
+class DiscoveryLeadRaised(Event):
+    """Someone who has not applied shows signs of hardship (主动发现). A lead has no case yet:
+    ``case_id`` is the lead's own id, so its events keep their order on one partition."""
+
+    type = "onedoor.lead.raised"
+    version = 1
+    topic = topics.MONITORING
+
+    lead_id: str
+    person_ref: str
+    region_code: str
+    town_code: str
+    kind: str
+    reason: str
+    raised_at: datetime
+
+
+@register
+class DiscoveryLeadClosed(Event):
+    type = "onedoor.lead.closed"
+    version = 1
+    topic = topics.MONITORING
+
+    lead_id: str
+    outcome: LeadOutcome
+    application_case_id: str | None  # the application it led to, when it did
+    closed_by: str
+    closed_at: datetime
+
+
 @register
 class ReferralRequested(Event):
     """A case asks another department for its own assistance (专项救助)."""

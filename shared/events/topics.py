@@ -9,6 +9,8 @@ VERIFICATIONS = "onedoor.verifications"  # verification → approval, intake
 DECISIONS = "onedoor.decisions"  # approval → payment, intake, verification (its case workflow)
 PAYMENTS = "onedoor.payments"  # payment → intake
 REFERRALS = "onedoor.referrals"  # approval ↔ other departments (专项救助), → intake
+MONITORING = "onedoor.monitoring"  # verification → audit, window: early warnings, discovery leads
 DEAD_LETTER = "onedoor.dead-letter"  # any consumer, for events it could not process
 
-ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, REFERRALS, DEAD_LETTER)
+ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, REFERRALS, MONITORING,
+              DEAD_LETTER)

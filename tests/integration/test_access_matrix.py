@@ -51,7 +51,7 @@ from services.payment.service_layer.handlers import HANDLERS as PAYMENT_HANDLERS
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.bootstrap import demo_token
-from services.verification.service_layer.handlers import HANDLERS as VERIFICATION_HANDLERS
+from services.verification.service_layer.handlers import handlers as verification_handlers
 from shared import clock
 from shared.auth import PERMISSIONS, Role, TokenIssuer, bearer, load_token_keys
 from shared.events.envelope import from_record
@@ -408,7 +408,8 @@ def _ok(response: Any, *codes: int) -> Any:
 def _carry(system: System) -> None:
     """What the relays and consumers would do: every event in an outbox goes to the services
     whose consumers handle its type, and into audit's archive; until nothing new is written."""
-    readers = {"intake": INTAKE_HANDLERS, "verification": VERIFICATION_HANDLERS,
+    readers = {"intake": INTAKE_HANDLERS, "verification": verification_handlers(
+                   system.apps["verification"].state.monitoring),
                "approval": approval_handlers(system.apps["approval"].state.policy),
                "payment": PAYMENT_HANDLERS}
     moved = True

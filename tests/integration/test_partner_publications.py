@@ -23,7 +23,12 @@ from sqlalchemy import Engine, func, select
 from deploy.households import resident_id
 from deploy.tokens import DevTokens
 from services.verification.adapters.tables import bus, metadata, partner_records
-from services.verification.bootstrap import _demo_credentials, create_app, demo_token
+from services.verification.bootstrap import (
+    _demo_credentials,
+    create_app,
+    demo_token,
+    packaged_monitoring,
+)
 from services.verification.service_layer import handlers, publishing
 from shared.auth import Role
 from shared.events.catalogue import (
@@ -87,7 +92,8 @@ class Service:
 
     def handle(self, event: Any) -> None:
         with self.app.state.runtime.uow() as uow:
-            handlers.HANDLERS[type(event)](event, Envelope(data=event, source="/test"), uow)
+            handler = handlers.handlers(packaged_monitoring())[type(event)]
+            handler(event, Envelope(data=event, source="/test"), uow)
             uow.commit()
 
 
@@ -319,10 +325,12 @@ def test_an_interrupted_ingestion_resumes_when_the_file_is_sent_again(service):
     upload = publishing.Upload("bank", "ndjson", io.BytesIO(body),
                                hashlib.sha256(body).hexdigest(), len(body))
     with pytest.raises(ConnectionError):
-        publishing.publish_file(upload, failing_uow, pseudonym_key=service.key, batch=3)
+        publishing.publish_file(upload, failing_uow, pseudonym_key=service.key, batch=3,
+                                          monitoring=packaged_monitoring())
     assert len(service.records()) == 5  # two batches of three lines, one of them rejected
     new, report = publishing.publish_file(upload, service.app.state.runtime.uow,
-                                          pseudonym_key=service.key, batch=3)
+                                          pseudonym_key=service.key, batch=3,
+                                          monitoring=packaged_monitoring())
     assert new and (report["lines"], report["accepted"], report["rejected"]) == (10, 9, 1)
     assert [r["line"] for r in report["rejections"]] == [4]
     assert len(service.records()) == 9

@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from services.verification.adapters.repository import ReportRepository
 from services.verification.adapters.tables import bus, declared_incomes, household_members
+from services.verification.bootstrap import packaged_monitoring
 from services.verification.entrypoints.http import get_report
 from services.verification.service_layer import handlers
-from services.verification.service_layer.handlers import HANDLERS, IncomingRecord
+from services.verification.service_layer.handlers import IncomingRecord
+from services.verification.service_layer.handlers import handlers as build_handlers
 from shared.auth import Principal, Role
 from shared.events.base import Event
 from shared.events.catalogue import (
@@ -32,6 +34,7 @@ from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
 
 KEY = b"test-key"
+HANDLERS = build_handlers(packaged_monitoring())
 CASE = "330282-20261122-000000000001"
 OTHER_CASE = "330282-20261122-000000000002"
 # Resident ID numbers as partners send them; verification must only ever keep their pseudonyms.
@@ -96,7 +99,8 @@ def publish(engine, department: str, *records: tuple[str, str, str, int],
         handlers.publish_records(
             department, [IncomingRecord(record_id=rid, kind=kind, resident_id=resident,
                                         amount_fen=fen, as_of=date(2026, 11, 30))
-                         for rid, kind, resident, fen in records], work, pseudonym_key=KEY)
+                         for rid, kind, resident, fen in records], work, pseudonym_key=KEY,
+            monitoring=packaged_monitoring())
 
 
 def reported(engine, case_id: str = CASE) -> list[VerificationReported]:

@@ -398,7 +398,9 @@ EXPECTED = {
     "identity.lookup": {"auditor", "administrator"},
     "partner.publish": {"partner"},
     "partner.publications.read": {"administrator"},
-    "monitoring.read": {"town_reviewer", "district_approver"},
+    "monitoring.read": {"window_clerk", "town_reviewer", "district_approver", "auditor",
+                        "administrator"},
+    "monitoring.close": {"town_reviewer", "district_approver"},
     "admin": {"administrator"},
 }
 

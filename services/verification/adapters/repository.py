@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -29,6 +30,7 @@ from services.verification.adapters.tables import (
     partner_records,
     recipients,
     reports,
+    temporary_grants,
 )
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
 from shared.clock import as_utc
@@ -47,6 +49,16 @@ _ACTIVE_CASES_OF = (
     .join(recipients, recipients.c.case_id == household_members.c.case_id)
     .where(recipients.c.active, household_members.c.person_ref.in_(
         bindparam("refs", expanding=True))))
+# Households watched for early warnings (domain.monitoring): active recipients' and those granted
+# temporary assistance (the caller keeps the grants still inside their window).
+_WATCHED_CASES_OF = (
+    select(household_members.c.case_id)
+    .where(household_members.c.person_ref.in_(bindparam("refs", expanding=True)),
+           or_(household_members.c.case_id.in_(
+               select(recipients.c.case_id).where(recipients.c.active)),
+               household_members.c.case_id.in_(select(temporary_grants.c.case_id)))))
+_MEMBERS_AMONG = select(household_members.c.person_ref).where(
+    household_members.c.person_ref.in_(bindparam("refs", expanding=True))).distinct()
 _LATEST_SEQ = (select(reports.c.case_id, func.max(reports.c.seq).label("seq"))
                .where(reports.c.case_id.in_(bindparam("cids", expanding=True)))
                .group_by(reports.c.case_id).subquery())
@@ -123,7 +135,8 @@ class PartnerRepository:
         insert_rows(self.conn, partner_records, [
             {"department": department, "record_id": r.record_id, "kind": r.kind,
              "person_ref": r.person_ref, "amount_fen": r.amount_fen, "as_of": r.as_of,
-             "received_at": now, "grade": r.grade, "publication_id": publication_id}
+             "received_at": now, "grade": r.grade, "publication_id": publication_id,
+             "town_code": r.town_code}
             for r in upserts])
         return set(old.values()) | {r.person_ref for r in upserts}
 
@@ -139,7 +152,8 @@ class PartnerRepository:
         rows = self.conn.execute(_RECORDS_OF, {"refs": refs}).mappings()
         return [PartnerRecord(department=r["department"], record_id=r["record_id"],
                               kind=r["kind"], person_ref=r["person_ref"],
-                              amount_fen=r["amount_fen"], as_of=r["as_of"], grade=r["grade"])
+                              amount_fen=r["amount_fen"], as_of=r["as_of"], grade=r["grade"],
+                              town_code=r["town_code"])
                 for r in rows]
 
 
@@ -166,6 +180,7 @@ def _households_where(condition: ColumnElement[bool]) -> Select[Any]:
 
 _HOUSEHOLD = _households_where(households.c.case_id == bindparam("cid"))
 _ACTIVE_HOUSEHOLDS_OF = _households_where(households.c.case_id.in_(_ACTIVE_CASES_OF))
+_WATCHED_HOUSEHOLDS_OF = _households_where(households.c.case_id.in_(_WATCHED_CASES_OF))
 
 
 def _assemble(rows: Iterable[Any]) -> list[Household]:
@@ -176,7 +191,8 @@ def _assemble(rows: Iterable[Any]) -> list[Household]:
         if row.kind is not None:
             declared[row.kind] = row.monthly_amount_fen
     return [Household(case_id=head.case_id, region_code=head.region_code,
-                      programme=head.programme, applicant_ref=head.applicant_ref,
+                      town_code=head.town_code, programme=head.programme,
+                      applicant_ref=head.applicant_ref,
                       submitted_at=as_utc(head.submitted_at),
                       members=tuple(HouseholdMember(person_ref=m.person_ref,
                                                     age_years=m.age_years,
@@ -226,6 +242,17 @@ class HouseholdRepository:
             return []
         return _assemble(self.conn.execute(_ACTIVE_HOUSEHOLDS_OF, {"refs": person_refs}))
 
+    def watched_among(self, person_refs: list[str]) -> list[Household]:
+        """Like ``active_recipients_among``, with the households granted temporary assistance
+        too (locked likewise): the population early warnings watch."""
+        if not person_refs:
+            return []
+        return _assemble(self.conn.execute(_WATCHED_HOUSEHOLDS_OF, {"refs": person_refs}))
+
+    def members_among(self, person_refs: Sequence[str]) -> set[str]:
+        """Those of these persons who are a member of some household: who has applied."""
+        return set(self.conn.execute(_MEMBERS_AMONG, {"refs": list(person_refs)}).scalars())
+
 
 class RecipientRepository:
     def __init__(self, conn: Connection) -> None:
@@ -237,6 +264,12 @@ class RecipientRepository:
         if not changed:
             self.conn.execute(insert(recipients).values(case_id=case_id, active=active,
                                                         changed_at=at))
+
+    def active_among(self, case_ids: Sequence[str]) -> set[str]:
+        if not case_ids:
+            return set()
+        return set(self.conn.execute(select(recipients.c.case_id).where(
+            recipients.c.active, recipients.c.case_id.in_(list(case_ids)))).scalars())
 
     def is_active(self, case_id: str) -> bool:
         return bool(self.conn.execute(select(recipients.c.active)

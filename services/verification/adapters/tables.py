@@ -48,6 +48,9 @@ partner_records = Table(
     # The bulk publication that last wrote the record (None: sent through POST /partner-records).
     # No foreign key: it would be checked on each of millions of rows for no reader's benefit.
     Column("publication_id", BigInteger, nullable=True),
+    # The person's town of residence as the department gives it (required for large medical
+    # bills: a lead goes to that town).
+    Column("town_code", String(9), nullable=True),
 )
 
 # A department's bulk file (POST /partner-publications), known by the SHA-256 of its bytes: the
@@ -148,4 +151,62 @@ recipients = Table(
     Column("case_id", String(40), primary_key=True),
     Column("active", Boolean, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Temporary assistance granted (one-off): counted by the repeated-assistance indicator, and the
+# household stays watched for a window after it (domain.monitoring).
+temporary_grants = Table(
+    "temporary_grants",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+# Early warnings (预警) on watched households' cases: at most one per case and cause, so the same
+# fact published again raises nothing. Open until a town worker closes it with an outcome.
+early_warnings = Table(
+    "early_warnings",
+    metadata,
+    Column("warning_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("town_code", String(9), nullable=True),
+    Column("indicator", String(30), nullable=False),
+    Column("cause", String(120), nullable=False),
+    Column("tier", String(10), nullable=False),  # yellow / orange / red
+    Column("reason", Text, nullable=False),
+    Column("person_ref", String(40), nullable=True),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(30), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("closed_by", String(100), nullable=True),
+    UniqueConstraint("case_id", "indicator", "cause", name="uq_early_warnings_cause"),
+    Index("ix_early_warnings_town", "town_code", "closed_at"),
+    Index("ix_early_warnings_region", "region_code", "closed_at"),
+)
+
+# Proactive-discovery leads (主动发现): persons who have not applied, for their town, with the
+# records that raised them (JSON) — department references and amounts, never an identity.
+discovery_leads = Table(
+    "discovery_leads",
+    metadata,
+    Column("lead_id", String(40), primary_key=True),
+    Column("person_ref", String(40), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("town_code", String(9), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("cause", String(120), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(30), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("closed_by", String(100), nullable=True),
+    Column("case_id", String(40), nullable=True),  # the application the lead led to
+    UniqueConstraint("person_ref", "kind", "cause", name="uq_discovery_leads_cause"),
+    Index("ix_discovery_leads_town", "town_code", "closed_at"),
+    Index("ix_discovery_leads_region", "region_code", "closed_at"),
+    Index("ix_discovery_leads_person", "person_ref"),
 )

@@ -32,6 +32,7 @@ class PartnerRecord:
     amount_fen: int  # 0 for kinds without an amount (partners.Measure)
     as_of: date
     grade: int | None = None  # for graded kinds (disability grade), else None
+    town_code: str | None = None  # the person's town of residence, where the department says
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ from operator import mul
 
 from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
 
-FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of")
+FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of", "town_code")
+# Kinds whose records must name the person's town of residence (a 9-digit code): a large medical
+# bill of someone who has not applied becomes a lead for that town (proactive discovery).
+TOWN_REQUIRED = frozenset({"large_medical_bill"})
 # A CSV file must name these columns in its header; the others may be left out.
 REQUIRED_COLUMNS = frozenset({"record_id", "kind", "resident_id", "as_of"})
 MAX_AMOUNT_FEN = 10**15
@@ -33,6 +36,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643, IS
 _CHECK = "10X98765432"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,16}")
+_TOWN = re.compile(r"[0-9]{9}")
 _FIELD_NAME = re.compile(r"[a-z_]{1,30}")  # an unknown field is named only if it looks like one
 
 Pseudonymise = Callable[[str], str]  # resident ID number → person_ref (shared.pseudonym)
@@ -47,6 +51,7 @@ class Upsert:
     amount_fen: int
     grade: int | None
     as_of: date
+    town_code: str | None = None  # where the department says the person lives
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +182,14 @@ def _read(department: str, line: int, fields: Mapping[str, object],
     if (measure == "grade") != (grade is not None):
         raise _Bad(f"grade: required for {kind}, 1 to 4" if measure == "grade"
                    else f"grade: {kind} carries no grade")
+    town = fields.get("town_code")
+    if town is None and kind in TOWN_REQUIRED:
+        raise _Bad(f"town_code: required for {kind}, the town of residence (9 digits)")
+    if town is not None and not (isinstance(town, str) and _TOWN.fullmatch(town.strip())):
+        raise _Bad("town_code: a town code of 9 digits")
     return Upsert(line, record_id, kind, pseudonymise(_resident_id(fields.get("resident_id"))),
-                  amount or 0, grade, _as_of(fields.get("as_of")))
+                  amount or 0, grade, _as_of(fields.get("as_of")),
+                  town.strip() if isinstance(town, str) else None)
 
 
 def _whole(value: object, name: str, low: int, high: int) -> int | None:

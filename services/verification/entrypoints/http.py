@@ -8,13 +8,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from services.verification.adapters.repository import (
     HouseholdRepository,
     PartnerRepository,
     ReportRepository,
 )
+from services.verification.domain.partners import KINDS
+from services.verification.domain.publication import TOWN_REQUIRED
 from services.verification.service_layer import handlers
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
@@ -45,11 +47,25 @@ class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     record_id: str = Field(min_length=1, max_length=100,
                            description="The department's own id: sending it again replaces it")
-    kind: Literal["wage", "pension", "vehicle", "real_estate", "deposit"]
+    kind: Literal["wage", "pension", "unemployment_benefit", "vehicle", "real_estate",
+                  "deposit", "death", "imprisonment", "large_medical_bill"]
     resident_id: str = Field(pattern=r"^[0-9]{17}[0-9Xx]$")
     amount_fen: StrictInt = Field(ge=0, le=10**15,
-                                  description="Monthly income, or value/balance, in fen")
+                                  description="Monthly income, or value/balance, in fen; 0 for "
+                                              "a death or an imprisonment")
     as_of: date
+    town_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$",
+                                  description="The person's town of residence; required for "
+                                              "large_medical_bill")
+
+    @model_validator(mode="after")
+    def _as_the_kind_needs(self) -> RecordIn:
+        # The same rules as a bulk file's lines (domain.publication), said as pydantic says them.
+        if KINDS[self.kind].measure == "fact" and self.amount_fen:
+            raise ValueError(f"amount_fen: {self.kind} carries no amount")
+        if self.kind in TOWN_REQUIRED and self.town_code is None:
+            raise ValueError(f"town_code: required for {self.kind}, the town of residence")
+        return self
 
 
 class RecordsIn(BaseModel):
@@ -70,7 +86,7 @@ class RecordsIn(BaseModel):
 
 @router.post("/partner-records", tags=["partners"],
              summary="A partner department publishes records (协同部门数据推送)")
-def publish_records(body: RecordsIn, rt: Runtime,
+def publish_records(body: RecordsIn, rt: Runtime, request: Request,
                     dept: Annotated[str, Depends(department)]) -> dict[str, Any]:
     """All records are stored, or none: a kind the department does not own refuses the batch.
 
@@ -78,13 +94,15 @@ def publish_records(body: RecordsIn, rt: Runtime,
     is none of a partner's business."""
     incoming = [handlers.IncomingRecord(record_id=r.record_id, kind=r.kind,
                                         resident_id=r.resident_id.upper(),
-                                        amount_fen=r.amount_fen, as_of=r.as_of)
+                                        amount_fen=r.amount_fen, as_of=r.as_of,
+                                        town_code=r.town_code)
                 for r in body.records]
     try:
         with rt.uow() as uow:
             count = handlers.publish_records(
                 dept, incoming, uow,
-                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode())
+                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
+                monitoring=request.app.state.monitoring)
     except handlers.KindNotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
     return {"department": dept, "accepted": count}

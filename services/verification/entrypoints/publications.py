@@ -101,7 +101,8 @@ async def publish_file(request: Request, rt: Runtime, dept: Annotated[str, Depen
         try:
             new, report = await run_in_threadpool(
                 publishing.publish_file, upload, rt.uow,
-                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode())
+                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
+                monitoring=request.app.state.monitoring)
         except FileRefused as exc:
             raise _unprocessable(["body", "header"], str(exc)) from exc
         except publishing.PublicationBusy as exc:

@@ -3,13 +3,15 @@ them when it is submitted, when new partner data concerns a recipient, and at pe
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from services.verification.adapters.monitoring import GrantRepository
 from services.verification.adapters.repository import (
     HouseholdRepository,
     PartnerRepository,
@@ -25,7 +27,16 @@ from services.verification.domain.model import (
     build_report,
     check_consent,
 )
+from services.verification.domain.monitoring import MEDICAL_KIND, Indicators, household_signals
 from services.verification.domain.partners import DEPARTMENT_KINDS
+from services.verification.service_layer.monitoring import (
+    close_applied_leads,
+    discover,
+    on_temporary_granted,
+    raise_warnings,
+)
+from shared.clock import local_date
+from shared.events.base import Event
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -37,6 +48,7 @@ from shared.events.catalogue import (
     VerificationReported,
 )
 from shared.events.envelope import Envelope
+from shared.policy import PolicyTable
 from shared.pseudonym import person_ref
 from shared.uow import UnitOfWork
 
@@ -53,6 +65,7 @@ class IncomingRecord:
     resident_id: str
     amount_fen: int
     as_of: date
+    town_code: str | None = None
 
 
 class KindNotAllowed(PermissionError):
@@ -65,7 +78,7 @@ class UnknownCase(LookupError):
 
 
 def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOfWork, *,
-                    pseudonym_key: bytes) -> int:
+                    pseudonym_key: bytes, monitoring: PolicyTable) -> int:
     """Store a department's records, pseudonymised on arrival, and report again on every
     active recipient's case whose figures they change. All or nothing."""
     allowed = DEPARTMENT_KINDS.get(department, frozenset())
@@ -75,36 +88,70 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
                              f" (allowed: {', '.join(sorted(allowed)) or 'nothing'})")
     records = [PartnerRecord(department=department, record_id=r.record_id, kind=r.kind,
                              person_ref=person_ref(pseudonym_key, r.resident_id),
-                             amount_fen=r.amount_fen, as_of=r.as_of) for r in incoming]
+                             amount_fen=r.amount_fen, as_of=r.as_of, town_code=r.town_code)
+               for r in incoming]
     touched = PartnerRepository(uow.conn).upsert(records)
-    report_changed_recipients(uow, sorted(touched))
+    report_changed_recipients(uow, sorted(touched), monitoring)
+    discover(uow, sorted({r.person_ref for r in records if r.kind == MEDICAL_KIND}), monitoring)
     uow.commit()
     return len(records)
 
 
-def report_changed_recipients(uow: UnitOfWork, refs: list[str]) -> None:
+def report_changed_recipients(uow: UnitOfWork, refs: list[str],
+                              monitoring: PolicyTable) -> None:
     """(Every publication's path: ``publish_records`` and ``publishing``, batch by batch.)
     One new report per active recipient's case touched by these persons' records, when its
-    figures differ from the case's latest report: records sent again unchanged report nothing."""
-    cases = HouseholdRepository(uow.conn).active_recipients_among(refs)
+    figures differ from the case's latest report: records sent again unchanged report nothing.
+    And the early warnings the change raises on every watched household (``monitoring``)."""
+    cases = _watched(uow, HouseholdRepository(uow.conn).watched_among(refs), monitoring)
     if not cases:
         return
     records = PartnerRepository(uow.conn).for_persons(
-        sorted({m.person_ref for h in cases for m in h.members}))
+        sorted({m.person_ref for h, _, _ in cases for m in h.members}))
     by_person: dict[str, list[PartnerRecord]] = defaultdict(list)
     for record in records:
         by_person[record.person_ref].append(record)
     reports = ReportRepository(uow.conn)
-    latest = reports.latest([h.case_id for h in cases])
-    new = []
-    for household in cases:
-        report = build_report(household.members,
-                              (r for m in household.members for r in by_person[m.person_ref]))
+    latest = reports.latest([h.case_id for h, _, _ in cases])
+    today = local_date(datetime.now(UTC))
+    new, signals = [], []
+    for household, active, ind in cases:
+        own = [r for m in household.members for r in by_person[m.person_ref]]
+        report = build_report(household.members, own)
         previous = latest.get(household.case_id)
-        if previous is not None and report.figures == _figures_of(previous):
-            continue
-        new.append(_publish_report(uow, household, report, "partner_data", previous))
+        before = _report_of(previous) if previous is not None else None
+        signals += [(household, s) for s in
+                    household_signals(household, own, before, report, today, ind)]
+        if active and (before is None or report.figures != before.figures):
+            new.append(_publish_report(uow, household, report, "partner_data", previous))
     reports.add(new)
+    raise_warnings(uow, signals, datetime.now(UTC))
+
+
+def _watched(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
+             ) -> list[tuple[Household, bool, Indicators]]:
+    """(household, whether its benefit runs, its region's indicators today): the active
+    recipients, and the households granted temporary assistance inside their window — the
+    latest grant only, and none whose members are watched as recipients already, so that one
+    fact raises one warning."""
+    active = RecipientRepository(uow.conn).active_among([h.case_id for h in found])
+    granted = GrantRepository(uow.conn).decided([h.case_id for h in found
+                                                 if h.case_id not in active])
+    today = local_date(datetime.now(UTC))
+    watched, seen = [], set()
+    for household in found:
+        if household.case_id in active:
+            watched.append((household, True, Indicators.of(monitoring, household.region_code,
+                                                            today)))
+            seen |= {m.person_ref for m in household.members}
+    for household in sorted((h for h in found if h.case_id in granted),
+                            key=lambda h: granted[h.case_id], reverse=True):
+        ind = Indicators.of(monitoring, household.region_code, today)
+        members = {m.person_ref for m in household.members}
+        if local_date(granted[household.case_id]) > ind.window_start(today) and not members & seen:
+            watched.append((household, False, ind))
+            seen |= members
+    return watched
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
@@ -127,16 +174,23 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
             households.add(household)
         return
     households.add(household)  # stored with the application's report, so never before it
+    close_applied_leads(uow, [m.person_ref for m in household.members], event.case_id,
+                        event.submitted_at)
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
     report = build_report(household.members, records)
     reports.add([_publish_report(uow, household, report, "application", previous=None)])
 
 
-def on_application_decided(event: ApplicationDecided, envelope: Envelope,
-                           uow: UnitOfWork) -> None:
+def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
+                           monitoring: PolicyTable) -> None:
+    if event.outcome != "approved":
+        return
     # A one-off grant (temporary assistance) leaves no running benefit to re-check, and no
-    # termination would ever end its watch.
-    if event.outcome == "approved" and event.programme not in ONE_OFF_PROGRAMMES:
+    # termination would ever end its watch; it is counted, and watched for a while, by the
+    # early warnings instead.
+    if event.programme in ONE_OFF_PROGRAMMES:
+        on_temporary_granted(uow, event.case_id, event.decided_at, monitoring)
+    else:
         RecipientRepository(uow.conn).set_active(event.case_id, True, event.decided_at)
 
 
@@ -198,7 +252,8 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
                         body=reported.model_dump_json(), created_at=reported.reported_at)
 
 
-def _figures_of(stored: StoredReport) -> tuple[object, ...]:
+def _report_of(stored: StoredReport) -> model.Report:
+    """A stored report's figures, as the report builder gives them."""
     event = VerificationReported.model_validate_json(stored.body)
     return model.Report(
         members=tuple(model.MemberIncome(
@@ -209,12 +264,14 @@ def _figures_of(stored: StoredReport) -> tuple[object, ...]:
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,
         deposits_fen=event.assets.deposits_fen,
-    ).figures
+    )
 
 
-HANDLERS = {
-    ApplicationSubmitted: on_application_submitted,
-    ApplicationDecided: on_application_decided,
-    BenefitChanged: on_benefit_changed,
-    ReassessmentRequested: on_reassessment_requested,
-}
+def handlers(monitoring: PolicyTable) -> dict[type[Event], Callable[..., None]]:
+    """The consumer's handlers, with the monitoring indicators they raise warnings by."""
+    return {
+        ApplicationSubmitted: on_application_submitted,
+        ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
+        BenefitChanged: on_benefit_changed,
+        ReassessmentRequested: on_reassessment_requested,
+    }

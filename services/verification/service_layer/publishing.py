@@ -5,7 +5,8 @@ publication is known by the SHA-256 of its bytes: the same file sent again answe
 report and changes nothing. Then its lines are judged one by one (``domain.publication``, pure)
 and applied ``BATCH`` lines per transaction: the accepted lines' records (pseudonymised as they
 are read), the rejected lines' reasons, the publication's counts and cursor, and a new report on
-every recipient's case whose figures the batch changed — all committed together. A bad line
+every recipient's case whose figures the batch changed, the early warnings and discovery
+leads it raises (``monitoring``) — all committed together. A bad line
 never blocks the others, and a batch is never half applied. An ingestion interrupted (a crash, a
 restart) resumes after its cursor when the same file is sent again.
 """
@@ -27,8 +28,11 @@ from services.verification.adapters.publications import (
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.domain import publication as lines
 from services.verification.domain.model import PartnerRecord
+from services.verification.domain.monitoring import MEDICAL_KIND
 from services.verification.domain.publication import Delete, Outcome, Rejected, Upsert
 from services.verification.service_layer.handlers import report_changed_recipients
+from services.verification.service_layer.monitoring import discover
+from shared.policy import PolicyTable
 from shared.pseudonym import pseudonymiser
 from shared.uow import UnitOfWork
 
@@ -57,7 +61,8 @@ class Upload:
 
 
 def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
-                 pseudonym_key: bytes, batch: int = BATCH) -> tuple[bool, dict[str, Any]]:
+                 pseudonym_key: bytes, monitoring: PolicyTable,
+                 batch: int = BATCH) -> tuple[bool, dict[str, Any]]:
     """Ingest a file, or recognise it. Returns (whether this call completed it, the report).
 
     Raises ``domain.publication.FileRefused`` (nothing stored) for a file that cannot be read at
@@ -77,10 +82,10 @@ def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
         if outcome is not None:
             chunk.append(outcome)
         if len(chunk) >= batch:
-            cursor = _apply(uow_factory, found, cursor, last, chunk)
+            cursor = _apply(uow_factory, found, cursor, last, chunk, monitoring)
             chunk = []
     if chunk or last > cursor:
-        cursor = _apply(uow_factory, found, cursor, last, chunk)
+        cursor = _apply(uow_factory, found, cursor, last, chunk, monitoring)
     return True, _report_of(uow_factory, found.publication_id, complete=True)
 
 
@@ -153,7 +158,7 @@ def _claim(upload: Upload, uow_factory: Callable[[], UnitOfWork]) -> Publication
 
 
 def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int, to_line: int,
-           chunk: list[Outcome]) -> int:
+           chunk: list[Outcome], monitoring: PolicyTable) -> int:
     """One transaction: the batch's records, rejections, counts and the reports they cause."""
     latest: dict[str, Upsert | Delete] = {}  # within a file, a record's last line wins
     rejected: list[Rejected] = []
@@ -165,7 +170,8 @@ def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int,
             latest[outcome.record_id] = outcome
     upserts = [PartnerRecord(department=pub.department, record_id=o.record_id, kind=o.kind,
                              person_ref=o.person_ref, amount_fen=o.amount_fen, as_of=o.as_of,
-                             grade=o.grade) for o in latest.values() if isinstance(o, Upsert)]
+                             grade=o.grade, town_code=o.town_code)
+               for o in latest.values() if isinstance(o, Upsert)]
     deletes = [o.record_id for o in latest.values() if isinstance(o, Delete)]
     upserted = sum(1 for o in chunk if isinstance(o, Upsert))
     progress = Progress(to_line=to_line, lines=len(chunk), accepted=len(chunk) - len(rejected),
@@ -182,7 +188,9 @@ def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int,
         repo.add_rejections(pub.publication_id, rejected[:max(room, 0)])
         touched = PartnerRepository(uow.conn).apply(pub.department, upserts, deletes,
                                                     publication_id=pub.publication_id)
-        report_changed_recipients(uow, sorted(touched))
+        report_changed_recipients(uow, sorted(touched), monitoring)
+        discover(uow, sorted({r.person_ref for r in upserts if r.kind == MEDICAL_KIND}),
+                 monitoring)
         uow.commit()
     return to_line
 

@@ -1,0 +1,99 @@
+"""The monitoring queue over HTTP: early warnings and discovery leads for the reader's town (or
+district), and their closing with an outcome by town staff."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.verification.adapters.monitoring import LeadRepository, WarningRepository
+from services.verification.service_layer import monitoring
+from shared.auth import Principal, area_of, check_jurisdiction, require
+from shared.db import reading
+from shared.events.catalogue import LeadOutcome, WarningOutcome
+from shared.service import Runtime
+
+router = APIRouter(tags=["monitoring"])
+_read = require("monitoring.read")
+_close = require("monitoring.close")
+
+
+class WarningClosing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: WarningOutcome
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class LeadClosing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: LeadOutcome
+    note: str | None = Field(default=None, max_length=2000)
+    case_id: str | None = Field(default=None, max_length=40,
+                                description="the application the lead led to (outcome applied)")
+
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.get("/warnings", summary="Early warnings in my jurisdiction, newest first (预警)")
+def list_warnings(rt: Runtime, who: Annotated[Principal, Depends(_read)],
+                  open: bool = True, limit: Limit = 100,
+                  after: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+    """``open=false`` includes the closed ones; ``after`` (a warning id) gives the next page."""
+    with reading(rt.engine) as conn:
+        found = WarningRepository(conn).page(who.jurisdiction, open_only=open, limit=limit,
+                                             after=after)
+    return {"warnings": found}
+
+
+@router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome")
+def close_warning(warning_id: str, body: WarningClosing, rt: Runtime, request: Request,
+                  who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
+    with rt.uow() as uow:
+        found = WarningRepository(uow.conn).get(warning_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no warning {warning_id}")
+        check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
+                           request=request)
+        try:
+            closed = monitoring.close_warning(uow, warning_id, body.outcome, body.note,
+                                              who.subject, datetime.now(UTC))
+        except monitoring.AlreadyClosed as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+        uow.commit()
+    return closed
+
+
+@router.get("/leads", summary="Proactive-discovery leads in my jurisdiction (主动发现)")
+def list_leads(rt: Runtime, who: Annotated[Principal, Depends(_read)],
+               open: bool = True, limit: Limit = 100,
+               after: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+    with reading(rt.engine) as conn:
+        found = LeadRepository(conn).page(who.jurisdiction, open_only=open, limit=limit,
+                                          after=after)
+    return {"leads": found}
+
+
+@router.post("/leads/{lead_id}/close", summary="Close a lead with its outcome")
+def close_lead(lead_id: str, body: LeadClosing, rt: Runtime, request: Request,
+               who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
+    if (body.outcome == "applied") != (body.case_id is not None):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
+            "loc": ["body", "case_id"], "type": "value_error",
+            "msg": "required with the outcome applied, and only with it"}])
+    with rt.uow() as uow:
+        found = LeadRepository(uow.conn).get(lead_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id}")
+        check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
+                           request=request)
+        try:
+            closed = monitoring.close_lead(uow, lead_id, body.outcome, body.note, who.subject,
+                                           datetime.now(UTC), body.case_id)
+        except monitoring.AlreadyClosed as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+        uow.commit()
+    return closed
