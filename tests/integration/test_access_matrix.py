@@ -165,6 +165,8 @@ class Seed:
     results: bytes = field(default=b"", repr=False)  # the bank's answer to the file
     payment_id: str = ""
     publication_id: str = ""  # the bank's bulk publication
+    warning_id: str = ""  # an early warning on the case (the applicant's death)
+    lead_id: str = ""  # a discovery lead in the town (a stranger's medical bills)
 
 
 def _get(url: str) -> Callable[[Seed], Call]:
@@ -219,6 +221,16 @@ ENDPOINTS: list[Endpoint] = [
              department_too=True),
     Endpoint("verification", "GET", "/reports/{case_id}", "case.read",
              _get("/reports/{case_id}"), area=TOWN),
+    Endpoint("verification", "GET", "/warnings", "monitoring.read", _get("/warnings?limit=500"),
+             shows=lambda s: s.warning_id),
+    Endpoint("verification", "POST", "/warnings/{warning_id}/close", "monitoring.close",
+             lambda s: Call(f"/warnings/{s.warning_id}/close", json={"outcome": "no_change"}),
+             area=TOWN),
+    Endpoint("verification", "GET", "/leads", "monitoring.read", _get("/leads?limit=500"),
+             shows=lambda s: s.lead_id),
+    Endpoint("verification", "POST", "/leads/{lead_id}/close", "monitoring.close",
+             lambda s: Call(f"/leads/{s.lead_id}/close", json={"outcome": "not_in_need"}),
+             area=TOWN),
     *_operations("verification"),
     # -- approval --
     # close_notice on an approved case: through the checks, then refused by the workflow (409).
@@ -516,6 +528,27 @@ def _seed(system: System) -> None:
     _ok(http["audit"].get(f"/cases/{seed.case_id}", headers=district_auditor))
     _ok(http["intake"].post("/identity-lookups", headers=district_auditor, json={
         "person_ref": seed.applicant_ref, "reason": "access matrix: the seeded lookup"}))
+
+    # Monitoring: the applicant's death raises a warning on the case; a stranger's large medical
+    # bills a lead for the town.
+    for department in ("public_security", "medical_insurance"):
+        with system.apps["verification"].state.runtime.uow() as uow:
+            PartnerRepository(uow.conn).set_token(department, demo_token(department))
+            uow.commit()
+    _ok(http["verification"].post("/partner-records", headers=bearer(demo_token(
+        "public_security")), json={"records": [{
+            "record_id": "matrix-death", "kind": "death", "resident_id": seed.applicant_id,
+            "amount_fen": 0, "as_of": TODAY}]}))
+    _ok(http["verification"].post("/partner-records", headers=bearer(demo_token(
+        "medical_insurance")), json={"records": [{
+            "record_id": "matrix-bill", "kind": "large_medical_bill", "town_code": TOWN,
+            "resident_id": resident_id(DISTRICT, date(1966, 6, 6), 5),
+            "amount_fen": 5_000_000, "as_of": TODAY}]}))
+    [warning] = _ok(http["verification"].get("/warnings", headers=tokens.reviewer(TOWN)))[
+        "warnings"]
+    [lead] = _ok(http["verification"].get("/leads", headers=tokens.reviewer(TOWN)))["leads"]
+    seed.warning_id, seed.lead_id = warning["warning_id"], lead["lead_id"]
+    _carry(system)
 
     # Every request that takes an Idempotency-Key is made once in the place, with the key the
     # matrix sends again: a caller elsewhere must not get the remembered answer.

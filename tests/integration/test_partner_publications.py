@@ -73,6 +73,13 @@ class Service:
                 return await client.get(url, headers=headers)
         return asyncio.run(go())
 
+    def post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://v") as client:
+                return await client.post(url, json=body, headers=headers)
+        return asyncio.run(go())
+
     def records(self) -> dict[tuple[str, str], tuple[Any, ...]]:
         with self.engine.connect() as conn:
             return {(r.department, r.record_id): (r.kind, r.person_ref, r.amount_fen, r.as_of,
@@ -86,7 +93,8 @@ class Service:
     def reports(self, case_id: str = CASE) -> list[VerificationReported]:
         with self.engine.connect() as conn:
             values = conn.execute(select(bus.outbox.c.value)
-                                  .where(bus.outbox.c.key == case_id.encode())
+                                  .where(bus.outbox.c.key == case_id.encode(),
+                                         bus.outbox.c.topic == VerificationReported.topic)
                                   .order_by(bus.outbox.c.id)).scalars().all()
         return [VerificationReported.model_validate_json(v) for v in values]
 

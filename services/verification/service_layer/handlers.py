@@ -145,7 +145,7 @@ def _watched(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
                                                             today)))
             seen |= {m.person_ref for m in household.members}
     for household in sorted((h for h in found if h.case_id in granted),
-                            key=lambda h: granted[h.case_id], reverse=True):
+                            key=lambda h: (granted[h.case_id], h.case_id), reverse=True):
         ind = Indicators.of(monitoring, household.region_code, today)
         members = {m.person_ref for m in household.members}
         if local_date(granted[household.case_id]) > ind.window_start(today) and not members & seen:
