@@ -16,14 +16,15 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from deploy.households import Household
+from deploy.households import Household, resident_id
 from deploy.supervisor import System
 from services.verification.bootstrap import demo_token
 from services.window.service_layer.demo import DEMO_PASSWORD
@@ -224,8 +225,64 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     for member in HOUSEHOLD.members:
         assert member["name"] not in shown
         assert member["resident_id"][-4:] not in shown
+
+    # Monitoring: public security records the applicant's death. Verification warns the town
+    # (red: an earner) once the decision has reached it; a department re-sends until then.
+    _publish_until(system, "public_security", {
+        "record_id": "death-browser-1", "kind": "death", "resident_id": good, "amount_fen": 0,
+        "as_of": clock.today().isoformat()}, "/warnings",
+        lambda item: item["case_id"] == case_id)
+    # Someone who never applied, with large medical bills: a lead for the same town.
+    _publish_until(system, "medical_insurance", {
+        "record_id": "bill-browser-1", "kind": "large_medical_bill", "resident_id": LEAD_PERSON,
+        "amount_fen": 4_200_000, "as_of": clock.today().isoformat(), "town_code": TOWN_ONE},
+        "/leads", lambda item: "bill-browser-1" in str(item["evidence"]))
+    reviewer.open("/monitoring")
+    page = reviewer.page
+    row = page.inner_text(f"#warnings tr:has(a[href='/cases/{case_id}'])")
+    assert "红色" in row and "有收入成员死亡" in row, row
+    leads = page.inner_text("#leads")
+    assert "医疗保障" in leads and "bill-browser-1" in leads and "42,000.00" in leads
+    assert LEAD_PERSON not in page.inner_text("main") and good not in page.inner_text("main")
+    page.screenshot(path=str(shots / "monitoring.png"), full_page=True)
+    form = f"#warnings tr:has(a[href='/cases/{case_id}']) form"
+    page.select_option(f"{form} select[name=outcome]", "reassessed")
+    page.fill(f"{form} input[name=note]", "已入户核实，重新核定待遇（浏览器测试）")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("p.ok-box")
+    assert case_id not in page.inner_text("main")  # open ones only: it is closed
+    reviewer.open("/monitoring?closed=true")
+    closed = page.inner_text(f"#warnings tr:has(a[href='/cases/{case_id}'])")
+    assert "已重新核定待遇" in closed and "r-cixi-001" in closed
+    # The other town's clerk sees neither the warning nor the lead.
+    stranger.open("/monitoring")
+    other = stranger.page.inner_text("main")
+    assert case_id not in other and "bill-browser-1" not in other
     for person in (clerk, reviewer, approver, tablet, stranger):
         person.close()
+
+
+TOWN_ONE = "330282001"
+LEAD_PERSON = resident_id("330282", date(1958, 3, 15), 213)
+
+
+def _publish_until(system: System, department: str, record: dict[str, Any], listing: str,
+                   raised: Callable[[dict[str, Any]], bool], timeout_s: float = 60) -> None:
+    """Publish the record until the town's list shows an item for it (verification sees the
+    case's decision asynchronously; the same record again raises nothing twice)."""
+    reviewer = tokens(system).reviewer(TOWN_ONE)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sent = httpx.post(f"{system.url('verification')}/partner-records", timeout=30,
+                          json={"records": [record]},
+                          headers={"Authorization": f"Bearer {demo_token(department)}"})
+        assert sent.status_code == 200, sent.text
+        found = httpx.get(f"{system.url('verification')}{listing}", timeout=30,
+                          headers=reviewer).json()
+        if any(raised(item) for item in found["warnings" if listing == "/warnings" else "leads"]):
+            return
+        assert time.monotonic() < deadline, f"nothing on {listing} after {timeout_s} s"
+        time.sleep(0.5)
 
 
 def test_signed_out_pages_need_sign_in_and_english_is_available(

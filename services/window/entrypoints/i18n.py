@@ -108,11 +108,25 @@ T: dict[str, tuple[str, str]] = {
     "error_title": ("服务暂不可用", "Service unavailable"),
     "error_text": ("后台服务暂时无法访问，请稍后再试。",
                    "A service did not answer: try again shortly."),
-    "not_available_title": ("暂未开放", "Not available yet"),
-    "monitoring_text": ("预警和主动发现线索的数据来自尚未完成的另一项工作（动态监测）。"
-                        "此处不显示任何模拟数据。",
-                        "Early warnings and proactive-discovery leads come with another piece "
-                        "of work that is not built yet. Nothing is shown rather than made up."),
+    "monitoring_intro": ("协同部门数据变化时，系统对低保、特困、低保边缘及近期临时救助家庭"
+                         "自动预警（黄、橙、红三色），并从大额医疗费用名单中发现尚未申请的困难"
+                         "群众。请核实后办结并记录结果。",
+                         "When partner data changes, the system warns of hardship in the "
+                         "households it watches (yellow, orange, red) and finds people who have "
+                         "not applied in medical insurance's large-bill lists. Check each one, "
+                         "then close it with its outcome."),
+    "warnings": ("预警", "Early warnings"), "leads": ("主动发现线索", "Discovery leads"),
+    "leads_hint": ("线索只显示化名编号和部门记录号；请凭记录号向医保部门核实本人身份后上门了解。",
+                   "A lead shows a pseudonym and the department's record numbers: ask the "
+                   "medical-insurance office who the record is, then visit."),
+    "tier": ("等级", "Tier"), "indicator": ("预警事由", "Indicator"),
+    "raised_at": ("发现时间", "Raised"), "outcome": ("办理结果", "Outcome"),
+    "evidence": ("依据记录", "Evidence"), "person_ref": ("化名编号", "Pseudonym"),
+    "lead_case_id": ("已受理的案件编号（如已申请）", "Case id, if an application was made"),
+    "close_item": ("办结", "Close"), "open_item": ("待办", "Open"),
+    "closed_done": ("已办结。", "Closed."),
+    "show_closed": ("查看全部（含已办结）", "Show all, closed ones too"),
+    "show_open": ("只看待办", "Open ones only"),
     "uploads_intro": ("协同部门推送的数据文件：逐行校验，被拒的行及其原因；"
                       "同一文件重复推送不会重复入库。",
                       "Files partner departments published: checked line by line, with the "
@@ -138,6 +152,23 @@ T: dict[str, tuple[str, str]] = {
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    # Early warnings and leads (services/verification/domain/monitoring.py, shared catalogue).
+    "tier": {"red": ("红色", "Red"), "orange": ("橙色", "Orange"), "yellow": ("黄色", "Yellow")},
+    "indicator": {"medical_spending": ("大额医疗支出", "Large medical spending"),
+                  "income_loss": ("收入骤降（失业、断保）", "Income lost (job, pension)"),
+                  "earner_death": ("有收入成员死亡", "Death of an earner"),
+                  "member_death": ("家庭成员死亡", "Death of a member"),
+                  "repeated_temporary": ("多次临时救助", "Repeated temporary assistance")},
+    "warning_outcome": {"assisted": ("已给予帮扶", "Assisted"),
+                        "reassessed": ("已重新核定待遇", "Benefit reassessed"),
+                        "referred": ("已转介专项救助", "Referred"),
+                        "no_change": ("核实无需调整", "Checked, no change"),
+                        "unreachable": ("无法联系", "Unreachable")},
+    "lead_outcome": {"applied": ("已受理申请", "Applied"),
+                     "assisted_otherwise": ("已通过其他渠道帮扶", "Assisted otherwise"),
+                     "not_in_need": ("核实不困难", "Not in need"),
+                     "declined": ("本人不愿申请", "Declined"),
+                     "unreachable": ("无法联系", "Unreachable")},
     # Partner departments by verification's codes (services/verification/domain/partners.py).
     "department": {
         "public_security": ("公安", "Public security"),

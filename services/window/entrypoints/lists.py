@@ -1,6 +1,6 @@
 """The pages that list: each role's home queues, the case list with its filters and searches,
-the public notice list, partner departments' publications; and the monitoring queue, whose data
-is not built yet."""
+the public notice list, partner departments' publications (the monitoring queue is in
+monitoring.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ QUEUE_SIZE = 20
 AREA = re.compile(r"[0-9]{6}|[0-9]{9}")
 
 
-async def _listing(web: WebApp, user: User, service: str, path: str, field: str,
+async def listing(web: WebApp, user: User, service: str, path: str, field: str,
                    params: dict[str, str]) -> tuple[list[Any], bool]:
     """A service's list (its answer's ``field``) with these filters, and whether it answered:
     a page shows what it can and says what is missing."""
@@ -46,7 +46,7 @@ async def _listing(web: WebApp, user: User, service: str, path: str, field: str,
 
 async def _listed(web: WebApp, user: User, params: dict[str, str]) -> tuple[list[Any], bool]:
     """Approval's case list (within the reader's jurisdiction, which approval applies)."""
-    return await _listing(web, user, "approval", "/cases", "cases", params)
+    return await listing(web, user, "approval", "/cases", "cases", params)
 
 
 @router.get("/")
@@ -148,12 +148,6 @@ def _masked_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-@router.get("/monitoring")
-def monitoring(request: Request, user: SignedIn) -> Response:
-    return render(request, "message.html", user=user, title="not_available_title",
-                  text="monitoring_text")
-
-
 @router.get("/partner-uploads")
 async def partner_uploads(request: Request, web: WebApp, user: SignedIn,
                           department: Annotated[str, Query(max_length=50)] = "") -> Response:
@@ -162,7 +156,7 @@ async def partner_uploads(request: Request, web: WebApp, user: SignedIn,
     params = {"limit": "100"}
     if re.fullmatch(r"[a-z_]{1,50}", department):
         params["department"] = department
-    rows, ok = await _listing(web, user, "verification", "/partner-publications",
+    rows, ok = await listing(web, user, "verification", "/partner-publications",
                               "publications", params)
     return render(request, "partner_uploads.html", user=user, rows=rows,
                   department=department, departments=list(LABELS["department"]),
