@@ -203,17 +203,24 @@ def test_the_same_records_published_again_report_nothing_new(engine):
     assert reported(engine)[-1].assets.deposits_fen == 700_000
 
 
-def test_partner_data_about_non_recipients_reports_nothing(engine):
-    handle(engine, application(wage=30_000))  # applied, not (yet) approved
+def test_partner_data_reports_again_on_an_open_case_and_not_on_a_rejected_one(engine):
+    handle(engine, application(wage=30_000))  # applied, not (yet) decided: its review goes on
     handle(engine, application(OTHER_CASE, (NEIGHBOUR,)))
     handle(engine, approved(OTHER_CASE).model_copy(update={"outcome": "rejected"}))
     publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 45_000),
             ("w-n", "wage", NEIGHBOUR, 45_000))
-    assert [r.occasion for r in reported(engine)] == ["application"]
+    assert [r.occasion for r in reported(engine)] == ["application", "partner_data"]
+    assert reported(engine)[-1].members[0].verified_monthly_fen == 45_000
     assert [r.occasion for r in reported(engine, OTHER_CASE)] == ["application"]
+    # An undecidable case is still open: a person acts on its latest report.
+    handle(engine, approved().model_copy(update={"outcome": "undecidable"}))
+    publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 46_000))
+    assert [r.occasion for r in reported(engine)] == ["application", "partner_data",
+                                                       "partner_data"]
 
 
 def test_a_one_off_grant_makes_no_recipient(engine):
+    # (Its household is watched for early warnings a while: tests/integration/test_monitoring.py)
     handle(engine, application(wage=30_000).model_copy(update={"programme": "temporary"}))
     handle(engine, approved().model_copy(update={"programme": "temporary"}))
     publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 45_000))
@@ -241,8 +248,10 @@ def test_one_publication_reports_on_every_recipient_case_it_touches(engine):
 
 def test_other_decision_events_are_ignored(engine):
     handle(engine, application(wage=30_000))
-    handle(engine, CaseStageChanged(case_id=CASE, sequence=1, from_stage=None,
-                                    to_stage="awaiting_review", action="assess", actor="system",
+    handle(engine, approved().model_copy(update={"outcome": "rejected"}))
+    # A stage change is no decision: it neither makes a recipient nor reopens the case.
+    handle(engine, CaseStageChanged(case_id=CASE, sequence=9, from_stage="rejected",
+                                    to_stage="approved", action="approve", actor="system",
                                     changed_at=NOW))
     publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 45_000))
     assert [r.occasion for r in reported(engine)] == ["application"]

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from services.verification.adapters.tables import (
+    case_decisions,
     declared_incomes,
     household_members,
     households,
@@ -49,14 +50,17 @@ _ACTIVE_CASES_OF = (
     .join(recipients, recipients.c.case_id == household_members.c.case_id)
     .where(recipients.c.active, household_members.c.person_ref.in_(
         bindparam("refs", expanding=True))))
-# Households watched for early warnings (domain.monitoring): active recipients' and those granted
-# temporary assistance (the caller keeps the grants still inside their window).
+# The cases new partner data about some persons concerns: open cases (not yet decided: a new
+# report) and the households early warnings watch (domain.monitoring) — active recipients' (a new
+# report too) and those granted temporary assistance (the caller keeps the grants still inside
+# their window).
 _WATCHED_CASES_OF = (
     select(household_members.c.case_id)
     .where(household_members.c.person_ref.in_(bindparam("refs", expanding=True)),
            or_(household_members.c.case_id.in_(
                select(recipients.c.case_id).where(recipients.c.active)),
-               household_members.c.case_id.in_(select(temporary_grants.c.case_id)))))
+               household_members.c.case_id.in_(select(temporary_grants.c.case_id)),
+               household_members.c.case_id.not_in(select(case_decisions.c.case_id)))))
 _MEMBERS_AMONG = select(household_members.c.person_ref).where(
     household_members.c.person_ref.in_(bindparam("refs", expanding=True))).distinct()
 _LATEST_SEQ = (select(reports.c.case_id, func.max(reports.c.seq).label("seq"))
@@ -243,8 +247,8 @@ class HouseholdRepository:
         return _assemble(self.conn.execute(_ACTIVE_HOUSEHOLDS_OF, {"refs": person_refs}))
 
     def watched_among(self, person_refs: list[str]) -> list[Household]:
-        """Like ``active_recipients_among``, with the households granted temporary assistance
-        too (locked likewise): the population early warnings watch."""
+        """Like ``active_recipients_among``, with the open cases and the households granted
+        temporary assistance too (locked likewise)."""
         if not person_refs:
             return []
         return _assemble(self.conn.execute(_WATCHED_HOUSEHOLDS_OF, {"refs": person_refs}))
@@ -264,6 +268,19 @@ class RecipientRepository:
         if not changed:
             self.conn.execute(insert(recipients).values(case_id=case_id, active=active,
                                                         changed_at=at))
+
+    def decide(self, case_id: str, outcome: str, at: datetime) -> None:
+        """The case is decided (once: a decision delivered again changes nothing)."""
+        if self.conn.execute(select(case_decisions.c.case_id)
+                             .where(case_decisions.c.case_id == case_id)).first() is None:
+            self.conn.execute(insert(case_decisions).values(case_id=case_id, outcome=outcome,
+                                                            decided_at=at))
+
+    def decided_among(self, case_ids: Sequence[str]) -> set[str]:
+        if not case_ids:
+            return set()
+        return set(self.conn.execute(select(case_decisions.c.case_id).where(
+            case_decisions.c.case_id.in_(list(case_ids)))).scalars())
 
     def active_among(self, case_ids: Sequence[str]) -> set[str]:
         if not case_ids:

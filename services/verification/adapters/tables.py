@@ -153,6 +153,16 @@ recipients = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Cases decided (approved or rejected): a case without a row is open, and new partner data about
+# its household gets it a new report as for a recipient. No foreign key, as for recipients.
+case_decisions = Table(
+    "case_decisions",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("outcome", String(20), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
 # Temporary assistance granted (one-off): counted by the repeated-assistance indicator, and the
 # household stays watched for a window after it (domain.monitoring).
 temporary_grants = Table(

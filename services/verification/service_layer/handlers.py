@@ -100,58 +100,72 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
 def report_changed_recipients(uow: UnitOfWork, refs: list[str],
                               monitoring: PolicyTable) -> None:
     """(Every publication's path: ``publish_records`` and ``publishing``, batch by batch.)
-    One new report per active recipient's case touched by these persons' records, when its
-    figures differ from the case's latest report: records sent again unchanged report nothing.
-    And the early warnings the change raises on every watched household (``monitoring``)."""
-    cases = _watched(uow, HouseholdRepository(uow.conn).watched_among(refs), monitoring)
+    One new report per open case and per active recipient's case touched by these persons'
+    records, when its figures differ from the case's latest report — approval's reassessment:
+    records sent again unchanged report nothing. And the early warnings the change raises on
+    every watched household (``monitoring``)."""
+    cases = _concerned(uow, HouseholdRepository(uow.conn).watched_among(refs), monitoring)
     if not cases:
         return
     records = PartnerRepository(uow.conn).for_persons(
-        sorted({m.person_ref for h, _, _ in cases for m in h.members}))
+        sorted({m.person_ref for c in cases for m in c.household.members}))
     by_person: dict[str, list[PartnerRecord]] = defaultdict(list)
     for record in records:
         by_person[record.person_ref].append(record)
     reports = ReportRepository(uow.conn)
-    latest = reports.latest([h.case_id for h, _, _ in cases])
+    latest = reports.latest([c.household.case_id for c in cases])
     today = local_date(datetime.now(UTC))
     new, signals = [], []
-    for household, active, ind in cases:
+    for case in cases:
+        household = case.household
         own = [r for m in household.members for r in by_person[m.person_ref]]
         report = build_report(household.members, own)
         previous = latest.get(household.case_id)
         before = _report_of(previous) if previous is not None else None
-        signals += [(household, s) for s in
-                    household_signals(household, own, before, report, today, ind)]
-        if active and (before is None or report.figures != before.figures):
+        if case.indicators is not None:
+            signals += [(household, s) for s in household_signals(
+                household, own, before, report, today, case.indicators)]
+        if case.reported and (before is None or report.figures != before.figures):
             new.append(_publish_report(uow, household, report, "partner_data", previous))
     reports.add(new)
     raise_warnings(uow, signals, datetime.now(UTC))
 
 
-def _watched(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
-             ) -> list[tuple[Household, bool, Indicators]]:
-    """(household, whether its benefit runs, its region's indicators today): the active
-    recipients, and the households granted temporary assistance inside their window — the
+@dataclass(frozen=True)
+class _Concerned:
+    household: Household
+    reported: bool  # an open case or a running benefit: a change gets it a new report
+    indicators: Indicators | None  # watched for early warnings: its region's indicators today
+
+
+def _concerned(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
+               ) -> list[_Concerned]:
+    """What new partner data does to each household it concerns. Open cases are reported on
+    again (their reviewer is at work: no warning). Active recipients are reported on and
+    watched; households granted temporary assistance inside the window are watched — the
     latest grant only, and none whose members are watched as recipients already, so that one
-    fact raises one warning."""
-    active = RecipientRepository(uow.conn).active_among([h.case_id for h in found])
-    granted = GrantRepository(uow.conn).decided([h.case_id for h in found
-                                                 if h.case_id not in active])
+    fact raises one warning. Decided cases that are neither are left alone."""
+    ids = [h.case_id for h in found]
+    active = RecipientRepository(uow.conn).active_among(ids)
+    decided = RecipientRepository(uow.conn).decided_among(ids)
+    granted = GrantRepository(uow.conn).decided([i for i in ids if i not in active])
     today = local_date(datetime.now(UTC))
-    watched, seen = [], set()
+    concerned, seen = [], set()
     for household in found:
         if household.case_id in active:
-            watched.append((household, True, Indicators.of(monitoring, household.region_code,
-                                                            today)))
+            concerned.append(_Concerned(household, True, Indicators.of(
+                monitoring, household.region_code, today)))
             seen |= {m.person_ref for m in household.members}
+        elif household.case_id not in decided:
+            concerned.append(_Concerned(household, True, None))
     for household in sorted((h for h in found if h.case_id in granted),
                             key=lambda h: (granted[h.case_id], h.case_id), reverse=True):
         ind = Indicators.of(monitoring, household.region_code, today)
         members = {m.person_ref for m in household.members}
         if local_date(granted[household.case_id]) > ind.window_start(today) and not members & seen:
-            watched.append((household, False, ind))
+            concerned.append(_Concerned(household, False, ind))
             seen |= members
-    return watched
+    return concerned
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
@@ -183,6 +197,9 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
                            monitoring: PolicyTable) -> None:
+    if event.outcome == "undecidable":
+        return  # still open: a person must act, on the latest report
+    RecipientRepository(uow.conn).decide(event.case_id, event.outcome, event.decided_at)
     if event.outcome != "approved":
         return
     # A one-off grant (temporary assistance) leaves no running benefit to re-check, and no

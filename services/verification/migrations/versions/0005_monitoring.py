@@ -1,4 +1,4 @@
-"""monitoring: early warnings, discovery leads, temporary grants; partner records' town
+"""monitoring: early warnings, discovery leads, temporary grants, decided cases; records' town
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,17 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column('partner_records', sa.Column('town_code', sa.String(length=9), nullable=True))
+    op.create_table('case_decisions',
+    sa.Column('case_id', sa.String(length=40), nullable=False),
+    sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('case_id')
+    )
+    # Cases approved for a running benefit are decided. Rejections were not kept before: those
+    # cases count as open, and partner data about them gets approval a report it does not act on
+    # (a decided case's stage stays).
+    op.execute("INSERT INTO case_decisions (case_id, outcome, decided_at) "
+               "SELECT case_id, 'approved', changed_at FROM recipients")
     op.create_table('temporary_grants',
     sa.Column('case_id', sa.String(length=40), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
@@ -69,4 +80,5 @@ def downgrade() -> None:
     op.drop_table('discovery_leads')
     op.drop_table('early_warnings')
     op.drop_table('temporary_grants')
+    op.drop_table('case_decisions')
     op.drop_column('partner_records', 'town_code')
