@@ -6,7 +6,7 @@ name or resident ID number: this log is kept for years and replayed by auditors.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +106,25 @@ class AssetSummary(_Part):
     deposits_fen: int
 
 
+class ReportFlag(_Part):
+    """Something a reviewer must see: a deceased or imprisoned member, a second property."""
+
+    kind: Literal["deceased", "imprisoned", "second_property"]
+    person_ref: str | None = None  # None: the household's
+    as_of: date | None = None
+    source: str  # department:kind, or "report"
+
+
+class SourceFreshness(_Part):
+    """How current one department's data about the household was when the report was made."""
+
+    department: str
+    records: int = Field(ge=0)
+    oldest_as_of: date
+    newest_as_of: date
+    stale: bool  # some figure older than the department's freshness window
+
+
 @register
 class VerificationReported(Event):
     """Verification compared the declaration with partner departments' records for a case."""
@@ -126,6 +145,9 @@ class VerificationReported(Event):
     reported_at: datetime
     # Why this report was made: the application, new partner data, or a periodic review.
     occasion: Literal["application", "partner_data", "periodic_review"] = "application"
+    # Added after the first release (older reports have none).
+    flags: list[ReportFlag] = Field(default_factory=list)
+    sources: list[SourceFreshness] = Field(default_factory=list)
 
 
 class PolicyParameter(_Part):

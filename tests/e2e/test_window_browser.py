@@ -237,6 +237,8 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
         "record_id": "bill-browser-1", "kind": "large_medical_bill", "resident_id": LEAD_PERSON,
         "amount_fen": 4_200_000, "as_of": clock.today().isoformat(), "town_code": TOWN_ONE},
         "/leads", lambda item: "bill-browser-1" in str(item["evidence"]))
+    # The death is also a new report for approval, flagging the member on the case page.
+    reviewer.wait_for_text(f"/cases/{case_id}", "#report-flags", "成员已死亡")
     reviewer.open("/monitoring")
     page = reviewer.page
     row = page.inner_text(f"#warnings tr:has(a[href='/cases/{case_id}'])")

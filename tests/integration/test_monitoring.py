@@ -118,9 +118,12 @@ def test_death_of_an_earner_in_a_recipient_household_raises_one_red_warning(serv
     assert "deceased" in found[0]["reason"] and MOTHER not in found[0]["reason"]
     assert found[0]["person_ref"] == ref(service, MOTHER)
     assert len(events(service, "onedoor.warning.raised")) == 1
-    # The death changes no income figure the report counts, so approval gets no new report
-    # from it; the warning is what sends a worker.
-    assert len(service.reports()) == reports_before
+    # And approval reassesses: one new report (not one per file), flagging the member.
+    assert len(service.reports()) == reports_before + 1
+    latest = service.reports()[-1]
+    assert latest.occasion == "partner_data"
+    assert [(f.kind, f.person_ref, f.source) for f in latest.flags] == [
+        ("deceased", ref(service, MOTHER), "public_security:death")]
 
 
 def test_a_lost_wage_raises_an_income_loss_warning_and_a_new_report(service, tokens):

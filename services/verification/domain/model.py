@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from services.verification.domain.partners import KINDS
 
 # The kinds the report counts (the registry, partners.DEPARTMENTS, has more: kept, not yet read).
 # Unemployment benefit is transfer income, which counts like a pension.
@@ -21,6 +24,9 @@ ASSET_KINDS = frozenset({"real_estate", "vehicle", "deposit"})  # amount is valu
 DECLARED_WORK_KINDS = frozenset({"wage", "business"})
 RECORDED_WORK_KINDS = frozenset({"wage"})
 ADULT_AGE = 18
+# Kinds whose record is a dated event (a registration, a death, an imprisonment): its date says
+# when it happened, not how current the department's figure is.
+FACT_KINDS = frozenset(k.name for k in KINDS.values() if k.measure == "fact")
 
 
 @dataclass(frozen=True)
@@ -76,12 +82,40 @@ class MemberIncome:
     employment_monthly_fen: int = 0  # the part of the counted income that comes from work
 
 
+FlagKind = Literal["deceased", "imprisoned", "second_property"]
+# Records whose kind is one of these raise a flag on the member they concern: the report says so
+# to the reviewer, who decides what it means (a deceased member leaves the household; a member in
+# prison is supported by the state). A second property is the household's, from the count.
+FLAG_OF_KIND: Mapping[str, FlagKind] = {"death": "deceased", "imprisonment": "imprisoned"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: FlagKind
+    person_ref: str | None  # None for a flag on the household
+    as_of: date | None
+    source: str  # department:kind, or "report" for one the report's own figures raise
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """How current one department's data about the household is."""
+
+    department: str
+    records: int
+    oldest_as_of: date  # of its records that carry a figure (facts are dated events, not data)
+    newest_as_of: date
+    stale: bool  # some figure is older than the department's freshness window
+
+
 @dataclass(frozen=True)
 class Report:
     members: tuple[MemberIncome, ...]
     real_estate_count: int
     vehicle_count: int
     deposits_fen: int
+    flags: tuple[Flag, ...] = ()
+    sources: tuple[SourceStatus, ...] = ()
 
     @property
     def household_monthly_income_fen(self) -> int:
@@ -98,7 +132,11 @@ class Report:
         are left out: a second department confirming the same amounts changes no decision."""
         incomes = sorted((m.person_ref, m.declared_monthly_fen, m.verified_monthly_fen,
                           m.counted_monthly_fen, m.employment_monthly_fen) for m in self.members)
-        return (tuple(incomes), self.real_estate_count, self.vehicle_count, self.deposits_fen)
+        # A flag is part of what a decision rests on (a death in the household is a new
+        # report); a source going stale with time alone is not.
+        flags = sorted((f.kind, f.person_ref or "") for f in self.flags)
+        return (tuple(incomes), self.real_estate_count, self.vehicle_count, self.deposits_fen,
+                tuple(flags))
 
 
 class ConsentMissing(ValueError):
@@ -111,13 +149,19 @@ def check_consent(members: Iterable[HouseholdMember]) -> None:
         raise ConsentMissing(f"no signed consent from adult member(s) {', '.join(missing)}")
 
 
-def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRecord]) -> Report:
-    """Income per member and household assets, from the declaration and partner records.
+def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRecord], *,
+                 on: date | None = None,
+                 freshness_days: Mapping[str, int] | None = None) -> Report:
+    """Income per member and household assets, from the declaration and partner records; the
+    flags the records raise; and, given the day (``on``) and each department's freshness window
+    in days (``freshness_days``, 0 or absent: never stale), how current each source is.
 
     A member's counted income is the larger of what was declared and what partners report: an
     applicant cannot declare income away, and income a partner does not know of (casual work,
     say) still counts when declared. The same holds for the part that comes from work.
     """
+    members = tuple(members)
+    records = tuple(records)
     by_person: dict[str, list[PartnerRecord]] = defaultdict(list)
     for record in records:
         by_person[record.person_ref].append(record)
@@ -142,5 +186,29 @@ def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRe
         real_estate += sum(1 for r in own if r.kind == "real_estate")
         vehicles += sum(1 for r in own if r.kind == "vehicle")
         deposits += sum(r.amount_fen for r in own if r.kind == "deposit")
+    own = [r for m in members for r in by_person.get(m.person_ref, [])]
+    flags = [Flag(FLAG_OF_KIND[r.kind], r.person_ref, r.as_of, f"{r.department}:{r.kind}")
+             for r in sorted(own, key=lambda r: (r.as_of, r.department, r.record_id))
+             if r.kind in FLAG_OF_KIND]
+    if real_estate >= 2:
+        flags.append(Flag("second_property", None, None, "report"))
     return Report(members=tuple(incomes), real_estate_count=real_estate, vehicle_count=vehicles,
-                  deposits_fen=deposits)
+                  deposits_fen=deposits, flags=tuple(flags),
+                  sources=_sources(own, on, freshness_days or {}))
+
+
+def _sources(own: Iterable[PartnerRecord], on: date | None,
+             freshness_days: Mapping[str, int]) -> tuple[SourceStatus, ...]:
+    dated: dict[str, list[date]] = defaultdict(list)
+    for record in own:
+        if record.kind not in FACT_KINDS:
+            dated[record.department].append(record.as_of)
+    statuses = []
+    for department, days in sorted(dated.items()):
+        window = freshness_days.get(department, 0)
+        oldest = min(days)
+        statuses.append(SourceStatus(
+            department=department, records=len(days), oldest_as_of=oldest,
+            newest_as_of=max(days),
+            stale=bool(on and window and (on - oldest).days > window)))
+    return tuple(statuses)

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Literal
 
 from services.verification.domain.model import Household, PartnerRecord, Report
+from services.verification.domain.partners import DEPARTMENTS
 from shared.policy import PolicyTable
 
 Tier = Literal["yellow", "orange", "red"]
@@ -59,7 +60,16 @@ FIGURES: dict[str, tuple[str, str]] = {
     "monitoring.temporary_red_count": ("… red", "多次临时救助: 红色(次)"),
     "discovery.medical_bill_fen": ("large medical bills in the window that make a person who "
                                    "has not applied a lead (0 off)", "主动发现: 大额医疗支出起点"),
+    # How old a department's figures may be before a report marks them stale (0: never).
+    **{f"freshness.{d.code}_days": (f"days {d.code}'s figures stay current in a report",
+                                    f"{d.label}数据有效期(天)") for d in DEPARTMENTS},
 }
+
+
+def freshness_days(policy: PolicyTable, region: str, on: date) -> dict[str, int]:
+    """Each department's freshness window in force (a department without one: never stale)."""
+    found = {d.code: policy.figure(f"freshness.{d.code}_days", region, on) for d in DEPARTMENTS}
+    return {code: f.value for code, f in found.items() if f is not None}
 
 
 @dataclass(frozen=True)

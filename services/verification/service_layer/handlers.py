@@ -27,7 +27,12 @@ from services.verification.domain.model import (
     build_report,
     check_consent,
 )
-from services.verification.domain.monitoring import MEDICAL_KIND, Indicators, household_signals
+from services.verification.domain.monitoring import (
+    MEDICAL_KIND,
+    Indicators,
+    freshness_days,
+    household_signals,
+)
 from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.service_layer.monitoring import (
     close_applied_leads,
@@ -45,6 +50,8 @@ from shared.events.catalogue import (
     DeclaredIncome,
     MemberIncome,
     ReassessmentRequested,
+    ReportFlag,
+    SourceFreshness,
     VerificationReported,
 )
 from shared.events.envelope import Envelope
@@ -119,7 +126,8 @@ def report_changed_recipients(uow: UnitOfWork, refs: list[str],
     for case in cases:
         household = case.household
         own = [r for m in household.members for r in by_person[m.person_ref]]
-        report = build_report(household.members, own)
+        report = build_report(household.members, own, on=today, freshness_days=freshness_days(
+            monitoring, household.region_code, today))
         previous = latest.get(household.case_id)
         before = _report_of(previous) if previous is not None else None
         if case.indicators is not None:
@@ -169,7 +177,7 @@ def _concerned(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
-                             uow: UnitOfWork) -> None:
+                             uow: UnitOfWork, policy: PolicyTable) -> None:
     household = Household(
         case_id=event.case_id, region_code=event.region_code, town_code=event.town_code,
         programme=event.programme,
@@ -191,8 +199,8 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
     close_applied_leads(uow, [m.person_ref for m in household.members], event.case_id,
                         event.submitted_at)
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
-    report = build_report(household.members, records)
-    reports.add([_publish_report(uow, household, report, "application", previous=None)])
+    reports.add([_publish_report(uow, household, _build(household, records, policy),
+                                 "application", previous=None)])
 
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
@@ -218,17 +226,24 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
 
 
 def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
-                              uow: UnitOfWork) -> None:
+                              uow: UnitOfWork, policy: PolicyTable) -> None:
     """A periodic review always gets a new report, changed or not: approval waits for it."""
     household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
     if household is None:
         raise UnknownCase(f"no household kept for case {event.case_id}: cannot report again")
     check_consent(household.members)
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
-    report = build_report(household.members, records)
+    report = _build(household, records, policy)
     reports = ReportRepository(uow.conn)
     reports.add([_publish_report(uow, household, report, event.occasion,
                         reports.latest([event.case_id]).get(event.case_id))])
+
+
+def _build(household: Household, records: Iterable[PartnerRecord],
+           policy: PolicyTable) -> model.Report:
+    today = local_date(datetime.now(UTC))
+    return build_report(household.members, records, on=today,
+                        freshness_days=freshness_days(policy, household.region_code, today))
 
 
 def _by_kind(declared: Iterable[DeclaredIncome]) -> dict[str, int]:
@@ -262,6 +277,11 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
         per_capita_monthly_income_fen=report.per_capita_monthly_income_fen,
         reported_at=datetime.now(UTC),
         occasion=occasion,
+        flags=[ReportFlag(kind=f.kind, person_ref=f.person_ref, as_of=f.as_of, source=f.source)
+               for f in report.flags],
+        sources=[SourceFreshness(department=s.department, records=s.records,
+                                 oldest_as_of=s.oldest_as_of, newest_as_of=s.newest_as_of,
+                                 stale=s.stale) for s in report.sources],
     )
     uow.publish(reported)
     return StoredReport(case_id=household.case_id, seq=previous.seq + 1 if previous else 1,
@@ -281,14 +301,17 @@ def _report_of(stored: StoredReport) -> model.Report:
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,
         deposits_fen=event.assets.deposits_fen,
+        flags=tuple(model.Flag(kind=f.kind, person_ref=f.person_ref, as_of=f.as_of,
+                               source=f.source) for f in event.flags),
     )
 
 
 def handlers(monitoring: PolicyTable) -> dict[type[Event], Callable[..., None]]:
-    """The consumer's handlers, with the monitoring indicators they raise warnings by."""
+    """The consumer's handlers, with verification's figures (``monitoring``: the indicators
+    warnings are raised by, each source's freshness window)."""
     return {
-        ApplicationSubmitted: on_application_submitted,
+        ApplicationSubmitted: functools.partial(on_application_submitted, policy=monitoring),
         ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
         BenefitChanged: on_benefit_changed,
-        ReassessmentRequested: on_reassessment_requested,
+        ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring),
     }

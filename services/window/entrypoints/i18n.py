@@ -115,6 +115,9 @@ T: dict[str, tuple[str, str]] = {
                          "households it watches (yellow, orange, red) and finds people who have "
                          "not applied in medical insurance's large-bill lists. Check each one, "
                          "then close it with its outcome."),
+    "source_freshness": ("数据来源时效", "How current each source is"),
+    "records": ("记录数", "Records"), "data_as_of": ("数据日期", "Data as of"),
+    "stale": ("已过时效，请核实", "Out of date: check it"), "current": ("有效", "Current"),
     "warnings": ("预警", "Early warnings"), "leads": ("主动发现线索", "Discovery leads"),
     "leads_hint": ("线索只显示化名编号和部门记录号；请凭记录号向医保部门核实本人身份后上门了解。",
                    "A lead shows a pseudonym and the department's record numbers: ask the "
@@ -153,6 +156,9 @@ T: dict[str, tuple[str, str]] = {
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     # Early warnings and leads (services/verification/domain/monitoring.py, shared catalogue).
+    "flag": {"deceased": ("成员已死亡", "Member deceased"),
+             "imprisoned": ("成员服刑中", "Member in prison"),
+             "second_property": ("家庭拥有两套及以上住房", "Second property")},
     "tier": {"red": ("红色", "Red"), "orange": ("橙色", "Orange"), "yellow": ("黄色", "Yellow")},
     "indicator": {"medical_spending": ("大额医疗支出", "Large medical spending"),
                   "income_loss": ("收入骤降（失业、断保）", "Income lost (job, pension)"),
