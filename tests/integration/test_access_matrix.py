@@ -221,6 +221,8 @@ ENDPOINTS: list[Endpoint] = [
              department_too=True),
     Endpoint("verification", "GET", "/reports/{case_id}", "case.read",
              _get("/reports/{case_id}"), area=TOWN),
+    Endpoint("verification", "GET", "/partner-data-access", "audit.read",
+             _get("/partner-data-access?limit=1000"), shows=_case),
     Endpoint("verification", "GET", "/warnings", "monitoring.read", _get("/warnings?limit=500"),
              shows=lambda s: s.warning_id),
     Endpoint("verification", "POST", "/warnings/{warning_id}/close", "monitoring.close",

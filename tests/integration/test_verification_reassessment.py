@@ -151,10 +151,11 @@ def test_a_periodic_review_makes_a_new_report_from_current_partner_records(engin
     assert [seq for seq, _, _ in kept(engine)] == list(range(1, len(reported(engine)) + 1))
 
     reviewer = Principal("t-017", Role.TOWN_REVIEWER, "330282", NOW)  # the district's own
-    body = get_report(CASE, SimpleNamespace(engine=engine), None, reviewer)  # type: ignore[arg-type]
+    runtime = SimpleNamespace(engine=engine, uow=lambda: UnitOfWork(engine, bus, "/test"))
+    body = get_report(CASE, runtime, None, reviewer)  # type: ignore[arg-type]
     stranger = Principal("t-900", Role.TOWN_REVIEWER, "370202", NOW)
     with pytest.raises(HTTPException) as refused:
-        get_report(CASE, SimpleNamespace(engine=engine), None, stranger)  # type: ignore[arg-type]
+        get_report(CASE, runtime, None, stranger)  # type: ignore[arg-type]
     assert refused.value.status_code == 403
     assert body["report_id"] == second.report_id and body["occasion"] == "periodic_review"
     earlier = body["earlier_reports"]

@@ -220,3 +220,23 @@ discovery_leads = Table(
     Index("ix_discovery_leads_region", "region_code", "closed_at"),
     Index("ix_discovery_leads_person", "person_ref"),
 )
+
+# Every access to partner data (issue 4): a report built from it (by verification itself, on an
+# application, new data or a review) or read by a person. Who or what, which case, which
+# departments' data, when. Listed to auditors within their jurisdiction; never pruned here.
+partner_data_access = Table(
+    "partner_data_access",
+    metadata,
+    Column("access_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),  # a staff id, or "verification"
+    Column("role", String(30), nullable=True),  # the person's role; None for verification
+    Column("purpose", String(30), nullable=False),  # application / partner_data / … / report_read
+    Column("case_id", String(40), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("town_code", String(9), nullable=True),
+    Column("sources", Text, nullable=False),  # the departments whose data it was, comma-separated
+    Index("ix_partner_data_access_case", "case_id"),
+    Index("ix_partner_data_access_region", "region_code", "at"),
+)

@@ -4,12 +4,13 @@ files: entrypoints/publications.py); staff read a case's report."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from services.verification.adapters.access import accesses, log_access
 from services.verification.adapters.repository import (
     HouseholdRepository,
     PartnerRepository,
@@ -20,6 +21,7 @@ from services.verification.domain.publication import TOWN_REQUIRED
 from services.verification.service_layer import handlers
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
+from shared.events.catalogue import VerificationReported
 from shared.service import Runtime, ServiceRuntime
 
 
@@ -108,6 +110,18 @@ def publish_records(body: RecordsIn, rt: Runtime, request: Request,
     return {"department": dept, "accepted": count}
 
 
+@router.get("/partner-data-access", tags=["reports"],
+            summary="Who read which case's partner data, when (auditors, within jurisdiction)")
+def partner_data_access(rt: Runtime, who: Annotated[Principal, Depends(require("audit.read"))],
+                        case_id: Annotated[str | None, Query(max_length=40)] = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Newest first: each report verification built (actor ``verification``, the occasion as
+    purpose) and each report a person read (``report_read``), with the departments' data it
+    held."""
+    with reading(rt.engine) as conn:
+        return {"accesses": accesses(conn, who.jurisdiction, case_id=case_id, limit=limit)}
+
+
 @router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
 def get_report(case_id: str, rt: Runtime, request: Request,
                who: Annotated[Principal, Depends(require("case.read"))]) -> dict[str, Any]:
@@ -122,6 +136,14 @@ def get_report(case_id: str, rt: Runtime, request: Request,
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")
     *earlier, latest = found
     body: dict[str, Any] = json.loads(latest.body)
+    # Reading a report is reading partner data: logged, with the departments it holds.
+    with rt.uow() as uow:
+        log_access(uow.conn, [{
+            "at": datetime.now(UTC), "actor": who.subject, "role": str(who.role),
+            "purpose": "report_read", "case_id": case_id, "region_code": body["region_code"],
+            "town_code": area[1] if area else None,
+            "sources": handlers.report_sources(VerificationReported.model_validate(body))}])
+        uow.commit()
     body["earlier_reports"] = [{"report_id": r.report_id, "occasion": r.occasion,
                                 "reported_at": r.created_at.isoformat()} for r in earlier]
     return body

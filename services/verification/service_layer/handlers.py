@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from services.verification.adapters.access import SYSTEM as ACCESS_SYSTEM
+from services.verification.adapters.access import log_access
 from services.verification.adapters.monitoring import GrantRepository
 from services.verification.adapters.repository import (
     HouseholdRepository,
@@ -284,9 +286,18 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
                                  stale=s.stale) for s in report.sources],
     )
     uow.publish(reported)
+    log_access(uow.conn, [{
+        "at": reported.reported_at, "actor": ACCESS_SYSTEM, "role": None, "purpose": occasion,
+        "case_id": household.case_id, "region_code": household.region_code,
+        "town_code": household.town_code, "sources": report_sources(reported)}])
     return StoredReport(case_id=household.case_id, seq=previous.seq + 1 if previous else 1,
                         report_id=reported.report_id, occasion=occasion,
                         body=reported.model_dump_json(), created_at=reported.reported_at)
+
+
+def report_sources(report: VerificationReported) -> list[str]:
+    """The departments whose data a report holds (its members' sources are department:kind)."""
+    return sorted({source.split(":")[0] for m in report.members for source in m.sources})
 
 
 def _report_of(stored: StoredReport) -> model.Report:

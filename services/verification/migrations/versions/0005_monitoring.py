@@ -1,4 +1,4 @@
-"""monitoring: early warnings, discovery leads, temporary grants, decided cases; records' town
+"""monitoring: early warnings, discovery leads, temporary grants, decided cases, partner-data access log; records' town
 
 Revision ID: 0005
 Revises: 0004
@@ -74,9 +74,24 @@ def upgrade() -> None:
     op.create_index('ix_discovery_leads_town', 'discovery_leads', ['town_code', 'closed_at'])
     op.create_index('ix_discovery_leads_region', 'discovery_leads', ['region_code', 'closed_at'])
     op.create_index('ix_discovery_leads_person', 'discovery_leads', ['person_ref'])
+    op.create_table('partner_data_access',
+    sa.Column('access_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=100), nullable=False),
+    sa.Column('role', sa.String(length=30), nullable=True),
+    sa.Column('purpose', sa.String(length=30), nullable=False),
+    sa.Column('case_id', sa.String(length=40), nullable=False),
+    sa.Column('region_code', sa.String(length=6), nullable=False),
+    sa.Column('town_code', sa.String(length=9), nullable=True),
+    sa.Column('sources', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('access_id')
+    )
+    op.create_index('ix_partner_data_access_case', 'partner_data_access', ['case_id'])
+    op.create_index('ix_partner_data_access_region', 'partner_data_access', ['region_code', 'at'])
 
 
 def downgrade() -> None:
+    op.drop_table('partner_data_access')
     op.drop_table('discovery_leads')
     op.drop_table('early_warnings')
     op.drop_table('temporary_grants')
