@@ -47,6 +47,9 @@ AUDIT_EVENTS ?= 1000000
 # Issue 4's figure: a partner's bulk file of N records ingested (about 1 minute at 1,000,000):
 # PARTNER_RECORDS=100000
 PARTNER_RECORDS ?= 1000000
+# Issue 4's reassessment sweep: a wage file about every member of N recipient households, then the
+# next month's with 10% changed (reports and warnings): SWEEP_RECIPIENTS=20000
+SWEEP_RECIPIENTS ?= 100000
 
 bench: install
 	$(BIN)/python -m bench.run
@@ -54,6 +57,7 @@ bench: install
 	$(BIN)/python -m bench.audit_verify --events $(AUDIT_EVENTS)
 	$(BIN)/python -m bench.audit_replay --events $(AUDIT_EVENTS)
 	$(BIN)/python -m bench.partner_ingest --records $(PARTNER_RECORDS)
+	$(BIN)/python -m bench.reassessment_sweep --recipients $(SWEEP_RECIPIENTS)
 
 clean:
 	rm -rf var .pytest_cache

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from services.verification.adapters.access import SYSTEM as ACCESS_SYSTEM
 from services.verification.adapters.access import log_access
@@ -137,7 +137,7 @@ def report_changed_recipients(uow: UnitOfWork, refs: list[str],
                 household, own, before, report, today, case.indicators)]
         if case.reported and (before is None or report.figures != before.figures):
             new.append(_publish_report(uow, household, report, "partner_data", previous))
-    reports.add(new)
+    _keep(uow, new)
     raise_warnings(uow, signals, datetime.now(UTC))
 
 
@@ -201,8 +201,8 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
     close_applied_leads(uow, [m.person_ref for m in household.members], event.case_id,
                         event.submitted_at)
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
-    reports.add([_publish_report(uow, household, _build(household, records, policy),
-                                 "application", previous=None)])
+    _keep(uow, [_publish_report(uow, household, _build(household, records, policy),
+                                "application", previous=None)])
 
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
@@ -237,8 +237,8 @@ def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
     report = _build(household, records, policy)
     reports = ReportRepository(uow.conn)
-    reports.add([_publish_report(uow, household, report, event.occasion,
-                        reports.latest([event.case_id]).get(event.case_id))])
+    _keep(uow, [_publish_report(uow, household, report, event.occasion,
+                                reports.latest([event.case_id]).get(event.case_id))])
 
 
 def _build(household: Household, records: Iterable[PartnerRecord],
@@ -256,8 +256,16 @@ def _by_kind(declared: Iterable[DeclaredIncome]) -> dict[str, int]:
     return dict(totals)
 
 
+def _keep(uow: UnitOfWork, built: list[tuple[StoredReport, dict[str, Any]]]) -> None:
+    """Store reports just published, and log their access to partner data: one statement each,
+    however many (a partner's large update reports on thousands of cases per batch)."""
+    ReportRepository(uow.conn).add([stored for stored, _ in built])
+    log_access(uow.conn, [access for _, access in built])
+
+
 def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
-                    occasion: Occasion, previous: StoredReport | None) -> StoredReport:
+                    occasion: Occasion, previous: StoredReport | None
+                    ) -> tuple[StoredReport, dict[str, Any]]:
     """Publish a report on a case (through the unit of work) and return it as it is to be kept,
     numbered after the case's previous report."""
     reported = VerificationReported(
@@ -286,13 +294,13 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
                                  stale=s.stale) for s in report.sources],
     )
     uow.publish(reported)
-    log_access(uow.conn, [{
-        "at": reported.reported_at, "actor": ACCESS_SYSTEM, "role": None, "purpose": occasion,
-        "case_id": household.case_id, "region_code": household.region_code,
-        "town_code": household.town_code, "sources": report_sources(reported)}])
+    access = {"at": reported.reported_at, "actor": ACCESS_SYSTEM, "role": None,
+              "purpose": occasion, "case_id": household.case_id,
+              "region_code": household.region_code, "town_code": household.town_code,
+              "sources": report_sources(reported)}
     return StoredReport(case_id=household.case_id, seq=previous.seq + 1 if previous else 1,
                         report_id=reported.report_id, occasion=occasion,
-                        body=reported.model_dump_json(), created_at=reported.reported_at)
+                        body=reported.model_dump_json(), created_at=reported.reported_at), access
 
 
 def report_sources(report: VerificationReported) -> list[str]:
