@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     # Verification's early-warning indicators and discovery thresholds likewise (the packaged
     # services/verification/policies/*.toml unless set).
     monitoring_policy_paths: list[Path] = []
+    # Partner departments verification queries live over HTTP (department → base URL, e.g.
+    # ONEDOOR_VERIFICATION_LIVE_SOURCES='{"bank": "http://bank-adapter:9000"}'); none by default.
+    # An application's report then waits until every one of them has answered.
+    verification_live_sources: dict[str, str] = {}
+    verification_live_timeout_s: float = 2.0
+    verification_live_retries: int = 2  # after the first try, with backoff
+    verification_live_breaker_failures: int = 3  # failures in a row that open a source's breaker
+    verification_live_breaker_reset_s: float = 30.0  # how long it stays open before a trial
 
     # Consumer tuning: how many records one transaction may take, and how often an event that
     # fails is tried before it goes to the dead-letter topic.

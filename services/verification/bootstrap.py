@@ -11,19 +11,22 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
+from services.verification.adapters.live_sources import CircuitBreaker, LiveSource
 from services.verification.adapters.repository import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
 from services.verification.domain.monitoring import FIGURES as MONITORING_FIGURES
 from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.entrypoints import monitoring, publications
 from services.verification.entrypoints.http import router
+from services.verification.service_layer import live
 from services.verification.service_layer.handlers import handlers
 from shared.auth import load_token_keys
 from shared.events import topics
 from shared.policy import PolicyTable, load_policy
-from shared.service import ServiceRuntime, build_runtime, health_router, lifespan
+from shared.service import ServiceRuntime, build_runtime, health_router, lifespan, supervised
 from shared.settings import Settings, load_settings
 
 NAME = "verification"
@@ -64,27 +67,49 @@ def load_monitoring(settings: Settings) -> PolicyTable:
                        MONITORING_FIGURES)
 
 
+def live_sources(settings: Settings, client: httpx.Client) -> list[LiveSource]:
+    unknown = sorted(set(settings.verification_live_sources) - set(DEPARTMENT_KINDS))
+    if unknown:  # a misspelt department would never be asked, and no case would wait for it
+        raise ValueError(f"verification_live_sources: unknown department(s) {', '.join(unknown)}")
+    return [LiveSource(department, url.rstrip("/"), client, CircuitBreaker(
+                settings.verification_live_breaker_failures,
+                settings.verification_live_breaker_reset_s),
+                timeout_s=settings.verification_live_timeout_s,
+                retries=settings.verification_live_retries)
+            for department, url in sorted(settings.verification_live_sources.items())]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     policy = load_monitoring(settings)
+    client = httpx.Client()
+    sources = live_sources(settings, client)
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.APPLICATIONS, topics.DECISIONS],
-        handlers=handlers(policy),  # type: ignore[arg-type]
+        handlers=handlers(  # type: ignore[arg-type]
+            policy, frozenset(source.department for source in sources)),
     )
 
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(runtime):
             _demo_credentials(runtime, production=settings.env == "production")
-            yield
+            if sources:
+                runtime.tasks.append(supervised(f"{NAME}-live-sources", functools.partial(
+                    live.run, runtime.engine, runtime.uow, sources, policy)))
+            try:
+                yield
+            finally:
+                client.close()
 
     app = FastAPI(title="OneDoor verification (核对)", version="0.1.0",
                   description="Partner departments' data in; household economic status reports "
                               "out.", lifespan=_lifespan)
     app.state.runtime = runtime
     app.state.monitoring = policy
+    app.state.live_sources = sources
     app.state.auth_verifier = load_token_keys(settings)[1]
     app.include_router(router)
     app.include_router(publications.router)

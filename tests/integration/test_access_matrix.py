@@ -221,6 +221,10 @@ ENDPOINTS: list[Endpoint] = [
              department_too=True),
     Endpoint("verification", "GET", "/reports/{case_id}", "case.read",
              _get("/reports/{case_id}"), area=TOWN),
+    # (No case waits in the seeded system, which queries no live source: the list's filter by
+    # jurisdiction is tested in test_live_sources.py.)
+    Endpoint("verification", "GET", "/pending-reports", "case.read",
+             _get("/pending-reports?limit=1000")),
     Endpoint("verification", "GET", "/partner-data-access", "audit.read",
              _get("/partner-data-access?limit=1000"), shows=_case),
     Endpoint("verification", "GET", "/warnings", "monitoring.read", _get("/warnings?limit=500"),

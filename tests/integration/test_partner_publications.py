@@ -100,7 +100,9 @@ class Service:
 
     def handle(self, event: Any) -> None:
         with self.app.state.runtime.uow() as uow:
-            handler = handlers.handlers(packaged_monitoring())[type(event)]
+            state = self.app.state  # the handlers as the app's consumer has them
+            handler = handlers.handlers(state.monitoring, frozenset(
+                s.department for s in state.live_sources))[type(event)]
             handler(event, Envelope(data=event, source="/test"), uow)
             uow.commit()
 

@@ -144,6 +144,15 @@ class PartnerRepository:
             for r in upserts])
         return set(old.values()) | {r.person_ref for r in upserts}
 
+    def replace_for_persons(self, department: str, person_refs: Sequence[str],
+                            records: list[PartnerRecord]) -> None:
+        """What a live source answered about these persons is all it holds about them: its
+        records about them are replaced by the answer (a record it no longer gives is gone)."""
+        self.conn.execute(delete(partner_records).where(
+            partner_records.c.department == department,
+            partner_records.c.person_ref.in_(list(person_refs))))
+        self.apply(department, records, [], publication_id=None)
+
     def _by_ids(self, statement: str, department: str, record_ids: list[str]) -> Any:
         # Plain SQL: SQLAlchemy renders an expanding IN of 5,000 ids name by name, which cost
         # more than the query itself in bulk ingestion.

@@ -240,3 +240,18 @@ partner_data_access = Table(
     Index("ix_partner_data_access_case", "case_id"),
     Index("ix_partner_data_access_region", "region_code", "at"),
 )
+
+# Reports waiting for live sources (adapters/live_sources.py): an application or a periodic
+# review is reported only once every live source has answered, never on part of the data. The
+# worker (service_layer/live.py) tries again at `next_attempt_at`, with backoff.
+pending_reports = Table(
+    "pending_reports",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("occasion", String(20), nullable=False),  # application / periodic_review
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("missing", Text, nullable=True),  # department: reason; … from the last attempt
+    Index("ix_pending_reports_due", "next_attempt_at"),
+)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from services.verification.adapters.access import accesses, log_access
+from services.verification.adapters.pending import PendingRepository
 from services.verification.adapters.repository import (
     HouseholdRepository,
     PartnerRepository,
@@ -122,6 +123,16 @@ def partner_data_access(rt: Runtime, who: Annotated[Principal, Depends(require("
         return {"accesses": accesses(conn, who.jurisdiction, case_id=case_id, limit=limit)}
 
 
+@router.get("/pending-reports", tags=["reports"],
+            summary="Cases whose report waits for a live partner source, and why")
+def pending_reports(rt: Runtime, who: Annotated[Principal, Depends(require("case.read"))],
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Oldest first: each case's occasion, attempts, next attempt and the sources missing at
+    the last one with their reason. A case waits; it is never reported on part of the data."""
+    with reading(rt.engine) as conn:
+        return {"pending": PendingRepository(conn).page(who.jurisdiction, limit)}
+
+
 @router.get("/reports/{case_id}", tags=["reports"], summary="A case's verification report")
 def get_report(case_id: str, rt: Runtime, request: Request,
                who: Annotated[Principal, Depends(require("case.read"))]) -> dict[str, Any]:
@@ -132,8 +143,12 @@ def get_report(case_id: str, rt: Runtime, request: Request,
         if area is not None:
             check_jurisdiction(who, area_of(*area), request=request)
         found = ReportRepository(conn).of_case(case_id)
+        pending = PendingRepository(conn).get(case_id)
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report for case {case_id}")
+        waiting = "" if pending is None else (
+            f"; it waits for live partner sources ({pending.missing or 'not asked yet'})")
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            detail=f"no report for case {case_id}{waiting}")
     *earlier, latest = found
     body: dict[str, Any] = json.loads(latest.body)
     # Reading a report is reading partner data: logged, with the departments it holds.

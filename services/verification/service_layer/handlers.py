@@ -14,6 +14,7 @@ from typing import Any, Literal
 from services.verification.adapters.access import SYSTEM as ACCESS_SYSTEM
 from services.verification.adapters.access import log_access
 from services.verification.adapters.monitoring import GrantRepository
+from services.verification.adapters.pending import PendingRepository
 from services.verification.adapters.repository import (
     HouseholdRepository,
     PartnerRepository,
@@ -179,7 +180,8 @@ def _concerned(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
-                             uow: UnitOfWork, policy: PolicyTable) -> None:
+                             uow: UnitOfWork, policy: PolicyTable,
+                             live: frozenset[str] = frozenset()) -> None:
     household = Household(
         case_id=event.case_id, region_code=event.region_code, town_code=event.town_code,
         programme=event.programme,
@@ -200,9 +202,20 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
     households.add(household)  # stored with the application's report, so never before it
     close_applied_leads(uow, [m.person_ref for m in household.members], event.case_id,
                         event.submitted_at)
+    if live:  # reported when every live source has answered (service_layer/live.py)
+        PendingRepository(uow.conn).wait(event.case_id, "application", datetime.now(UTC))
+    else:
+        report_now(uow, household, "application", policy)
+
+
+def report_now(uow: UnitOfWork, household: Household, occasion: Occasion,
+               policy: PolicyTable) -> None:
+    """A new report on the case from the partner records held now, numbered after its last."""
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
-    _keep(uow, [_publish_report(uow, household, _build(household, records, policy),
-                                "application", previous=None)])
+    previous = (None if occasion == "application" else
+                ReportRepository(uow.conn).latest([household.case_id]).get(household.case_id))
+    _keep(uow, [_publish_report(uow, household, _build(household, records, policy), occasion,
+                                previous)])
 
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
@@ -228,17 +241,17 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
 
 
 def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
-                              uow: UnitOfWork, policy: PolicyTable) -> None:
+                              uow: UnitOfWork, policy: PolicyTable,
+                              live: frozenset[str] = frozenset()) -> None:
     """A periodic review always gets a new report, changed or not: approval waits for it."""
     household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
     if household is None:
         raise UnknownCase(f"no household kept for case {event.case_id}: cannot report again")
     check_consent(household.members)
-    records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
-    report = _build(household, records, policy)
-    reports = ReportRepository(uow.conn)
-    _keep(uow, [_publish_report(uow, household, report, event.occasion,
-                                reports.latest([event.case_id]).get(event.case_id))])
+    if live:
+        PendingRepository(uow.conn).wait(event.case_id, event.occasion, datetime.now(UTC))
+    else:
+        report_now(uow, household, event.occasion, policy)
 
 
 def _build(household: Household, records: Iterable[PartnerRecord],
@@ -325,12 +338,16 @@ def _report_of(stored: StoredReport) -> model.Report:
     )
 
 
-def handlers(monitoring: PolicyTable) -> dict[type[Event], Callable[..., None]]:
+def handlers(monitoring: PolicyTable, live: frozenset[str] = frozenset()
+             ) -> dict[type[Event], Callable[..., None]]:
     """The consumer's handlers, with verification's figures (``monitoring``: the indicators
-    warnings are raised by, each source's freshness window)."""
+    warnings are raised by, each source's freshness window) and the departments queried live
+    (``live``: an application or a review then waits for them)."""
     return {
-        ApplicationSubmitted: functools.partial(on_application_submitted, policy=monitoring),
+        ApplicationSubmitted: functools.partial(on_application_submitted, policy=monitoring,
+                                                live=live),
         ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
         BenefitChanged: on_benefit_changed,
-        ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring),
+        ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring,
+                                                 live=live),
     }

@@ -1,4 +1,5 @@
-"""monitoring: early warnings, discovery leads, temporary grants, decided cases, partner-data access log; records' town
+"""monitoring (warnings, leads, grants, decided cases), partner-data access log, reports pending
+live sources; partner records' town
 
 Revision ID: 0005
 Revises: 0004
@@ -88,9 +89,20 @@ def upgrade() -> None:
     )
     op.create_index('ix_partner_data_access_case', 'partner_data_access', ['case_id'])
     op.create_index('ix_partner_data_access_region', 'partner_data_access', ['region_code', 'at'])
+    op.create_table('pending_reports',
+    sa.Column('case_id', sa.String(length=40), nullable=False),
+    sa.Column('occasion', sa.String(length=20), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('missing', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('case_id')
+    )
+    op.create_index('ix_pending_reports_due', 'pending_reports', ['next_attempt_at'])
 
 
 def downgrade() -> None:
+    op.drop_table('pending_reports')
     op.drop_table('partner_data_access')
     op.drop_table('discovery_leads')
     op.drop_table('early_warnings')
