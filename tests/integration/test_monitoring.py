@@ -112,15 +112,19 @@ def test_death_of_an_earner_in_a_recipient_household_raises_one_red_warning(serv
     publish(service, "public_security", death)
     # The same fact again: another file (a second line makes its bytes differ) and the JSON route.
     publish(service, "public_security", death, rec("hr-1", "household_registration", SON))
+    # The household looked at again for another change: the death is still there, and is the
+    # same cause — no second warning (the unique cause, not the unchanged record, stops it).
+    publish(service, "hr_social_security", rec("w-s", "wage", SON, 90_000))
     found = warnings(service, tokens.reviewer(TOWN))
     assert [(w["indicator"], w["tier"], w["case_id"]) for w in found] == [
         ("earner_death", "red", CASE)]
     assert "deceased" in found[0]["reason"] and MOTHER not in found[0]["reason"]
     assert found[0]["person_ref"] == ref(service, MOTHER)
     assert len(events(service, "onedoor.warning.raised")) == 1
-    # And approval reassesses: one new report (not one per file), flagging the member.
-    assert len(service.reports()) == reports_before + 1
-    latest = service.reports()[-1]
+    # And approval reassesses: one new report for the death (not one per file), flagging the
+    # member, and one for the son's new wage.
+    assert len(service.reports()) == reports_before + 2
+    latest = service.reports()[-2]
     assert latest.occasion == "partner_data"
     assert [(f.kind, f.person_ref, f.source) for f in latest.flags] == [
         ("deceased", ref(service, MOTHER), "public_security:death")]

@@ -204,6 +204,21 @@ def test_the_same_records_published_again_report_nothing_new(engine):
     assert reported(engine)[-1].assets.deposits_fen == 700_000
 
 
+def test_a_monthly_file_that_only_moves_the_dates_reassesses_nobody(engine):
+    handle(engine, application(wage=30_000))
+    handle(engine, approved())
+    publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 45_000))
+    assert len(reported(engine)) == 2
+    with UnitOfWork(engine, bus, "/test") as work:  # next month: same wage, a new date
+        handlers.publish_records("hr_social_security", [IncomingRecord(
+            record_id="w-m", kind="wage", resident_id=MOTHER, amount_fen=45_000,
+            as_of=date(2026, 12, 31))], work, pseudonym_key=KEY,
+            monitoring=packaged_monitoring())
+    assert len(reported(engine)) == 2
+    publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 46_000))
+    assert len(reported(engine)) == 3
+
+
 def test_partner_data_reports_again_on_an_open_case_and_not_on_a_rejected_one(engine):
     handle(engine, application(wage=30_000))  # applied, not (yet) decided: its review goes on
     handle(engine, application(OTHER_CASE, (NEIGHBOUR,)))

@@ -34,6 +34,7 @@ from services.verification.adapters.tables import (
     temporary_grants,
 )
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
+from services.verification.domain.monitoring import DATED_KINDS
 from shared.clock import as_utc
 from shared.db import insert_rows
 
@@ -82,6 +83,18 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _changed(was: tuple[Any, ...] | None, now: PartnerRecord) -> bool:
+    """Whether a record's new content differs from what was stored (``was``: person_ref, kind,
+    amount_fen, grade, town_code, as_of as the driver gives it). The date counts only for the
+    kinds that are read by it — large medical bills enter and leave the warnings' window — as
+    every monthly file moves every other record's date."""
+    if was is None:
+        return True
+    if tuple(was[:5]) != (now.person_ref, now.kind, now.amount_fen, now.grade, now.town_code):
+        return True
+    return now.kind in DATED_KINDS and str(was[5])[:10] != now.as_of.isoformat()
+
+
 class PartnerRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -120,8 +133,11 @@ class PartnerRepository:
               publication_id: int | None) -> set[str]:
         """One department's upserts and deletions (by record id; each id at most once), in three
         set-based statements whatever their number. Returns the persons whose records changed:
-        those of the new records and those of the records replaced or deleted (a corrected
-        resident ID moves a record from one person to another; both must be looked at)."""
+        those of new records, of records whose content changed, and of records deleted (a
+        corrected resident ID moves a record from one person to another; both must be looked
+        at). A record sent again with the same content is stored again but touches no one: a
+        department's monthly file mostly repeats the last one, and only what changed is worth
+        a household's reassessment."""
         keys = [r.record_id for r in upserts] + deletes
         if not keys:
             return set()
@@ -131,8 +147,9 @@ class PartnerRepository:
             # once it held 100,000 records (measured). Plan each batch's lookup for the table
             # as it is; SET LOCAL ends with the transaction.
             self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-        old = {rid: ref for rid, ref in self._by_ids(
-            "SELECT record_id, person_ref FROM partner_records", department, keys)}
+        old = {row[0]: row[1:] for row in self._by_ids(
+            "SELECT record_id, person_ref, kind, amount_fen, grade, town_code, as_of "
+            "FROM partner_records", department, keys)}
         if old:
             self._by_ids("DELETE FROM partner_records", department, list(old))
         now = datetime.now(UTC)
@@ -142,7 +159,12 @@ class PartnerRepository:
              "received_at": now, "grade": r.grade, "publication_id": publication_id,
              "town_code": r.town_code}
             for r in upserts])
-        return set(old.values()) | {r.person_ref for r in upserts}
+        sent = {r.record_id: r for r in upserts}
+        touched = {r.person_ref for r in upserts if _changed(old.get(r.record_id), r)}
+        # The persons the old records were about: a deletion, or a record moved to another.
+        touched |= {was[0] for rid, was in old.items()
+                    if rid not in sent or _changed(was, sent[rid])}
+        return touched
 
     def replace_for_persons(self, department: str, person_refs: Sequence[str],
                             records: list[PartnerRecord]) -> None:

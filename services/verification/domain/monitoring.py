@@ -36,6 +36,10 @@ INDICATORS: tuple[Indicator, ...] = ("medical_spending", "income_loss", "earner_
 MEDICAL_KIND = "large_medical_bill"
 DEATH_KIND = "death"
 LEAD_KIND = "medical_hardship"  # what a lead signals; more kinds of lead can follow
+# Kinds whose date is read (a bill in or out of the warnings' window; the date of a death or an
+# imprisonment, which reports show): a record of these whose date alone changed is a change. For
+# the others a new date with the same content is not: every monthly file moves every date.
+DATED_KINDS = frozenset({MEDICAL_KIND, DEATH_KIND, "imprisonment"})
 
 FIGURES: dict[str, tuple[str, str]] = {
     "monitoring.window_months": ("months of bills and grants an indicator looks back over",
