@@ -19,7 +19,7 @@ from services.verification.adapters.repository import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
 from services.verification.domain.monitoring import FIGURES as MONITORING_FIGURES
 from services.verification.domain.partners import DEPARTMENT_KINDS
-from services.verification.entrypoints import monitoring, publications
+from services.verification.entrypoints import monitoring, partner_topics, publications
 from services.verification.entrypoints.http import router
 from services.verification.service_layer import live
 from services.verification.service_layer.handlers import handlers
@@ -99,6 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if sources:
                 runtime.tasks.append(supervised(f"{NAME}-live-sources", functools.partial(
                     live.run, runtime.engine, runtime.uow, sources, policy)))
+            runtime.tasks.append(supervised(f"{NAME}-partner-topics", functools.partial(
+                partner_topics.run, settings.kafka_bootstrap, runtime.cluster, runtime.uow,
+                pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+                monitoring=policy)))
             try:
                 yield
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -64,11 +65,11 @@ class Cluster:
             raise
         return str(info["cluster_id"])
 
-    async def ensure_topics(self) -> None:
-        """Create every catalogued topic that does not exist yet."""
+    async def ensure_topics(self, extra: Sequence[str] = ()) -> None:
+        """Create every catalogued topic (and these ``extra`` ones) that does not exist yet."""
         admin = await self._client()
         existing = set(await admin.list_topics())
-        missing = [t for t in ALL_TOPICS if t not in existing]
+        missing = [t for t in (*ALL_TOPICS, *extra) if t not in existing]
         for topic in missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
                 await admin.create_topics([NewTopic(topic, self._partitions, 1)])

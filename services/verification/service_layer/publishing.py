@@ -160,19 +160,7 @@ def _claim(upload: Upload, uow_factory: Callable[[], UnitOfWork]) -> Publication
 def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int, to_line: int,
            chunk: list[Outcome], monitoring: PolicyTable) -> int:
     """One transaction: the batch's records, rejections, counts and the reports they cause."""
-    latest: dict[str, Upsert | Delete] = {}  # within a file, a record's last line wins
-    rejected: list[Rejected] = []
-    for outcome in chunk:
-        if isinstance(outcome, Rejected):
-            rejected.append(outcome)
-        else:
-            latest.pop(outcome.record_id, None)
-            latest[outcome.record_id] = outcome
-    upserts = [PartnerRecord(department=pub.department, record_id=o.record_id, kind=o.kind,
-                             person_ref=o.person_ref, amount_fen=o.amount_fen, as_of=o.as_of,
-                             grade=o.grade, town_code=o.town_code)
-               for o in latest.values() if isinstance(o, Upsert)]
-    deletes = [o.record_id for o in latest.values() if isinstance(o, Delete)]
+    rejected = [o for o in chunk if isinstance(o, Rejected)]
     upserted = sum(1 for o in chunk if isinstance(o, Upsert))
     progress = Progress(to_line=to_line, lines=len(chunk), accepted=len(chunk) - len(rejected),
                         rejected=len(rejected), upserted=upserted,
@@ -186,13 +174,29 @@ def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int,
         assert kept is not None
         room = MAX_REJECTIONS_KEPT - (kept.rejected - len(rejected))
         repo.add_rejections(pub.publication_id, rejected[:max(room, 0)])
-        touched = PartnerRepository(uow.conn).apply(pub.department, upserts, deletes,
-                                                    publication_id=pub.publication_id)
-        report_changed_recipients(uow, sorted(touched), monitoring)
-        discover(uow, sorted({r.person_ref for r in upserts if r.kind == MEDICAL_KIND}),
-                 monitoring)
+        apply_outcomes(uow, pub.department, chunk, monitoring, publication_id=pub.publication_id)
         uow.commit()
     return to_line
+
+
+def apply_outcomes(uow: UnitOfWork, department: str, outcomes: list[Outcome],
+                   monitoring: PolicyTable, *, publication_id: int | None) -> None:
+    """Within the caller's transaction: a department's accepted lines applied (a record's last
+    line wins), with the reports, warnings and leads they cause. Rejections are the caller's."""
+    latest: dict[str, Upsert | Delete] = {}
+    for outcome in outcomes:
+        if not isinstance(outcome, Rejected):
+            latest.pop(outcome.record_id, None)
+            latest[outcome.record_id] = outcome
+    upserts = [PartnerRecord(department=department, record_id=o.record_id, kind=o.kind,
+                             person_ref=o.person_ref, amount_fen=o.amount_fen, as_of=o.as_of,
+                             grade=o.grade, town_code=o.town_code)
+               for o in latest.values() if isinstance(o, Upsert)]
+    deletes = [o.record_id for o in latest.values() if isinstance(o, Delete)]
+    touched = PartnerRepository(uow.conn).apply(department, upserts, deletes,
+                                                publication_id=publication_id)
+    report_changed_recipients(uow, sorted(touched), monitoring)
+    discover(uow, sorted({r.person_ref for r in upserts if r.kind == MEDICAL_KIND}), monitoring)
 
 
 def _report_of(uow_factory: Callable[[], UnitOfWork], publication_id: int, *,
