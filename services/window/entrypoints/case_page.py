@@ -47,14 +47,27 @@ async def _optional(web: WebApp, user: User, service: str, path: str) -> tuple[A
     return (answer.body if answer.ok else None), answer.status < 500
 
 
+async def _report(web: WebApp, user: User, case_id: str) -> tuple[Any, bool, str | None]:
+    """(report or None, whether verification answered, why there is none yet when the case
+    waits for live partner sources: verification's words, which name them)."""
+    try:
+        answer = await web.services.get(user.account, "verification", f"/reports/{case_id}")
+    except Unreachable:
+        return None, False, None
+    if answer.ok:
+        return answer.body, True, None
+    detail = str(answer.detail or "")
+    return None, answer.status < 500, detail if "live partner sources" in detail else None
+
+
 async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
                     status: int = 200, outcome: tuple[str, str, str] | None = None,
                     typed: dict[str, str] | None = None) -> Response:
     intake = await web.services.get(user.account, "intake", f"/applications/{case_id}")
     refuse_unless_ok(intake)
-    (workflow, ok1), (report, ok2), (money, ok3) = await asyncio.gather(
+    (workflow, ok1), (report, ok2, waiting), (money, ok3) = await asyncio.gather(
         _optional(web, user, "approval", f"/cases/{case_id}"),
-        _optional(web, user, "verification", f"/reports/{case_id}"),
+        _report(web, user, case_id),
         _optional(web, user, "payment", f"/cases/{case_id}/payments"))
     case = intake.body
     stage = workflow["stage"] if workflow else None
@@ -62,7 +75,8 @@ async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
                           bool((case.get("temporary") or {}).get("kind") == "emergency")
                           ) if stage else []
     return render(request, "case.html", user=user, status=status, case=case,
-                  workflow=workflow, report=report, money=money, offers=shown_offers,
+                  workflow=workflow, report=report, report_waiting=waiting, money=money,
+                  offers=shown_offers,
                   survey_needed=needs_survey("accept", case["programme"]),
                   unavailable=not (ok1 and ok2 and ok3), outcome=outcome, typed=typed or {},
                   done=request.query_params.get("done"))

@@ -116,6 +116,10 @@ T: dict[str, tuple[str, str]] = {
                          "not applied in medical insurance's large-bill lists. Check each one, "
                          "then close it with its outcome."),
     "source_freshness": ("数据来源时效", "How current each source is"),
+    "report_waiting": ("核对报告等待协同部门实时数据返回，系统将自动重试，"
+                       "不会依据不完整的数据出具报告。",
+                       "The report waits for a partner department's live data; it is retried "
+                       "automatically and never made on part of the data."),
     "records": ("记录数", "Records"), "data_as_of": ("数据日期", "Data as of"),
     "stale": ("已过时效，请核实", "Out of date: check it"), "current": ("有效", "Current"),
     "warnings": ("预警", "Early warnings"), "leads": ("主动发现线索", "Discovery leads"),
