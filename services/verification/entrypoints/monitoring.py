@@ -3,6 +3,7 @@ district), and their closing with an outcome by town staff."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,7 +15,8 @@ from services.verification.service_layer import monitoring
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
 from shared.events.catalogue import LeadOutcome, WarningOutcome
-from shared.service import Runtime
+from shared.service import Runtime, ServiceRuntime
+from shared.uow import UnitOfWork
 
 router = APIRouter(tags=["monitoring"])
 _read = require("monitoring.read")
@@ -52,19 +54,9 @@ def list_warnings(rt: Runtime, who: Annotated[Principal, Depends(_read)],
 @router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome")
 def close_warning(warning_id: str, body: WarningClosing, rt: Runtime, request: Request,
                   who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
-    with rt.uow() as uow:
-        found = WarningRepository(uow.conn).get(warning_id)
-        if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no warning {warning_id}")
-        check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
-                           request=request)
-        try:
-            closed = monitoring.close_warning(uow, warning_id, body.outcome, body.note,
-                                              who.subject, datetime.now(UTC))
-        except monitoring.AlreadyClosed as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-        uow.commit()
-    return closed
+    return _closing(rt, request, who, "warning", warning_id, WarningRepository, lambda uow: (
+        monitoring.close_warning(uow, warning_id, body.outcome, body.note, who.subject,
+                                 datetime.now(UTC))))
 
 
 @router.get("/leads", summary="Proactive-discovery leads in my jurisdiction (主动发现)")
@@ -84,15 +76,24 @@ def close_lead(lead_id: str, body: LeadClosing, rt: Runtime, request: Request,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
             "loc": ["body", "case_id"], "type": "value_error",
             "msg": "required with the outcome applied, and only with it"}])
+    return _closing(rt, request, who, "lead", lead_id, LeadRepository, lambda uow: (
+        monitoring.close_lead(uow, lead_id, body.outcome, body.note, who.subject,
+                              datetime.now(UTC), body.case_id)))
+
+
+def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, item_id: str,
+             repository: type[WarningRepository] | type[LeadRepository],
+             close: Callable[[UnitOfWork], dict[str, Any]]) -> dict[str, Any]:
+    """404 for no such item, 403 (logged) outside the closer's jurisdiction, 409 when someone
+    closed it first; else closed, with its event, in one transaction."""
     with rt.uow() as uow:
-        found = LeadRepository(uow.conn).get(lead_id)
+        found = repository(uow.conn).get(item_id)
         if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} {item_id}")
         check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
                            request=request)
         try:
-            closed = monitoring.close_lead(uow, lead_id, body.outcome, body.note, who.subject,
-                                           datetime.now(UTC), body.case_id)
+            closed = close(uow)
         except monitoring.AlreadyClosed as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
         uow.commit()
