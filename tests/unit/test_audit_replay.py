@@ -16,7 +16,7 @@ import json
 import shutil
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +185,8 @@ class CaseHistory:
 
     def report(self, at: datetime, counted: dict[str, int] | None = None, *,
                work: dict[str, int] | None = None, deposits_fen: int = 300_000,
-               homes: int = 1, vehicles: int = 0,
-               occasion: str = "application") -> ev.VerificationReported:
+               homes: int = 1, vehicles: int = 0, occasion: str = "application",
+               stale: tuple[str, ...] = ()) -> ev.VerificationReported:
         counted, work = counted or {}, work or {}
         declared = {m.person_ref: sum(i.monthly_amount_fen for i in m.declared_incomes)
                     for m in self.members}
@@ -204,7 +204,10 @@ class CaseHistory:
                                    deposits_fen=deposits_fen),
             household_monthly_income_fen=total,
             per_capita_monthly_income_fen=per_capita(total, len(self.members)),
-            reported_at=at, occasion=occasion)  # type: ignore[arg-type]
+            reported_at=at, occasion=occasion,  # type: ignore[arg-type]
+            sources=[ev.SourceFreshness(department=d, records=1, oldest_as_of=date(2020, 1, 1),
+                                        newest_as_of=date(2020, 1, 1), stale=True)
+                     for d in stale])
         self.log.publish(report, at)
         return report
 
@@ -780,6 +783,19 @@ def test_a_decision_long_after_its_report_is_stale() -> None:
     stale = of_kind(log.replay(stale_after_days=limit), "stale_report")
     assert [(f.case_id, f.data["report_id"]) for f in stale] == [(slow.case_id, used)]
     assert of_kind(log.replay(), "stale_report") == []  # within the default 180 days
+
+
+def test_a_decision_on_a_report_with_stale_partner_data_is_found() -> None:
+    log = Log()
+    case = log.case("old-data", "dibao", [person("p-o1", wage=60_000)])
+    case.open(cst(3, 9))
+    report = case.report(cst(4, 11), {"p-o1": 60_000}, stale=("bank",))
+    case.assess_report(cst(4, 11) + timedelta(minutes=1), report)
+    case.through_notice(cst(6, 15))
+    assert case.decision is not None
+    [found] = of_kind(log.replay(), "stale_report")
+    assert found.case_id == case.case_id and found.data["stale_sources"] == ["bank"]
+    assert found.data["report_id"] == report.report_id
 
 
 def superseded_history(second_report_on: int) -> tuple[Log, CaseHistory]:

@@ -61,7 +61,8 @@ KINDS = {
     "advance_never_verified": "an emergency advance whose verification never arrived",
     "payment_without_approval": "a payment with no approval, for another amount, or paying "
                                 "again what another payment pays",
-    "stale_report": "decided on a report older than the freshness limit, or superseded",
+    "stale_report": "decided on a report older than the freshness limit, on stale partner "
+                    "data, or on a superseded report",
     "overdue": "a stage still open past its time limit",
     "late": "a stage left after its time limit",
 }
@@ -92,6 +93,8 @@ class CaseState:
     facts: CaseFacts | None = None  # the application's, with the reports assessed so far
     reports: list[ev.VerificationReported] = field(default_factory=list)  # not yet applied
     reported_at: dict[str, datetime] = field(default_factory=dict)
+    # report id → the departments its report marked stale (partner data past its freshness)
+    stale_sources: dict[str, list[str]] = field(default_factory=dict)
     assessment: dict[str, Any] | None = None  # the latest published, as recorded
     assessments: int = 0
     divergences: int = 0
@@ -203,6 +206,9 @@ class Replay:
         report = ev.VerificationReported.model_validate_json(value)
         case.reports.append(report)
         case.reported_at[report.report_id] = clock.as_utc(report.reported_at)
+        stale = [s.department for s in report.sources if s.stale]
+        if stale:
+            case.stale_sources[report.report_id] = stale
         return (f"verification report ({report.occasion}): per capita "
                 f"{report.per_capita_monthly_income_fen} fen/month")
 
@@ -340,6 +346,11 @@ class Replay:
             self._find("stale_report", case, at,
                        f"decided {(decided_at - reported_at).days} days after its report",
                        event_id, report_id=used, reported_at=reported_at.isoformat())
+        if case.stale_sources.get(used):
+            departments = case.stale_sources[used]
+            self._find("stale_report", case, at, "decided on a report whose data from "
+                       f"{', '.join(departments)} was past its freshness window", event_id,
+                       report_id=used, stale_sources=departments)
         newer = [r for r, t in case.reported_at.items()
                  if r != used and reported_at is not None and reported_at < t <= decided_at]
         if newer:
