@@ -3,18 +3,24 @@ events about recipients and reviews, and only records the others in its inbox.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from services.verification.adapters.repository import RecipientRepository, ReportRepository
+from services.verification.adapters.repository import (
+    HouseholdRepository,
+    RecipientRepository,
+    ReportRepository,
+)
 from services.verification.adapters.tables import bus
 from services.verification.bootstrap import create_app
 from shared.events.base import Event
 from shared.events.catalogue import CaseStageChanged
 from shared.events.envelope import Envelope, to_record
+from shared.events.topics import DEAD_LETTER
 from tests.integration.busutil import eventually, produce, until_assigned
 from tests.integration.test_bus import settings
 from tests.integration.test_verification_reassessment import application, approved, review
@@ -60,3 +66,34 @@ async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(ver
     assert {(f"e-{e}-{case_id}", "processed") for e in ("approved", "review")} <= inbox
     # A stage change has no handler here: skipped unread, so not in the inbox either.
     assert not any(event_id == f"e-stage-{case_id}" for event_id, _ in inbox)
+
+
+async def test_an_application_without_an_adults_consent_is_refused_with_the_reason(
+        verification, broker):
+    """Intake refuses such a form (422), so this is the defence behind it: verification looks
+    at no partner data, stores nothing, and dead-letters the event saying why."""
+    case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
+    unsigned = application(case_id, wage=30_000)
+    son = unsigned.members[1]
+    unsigned = unsigned.model_copy(update={"members": [
+        unsigned.members[0], son.model_copy(update={"consent_signed": False})]})
+    event_id = f"e-unsigned-{case_id}"
+    await produce(broker.bootstrap, [record(unsigned, event_id)])
+    engine = verification.engine
+
+    def refusal() -> str | None:
+        with engine.connect() as conn:
+            return conn.execute(select(bus.inbox.c.reason).where(
+                bus.inbox.c.event_id == event_id,
+                bus.inbox.c.outcome == "dead-lettered")).scalar()
+
+    reason = await eventually(refusal, what="the dead-lettered application")
+    assert reason.startswith("ConsentMissing: no signed consent from adult member(s)")
+    assert son.person_ref in reason
+    with engine.connect() as conn:
+        assert ReportRepository(conn).of_case(case_id) == []
+        assert HouseholdRepository(conn).area(case_id) is None
+        dead = conn.execute(select(bus.outbox.c.headers).where(
+            bus.outbox.c.topic == DEAD_LETTER)).scalars().all()
+    assert any(dict(json.loads(h)).get("dlq_reason", "").startswith("ConsentMissing")
+               for h in dead)
