@@ -242,7 +242,8 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     reviewer.open("/monitoring")
     page = reviewer.page
     row = page.inner_text(f"#warnings tr:has(a[href='/cases/{case_id}'])")
-    assert "红色" in row and "有收入成员死亡" in row, row
+    assert "红色" in row and "有收入成员死亡" in row and "登记死亡" in row, row
+    assert "deceased" not in row  # the reason in the reader's language only
     leads = page.inner_text("#leads")
     assert "医疗保障" in leads and "bill-browser-1" in leads and "42,000.00" in leads
     assert LEAD_PERSON not in page.inner_text("main") and good not in page.inner_text("main")

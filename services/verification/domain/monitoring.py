@@ -176,8 +176,10 @@ def household_signals(household: Household, records: Sequence[PartnerRecord],
         if tier:
             signals.append(Signal(
                 indicator, f"death:{record.department}:{record.record_id}", tier,
-                f"member {_short(record.person_ref)} recorded deceased on {record.as_of}"
-                + (f"; counted income {_yuan(earned)} a month" if earned else ""),
+                _both(f"成员 {_short(record.person_ref)} 于 {record.as_of} 登记死亡"
+                      + (f"，其认定月收入 {_yuan(earned)}" if earned else ""),
+                      f"member {_short(record.person_ref)} recorded deceased on {record.as_of}"
+                      + (f"; counted income {_yuan(earned)} a month" if earned else "")),
                 record.person_ref))
     if before is not None and (tier := _tier(ind.income_loss_tier)):
         now = {m.person_ref: m.verified_monthly_fen for m in after.members}
@@ -187,8 +189,10 @@ def household_signals(household: Household, records: Sequence[PartnerRecord],
                     and (was - became) * 1000 >= was * ind.income_loss_permille > 0):
                 signals.append(Signal(
                     "income_loss", f"income_loss:{member.person_ref}:{was}:{became}", tier,
-                    f"member {_short(member.person_ref)}'s verified income fell from "
-                    f"{_yuan(was)} to {_yuan(became)} a month", member.person_ref))
+                    _both(f"成员 {_short(member.person_ref)} 核对月收入由 {_yuan(was)} "
+                          f"降至 {_yuan(became)}",
+                          f"member {_short(member.person_ref)}'s verified income fell from "
+                          f"{_yuan(was)} to {_yuan(became)} a month"), member.person_ref))
     if signal := _medical(own, after, on, ind):
         signals.append(signal)
     return signals
@@ -201,7 +205,9 @@ def temporary_signal(case_id: str, grants_in_window: int, ind: Indicators) -> Si
     if tier is None:
         return None
     return Signal("repeated_temporary", f"temporary:{case_id}", tier,
-                  f"{grants_in_window} temporary assistance grants in {ind.window_months} months")
+                  _both(f"{ind.window_months} 个月内获临时救助 {grants_in_window} 次",
+                        f"{grants_in_window} temporary assistance grants in "
+                        f"{ind.window_months} months"))
 
 
 def discovery_lead(person_ref: str, records: Sequence[PartnerRecord], on: date,
@@ -216,8 +222,10 @@ def discovery_lead(person_ref: str, records: Sequence[PartnerRecord], on: date,
         return None
     return Lead(person_ref=person_ref, town_code=town, kind=LEAD_KIND,
                 cause=f"medical:{_digest(bills)}",
-                reason=f"{len(bills)} large medical bill(s) of {_yuan(total)} in "
-                       f"{ind.window_months} months, personal share",
+                reason=_both(f"{ind.window_months} 个月内大额医疗费用个人负担 {len(bills)} 笔，"
+                             f"共 {_yuan(total)}",
+                             f"{len(bills)} large medical bill(s) of {_yuan(total)} in "
+                             f"{ind.window_months} months, personal share"),
                 evidence=tuple(Evidence(r.department, r.record_id, r.kind, r.amount_fen, r.as_of)
                                for r in bills))
 
@@ -238,11 +246,21 @@ def _medical(own: Sequence[PartnerRecord], after: Report, on: date,
         return None
     against = (f"{share // 10}% of the household's yearly income {_yuan(yearly)}" if yearly
                else "a household without income")
+    against_zh = (f"为家庭年收入 {_yuan(yearly)} 的 {share // 10}%" if yearly
+                  else "家庭无收入")
     # The cause is the set of bills: a new bill is new evidence; the same bills sent again are
     # not. The tier is part of it, so a fall in income that raises the tier is seen.
     return Signal("medical_spending", f"medical:{tier}:{_digest(bills)}", tier,
-                  f"large medical bills of {_yuan(total)} in {ind.window_months} months, "
-                  f"{against}")
+                  _both(f"{ind.window_months} 个月内大额医疗支出 {_yuan(total)}，{against_zh}",
+                        f"large medical bills of {_yuan(total)} in {ind.window_months} months, "
+                        f"{against}"))
+
+
+SEPARATOR = " | "  # a reason is "中文 | English": the window shows the reader's part
+
+
+def _both(zh: str, en: str) -> str:
+    return zh + SEPARATOR + en
 
 
 def _tier(value: int) -> Tier | None:

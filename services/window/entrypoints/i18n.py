@@ -130,7 +130,7 @@ T: dict[str, tuple[str, str]] = {
     "raised_at": ("发现时间", "Raised"), "outcome": ("办理结果", "Outcome"),
     "evidence": ("依据记录", "Evidence"), "person_ref": ("化名编号", "Pseudonym"),
     "lead_case_id": ("已受理的案件编号（如已申请）", "Case id, if an application was made"),
-    "close_item": ("办结", "Close"), "open_item": ("待办", "Open"),
+    "close_item": ("办结", "Close"), "choose": ("请选择", "Choose"), "open_item": ("待办", "Open"),
     "closed_done": ("已办结。", "Closed."),
     "show_closed": ("查看全部（含已办结）", "Show all, closed ones too"),
     "show_open": ("只看待办", "Open ones only"),

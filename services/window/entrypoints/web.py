@@ -167,7 +167,14 @@ def render(request: Request, template: str, *, user: User | None = None, status:
         "t": lambda key, *args: translate(key, lang, *args),
         "label": lambda kind, code: label(kind, code, lang),
         "yuan": yuan, "when": local_time, "path": request.url.path,
+        # Reasons written "中文 | English" by the services (verification's warnings and leads).
+        "in_lang": lambda text: _in_language(str(text), lang),
         **context})
+
+
+def _in_language(text: str, lang: str) -> str:
+    zh, found, en = text.partition(" | ")
+    return (en if lang == "en" else zh) if found else text
 
 
 def safe_next(target: str | None) -> str:
