@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +19,19 @@ import uvicorn
 from deploy.partner_simulator import Behaviour, Record, build_app
 from deploy.tokens import DevTokens
 from services.verification.adapters.live_sources import CircuitBreaker
+from services.verification.adapters.repository import ReportRepository
 from services.verification.bootstrap import _demo_credentials, create_app
 from services.verification.service_layer import live
 from shared.bus.broker import free_port
 from shared.clock import today
+from shared.events.envelope import Envelope, to_record
 from shared.settings import load_settings
 from tests.conftest import migrated_engine
+from tests.integration.busutil import eventually, produce, until_assigned
+from tests.integration.test_bus import settings
 from tests.integration.test_monitoring import CASE, MOTHER, TOWN, apply, ref
 from tests.integration.test_partner_publications import Service
+from tests.integration.test_verification_reassessment import application
 
 
 class Simulator:
@@ -181,3 +187,35 @@ def test_a_breaker_half_opens_after_its_period():
     assert breaker.state == "closed"
 
 
+
+
+async def test_the_running_service_completes_a_waiting_case_by_itself(database_url, broker,
+                                                                      simulator, tmp_path):
+    """The worker in verification's lifespan, on the real broker: an application arrives while
+    the bank is down, and its report is published once the bank answers — nobody calls in."""
+    simulator.behave(down=True)
+    app = create_app(settings(broker.bootstrap, verification_database_url=database_url,
+                              data_dir=tmp_path,
+                              verification_live_sources={"bank": simulator.url},
+                              verification_live_retries=0))
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        await until_assigned(runtime)
+        case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
+        record = to_record(Envelope(data=application(case_id, wage=30_000), source="/test"))
+        await produce(broker.bootstrap, [(record.topic, record.key, record.value,
+                                          record.headers)])
+
+        def reports() -> list:
+            with runtime.engine.connect() as conn:
+                return ReportRepository(conn).of_case(case_id)
+
+        def asked() -> bool:
+            return simulator.behaviour.queries > 0
+
+        await eventually(asked, what="the bank asked")
+        assert reports() == []  # the bank is down: the case waits
+        simulator.behave(down=False)
+        # The first retry comes 5 s after the failure (service_layer/live.py).
+        found = await eventually(reports, timeout_s=30, what="the report once the bank answers")
+        assert found[0].occasion == "application"
