@@ -1,5 +1,7 @@
 """Verification's handlers: partner departments publish records; a case gets a report built from
-them when it is submitted, when new partner data concerns a recipient, and at periodic reviews."""
+them when it is submitted (or, with live sources, once they have answered: service_layer/live.py),
+when new partner data changes an open case's or a recipient's figures, and at periodic reviews.
+New partner data also raises early warnings and discovery leads (service_layer/monitoring.py)."""
 
 from __future__ import annotations
 
@@ -101,13 +103,13 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
                              amount_fen=r.amount_fen, as_of=r.as_of, town_code=r.town_code)
                for r in incoming]
     touched = PartnerRepository(uow.conn).upsert(records)
-    report_changed_recipients(uow, sorted(touched), monitoring)
+    on_partner_data_changed(uow, sorted(touched), monitoring)
     discover(uow, sorted({r.person_ref for r in records if r.kind == MEDICAL_KIND}), monitoring)
     uow.commit()
     return len(records)
 
 
-def report_changed_recipients(uow: UnitOfWork, refs: list[str],
+def on_partner_data_changed(uow: UnitOfWork, refs: list[str],
                               monitoring: PolicyTable) -> None:
     """(Every publication's path: ``publish_records`` and ``publishing``, batch by batch.)
     One new report per open case and per active recipient's case touched by these persons'

@@ -30,7 +30,7 @@ from services.verification.domain import publication as lines
 from services.verification.domain.model import PartnerRecord
 from services.verification.domain.monitoring import MEDICAL_KIND
 from services.verification.domain.publication import Delete, Outcome, Rejected, Upsert
-from services.verification.service_layer.handlers import report_changed_recipients
+from services.verification.service_layer.handlers import on_partner_data_changed
 from services.verification.service_layer.monitoring import discover
 from shared.policy import PolicyTable
 from shared.pseudonym import pseudonymiser
@@ -195,7 +195,7 @@ def apply_outcomes(uow: UnitOfWork, department: str, outcomes: list[Outcome],
     deletes = [o.record_id for o in latest.values() if isinstance(o, Delete)]
     touched = PartnerRepository(uow.conn).apply(department, upserts, deletes,
                                                 publication_id=publication_id)
-    report_changed_recipients(uow, sorted(touched), monitoring)
+    on_partner_data_changed(uow, sorted(touched), monitoring)
     discover(uow, sorted({r.person_ref for r in upserts if r.kind == MEDICAL_KIND}), monitoring)
 
 
