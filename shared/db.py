@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -163,3 +164,16 @@ def within(jurisdiction: str, region: ColumnElement[Any],
     area = region if town is None else func.coalesce(town, region)
     # substr, not LIKE: the prefix is digits, and LIKE's wildcards need no thought this way.
     return func.substr(area, 1, len(jurisdiction)) == jurisdiction
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+               key: str) -> set[str]:
+    """Insert the rows that are new by the table's primary key and unique constraints, skip
+    the others; returns the ``key`` column of the rows inserted (SQLite 3.35+ and PostgreSQL:
+    ON CONFLICT DO NOTHING … RETURNING). One statement, safe against a concurrent writer."""
+    if not rows:
+        return set()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (dialect.insert(table).values(list(rows)).on_conflict_do_nothing()
+                 .returning(table.c[key]))
+    return {row[0] for row in conn.execute(statement)}

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from services.verification.adapters.tables import (
     discovery_leads,
@@ -19,7 +18,7 @@ from services.verification.adapters.tables import (
 )
 from services.verification.domain.monitoring import Evidence
 from shared.clock import as_utc
-from shared.db import within
+from shared.db import insert_new, within
 
 
 @dataclass(frozen=True)
@@ -28,18 +27,6 @@ class Closing:
     note: str | None
     closed_by: str
     closed_at: datetime
-
-
-def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-               key: str) -> set[str]:
-    """Insert the rows whose cause is new (the table's unique constraint), skip the others;
-    returns the keys of the rows inserted. One statement, safe against a concurrent writer."""
-    if not rows:
-        return set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (dialect.insert(table).values(list(rows)).on_conflict_do_nothing()
-                 .returning(table.c[key]))
-    return {row[0] for row in conn.execute(statement)}
 
 
 def _closed(row: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from services.verification.adapters.tables import (
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
 from services.verification.domain.monitoring import DATED_KINDS
 from shared.clock import as_utc
-from shared.db import insert_rows
+from shared.db import insert_new, insert_rows
 
 # Statements run for every application or publication, built once (see intake's repository).
 _RECORDS_OF = select(partner_records).where(
@@ -44,13 +44,6 @@ _RECORDS_OF = select(partner_records).where(
 _APPLICATION_REPORTED = select(reports.c.report_id).where(
     reports.c.case_id == bindparam("cid"), reports.c.occasion == "application")
 _HOUSEHOLD_EXISTS = select(households.c.case_id).where(households.c.case_id == bindparam("cid"))
-# The active recipients' cases with a member among some persons: what new partner data about
-# those persons touches.
-_ACTIVE_CASES_OF = (
-    select(household_members.c.case_id)
-    .join(recipients, recipients.c.case_id == household_members.c.case_id)
-    .where(recipients.c.active, household_members.c.person_ref.in_(
-        bindparam("refs", expanding=True))))
 # The cases new partner data about some persons concerns: open cases (not yet decided: a new
 # report) and the households early warnings watch (domain.monitoring) — active recipients' (a new
 # report too) and those granted temporary assistance (the caller keeps the grants still inside
@@ -214,7 +207,6 @@ def _households_where(condition: ColumnElement[bool]) -> Select[Any]:
 
 
 _HOUSEHOLD = _households_where(households.c.case_id == bindparam("cid"))
-_ACTIVE_HOUSEHOLDS_OF = _households_where(households.c.case_id.in_(_ACTIVE_CASES_OF))
 _WATCHED_HOUSEHOLDS_OF = _households_where(households.c.case_id.in_(_WATCHED_CASES_OF))
 
 
@@ -270,16 +262,10 @@ class HouseholdRepository:
         found = _assemble(self.conn.execute(_HOUSEHOLD, {"cid": case_id}))
         return found[0] if found else None
 
-    def active_recipients_among(self, person_refs: list[str]) -> list[Household]:
-        """The households of active recipients' cases with any of these persons as a member,
-        locked for update: one query, however many persons a partner published about."""
-        if not person_refs:
-            return []
-        return _assemble(self.conn.execute(_ACTIVE_HOUSEHOLDS_OF, {"refs": person_refs}))
-
     def watched_among(self, person_refs: list[str]) -> list[Household]:
-        """Like ``active_recipients_among``, with the open cases and the households granted
-        temporary assistance too (locked likewise)."""
+        """The households with any of these persons as a member that new partner data about
+        them concerns — open cases, active recipients', and those granted temporary assistance —
+        locked for update: one query, however many persons a partner published about."""
         if not person_refs:
             return []
         return _assemble(self.conn.execute(_WATCHED_HOUSEHOLDS_OF, {"refs": person_refs}))
@@ -302,10 +288,8 @@ class RecipientRepository:
 
     def decide(self, case_id: str, outcome: str, at: datetime) -> None:
         """The case is decided (once: a decision delivered again changes nothing)."""
-        if self.conn.execute(select(case_decisions.c.case_id)
-                             .where(case_decisions.c.case_id == case_id)).first() is None:
-            self.conn.execute(insert(case_decisions).values(case_id=case_id, outcome=outcome,
-                                                            decided_at=at))
+        insert_new(self.conn, case_decisions,
+                   [{"case_id": case_id, "outcome": outcome, "decided_at": at}], "case_id")
 
     def decided_among(self, case_ids: Sequence[str]) -> set[str]:
         if not case_ids:
