@@ -267,14 +267,8 @@ class EventConsumer:
                     event_id=envelope.id, event_type=envelope.type, topic=record.topic,
                     outcome="dead-lettered", reason=reason[:4000],
                     processed_at=datetime.now(UTC)))
-            headers = [
-                *(record.headers or ()),
-                ("dlq_reason", reason[:4000].encode()),
-                ("dlq_consumer", self.group_id.encode()),
-                ("dlq_topic", record.topic.encode()),
-                ("dlq_partition", str(record.partition).encode()),
-                ("dlq_offset", str(record.offset).encode()),
-            ]
+            headers = [*(record.headers or ()),
+                       *dead_letter_headers(record, reason, self.group_id)]
             uow.publish_record(
                 f"dlq-{uuid.uuid4()}",
                 KafkaRecord(topic=DEAD_LETTER, key=record.key or b"", value=record.value or b"",
@@ -282,6 +276,16 @@ class EventConsumer:
             )
             uow.commit()
         self.dead_lettered_total += 1
+
+
+def dead_letter_headers(record: ConsumerRecord, reason: str,  # type: ignore[type-arg]
+                        consumer: str) -> list[tuple[str, bytes]]:
+    """Why a record could not be processed, by whom, and where it stands: the headers every
+    dead-letter record carries (an operator re-reads the original by topic and offset)."""
+    return [("dlq_reason", reason[:4000].encode()), ("dlq_consumer", consumer.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode())]
 
 
 def _decode(record: ConsumerRecord) -> Delivery:  # type: ignore[type-arg]

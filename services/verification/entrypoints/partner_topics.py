@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from services.verification.domain import publication as lines
 from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.service_layer.publishing import apply_outcomes
+from shared.bus.consumer import dead_letter_headers
 from shared.bus.kafka import Cluster, start_with_retry
 from shared.events.envelope import KafkaRecord
 from shared.events.topics import DEAD_LETTER
@@ -71,11 +72,8 @@ def apply_records(uow_factory: Callable[[], UnitOfWork], records: list[ConsumerR
             apply_outcomes(uow, department, outcomes, monitoring, publication_id=None)
         for record, reason in refused:
             uow.publish_record(f"dlq-{uuid.uuid4()}", KafkaRecord(
-                topic=DEAD_LETTER, key=b"", value=b"", headers=[
-                    ("dlq_reason", reason.encode()), ("dlq_consumer", GROUP.encode()),
-                    ("dlq_topic", record.topic.encode()),
-                    ("dlq_partition", str(record.partition).encode()),
-                    ("dlq_offset", str(record.offset).encode())]))
+                topic=DEAD_LETTER, key=b"", value=b"",
+                headers=dead_letter_headers(record, reason, GROUP)))
         uow.commit()
     return len(refused)
 
