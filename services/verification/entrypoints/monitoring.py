@@ -54,9 +54,9 @@ def list_warnings(rt: Runtime, who: Annotated[Principal, Depends(_read)],
 @router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome")
 def close_warning(warning_id: str, body: WarningClosing, rt: Runtime, request: Request,
                   who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
-    return _closing(rt, request, who, "warning", warning_id, WarningRepository, lambda uow: (
-        monitoring.close_warning(uow, warning_id, body.outcome, body.note, who.subject,
-                                 datetime.now(UTC))))
+    return _closing(rt, request, who, "warning", warning_id, WarningRepository,
+                    lambda uow, found: monitoring.close_warning(
+                        uow, found, body.outcome, body.note, who.subject, datetime.now(UTC)))
 
 
 @router.get("/leads", summary="Proactive-discovery leads in my jurisdiction (主动发现)")
@@ -76,14 +76,15 @@ def close_lead(lead_id: str, body: LeadClosing, rt: Runtime, request: Request,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
             "loc": ["body", "case_id"], "type": "value_error",
             "msg": "required with the outcome applied, and only with it"}])
-    return _closing(rt, request, who, "lead", lead_id, LeadRepository, lambda uow: (
-        monitoring.close_lead(uow, lead_id, body.outcome, body.note, who.subject,
-                              datetime.now(UTC), body.case_id)))
+    return _closing(rt, request, who, "lead", lead_id, LeadRepository,
+                    lambda uow, found: monitoring.close_lead(
+                        uow, found, body.outcome, body.note, who.subject, datetime.now(UTC),
+                        body.case_id))
 
 
 def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, item_id: str,
              repository: type[WarningRepository] | type[LeadRepository],
-             close: Callable[[UnitOfWork], dict[str, Any]]) -> dict[str, Any]:
+             close: Callable[[UnitOfWork, dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """404 for no such item, 403 (logged) outside the closer's jurisdiction, 409 when someone
     closed it first; else closed, with its event, in one transaction."""
     with rt.uow() as uow:
@@ -93,7 +94,7 @@ def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, it
         check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
                            request=request)
         try:
-            closed = close(uow)
+            closed = close(uow, found)
         except monitoring.AlreadyClosed as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
         uow.commit()

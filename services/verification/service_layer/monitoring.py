@@ -9,8 +9,9 @@ them in the archive like every other fact of a case.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from services.verification.adapters.monitoring import (
     Closing,
@@ -41,10 +42,6 @@ from shared.policy import PolicyTable
 from shared.uow import UnitOfWork
 
 SYSTEM = "onedoor"  # who closes a lead when its person applies
-
-
-class NotFound(LookupError):
-    pass
 
 
 class AlreadyClosed(RuntimeError):
@@ -131,25 +128,25 @@ def close_applied_leads(uow: UnitOfWork, person_refs: Sequence[str], case_id: st
         _close_lead(uow, lead_id, "applied", None, SYSTEM, at, case_id)
 
 
-def close_warning(uow: UnitOfWork, warning_id: str, outcome: WarningOutcome, note: str | None,
-                  by: str, at: datetime) -> dict[str, object]:
+def close_warning(uow: UnitOfWork, warning: Mapping[str, Any], outcome: WarningOutcome,
+                  note: str | None, by: str, at: datetime) -> dict[str, object]:
+    """Close a warning the caller has read (and checked the closer may close); the warning as
+    it is now. AlreadyClosed when someone closed it in between."""
     warnings = WarningRepository(uow.conn)
-    found = warnings.get(warning_id)
-    if found is None:
-        raise NotFound(f"no warning {warning_id}")
+    warning_id = str(warning["warning_id"])
     if not warnings.close(warning_id, Closing(outcome, note, by, at)):
         raise AlreadyClosed(f"warning {warning_id} is closed already")
-    uow.publish(EarlyWarningClosed(case_id=str(found["case_id"]), warning_id=warning_id,
+    uow.publish(EarlyWarningClosed(case_id=str(warning["case_id"]), warning_id=warning_id,
                                    outcome=outcome, closed_by=by, closed_at=at))
     closed = warnings.get(warning_id)
     assert closed is not None
     return closed
 
 
-def close_lead(uow: UnitOfWork, lead_id: str, outcome: LeadOutcome, note: str | None,
-               by: str, at: datetime, case_id: str | None) -> dict[str, object]:
-    if LeadRepository(uow.conn).get(lead_id) is None:
-        raise NotFound(f"no lead {lead_id}")
+def close_lead(uow: UnitOfWork, lead: Mapping[str, Any], outcome: LeadOutcome,
+               note: str | None, by: str, at: datetime, case_id: str | None) -> dict[str, object]:
+    """Close a lead the caller has read, as ``close_warning`` does a warning."""
+    lead_id = str(lead["lead_id"])
     _close_lead(uow, lead_id, outcome, note, by, at, case_id)
     closed = LeadRepository(uow.conn).get(lead_id)
     assert closed is not None
