@@ -15,10 +15,11 @@ notice and approval, the decision, the recognition, monthly payments and their s
 for some recipients a periodic review re-assessed against the household's own running status.
 Programmes mixed: Dibao, extreme hardship, marginal, temporary assistance, disability subsidies.
 
-Timed, in a fresh interpreter (so its peak RSS is its own): ``replaying.replay`` over
-``archived_events`` — every chain in event-time order, one query on the archive's ``event_time``
-index, every event folded, every assessment re-run — writing the fresh store (cases, timeline,
-findings), as ``onedoor audit replay`` does.
+Timed, in a fresh interpreter: ``replay_shares.replay_archive`` as ``onedoor audit replay``
+runs it — one process per core (``--workers``), each reading every chain in event-time order
+(one query on the archive's ``event_time`` index) and folding, re-running and storing its share
+of the cases — writing the fresh store (cases, timeline, findings). CPU seconds are the parent's
+and its processes'; peak RSS the largest process's.
 
 The figure counts only if the replay re-ran every generated assessment and found no divergence.
 Then (not timed) the same replay with one policy figure changed must report divergences: proof
@@ -31,6 +32,7 @@ import argparse
 import heapq
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,8 +51,7 @@ from services.approval.domain.facts import from_application, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.workflow import add_months
-from services.audit.adapters import replay_store
-from services.audit.service_layer import archiving, replaying
+from services.audit.service_layer import archiving, replay_shares, replaying
 from shared import clock
 from shared.db import make_engine
 from shared.events import catalogue as ev
@@ -277,21 +278,29 @@ def fill(url: str, n: int, seed: int) -> dict[str, Any]:
 
 # -- the timed part, in its own interpreter ----------------------------------------------------
 
-def timed_replay(url: str, out_url: str, policy_dir: str) -> dict[str, Any]:
-    engine, out = make_engine(url), replay_store.open_store(out_url)
+def timed_replay(url: str, out_url: str, policy_dir: str, workers: str) -> dict[str, Any]:
     policy = load_policy(Path(policy_dir))
-    cpu = time.process_time()
-    _, summary = replaying.replay(replaying.archived_events(engine), policy, replaying.Scope(),
-                                  out=out)
-    cpu = time.process_time() - cpu  # on a shared machine, steadier than the wall clock
-    engine.dispose()
-    out.dispose()
-    return {**summary.to_json(), "cpu_s": cpu, "peak_mb": peak_mb()}
+    cpu = _cpu()
+    _, summary = replay_shares.replay_archive(url, policy, replaying.Scope(), out_url=out_url,
+                                              workers=int(workers))
+    cpu = _cpu() - cpu  # on a shared machine, steadier than the wall clock
+    # The largest of this process and its processes (each counted whole, shared pages too).
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {**summary.to_json(), "cpu_s": cpu, "peak_mb": max(peak_mb(), children_mb),
+            "workers": int(workers)}
 
 
-def _child(url: str, out_url: str, policy_dir: Path) -> dict[str, Any]:
+def _cpu() -> float:
+    """CPU seconds of this process and of its processes that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), \
+        resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _child(url: str, out_url: str, policy_dir: Path, workers: int) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.audit_replay", "--child", url, out_url, str(policy_dir)],
+        [sys.executable, "-m", "bench.audit_replay", "--child", url, out_url, str(policy_dir),
+         str(workers)],
         capture_output=True, text=True, check=False, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"replay failed:\n{result.stderr}")
@@ -303,7 +312,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=DIRECTION_N)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", help="an empty audit database (default: temp SQLite)")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=replay_shares.default_workers(),
+                        help="processes sharing the cases out (default: one per core)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(timed_replay(*args.child)))
@@ -316,12 +327,13 @@ def main() -> None:
     setup = fill(url, args.events, args.seed)
     print(f"  {setup['assessments_made']:,} assessments made by approval's rules; setup "
           f"{setup['setup_s']:.0f} s")
-    s = _child(url, f"sqlite:///{work / 'replay.db'}", DEFAULT_POLICY)
+    s = _child(url, f"sqlite:///{work / 'replay.db'}", DEFAULT_POLICY, args.workers)
     ok = s["events"] == args.events and s["decisions_rerun"] == setup["assessments_made"] \
         and s["divergences"] == 0
     print(f"replay: {s['events']:,} events, {s['cases']:,} cases, {s['decisions_rerun']:,} "
           f"assessments re-run, {s['divergences']} divergences, in {s['seconds']:.1f} s "
-          f"({rate(s['events'], s['seconds'])}; {s['cpu_s']:.1f} s of CPU), "
+          f"({rate(s['events'], s['seconds'])}; {s['cpu_s']:.1f} s of CPU in "
+          f"{s['workers']} process(es)), "
           f"peak {s['peak_mb']:.0f} MB")
     # The proof that the measured code re-runs the rules: one figure changed must diverge.
     changed = work / "policies"
@@ -332,7 +344,7 @@ def main() -> None:
             assert "value = 100500" in text
             text = text.replace("value = 100500", "value = 100400", 1)
         (changed / f.name).write_text(text, encoding="utf-8")
-    tampered = _child(url, f"sqlite:///{work / 'replay-changed.db'}", changed)
+    tampered = _child(url, f"sqlite:///{work / 'replay-changed.db'}", changed, args.workers)
     print(f"  with Cixi's Dibao standard changed by 1 yuan: {tampered['divergences']:,} "
           "divergences")
     if not ok or tampered["divergences"] == 0:

@@ -113,10 +113,12 @@ def test_a_modified_record_is_located(engine):
 
 
 @pytest.mark.parametrize(("column", "value"), [("event_time", 0),
-                                               ("event_type", "onedoor.application.forged")])
+                                               ("event_type", "onedoor.application.forged"),
+                                               ("subject", "330282-20261122-000000000099")])
 def test_a_changed_column_the_replay_reads_is_located(engine, column, value):
-    """event_time orders the replay and event_type steers it; both are read from the hashed
-    headers at archiving, and verify reads them from the headers again."""
+    """event_time orders the replay, event_type steers it and subject names the case (and the
+    share of a parallel replay); all are read from the hashed headers at archiving, and verify
+    reads them from the headers again."""
     signer = Signer.generate()
     fill(engine, signer)
     tamper(engine, f"UPDATE archive SET {column} = :v "
@@ -124,7 +126,7 @@ def test_a_changed_column_the_replay_reads_is_located(engine, column, value):
     [finding] = judge(engine, signer).findings
     assert (finding.kind, finding.topic, finding.partition, finding.seq) == (
         "modified", TOPICS[0], 0, 3)
-    assert "event_type or event_time" in finding.detail
+    assert "event_type, event_time or subject" in finding.detail
 
 
 def test_a_deleted_record_is_located(engine):

@@ -85,10 +85,11 @@ def open_store(url: str) -> Engine:
     """An engine for a replay's store. A SQLite store is written without a journal and without
     waiting for the disk: it is an output made in one go, and a replay that stops half-way is
     run again into a new store, never resumed. (With the services' WAL settings, writing the
-    timeline of 1,000,000 events took longer than the replay itself.)"""
+    timeline of 1,000,000 events took longer than the replay itself.) The processes of one
+    replay write to it in turn, each waiting for SQLite's lock as long as the others hold it."""
     if make_url(url).get_backend_name() != "sqlite":
         return make_engine(url)
-    engine = create_engine(url, hide_parameters=True)
+    engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 3600})
 
     @event.listens_for(engine, "connect")
     def _fast(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -121,8 +122,15 @@ def add_timeline(engine: Engine, entries: Iterable[Entry]) -> None:
                              f"event_id) VALUES ({', '.join([marker] * 5)})", rows)
 
 
+def add_cases(engine: Engine, views: Iterable[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        insert_rows(conn, cases, list(views))
+
+
 def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Finding],
            summary: dict[str, Any]) -> None:
+    """The cases (unless given to ``add_cases`` already), the findings, the timeline's index and
+    the run's summary."""
     with engine.begin() as conn:
         insert_rows(conn, cases, list(views))
         insert_rows(conn, findings, [finding_row(f) for f in found])

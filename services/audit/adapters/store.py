@@ -42,15 +42,15 @@ def known_events(conn: Connection, topic: str, event_ids: Sequence[str]) -> set[
 
 
 def append(conn: Connection,
-           records: Sequence[tuple[Record, str | None, str | None, int | None]],
+           records: Sequence[tuple[Record, str | None, str | None, int | None, str | None]],
            at: datetime) -> None:
-    """Inserts chained records (with their event id, type and time)."""
+    """Inserts chained records (with their event id, type, time and subject)."""
     insert_rows(conn, archive, [
         {"topic": r.topic, "partition": r.partition, "seq": r.seq, "kafka_offset": r.offset,
          "event_id": event_id, "event_type": event_type, "key": r.key, "headers": r.headers,
          "value": r.value, "prev_hash": r.prev_hash, "hash": r.hash, "archived_at": at,
-         "event_time": event_time}
-        for r, event_id, event_type, event_time in records])
+         "event_time": event_time, "subject": subject}
+        for r, event_id, event_type, event_time, subject in records])
 
 
 def records(engine: Engine, *, topic: str | None = None, partition: int | None = None,
@@ -61,7 +61,7 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
     from the archiver), so neither side holds the archive in memory."""
     columns = (archive.c.topic, archive.c.partition, archive.c.seq, archive.c.kafka_offset,
                archive.c.key, archive.c.headers, archive.c.value, archive.c.prev_hash,
-               archive.c.hash, archive.c.event_type, archive.c.event_time)
+               archive.c.hash, archive.c.event_type, archive.c.event_time, archive.c.subject)
     query = select(*columns).order_by(archive.c.topic, archive.c.partition, archive.c.seq)
     if topic is not None:
         query = query.where(archive.c.topic == topic)
@@ -75,9 +75,9 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
             rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        for t, p, seq, offset, key, headers, value, prev_hash, hash_, kind, at in rows:
+        for t, p, seq, offset, key, headers, value, prev_hash, hash_, kind, at, subject in rows:
             yield Record(t, p, seq, offset, _bytes(key), _bytes(headers), _bytes(value),
-                         prev_hash, hash_, (kind, at))
+                         prev_hash, hash_, (kind, at, subject))
         last = rows[-1]
         after = (last[0], last[1], last[2])
 
@@ -94,13 +94,14 @@ def count(conn: Connection) -> int:
 
 
 def events(engine: Engine, *, leaving_out: str, until: int | None = None,
-           batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes, str | None, bytes]]:
+           batch: int = 20_000
+           ) -> Iterator[tuple[int, str, str | None, bytes, str | None, bytes]]:
     """Every event as the replay reads it, all chains in one stream by event time (microseconds;
-    ties by chain and seq, the order a merge of the chains gave): (event time, type, key,
-    headers, event id, value). Records without a type or time are not events; the topic
+    ties by chain and seq, the order a merge of the chains gave): (event time, type, subject,
+    key, event id, value). Records without a type or time are not events; the topic
     ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like ``records``; no hashes."""
     order = (archive.c.event_time, archive.c.topic, archive.c.partition, archive.c.seq)
-    query = (select(*order, archive.c.event_type, archive.c.key, archive.c.headers,
+    query = (select(*order, archive.c.event_type, archive.c.subject, archive.c.key,
                     archive.c.event_id, archive.c.value)
              .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),
                     archive.c.topic != leaving_out)
@@ -114,10 +115,27 @@ def events(engine: Engine, *, leaving_out: str, until: int | None = None,
             rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        for at, _t, _p, _seq, event_type, key, headers, event_id, value in rows:
-            yield at, event_type, _bytes(key), _bytes(headers), event_id, _bytes(value)
+        if engine.dialect.name == "sqlite":  # bytes already: a call per value saved
+            for at, _t, _p, _seq, event_type, subject, key, event_id, value in rows:
+                yield at, event_type, subject, key, event_id, value
+        else:
+            for at, _t, _p, _seq, event_type, subject, key, event_id, value in rows:
+                yield at, event_type, subject, _bytes(key), event_id, _bytes(value)
         last = rows[-1]
         after = (last[0], last[1], last[2], last[3])
+
+
+def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = None
+                    ) -> int | None:
+    """The latest event time ``events`` would read: walked back from the index's end (a
+    ``max()`` under these conditions scans the whole table on SQLite)."""
+    query = (select(archive.c.event_time)
+             .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),
+                    archive.c.topic != leaving_out)
+             .order_by(archive.c.event_time.desc()).limit(1))
+    if until is not None:
+        query = query.where(archive.c.event_time <= until)
+    return conn.execute(query).scalar()  # type: ignore[no-any-return]
 
 
 def _bytes(value: bytes | memoryview) -> bytes:

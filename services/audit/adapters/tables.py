@@ -48,6 +48,10 @@ archive = Table(
     # one. Not hashed: like event_id and event_type it is read from the hashed headers, here so
     # that one indexed query gives the replay every chain merged in time order.
     Column("event_time", BigInteger, nullable=True),
+    # The event's ce_subject (the case it is about), read from the hashed headers like the two
+    # above and not hashed: each process of a parallel replay picks its share of the cases by
+    # it without parsing the headers (services/audit/service_layer/replay_shares.py).
+    Column("subject", Text, nullable=True),
     Index("uq_archive_event", "topic", "event_id", unique=True,
           sqlite_where=text("event_id IS NOT NULL"),
           postgresql_where=text("event_id IS NOT NULL")),

@@ -43,8 +43,9 @@ class Record:
     prev_hash: str  # hex SHA-256 of the previous record of this chain (GENESIS for seq 1)
     hash: str  # hex SHA-256 link of this record
     # What the archive stored beside the record, read from its headers for speed (event type,
-    # event time in µs): not hashed, so verify re-derives it (None: not read, not checked).
-    derived: tuple[str | None, int | None] | None = None
+    # event time in µs, subject): not hashed, so verify re-derives it (None: not read, not
+    # checked).
+    derived: tuple[str | None, int | None, str | None] | None = None
 
     @property
     def head(self) -> ChainHead:
@@ -108,10 +109,11 @@ def extend(head: ChainHead | None, topic: str, partition: int, offset: int, key:
                   link(prev, topic, partition, seq, key, headers, value))
 
 
-# The two headers the archive derives columns from, found in the canonical bytes without parsing
+# The headers the archive derives columns from, found in the canonical bytes without parsing
 # them all (a value holding a quote or a backslash is escaped: found by the full parse instead).
 _TYPE = re.compile(rb'\["ce_type","([^"\\]*)"\]')
 _TIME = re.compile(rb'\["ce_time","([^"\\]*)"\]')
+_SUBJECT = re.compile(rb'\["ce_subject","([^"\\]*)"\]')
 
 
 def header_text(headers: bytes, name: str) -> str | None:
@@ -122,14 +124,18 @@ def header_text(headers: bytes, name: str) -> str | None:
     return None
 
 
-def derived_matches(headers: bytes, stored: tuple[str | None, int | None]) -> bool:
-    """Whether the stored (event type, event time) are what the hashed headers say."""
-    kind, at = _TYPE.search(headers), _TIME.search(headers)
-    if (kind is not None and at is not None
+def derived_matches(headers: bytes, stored: tuple[str | None, int | None, str | None]) -> bool:
+    """Whether the stored (event type, event time, subject) are what the hashed headers say."""
+    kind, at, subject = (_TYPE.search(headers), _TIME.search(headers),
+                         _SUBJECT.search(headers))
+    if (kind is not None and at is not None and subject is not None
             # the first of its name (a duplicate further on is not what archiving read)
             and kind.start() == headers.find(b'["ce_type",')
             and at.start() == headers.find(b'["ce_time",')
-            and (kind.group(1).decode(), micros(at.group(1).decode())) == stored):
+            and subject.start() == headers.find(b'["ce_subject",')
+            and (kind.group(1).decode(), micros(at.group(1).decode()),
+                 subject.group(1).decode()) == stored):
         return True
     # The slow, exact way: escaped values, missing headers, a first header the search skipped.
-    return (header_text(headers, "ce_type"), micros(header_text(headers, "ce_time"))) == stored
+    return (header_text(headers, "ce_type"), micros(header_text(headers, "ce_time")),
+            header_text(headers, "ce_subject")) == stored

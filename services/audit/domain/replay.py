@@ -52,6 +52,10 @@ class Finding:
     detail: str
     event_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Where the fold made it: (0, position of its event in the stream), or (1, position of its
+    # case's first event) for what only the end shows. Findings of several folds, each over a
+    # share of the cases, are merged by it into the order one fold over all would give.
+    order: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
 
 KINDS = {
@@ -103,6 +107,7 @@ class CaseState:
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     paid_fen: int = 0
     events: int = 0
+    opened: int = 0  # the position of its first event in the stream
 
     @property
     def region(self) -> str:
@@ -148,16 +153,29 @@ class Replay:
     every case is still folded, because a selected case's assessment depends on the others
     (the household's status, the temporary assistance its members already had). Events before
     ``since`` are folded and not reported.
+
+    ``owns(case_id)`` gives the fold a share of the cases (one process's, when several replay
+    the archive together): it folds, re-runs and reports those only. Of the others it keeps in
+    ``elsewhere`` just what an owned case's assessment reads — each household member's cases,
+    their programme and stage, the temporary assistance granted — from their applications,
+    stage changes and decisions, so every share sees the households exactly as one fold over
+    all cases would. Their stage changes, two in five of all events, are only kept, and folded
+    when a household's status first asks for that case: most cases share no member.
     """
 
     def __init__(self, policy: PolicyTable, *,
                  selected: Callable[[CaseState], bool] | None = None,
-                 since: datetime | None = None, stale_after_days: int = 180) -> None:
+                 since: datetime | None = None, stale_after_days: int = 180,
+                 owns: Callable[[str], bool] | None = None) -> None:
         self.policy = policy
         self.selected: Callable[[CaseState], bool] = selected or (lambda case: True)
         self.since = since
         self.stale_after_days = stale_after_days
-        self.cases: dict[str, CaseState] = {}
+        self.owns = owns
+        self.cases: dict[str, CaseState] = {}  # the fold's own: every case, unless ``owns``
+        self.elsewhere: dict[str, CaseState] = {}  # the others, as far as households need
+        self._unfolded: dict[str, list[bytes]] = {}  # their stage changes, not yet folded
+        self.applied = 0  # events taken, owned or not: the position in the stream
         self.findings: list[Finding] = []
         self.timeline: list[Entry] = []  # drained by the caller as it goes
         self.counts: dict[str, int] = {}
@@ -171,10 +189,14 @@ class Replay:
     def apply(self, event_type: str, case_id: str, at: datetime, event_id: str | None,
               value: bytes) -> None:
         self.now = at
+        self.applied += 1
+        if self.owns is not None and not self.owns(case_id):
+            self._fold_elsewhere(event_type, case_id, at, value)
+            return
         self.counts[event_type] = self.counts.get(event_type, 0) + 1
         case = self.cases.get(case_id)
         if case is None:
-            case = self.cases[case_id] = CaseState(case_id)
+            case = self.cases[case_id] = CaseState(case_id, opened=self.applied)
         case.events += 1
         handler = _HANDLERS.get(event_type)
         if handler is None:
@@ -185,9 +207,29 @@ class Replay:
         if summary is not None and in_time and self.selected(case):
             self.timeline.append(Entry(case_id, at, event_type, summary, event_id))
 
+    def _fold_elsewhere(self, event_type: str, case_id: str, at: datetime,
+                        value: bytes) -> None:
+        if event_type == _STAGE_CHANGED:
+            self._unfolded.setdefault(case_id, []).append(value)
+        elif event_type == _SUBMITTED:
+            self.joined(self.elsewhere.setdefault(case_id, CaseState(case_id)), value)
+        elif event_type == _DECIDED:
+            self._granting(case_id, json.loads(value))
+
+    def _household_case(self, case_id: str) -> CaseState:
+        """A case of a household member, its stage changes folded so far (see ``Replay``)."""
+        case = self.cases.get(case_id)
+        if case is not None:
+            return case
+        case = self.elsewhere[case_id]
+        for value in self._unfolded.pop(case_id, ()):
+            self.stage_changed(case, self.now, None, value, False)  # type: ignore[arg-type]
+        return case
+
     def _find(self, kind: str, case: CaseState, at: datetime, detail: str,
               event_id: str | None = None, **data: Any) -> None:
-        self.findings.append(Finding(kind, case.case_id, at, detail, event_id, data))
+        self.findings.append(Finding(kind, case.case_id, at, detail, event_id, data,
+                                     (0, self.applied)))
 
     def submitted(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                   reporting: bool) -> str:
@@ -200,6 +242,15 @@ class Replay:
             self._cases_of.setdefault(ref, set()).add(case.case_id)
         return f"applied for {event.programme} in {event.region_code}, " \
                f"{len(event.members)} member(s)"
+
+    def joined(self, case: CaseState, value: bytes) -> None:
+        """Another share's application: only who is in the household, and for what (no
+        facts: this fold never re-runs that case)."""
+        e = json.loads(value)
+        case.programme = e["programme"]
+        case.member_refs = tuple(m["person_ref"] for m in e["members"])
+        for ref in case.member_refs:
+            self._cases_of.setdefault(ref, set()).add(case.case_id)
 
     def reported(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
@@ -289,8 +340,8 @@ class Replay:
 
     def _status(self, refs: Iterable[str]) -> str | None:
         """As approval's ``household_status``: any member's running case, itself included."""
-        found = {self.cases[c].programme for r in refs for c in self._cases_of.get(r, ())
-                 if self.cases[c].stage in RUNNING}
+        cases = [self._household_case(c) for r in refs for c in self._cases_of.get(r, ())]
+        found = {c.programme for c in cases if c.stage in RUNNING}
         return next((s for s in RECOGNISED if s in found), None)
 
     def _granted(self, refs: Iterable[str], year: int, excluding: str) -> int:
@@ -308,11 +359,7 @@ class Replay:
             "decision_id", "outcome", "monthly_amount_fen", "one_off_amount_fen", "start_month",
             "advance", "decided_by")} | {"decided_at": decided_at}
         approved = e["outcome"] == "approved"
-        if approved and e["one_off_amount_fen"]:
-            year = clock.local_date(decided_at).year
-            for ref in e["member_refs"]:
-                self._grants.setdefault(ref, set()).add(
-                    (case.case_id, year, e["one_off_amount_fen"]))
+        self._granting(case.case_id, e)
         if approved and e["monthly_amount_fen"] and e.get("start_month"):
             case.schedule.append((e["start_month"], e["monthly_amount_fen"]))
         summary = (f"decided {e['outcome']} by {e['decided_by']}: {e['monthly_amount_fen']} "
@@ -320,6 +367,14 @@ class Replay:
         if reporting and approved:
             self._check_decision(case, at, event_id, e, decided_at)
         return summary
+
+    def _granting(self, case_id: str, e: dict[str, Any]) -> None:
+        """A one-off grant counts against its members' yearly cap in other cases."""
+        if e["outcome"] == "approved" and e["one_off_amount_fen"]:
+            year = clock.local_date(_time(e["decided_at"])).year
+            for ref in e["member_refs"]:
+                self._grants.setdefault(ref, set()).add(
+                    (case_id, year, e["one_off_amount_fen"]))
 
     def _check_decision(self, case: CaseState, at: datetime, event_id: str | None,
                         e: dict[str, Any], decided_at: datetime) -> None:
@@ -435,6 +490,7 @@ class Replay:
         for case in self.cases.values():
             if not self.selected(case):
                 continue
+            found = len(self.findings)
             if case.due_at is not None and case.due_at < until and case.stage not in NOT_A_LIMIT:
                 self._find("overdue", case, until, f"in {case.stage} "
                            f"{_late(until, case.due_at)} past its time limit",
@@ -444,6 +500,8 @@ class Replay:
                 self._find("advance_never_verified", case, until,
                            "an emergency advance whose verification report never arrived",
                            decision_id=d["decision_id"])
+            for i in range(found, len(self.findings)):  # in the order its case came
+                self.findings[i] = replace(self.findings[i], order=(1, case.opened))
 
 
 _HANDLERS = {
@@ -461,6 +519,9 @@ _HANDLERS = {
     ev.ReferralRequested.type: Replay.other,
     ev.ReferralAnswered.type: Replay.other,
 }
+# What a fold keeps of another share's cases (see ``Replay``): what households are made of.
+_SUBMITTED, _STAGE_CHANGED, _DECIDED = (
+    ev.ApplicationSubmitted.type, ev.CaseStageChanged.type, ev.ApplicationDecided.type)
 
 
 # -- reading a published assessment fast ---------------------------------------------------

@@ -106,8 +106,8 @@ def verify(records: Iterable[Record], checkpoints: Iterable[Checkpoint],
         if r.derived is not None and not derived_matches(r.headers, r.derived):
             result.findings.append(Finding(
                 "modified", r.topic, r.partition, r.seq,
-                "its event_type or event_time column (which the replay reads) no longer "
-                "matches its hashed headers"))
+                "its event_type, event_time or subject column (which the replay reads) no "
+                "longer matches its hashed headers"))
         result.records += 1
     if chain is not None:
         chain.finish()

@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from services.approval.domain.policy import PolicyTable, load_policy
-from services.audit.adapters import replay_store, store
+from services.audit.adapters import store
 from services.audit.domain.replay import KINDS
-from services.audit.service_layer import replaying
+from services.audit.service_layer import replay_shares, replaying
 from shared.clock import CHINA
 from shared.db import make_engine, reading
 from shared.migrations import upgrade
@@ -83,6 +83,8 @@ def _scope_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-after-days", type=int, default=180,
                    help="a report older than this at the decision is stale (default 180)")
     p.add_argument("--database-url", help="audit's database (default: the settings')")
+    p.add_argument("--workers", type=int, default=replay_shares.default_workers(),
+                   help="processes sharing the cases out (default: one per core)")
 
 
 def start_of(day: date) -> datetime:
@@ -107,10 +109,15 @@ def policy_table(paths: list[Path] | None) -> PolicyTable:
     return load_policy(*(paths or load_settings().policy_paths or [DEFAULT_POLICY]))
 
 
-def archive_engine(url: str | None) -> Engine:
+def archive_url(url: str | None) -> str:
+    """Audit's database, migrated."""
     url = url or load_settings().database_url("audit")
     upgrade(url, MIGRATIONS)
-    return make_engine(url)
+    return url
+
+
+def archive_engine(url: str | None) -> Engine:
+    return make_engine(archive_url(url))
 
 
 def _progress(done: int, total: int | None) -> None:
@@ -126,22 +133,21 @@ def replay_command(args: argparse.Namespace) -> int:
     policy = policy_table(args.policy)
     if args.from_kafka:
         scratch = Path(tempfile.mkdtemp(prefix="onedoor-replay-")) / "archive.db"
-        engine = archive_engine(f"sqlite:///{scratch}")
+        url = archive_url(f"sqlite:///{scratch}")
+        engine = make_engine(url)
         n = asyncio.run(_archive_from_kafka(args.from_kafka, engine))
         print(f"read {n:,} records from {args.from_kafka} (offset 0) into {scratch}",
               file=sys.stderr)
     else:
-        engine = archive_engine(args.database_url)
+        url = archive_url(args.database_url)
+        engine = make_engine(url)
     out_url = args.out or _new_store_url()
-    out = replay_store.open_store(out_url)
     with reading(engine) as conn:
         total = store.count(conn)
-    scope = _scope(args)
-    _, summary = replaying.replay(
-        replaying.archived_events(engine, scope.until), policy, scope, out=out, total=total,
-        progress=_progress, stale_after_days=args.stale_after_days)
     engine.dispose()
-    out.dispose()
+    _, summary = replay_shares.replay_archive(
+        url, policy, _scope(args), out_url=out_url, workers=args.workers, total=total,
+        progress=_progress, stale_after_days=args.stale_after_days)
     if args.json:
         print(json.dumps({**summary.to_json(), "store": out_url}, indent=1))
     else:
@@ -174,14 +180,11 @@ def _print_summary(s: replaying.Summary, out_url: str) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    engine = archive_engine(args.database_url)
-    scope = _scope(args)
-    fold, summary = replaying.replay(replaying.archived_events(engine, scope.until),
-                                     policy_table(args.policy), scope,
-                                     stale_after_days=args.stale_after_days)
-    engine.dispose()
+    findings, summary = replay_shares.replay_archive(
+        archive_url(args.database_url), policy_table(args.policy), _scope(args),
+        workers=args.workers, stale_after_days=args.stale_after_days)
     kinds = replaying.REPORTS[args.name]
-    rows = [replaying.finding_json(f) for f in fold.findings if f.kind in kinds]
+    rows = [replaying.finding_json(f) for f in findings if f.kind in kinds]
     write_rows(rows, args.format, replaying.FINDING_COLUMNS, {
         "report": args.name, "scope": summary.scope, "policy_digest": summary.policy_digest,
         "events": summary.events})

@@ -57,7 +57,7 @@ def archive(conn: Connection, incoming: Sequence[Incoming]) -> int:
                         r.key or b"", encode_headers(r.headers), r.value or b"")
         heads[(r.topic, r.partition)] = record.head
         chained.append((record, event_id, r.header("ce_type"),
-                        event_time.micros(r.header("ce_time"))))
+                        event_time.micros(r.header("ce_time")), r.header("ce_subject")))
     if chained:
         store.append(conn, chained, datetime.now(UTC))
     return len(chained)

@@ -13,7 +13,6 @@ import csv
 import gc
 import io
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,16 +98,12 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     made before the one ahead of it (two transactions committed in the other order), the event
     takes its place by its time, which the merge could not give it."""
     bound = None if until is None else event_time.of(until)
-    for at, event_type, key, headers, event_id, value in store.events(
+    moment = event_time.moment
+    for at, event_type, subject, key, event_id, value in store.events(
             engine, leaving_out=topics.DEAD_LETTER, until=bound):
-        subject = _SUBJECT.search(headers)
-        case_id = subject.group(1).decode() if subject else key.decode("utf-8", "replace")
-        yield event_time.moment(at), event_type, case_id, event_id, value
-
-
-# Headers are archived as JSON pairs (chain.encode_headers); the subject is the one wanted per
-# event, and a search finds it in a quarter of the time parsing all of them takes.
-_SUBJECT = re.compile(rb'\["ce_subject", ?"([^"\\]*)"\]')
+        # The case: the event's subject (archived in a column of its own), else its key.
+        case_id = subject if subject is not None else key.decode("utf-8", "replace")
+        yield moment(at), event_type, case_id, event_id, value
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,

@@ -1,0 +1,198 @@
+"""Replaying the archive on every core: the cases shared out between processes.
+
+One fold re-runs every assessment in the order the archive gives; one core could not do it at
+the issue's 50,000 events/s. So each process takes a share of the cases — by a stable hash of
+the case id — reads the whole archive itself, in the same order, and folds, re-runs and writes
+to the fresh store only its own cases (``Replay(owns=...)``). Of the other cases it folds only
+what households are made of (applications, stage changes, decisions): an assessment reads its
+household's status and grants from cases in other shares, and every share must see them as one
+fold over all would. Nothing but counts and findings comes back; the findings are merged by the
+position of the event that made them, the order one fold gives.
+
+Earlier levers that did not pay (docs/PERFORMANCE.md): a thread reading the next page while the
+fold worked, and sending each assessment's facts to a second process to re-run (pickling them
+cost a third of what the re-run saved, and the fold stayed on one core).
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import time
+import traceback
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from services.approval.domain.policy import PolicyTable
+from services.audit.adapters import replay_store, store
+from services.audit.domain import event_time
+from services.audit.domain.replay import KINDS, Finding, Replay
+from services.audit.service_layer.replaying import Scope, Summary, archived_events, fold_all
+from shared.db import make_engine, reading
+from shared.events import topics
+
+Progress = Callable[[int, int | None], None]
+
+
+def default_workers() -> int:
+    """One process per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
+def share_of(case_id: str, shares: int) -> int:
+    """The share a case belongs to: the same in every process and every run (``hash`` of a str
+    is salted per process)."""
+    return zlib.crc32(case_id.encode()) % shares
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What each share is given: the same for all but ``share``."""
+
+    url: str
+    policy: PolicyTable
+    scope: Scope
+    until: int | None  # the last event time read (µs): every share reads the same events
+    ending: datetime  # the moment stages still open are judged at
+    out_url: str | None
+    stale_after_days: int
+    shares: int
+    total: int | None
+
+
+@dataclass
+class _Done:
+    """What a share sends back."""
+
+    events: int  # every event read (the same for all shares)
+    cases: int  # its own
+    cases_selected: int
+    decisions_rerun: int
+    identical_bytes: int
+    counts: dict[str, int]
+    findings: list[Finding]
+
+
+def replay_archive(url: str, policy: PolicyTable, scope: Scope, *, out_url: str | None = None,
+                   workers: int = 1, total: int | None = None, progress: Progress | None = None,
+                   stale_after_days: int = 180) -> tuple[list[Finding], Summary]:
+    """Replay audit's archive at ``url`` in ``workers`` processes (1: in this one); write the
+    fresh store to ``out_url`` when given. Answers the findings, in event order, and a
+    summary — the same as ``replaying.replay`` over ``archived_events``."""
+    started = time.perf_counter()
+    summary = Summary(started_at=datetime.now(UTC).isoformat(), scope=scope.to_json(),
+                      policy_digest=policy.version)
+    out = None if out_url is None else replay_store.open_store(out_url)
+    if out is not None:
+        replay_store.create(out)
+    task = _Task(url, policy, scope, _last_event_time(url, scope.until),
+                 scope.until or datetime.now(UTC), out_url, stale_after_days, max(1, workers),
+                 total)
+    done = [_fold_share(task, 0, progress)] if task.shares == 1 else _in_processes(task, progress)
+
+    findings = list(heapq.merge(*(d.findings for d in done), key=lambda f: f.order))
+    summary.events = done[0].events
+    summary.cases = sum(d.cases for d in done)
+    summary.cases_selected = sum(d.cases_selected for d in done)
+    summary.decisions_rerun = sum(d.decisions_rerun for d in done)
+    summary.identical_bytes = sum(d.identical_bytes for d in done)
+    by_type: dict[str, int] = {}
+    for d in done:
+        for kind, n in d.counts.items():
+            by_type[kind] = by_type.get(kind, 0) + n
+    summary.by_type = dict(sorted(by_type.items()))
+    summary.findings = {kind: 0 for kind in KINDS}
+    for f in findings:
+        summary.findings[f.kind] += 1
+    summary.divergences = summary.findings["divergence"]
+    if out is not None:
+        replay_store.finish(out, (), findings,
+                            {**summary.to_json(), "seconds": time.perf_counter() - started,
+                             "workers": task.shares})
+        out.dispose()
+    summary.seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(summary.events, summary.events)
+    return findings, summary
+
+
+def _last_event_time(url: str, until: datetime | None) -> int | None:
+    """The stream's end, fixed before the shares start, so that each reads the same events
+    even while the archiver appends."""
+    engine = make_engine(url)
+    try:
+        with reading(engine) as conn:
+            return store.last_event_time(conn, leaving_out=topics.DEAD_LETTER,
+                                         until=None if until is None else event_time.of(until))
+    finally:
+        engine.dispose()
+
+
+def _fold_share(task: _Task, share: int, progress: Progress | None) -> _Done:
+    engine: Engine = make_engine(task.url)
+    out = None if task.out_url is None else replay_store.open_store(task.out_url)
+    scope = task.scope
+    owns = None if task.shares == 1 else \
+        (lambda case_id: share_of(case_id, task.shares) == share)
+    fold = Replay(task.policy, selected=scope.selects, since=scope.since,
+                  stale_after_days=task.stale_after_days, owns=owns)
+    on_timeline = None if out is None else \
+        (lambda entries: replay_store.add_timeline(out, entries))
+    # An empty archive has no last event: then nothing is read.
+    events = iter(()) if task.until is None else \
+        archived_events(engine, event_time.moment(task.until))
+    n = fold_all(fold, events, on_timeline=on_timeline, progress=progress, total=task.total)
+    fold.finish(task.ending)
+    selected = [c for c in fold.cases.values() if scope.selects(c)]
+    if out is not None:
+        replay_store.add_cases(out, [c.view() for c in selected])
+        out.dispose()
+    engine.dispose()
+    return _Done(n, len(fold.cases), len(selected), fold.decisions_rerun, fold.identical_bytes,
+                 fold.counts, fold.findings)
+
+
+def _in_processes(task: _Task, progress: Progress | None) -> list[_Done]:
+    # Forked where the platform allows: the children start at once with the policy already
+    # loaded (a fresh interpreter re-imports approval's rules and the catalogue, about a second).
+    # The callers (the CLI, the bench) have no threads of their own that a fork would copy.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    answers: Any = context.Queue()
+    processes = [context.Process(target=_share_process, args=(task, share, answers),
+                                 name=f"replay-share-{share}", daemon=True)
+                 for share in range(task.shares)]
+    for p in processes:
+        p.start()
+    done: dict[int, _Done] = {}
+    try:
+        while len(done) < task.shares:
+            what, share, body = answers.get()
+            if what == "progress" and progress is not None:
+                progress(body, task.total)
+            elif what == "failed":
+                raise RuntimeError(f"replay share {share} of {task.shares} failed:\n{body}")
+            elif what == "done":
+                done[share] = body
+    finally:
+        for p in processes:
+            if p.is_alive() and len(done) < task.shares:
+                p.terminate()
+            p.join()
+    return [done[share] for share in range(task.shares)]
+
+
+def _share_process(task: _Task, share: int, answers: Any) -> None:
+    try:
+        # One share reports progress for all: they read the same events at about the same pace.
+        report = (lambda n, total: answers.put(("progress", share, n))) if share == 0 else None
+        answers.put(("done", share, _fold_share(task, share, report)))
+    except BaseException:  # whatever it was, the parent must hear of it
+        answers.put(("failed", share, traceback.format_exc()))
