@@ -113,7 +113,8 @@ def create(engine: Engine) -> None:
 def add_timeline(engine: Engine, entries: Iterable[Entry]) -> None:
     """One row per event folded: plain tuples to the driver (every column is text, nothing to
     convert), rather than ``insert_rows``' dict per row and its pass over every value."""
-    rows = [(e.case_id, e.at.isoformat(), e.type, e.summary, e.event_id) for e in entries]
+    rows = [(case_id, at.isoformat(), kind, summary, event_id)
+            for case_id, at, kind, summary, event_id in entries]
     if not rows:
         return
     with engine.begin() as conn:

@@ -93,21 +93,26 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(archive)).scalar_one())
 
 
+Event = tuple[int, str, str | None, bytes, str | None, bytes, str, int, int]
+
+
 def events(engine: Engine, *, leaving_out: str, until: int | None = None,
-           batch: int = 20_000
-           ) -> Iterator[tuple[int, str, str | None, bytes, str | None, bytes]]:
+           batch: int = 20_000) -> Iterator[Event]:
     """Every event as the replay reads it, all chains in one stream by event time (microseconds;
     ties by chain and seq, the order a merge of the chains gave): (event time, type, subject,
-    key, event id, value). Records without a type or time are not events; the topic
-    ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like ``records``; no hashes."""
+    key, event id, value, topic, partition, seq). Records without a type or time are not
+    events; the topic ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like
+    ``records``; no hashes. Each process of a parallel replay reads every event, so the rows
+    are handed on as the driver gives them (on SQLite, bytes already)."""
     order = (archive.c.event_time, archive.c.topic, archive.c.partition, archive.c.seq)
-    query = (select(*order, archive.c.event_type, archive.c.subject, archive.c.key,
-                    archive.c.event_id, archive.c.value)
+    query = (select(archive.c.event_time, archive.c.event_type, archive.c.subject,
+                    archive.c.key, archive.c.event_id, archive.c.value, *order[1:])
              .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),
                     archive.c.topic != leaving_out)
              .order_by(*order))
     if until is not None:
         query = query.where(archive.c.event_time <= until)
+    sqlite = engine.dialect.name == "sqlite"
     after: tuple[int, str, int, int] | None = None
     while True:
         page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
@@ -115,14 +120,15 @@ def events(engine: Engine, *, leaving_out: str, until: int | None = None,
             rows = conn.execute(page.limit(batch)).all()
         if not rows:
             return
-        if engine.dialect.name == "sqlite":  # bytes already: a call per value saved
-            for at, _t, _p, _seq, event_type, subject, key, event_id, value in rows:
-                yield at, event_type, subject, key, event_id, value
+        if sqlite:
+            yield from rows  # type: ignore[misc]
         else:
-            for at, _t, _p, _seq, event_type, subject, key, event_id, value in rows:
-                yield at, event_type, subject, _bytes(key), event_id, _bytes(value)
+            for at, kind, subject, key, event_id, value, topic, partition, seq in rows:
+                yield at, kind, subject, _bytes(key), event_id, _bytes(value), topic, \
+                    partition, seq
         last = rows[-1]
-        after = (last[0], last[1], last[2], last[3])
+        after = (last[0], last[6], last[7], last[8])
+
 
 
 def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = None

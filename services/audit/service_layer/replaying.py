@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -98,12 +98,12 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     made before the one ahead of it (two transactions committed in the other order), the event
     takes its place by its time, which the merge could not give it."""
     bound = None if until is None else event_time.of(until)
-    moment = event_time.moment
-    for at, event_type, subject, key, event_id, value in store.events(
+    epoch, micros = event_time.EPOCH, timedelta(microseconds=1)
+    for at, event_type, subject, key, event_id, value, _t, _p, _seq in store.events(
             engine, leaving_out=topics.DEAD_LETTER, until=bound):
         # The case: the event's subject (archived in a column of its own), else its key.
         case_id = subject if subject is not None else key.decode("utf-8", "replace")
-        yield moment(at), event_type, case_id, event_id, value
+        yield epoch + at * micros, event_type, case_id, event_id, value  # event_time.moment
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
