@@ -92,6 +92,7 @@ def replay_archive(url: str, policy: PolicyTable, scope: Scope, *, out_url: str 
     out = None if out_url is None else replay_store.open_store(out_url)
     if out is not None:
         replay_store.create(out)
+        out.dispose()  # no open connection carried into the shares (SQLite forbids it)
     task = _Task(url, policy, scope, _last_event_time(url, scope.until),
                  scope.until or datetime.now(UTC), out_url, stale_after_days, max(1, workers),
                  total)
