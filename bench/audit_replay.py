@@ -321,7 +321,7 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="onedoor-bench-replay-"))
     url = args.database_url or f"sqlite:///{work / 'audit.db'}"
-    print(f"machine: {machine()}")
+    print(machine())
     print(f"archive: {safe_url(url)}; generating and archiving {args.events:,} events "
           "(not timed)…", flush=True)
     setup = fill(url, args.events, args.seed)
