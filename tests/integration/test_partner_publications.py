@@ -370,7 +370,14 @@ def _status_kb(field: str) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith(field))
 
 
-def test_a_large_file_is_ingested_in_bounded_memory(service):
+def test_a_large_file_is_ingested_in_bounded_memory(service, monkeypatch):
+    # Memory is bounded by the lines of one transaction (publishing.BATCH, 50,000 by default:
+    # ~20 MB, more than this file's third) and the lines judged ahead of it: shown here with
+    # transactions of 2,000 lines, so that a file of 25 MiB is many times what may be held.
+    monkeypatch.setattr(publishing, "BATCH", 2_000)
+    # Judged in this process: a worker's memory would not show in this process's peak. The
+    # worker's path holds a bounded number of chunks too; the next test shows it does the same.
+    monkeypatch.setattr(publishing, "WORKER_FROM_BYTES", 10**12)
     n, sizes = 200_000, []
     # A small file first: what any first publication in a process loads (modules, compiled
     # statements, the policy's caches) is not this file's cost.
@@ -387,11 +394,65 @@ def test_a_large_file_is_ingested_in_bounded_memory(service):
     assert (answer.json()["accepted"], answer.json()["rejected"]) == (n, 0)
     size = sum(sizes)
     assert size > 24 * 2**20  # ~25 MiB of NDJSON
-    # Everything at its peak (HTTP, the spool's first MiB, one batch of 2,000 lines, the
-    # database driver's buffers) stays far below the file: nothing holds it whole.
+    # Everything at its peak (HTTP, the spool's first MiB, one batch of 2,000 lines and those
+    # judged ahead of it, the database driver's buffers) stays far below the file: nothing
+    # holds it whole.
     assert growth < size / 3, f"peak RSS +{growth / 2**20:.1f} MiB for {size / 2**20:.1f} MiB"
     with service.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(partner_records)).scalar_one() == n + 1
+
+
+def _mixed_file(n: int, prefix: str) -> bytes:
+    """n lines of every sort: upserts, the same record again (the last line wins), deletions
+    (of a record earlier in the file, and of one never sent), blank lines, bad lines, a line
+    longer than any record may be."""
+    lines: list[dict[str, Any] | str] = []
+    for i in range(n):
+        who = resident_id("330282", date(1940 + i % 60, 1 + i % 12, 1 + i % 28), i % 1000)
+        match i % 50:
+            case 7:
+                lines.append({"op": "delete", "record_id": f"{prefix}{i - 5}"})
+            case 8:
+                lines.append({"op": "delete", "record_id": "never-sent"})
+            case 9:
+                lines.append("")
+            case 10:
+                lines.append(rec(f"{prefix}{i}", "deposit", who[:-1] + "?", 1))
+            case 11:
+                lines.append(rec(f"{prefix}{i}", "vehicle", who, 1))
+            case 12:
+                lines.append("x" * (publishing.MAX_LINE_BYTES + 10))
+            case 13:
+                lines.append(rec(f"{prefix}{i - 10}", "deposit", who, 777))
+            case _:
+                lines.append(rec(f"{prefix}{i}", "deposit", who, i))
+    return ndjson(*lines)
+
+
+def test_lines_judged_in_a_worker_process_are_applied_as_in_this_one(service):
+    reports = []
+    for prefix, in_worker in (("here-", False), ("there-", True)):
+        body = _mixed_file(12_000, prefix)
+        upload = publishing.Upload("bank", "ndjson", io.BytesIO(body),
+                                   hashlib.sha256(body).hexdigest(), len(body))
+        new, report = publishing.publish_file(
+            upload, service.app.state.runtime.uow, pseudonym_key=service.key, batch=3_000,
+            monitoring=packaged_monitoring(), in_worker=in_worker)
+        assert new
+        reports.append(report)
+    here, there = ({k: v for k, v in r.items() if k in ("lines", "accepted", "rejected",
+                                                        "upserted", "deleted", "rejections")}
+                   for r in reports)
+    assert here == there
+    assert (here["lines"], here["rejected"]) == (12_000 - 240, 3 * 240)
+    assert [r["line"] for r in here["rejections"]][:3] == [11, 12, 13]
+    records = service.records()
+    stored = [{rid.removeprefix(prefix): v for (_, rid), v in records.items()
+               if rid.startswith(prefix)} for prefix in ("here-", "there-")]
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == (43 - 1) * 240  # in each 50 lines, 43 new records, one deleted
+    assert stored[0]["3"][2] == 777  # sent again ten lines on: the last line won
+    assert "2" not in stored[0]  # deleted five lines on
 
 
 def test_no_table_holds_a_raw_resident_id(service):

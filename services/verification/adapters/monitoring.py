@@ -18,7 +18,7 @@ from services.verification.adapters.tables import (
 )
 from services.verification.domain.monitoring import Evidence
 from shared.clock import as_utc
-from shared.db import insert_new, within
+from shared.db import among, insert_new, within
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ class LeadRepository:
         if not person_refs:
             return {}
         rows = self.conn.execute(select(discovery_leads.c.person_ref, discovery_leads.c.lead_id)
-                                 .where(discovery_leads.c.person_ref.in_(list(person_refs)),
-                                        discovery_leads.c.closed_at.is_(None)))
+                                 .where(among(discovery_leads.c.person_ref, "refs"),
+                                        discovery_leads.c.closed_at.is_(None)),
+                                 {"refs": person_refs})
         return {ref: lead for ref, lead in rows}
 
     def get(self, lead_id: str) -> dict[str, Any] | None:
@@ -153,7 +154,8 @@ class GrantRepository:
         if not case_ids:
             return {}
         rows = self.conn.execute(select(temporary_grants.c.case_id, temporary_grants.c.decided_at)
-                                 .where(temporary_grants.c.case_id.in_(list(case_ids))))
+                                 .where(among(temporary_grants.c.case_id, "cids")),
+                                 {"cids": case_ids})
         return {cid: as_utc(at) for cid, at in rows}
 
     def count_for_members(self, person_refs: Sequence[str], since: date) -> int:

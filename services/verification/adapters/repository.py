@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from operator import itemgetter
+from typing import Any, Protocol
+from zlib import crc32
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,11 +38,11 @@ from services.verification.adapters.tables import (
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
 from services.verification.domain.monitoring import DATED_KINDS
 from shared.clock import as_utc
-from shared.db import insert_new, insert_rows
+from shared.db import among, insert_new, insert_values
 
 # Statements run for every application or publication, built once (see intake's repository).
 _RECORDS_OF = select(partner_records).where(
-    partner_records.c.person_ref.in_(bindparam("refs", expanding=True)))
+    among(partner_records.c.person_key, "keys"), among(partner_records.c.person_ref, "refs"))
 _APPLICATION_REPORTED = select(reports.c.report_id).where(
     reports.c.case_id == bindparam("cid"), reports.c.occasion == "application")
 _HOUSEHOLD_EXISTS = select(households.c.case_id).where(households.c.case_id == bindparam("cid"))
@@ -50,15 +52,15 @@ _HOUSEHOLD_EXISTS = select(households.c.case_id).where(households.c.case_id == b
 # their window).
 _WATCHED_CASES_OF = (
     select(household_members.c.case_id)
-    .where(household_members.c.person_ref.in_(bindparam("refs", expanding=True)),
+    .where(among(household_members.c.person_ref, "refs"),
            or_(household_members.c.case_id.in_(
                select(recipients.c.case_id).where(recipients.c.active)),
                household_members.c.case_id.in_(select(temporary_grants.c.case_id)),
                household_members.c.case_id.not_in(select(case_decisions.c.case_id)))))
 _MEMBERS_AMONG = select(household_members.c.person_ref).where(
-    household_members.c.person_ref.in_(bindparam("refs", expanding=True))).distinct()
+    among(household_members.c.person_ref, "refs")).distinct()
 _LATEST_SEQ = (select(reports.c.case_id, func.max(reports.c.seq).label("seq"))
-               .where(reports.c.case_id.in_(bindparam("cids", expanding=True)))
+               .where(among(reports.c.case_id, "cids"))
                .group_by(reports.c.case_id).subquery())
 _LATEST_REPORTS = select(reports).join(
     _LATEST_SEQ, and_(reports.c.case_id == _LATEST_SEQ.c.case_id,
@@ -70,13 +72,56 @@ def _stored(row: Any) -> StoredReport:
                         occasion=row.occasion, body=row.body, created_at=as_utc(row.created_at))
 
 
+def person_key(person_ref: str) -> int:
+    """The 32-bit key partner records are found by (see ``tables.partner_records``): any
+    string's, so that it does not depend on how pseudonyms are spelled; signed, so that SQLite
+    keeps it in 4 bytes. Persons may share a key (some thousands among 10 million); a lookup
+    compares the refs too."""
+    return crc32(person_ref.encode()) - 2**31
+
+
 def token_digest(token: str) -> str:
     # Tokens are long random strings, so a plain SHA-256 is enough: there is nothing to
     # brute-force that a slow hash would protect.
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _changed(was: tuple[Any, ...] | None, now: PartnerRecord) -> bool:
+class RecordContent(Protocol):
+    """What a partner record says, as ``PartnerRecord`` and a publication's ``Upsert`` both
+    carry it (the department aside)."""
+
+    @property
+    def record_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def person_ref(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def as_of(self) -> date: ...
+    @property
+    def grade(self) -> int | None: ...
+    @property
+    def town_code(self) -> str | None: ...
+
+
+_RECORD_COLUMNS = ("department", "record_id", "kind", "person_ref", "person_key", "amount_fen",
+                   "as_of", "received_at", "grade", "publication_id", "town_code")
+_REPLACED = ("kind", "amount_fen", "as_of", "received_at", "grade", "publication_id",
+             "town_code")  # all but the key and the person, who stays (see apply)
+_RECORDS_BY_ID = select(
+    partner_records.c.record_id, partner_records.c.person_ref, partner_records.c.kind,
+    partner_records.c.amount_fen, partner_records.c.grade, partner_records.c.town_code,
+    partner_records.c.as_of,
+).where(partner_records.c.department == bindparam("department"),
+        among(partner_records.c.record_id, "ids"))
+_DELETE_BY_ID = delete(partner_records).where(
+    partner_records.c.department == bindparam("department"),
+    among(partner_records.c.record_id, "ids"))
+
+
+def _changed(was: tuple[Any, ...] | None, now: RecordContent) -> bool:
     """Whether a record's new content differs from what was stored (``was``: person_ref, kind,
     amount_fen, grade, town_code, as_of as the driver gives it). The date counts only for the
     kinds that are read by it — large medical bills enter and leave the warnings' window — as
@@ -122,7 +167,7 @@ class PartnerRepository:
                                   [], publication_id=None)
         return touched
 
-    def apply(self, department: str, upserts: list[PartnerRecord], deletes: list[str], *,
+    def apply(self, department: str, upserts: Sequence[RecordContent], deletes: list[str], *,
               publication_id: int | None) -> set[str]:
         """One department's upserts and deletions (by record id; each id at most once), in three
         set-based statements whatever their number. Returns the persons whose records changed:
@@ -140,19 +185,27 @@ class PartnerRepository:
             # once it held 100,000 records (measured). Plan each batch's lookup for the table
             # as it is; SET LOCAL ends with the transaction.
             self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-        old = {row[0]: row[1:] for row in self._by_ids(
-            "SELECT record_id, person_ref, kind, amount_fen, grade, town_code, as_of "
-            "FROM partner_records", department, keys)}
-        if old:
-            self._by_ids("DELETE FROM partner_records", department, list(old))
-        now = datetime.now(UTC)
-        insert_rows(self.conn, partner_records, [
-            {"department": department, "record_id": r.record_id, "kind": r.kind,
-             "person_ref": r.person_ref, "amount_fen": r.amount_fen, "as_of": r.as_of,
-             "received_at": now, "grade": r.grade, "publication_id": publication_id,
-             "town_code": r.town_code}
-            for r in upserts])
+        old = {row[0]: row[1:] for row in self.conn.execute(
+            _RECORDS_BY_ID, {"department": department, "ids": keys})}
         sent = {r.record_id: r for r in upserts}
+        # Deleted, or moved to another person: out of the index of persons first. A record
+        # that stays with its person is overwritten in place below, and that index, where
+        # records land at random places, is left alone: a monthly file mostly repeats the
+        # last one.
+        if gone := [rid for rid, was in old.items()
+                    if rid not in sent or was[0] != sent[rid].person_ref]:
+            self.conn.execute(_DELETE_BY_ID, {"department": department, "ids": gone})
+        now = datetime.now(UTC)
+        # Tuples straight from the lines, no object per record in between (the path of
+        # millions of records, bench.partner_ingest), in the order of the index of persons:
+        # its pages are then each read and written once per batch, not once per record.
+        rows = sorted(((department, r.record_id, r.kind, r.person_ref, person_key(r.person_ref),
+                        r.amount_fen, r.as_of, now, r.grade, publication_id, r.town_code)
+                       for r in upserts), key=itemgetter(4))
+        insert_values(self.conn, partner_records, _RECORD_COLUMNS, rows,
+                      on_conflict=("department", "record_id"), replace=_REPLACED)
+        if not old:
+            return {r.person_ref for r in upserts}
         touched = {r.person_ref for r in upserts if _changed(old.get(r.record_id), r)}
         # The persons the old records were about: a deletion, or a record moved to another.
         touched |= {was[0] for rid, was in old.items()
@@ -165,19 +218,13 @@ class PartnerRepository:
         records about them are replaced by the answer (a record it no longer gives is gone)."""
         self.conn.execute(delete(partner_records).where(
             partner_records.c.department == department,
+            partner_records.c.person_key.in_([person_key(r) for r in person_refs]),
             partner_records.c.person_ref.in_(list(person_refs))))
         self.apply(department, records, [], publication_id=None)
 
-    def _by_ids(self, statement: str, department: str, record_ids: list[str]) -> Any:
-        # Plain SQL: SQLAlchemy renders an expanding IN of 5,000 ids name by name, which cost
-        # more than the query itself in bulk ingestion.
-        marker = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        return self.conn.exec_driver_sql(
-            f"{statement} WHERE department = {marker} AND record_id IN "
-            f"({', '.join([marker] * len(record_ids))})", (department, *record_ids))
-
     def for_persons(self, refs: list[str]) -> list[PartnerRecord]:
-        rows = self.conn.execute(_RECORDS_OF, {"refs": refs}).mappings()
+        rows = self.conn.execute(_RECORDS_OF, {"keys": [person_key(r) for r in refs],
+                                               "refs": refs}).mappings()
         return [PartnerRecord(department=r["department"], record_id=r["record_id"],
                               kind=r["kind"], person_ref=r["person_ref"],
                               amount_fen=r["amount_fen"], as_of=r["as_of"], grade=r["grade"],
@@ -295,13 +342,14 @@ class RecipientRepository:
         if not case_ids:
             return set()
         return set(self.conn.execute(select(case_decisions.c.case_id).where(
-            case_decisions.c.case_id.in_(list(case_ids)))).scalars())
+            among(case_decisions.c.case_id, "cids")), {"cids": case_ids}).scalars())
 
     def active_among(self, case_ids: Sequence[str]) -> set[str]:
         if not case_ids:
             return set()
         return set(self.conn.execute(select(recipients.c.case_id).where(
-            recipients.c.active, recipients.c.case_id.in_(list(case_ids)))).scalars())
+            recipients.c.active, among(recipients.c.case_id, "cids")), {"cids": case_ids}
+        ).scalars())
 
     def is_active(self, case_id: str) -> bool:
         return bool(self.conn.execute(select(recipients.c.active)

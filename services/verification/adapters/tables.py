@@ -40,7 +40,13 @@ partner_records = Table(
     Column("department", String(50), primary_key=True),
     Column("record_id", String(100), primary_key=True),
     Column("kind", String(30), nullable=False),
-    Column("person_ref", String(40), nullable=False, index=True),
+    Column("person_ref", String(40), nullable=False),
+    # 32 bits of a hash of person_ref (repository.person_key), the column a household's records
+    # are found by: its index is a fraction of one on the 34-character ref, and a bulk
+    # ingestion inserts into it at random places, which at millions of records is most of the
+    # cost of storing a record (measured, docs/PERFORMANCE.md). Not unique: a lookup compares
+    # person_ref too.
+    Column("person_key", BigInteger, nullable=False, index=True),
     Column("amount_fen", BigInteger, nullable=False),
     Column("as_of", Date, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),

