@@ -9,6 +9,10 @@ household's status and grants from cases in other shares, and every share must s
 fold over all would. Nothing but counts and findings comes back; the findings are merged by the
 position of the event that made them, the order one fold gives.
 
+The price: every share reads every event and folds every household, so the replay as a whole
+takes about a third more CPU than one process (docs/PERFORMANCE.md). It pays when the cores are
+free; on a machine busy with other work, ``--workers 1`` folds in this process alone.
+
 Earlier levers that did not pay (docs/PERFORMANCE.md): a thread reading the next page while the
 fold worked, and sending each assessment's facts to a second process to re-run (pickling them
 cost a third of what the re-run saved, and the fold stayed on one core).
@@ -54,7 +58,7 @@ def share_of(case_id: str, shares: int) -> int:
 
 @dataclass(frozen=True)
 class _Task:
-    """What each share is given: the same for all but ``share``."""
+    """What every share is given (its number is passed beside it)."""
 
     url: str
     policy: PolicyTable
