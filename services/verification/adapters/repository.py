@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from operator import itemgetter
 from typing import Any, Protocol
 from zlib import crc32
 
@@ -38,7 +37,7 @@ from services.verification.adapters.tables import (
 from services.verification.domain.model import Household, HouseholdMember, PartnerRecord
 from services.verification.domain.monitoring import DATED_KINDS
 from shared.clock import as_utc
-from shared.db import among, insert_new, insert_values
+from shared.db import among, insert_columns, insert_new
 
 # Statements run for every application or publication, built once (see intake's repository).
 _RECORDS_OF = select(partner_records).where(
@@ -106,8 +105,6 @@ class RecordContent(Protocol):
     def town_code(self) -> str | None: ...
 
 
-_RECORD_COLUMNS = ("department", "record_id", "kind", "person_ref", "person_key", "amount_fen",
-                   "as_of", "received_at", "grade", "publication_id", "town_code")
 _REPLACED = ("kind", "amount_fen", "as_of", "received_at", "grade", "publication_id",
              "town_code")  # all but the key and the person, who stays (see apply)
 _RECORDS_BY_ID = select(
@@ -195,15 +192,21 @@ class PartnerRepository:
         if gone := [rid for rid, was in old.items()
                     if rid not in sent or was[0] != sent[rid].person_ref]:
             self.conn.execute(_DELETE_BY_ID, {"department": department, "ids": gone})
-        now = datetime.now(UTC)
-        # Tuples straight from the lines, no object per record in between (the path of
-        # millions of records, bench.partner_ingest), in the order of the index of persons:
+        # Column by column straight from the lines, no object per record in between (the path
+        # of millions of records, bench.partner_ingest), in the order of the index of persons:
         # its pages are then each read and written once per batch, not once per record.
-        rows = sorted(((department, r.record_id, r.kind, r.person_ref, person_key(r.person_ref),
-                        r.amount_fen, r.as_of, now, r.grade, publication_id, r.town_code)
-                       for r in upserts), key=itemgetter(4))
-        insert_values(self.conn, partner_records, _RECORD_COLUMNS, rows,
-                      on_conflict=("department", "record_id"), replace=_REPLACED)
+        keys = list(map(person_key, (r.person_ref for r in upserts)))
+        order = sorted(range(len(upserts)), key=keys.__getitem__)
+        ordered = [upserts[i] for i in order]
+        insert_columns(self.conn, partner_records, {
+            "record_id": [r.record_id for r in ordered], "kind": [r.kind for r in ordered],
+            "person_ref": [r.person_ref for r in ordered],
+            "person_key": [keys[i] for i in order],
+            "amount_fen": [r.amount_fen for r in ordered], "as_of": [r.as_of for r in ordered],
+            "grade": [r.grade for r in ordered], "town_code": [r.town_code for r in ordered],
+        }, same={"department": department, "received_at": datetime.now(UTC),
+                 "publication_id": publication_id},
+            on_conflict=("department", "record_id"), replace=_REPLACED)
         if not old:
             return {r.person_ref for r in upserts}
         touched = {r.person_ref for r in upserts if _changed(old.get(r.record_id), r)}

@@ -11,6 +11,7 @@ only the pure domain, so the worker starts in a fraction of a second.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,7 +48,10 @@ def judged(chunks: Iterable[Chunk], department: str, columns: tuple[str, ...] | 
             yield first + len(raws) - 1, [o for o in outcomes if o is not None], True
         return
     # spawn, not fork: the service's process has threads (the event loop's pool, the bus).
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
+    # The worker only judges lines, which makes no reference cycles, and lives for one file:
+    # its cyclic garbage collector is off (it took ~15% of its time, measured).
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=gc.disable) as worker:
         pending: deque[tuple[int, Future[Sent]]] = deque()
         try:
             for first, raws in chunks:

@@ -38,6 +38,7 @@ from services.verification.domain.publication import (
 from services.verification.service_layer import judging
 from services.verification.service_layer.handlers import on_partner_data_changed
 from services.verification.service_layer.monitoring import discover
+from shared.collector import fewer_collections
 from shared.policy import PolicyTable
 from shared.uow import UnitOfWork
 
@@ -93,18 +94,19 @@ def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
     chunks = _chunks(numbered, after=cursor, size=size)
     held: list[list[Outcome]] = []
     held_through = cursor
-    for last, outcomes, more_ready in judging.judged(chunks, upload.department, columns,
-                                                     pseudonym_key, in_worker=in_worker,
-                                                     ahead=-(-batch // size) + 1):
-        held.append(outcomes)
-        held_through = last
-        # A transaction of ``batch`` lines, or of what is judged so far when the next lines are
-        # not: the writer writes rather than waits (while the worker starts, say).
-        if held_through - cursor >= batch or not more_ready:
+    with fewer_collections():
+        for last, outcomes, more_ready in judging.judged(chunks, upload.department, columns,
+                                                         pseudonym_key, in_worker=in_worker,
+                                                         ahead=-(-batch // size) + 1):
+            held.append(outcomes)
+            held_through = last
+            # A transaction of ``batch`` lines, or of what is judged so far when the next lines
+            # are not: the writer writes rather than waits (while the worker starts, say).
+            if held_through - cursor >= batch or not more_ready:
+                cursor = _apply(uow_factory, found, cursor, held_through, held, monitoring)
+                held = []
+        if held:
             cursor = _apply(uow_factory, found, cursor, held_through, held, monitoring)
-            held = []
-    if held:
-        cursor = _apply(uow_factory, found, cursor, held_through, held, monitoring)
     return True, _report_of(uow_factory, found.publication_id, complete=True)
 
 
