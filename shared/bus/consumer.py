@@ -51,6 +51,33 @@ Handler = Callable[[Event, Envelope, UnitOfWork], None]
 EpochCheck = Literal["same", "unknown", "changed"]
 
 
+async def broker_epoch(cluster: Cluster, who: str, *, quiet: bool = False) -> str | None:
+    """The broker's epoch (its cluster id; the embedded broker gets a new one, and an empty log,
+    each start), or None when it does not answer — logged as ``who``, as a warning or, when
+    ``quiet``, as information. What None means is the caller's to decide."""
+    try:
+        return await cluster.epoch()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.log(logging.INFO if quiet else logging.WARNING,
+                "%s: cannot read the broker epoch: %s", who, exc)
+        return None
+
+
+async def read_from_start(consumer: AIOKafkaConsumer, who: str, old: str | None,
+                          new: str) -> bool:
+    """After the broker epoch changed from ``old`` to ``new``: every partition assigned to
+    ``consumer`` is read again from its start, the only position that means anything in the new
+    log. Answers False when none is assigned (mid-rebalance: nothing to rewind yet)."""
+    partitions = consumer.assignment()
+    if not partitions:
+        return False
+    log.warning("%s: broker epoch changed (%s → %s); re-reading from the start", who, old, new)
+    await consumer.seek_to_beginning(*partitions)
+    return True
+
+
 @dataclass(frozen=True)
 class Delivery:
     record: ConsumerRecord  # type: ignore[type-arg]
@@ -167,21 +194,14 @@ class EventConsumer:
     async def _check_epoch(self, consumer: AIOKafkaConsumer) -> EpochCheck:
         """"same", "unknown" (the broker did not answer), or "changed" — after rewinding to the
         beginning of every partition, because the broker restarted since the last check."""
-        try:
-            epoch = await self._cluster.epoch()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("consumer %s: cannot read the broker epoch: %s", self.group_id, exc)
+        who = f"consumer {self.group_id}"
+        epoch = await broker_epoch(self._cluster, who)
+        if epoch is None:
             return "unknown"
         if epoch == self._epoch:
             return "same"
-        log.warning("consumer %s: broker epoch changed (%s → %s); re-reading from the start",
-                    self.group_id, self._epoch, epoch)
-        self._epoch = epoch
-        partitions = consumer.assignment()
-        if partitions:
-            await consumer.seek_to_beginning(*partitions)
+        old, self._epoch = self._epoch, epoch
+        await read_from_start(consumer, who, old, epoch)
         return "changed"
 
     async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.audit.domain.checkpoint import Signer
 from services.audit.service_layer.archiving import Incoming, archive, checkpoint
+from shared.bus.consumer import broker_epoch, read_from_start
 from shared.bus.kafka import Cluster, start_with_retry
 from shared.events.topics import ALL_TOPICS
 from shared.service import ServiceRuntime
@@ -116,30 +117,20 @@ class Archiver:
         """A new log: read every partition again from its start; and if offsets of the old log
         may have been committed into the new one, overwrite them with that start, so that they
         cannot make a later start of the archiver skip the head of the new log."""
-        partitions = consumer.assignment()
-        if not partitions:
+        if not await read_from_start(consumer, "audit archiver", self.epoch, epoch):
             # Mid-rebalance: positions will come from committed offsets, which may be the old
             # log's. The old epoch is kept, so that the next check rewinds, once assigned.
             return
-        log.warning("audit archiver: broker epoch changed (%s → %s); re-reading from the start",
-                    self.epoch, epoch)
         self.epoch = epoch
-        await consumer.seek_to_beginning(*partitions)
         if self._commit_unconfirmed:
             # If this fails too, the new broker did not know the group: nothing was committed.
             with contextlib.suppress(Exception):
-                await consumer.commit({tp: 0 for tp in partitions})
+                await consumer.commit({tp: 0 for tp in consumer.assignment()})
             self._commit_unconfirmed = False
 
     async def _epoch_now(self, cluster: Cluster) -> str | None:
-        """The broker's cluster id, or None when it does not answer."""
-        try:
-            return await cluster.epoch()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("audit archiver: cannot read the broker epoch: %s", exc)
-            return None
+        # Quiet: while the broker is down the archiver asks every half second.
+        return await broker_epoch(cluster, "audit archiver", quiet=True)
 
     async def _epoch_when_known(self, cluster: Cluster) -> str:
         """The cluster id, waiting for a broker that answers. A batch in hand is held until
