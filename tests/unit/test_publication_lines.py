@@ -1,6 +1,7 @@
-"""A partner's file cut into numbered lines (publishing._lines), read in blocks: the lines are
-those of the file, wherever the blocks end, and a line longer than any record is refused
-without being held whole."""
+"""A partner's file cut into lines (publishing._line_blocks), read in blocks, and the lines in
+chunks (publishing._chunks): the lines are those of the file, wherever the blocks end, a line
+longer than any record is refused without being held whole, and an ingestion that resumes
+starts after the lines applied before."""
 
 import io
 import random
@@ -10,6 +11,11 @@ import pytest
 
 from services.verification.domain.publication import MAX_LINE_BYTES
 from services.verification.service_layer import publishing
+
+
+def _numbered(data: bytes) -> list[tuple[int, bytes | None]]:
+    return list(enumerate((line for block in publishing._line_blocks(io.BytesIO(data))
+                           for line in block), 1))
 
 
 def _expected(data: bytes) -> list[tuple[int, bytes | None]]:
@@ -29,15 +35,15 @@ def test_lines_are_the_files_whatever_the_block(monkeypatch, block):
     for ending in (b"", b"\n"):
         data = b"\n".join(pieces) + ending
         monkeypatch.setattr(publishing, "_BLOCK", block)
-        assert list(publishing._lines(io.BytesIO(data))) == _expected(data)
+        assert _numbered(data) == _expected(data)
 
 
 def test_a_long_line_is_never_held_whole(monkeypatch):
     monkeypatch.setattr(publishing, "_BLOCK", 1024)
-    body = io.BytesIO(b"a\n" + b"y" * (100 * MAX_LINE_BYTES) + b"\nb")  # a 1.6 MB line
+    data = b"a\n" + b"y" * (100 * MAX_LINE_BYTES) + b"\nb"  # a 1.6 MB line
     tracemalloc.start()
     try:
-        lines = list(publishing._lines(body))
+        lines = _numbered(data)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -46,5 +52,16 @@ def test_a_long_line_is_never_held_whole(monkeypatch):
 
 
 def test_an_empty_file_has_no_lines():
-    assert list(publishing._lines(io.BytesIO(b""))) == []
-    assert list(publishing._lines(io.BytesIO(b"\n"))) == [(1, b"")]
+    assert _numbered(b"") == []
+    assert _numbered(b"\n") == [(1, b"")]
+
+
+@pytest.mark.parametrize("after", [0, 1, 6, 7, 10, 25, 40])
+def test_chunks_are_the_lines_after_those_applied(after):
+    blocks = iter([[b"1", b"2", b"3"], [], [b"4"], [b"5", b"6", b"7", b"8", b"9", b"10"],
+                   [b"11", b"12"]])
+    chunks = list(publishing._chunks(blocks, first=1, after=after, size=4))
+    assert [(first, len(raws)) for first, raws in chunks] == [
+        (n, min(4, 12 - n + 1)) for n in range(after + 1, 13, 4)]
+    assert [line for _, raws in chunks for line in raws] == [
+        str(n).encode() for n in range(after + 1, 13)]

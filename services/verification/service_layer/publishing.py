@@ -13,6 +13,7 @@ restart) resumes after its cursor when the same file is sent again.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from services.verification.service_layer import judging
 from services.verification.service_layer.handlers import on_partner_data_changed
 from services.verification.service_layer.monitoring import discover
 from shared.collector import fewer_collections
+from shared.db import fewer_checkpoints
 from shared.policy import PolicyTable
 from shared.uow import UnitOfWork
 
@@ -82,8 +84,8 @@ def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
     all, and ``PublicationBusy`` when another request holds the same file's ingestion."""
     batch = batch or BATCH
     upload.body.seek(0)
-    numbered = _lines(upload.body)
-    columns = _columns(upload.format, numbered)  # refuses a bad header first
+    # The header first: a file refused for it is refused before anything is stored.
+    columns, blocks, first = _columns(upload.format, _line_blocks(upload.body))
     found = _claim(upload, uow_factory)
     if found.completed_at is not None:
         return False, _report_of(uow_factory, found.publication_id, complete=False)
@@ -91,7 +93,7 @@ def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
     if in_worker is None:
         in_worker = upload.size >= WORKER_FROM_BYTES
     size = min(batch, JUDGED_CHUNK)
-    chunks = _chunks(numbered, after=cursor, size=size)
+    chunks = _chunks(blocks, first=first, after=cursor, size=size)
     held: list[list[Outcome]] = []
     held_through = cursor
     with fewer_collections():
@@ -126,51 +128,55 @@ def report(pub: Publication, rejected: list[Rejected] | None = None) -> dict[str
     return body
 
 
-def _columns(format: Format, numbered: Iterator[tuple[int, bytes | None]]
-             ) -> tuple[str, ...] | None:
-    """A CSV file's columns, from its header (line 1, read here); None for NDJSON."""
+def _columns(format: Format, blocks: Iterator[list[bytes | None]]
+             ) -> tuple[tuple[str, ...] | None, Iterator[list[bytes | None]], int]:
+    """A CSV file's columns, from its header (line 1, read here), the lines left and the number
+    of the first of them; for NDJSON, no columns and every line from line 1."""
     if format == "ndjson":
-        return None
-    first = next(numbered, None)
-    if first is None or first[1] is None:
+        return None, blocks, 1
+    first = next(blocks, [None])
+    if first[0] is None:
         raise lines.FileRefused("header: the first line must name the columns")
-    return lines.csv_header(first[1])
+    return lines.csv_header(first[0]), itertools.chain([first[1:]], blocks), 2
 
 
-def _chunks(numbered: Iterator[tuple[int, bytes | None]], *, after: int, size: int
+def _chunks(blocks: Iterator[list[bytes | None]], *, first: int, after: int, size: int
             ) -> Iterator[judging.Chunk]:
-    """The lines after line ``after`` (applied before an interruption), ``size`` at a time."""
-    first, raws = 0, []
-    for n, raw in numbered:
-        if n <= after:
-            continue
-        if not raws:
-            first = n
-        raws.append(raw)
-        if len(raws) == size:
-            yield first, raws
-            raws = []
-    if raws:
-        yield first, raws
+    """The lines after line ``after`` (applied before an interruption), ``size`` at a time;
+    ``first`` is the number of the blocks' first line."""
+    start, held = first, []  # the number of held[0], and the lines held
+    for block in blocks:
+        held += block
+        if start <= after:  # lines applied before: dropped
+            dropped = min(after - start + 1, len(held))
+            held, start = held[dropped:], start + dropped
+        while len(held) >= size:
+            yield start, held[:size]
+            held, start = held[size:], start + size
+    if held:
+        yield start, held
 
 
-def _lines(body: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """Numbered lines without their newline, each held whole only up to MAX_LINE_BYTES (None
-    for a longer one, whose rest is skipped). Read in blocks and split there: a readline per
-    line cost ~1 µs a line."""
-    n, partial, too_long = 0, b"", False
+def _line_blocks(body: BinaryIO) -> Iterator[list[bytes | None]]:
+    """The file's lines without their newline, in order, some thousands at a time (read in
+    blocks and split there: a readline per line cost ~1 µs a line). A line is held whole only up
+    to MAX_LINE_BYTES: a longer one is None, and its rest is skipped as it is read."""
+    partial, too_long = b"", False
     while block := body.read(_BLOCK):
-        pieces = block.split(b"\n")
-        pieces[0] = partial + pieces[0]
-        partial = pieces.pop()  # after the last newline: the start of a line, or b""
-        for piece in pieces:
-            n += 1
-            yield n, None if too_long or len(piece) > MAX_LINE_BYTES else piece
-            too_long = False
+        found = block.split(b"\n")
+        found[0] = partial + found[0]
+        partial = found.pop()  # after the last newline: the start of a line, or b""
+        pieces: list[bytes | None] = (
+            [None if len(p) > MAX_LINE_BYTES else p for p in found]
+            if found and max(map(len, found)) > MAX_LINE_BYTES else list(found))
+        if too_long and pieces:  # the end of a long line begun in an earlier block
+            pieces[0], too_long = None, False
         if len(partial) > MAX_LINE_BYTES:  # a line longer than any record: not held
             partial, too_long = b"", True
+        if pieces:
+            yield pieces
     if partial or too_long:
-        yield n + 1, None if too_long else partial
+        yield [None if too_long else partial]
 
 
 def _claim(upload: Upload, uow_factory: Callable[[], UnitOfWork]) -> Publication:
@@ -210,7 +216,8 @@ def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int,
         repo.add_rejections(pub.publication_id, rejected[:max(room, 0)])
         apply_outcomes(uow, pub.department, [o for chunk in chunks for o in chunk], monitoring,
                        publication_id=pub.publication_id)
-        uow.commit()
+        with fewer_checkpoints(uow.conn):
+            uow.commit()
     return to_line
 
 
