@@ -1,14 +1,15 @@
-"""A partner department's bulk publication: read line by line, applied in batches.
+"""A partner department's bulk publication: read in blocks, judged in chunks, applied in batches.
 
 The file arrives whole first (spooled to disk by the HTTP route, hashed on the way), because a
 publication is known by the SHA-256 of its bytes: the same file sent again answers the first
-report and changes nothing. Then its lines are judged one by one (``domain.publication``, pure)
-and applied ``BATCH`` lines per transaction: the accepted lines' records (pseudonymised as they
-are read), the rejected lines' reasons, the publication's counts and cursor, and a new report on
-every recipient's case whose figures the batch changed, the early warnings and discovery
-leads it raises (``monitoring``) — all committed together. A bad line
-never blocks the others, and a batch is never half applied. An ingestion interrupted (a crash, a
-restart) resumes after its cursor when the same file is sent again.
+report and changes nothing. Then its lines are judged one by one (``domain.publication``, pure;
+for a large file in a worker process beside this one, ``judging``) and applied up to ``BATCH``
+lines per transaction: the accepted lines' records (pseudonymised as they are read), the
+rejected lines' reasons, the publication's counts and cursor, and a new report on every open or
+recipient's case whose figures the batch changed, the early warnings and discovery leads it
+raises (``monitoring``) — all committed together. A bad line never blocks the others, and a
+batch is never half applied. An ingestion interrupted (a crash, a restart) resumes after its
+cursor when the same file is sent again.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from shared.uow import UnitOfWork
 
 Format = Literal["ndjson", "csv"]
 # Lines per transaction. Each transaction writes every index page it touched once more, and a
-# file's records land at random places in the index of persons: at 3 million records, batches
-# of 10,000 wrote 2.4× the bytes of batches of 50,000 and went in at half the speed (measured,
-# docs/PERFORMANCE.md). 50,000 lines hold ~20 MB at their peak and SQLite's write lock for
+# file's records land at random places in the index of persons: at 3 million rows, raw inserts
+# in batches of 10,000 took 2.4× the system time of batches of 50,000 and half the speed
+# (docs/PERFORMANCE.md). 50,000 lines hold ~20 MB at their peak and SQLite's write lock for
 # about a second.
 BATCH = 50_000
 JUDGED_CHUNK = 5_000  # lines judged at a time (in a worker, sent and returned at a time)
