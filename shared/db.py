@@ -210,7 +210,8 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
     ``replace`` columns of the row there, in place: an index on columns not replaced is left
     as it is (SQLite and PostgreSQL alike)."""
     same = same or {}
-    if not columns or not len(next(iter(columns.values()))):
+    first = next(iter(columns.values()), ())
+    if not first:
         return
     dialect = conn.dialect
     names = [*columns, *same]
@@ -233,16 +234,42 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
     for name, value in same.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         bound.append(repeat(value if process is None or value is None else process(value)))
+    # An iterator: the rows are made as they are sent (not strict: ``same`` repeats).
+    rows = zip(*bound, strict=False)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        # An iterator: the rows are made as they are sent (not strict: ``same`` repeats).
-        cursor.executemany(sql, zip(*bound, strict=False))
+        if dialect.name == "postgresql" and len(first) >= _COPY_FROM_ROWS:
+            sql = _copied_in(cursor, table.name, names, rows, sql[sql.index(" ON CONFLICT"):]
+                             if on_conflict else "")
+        else:
+            cursor.executemany(sql, rows)
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy raises it (IntegrityError, OperationalError…), values hidden.
         raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
                                   hide_parameters=True) from exc
     finally:
         cursor.close()
+
+
+_COPY_FROM_ROWS = 1_000  # fewer go in one statement: COPY's three more round trips cost more
+
+
+def _copied_in(cursor: Any, table: str, names: Sequence[str], rows: Iterable[Sequence[Any]],
+               on_conflict: str) -> str:
+    """PostgreSQL: the rows COPYed into a temporary table like ``table`` (this session's, kept
+    empty between uses), then inserted from there in one statement. A row per INSERT cost the
+    server several times what COPY does (1,000,000 partner records: 17,526/s with
+    ``executemany``). Returns the last statement, for an error's message."""
+    staged, columns = f"onedoor_bulk_{table}", ", ".join(names)
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} "
+                   f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    with cursor.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged}{on_conflict}"
+    cursor.execute(insert)
+    cursor.execute(f"TRUNCATE {staged}")  # a second call in this transaction starts empty
+    return insert
 
 
 def within(jurisdiction: str, region: ColumnElement[Any],

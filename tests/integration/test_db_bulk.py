@@ -28,7 +28,7 @@ things = Table("things", metadata,
                Column("at", DateTime(timezone=True), nullable=False),
                Column("note", String(20), nullable=True))
 
-N = 40_000  # more values than SQLite binds in one statement (32,766)
+N = 40_000  # more values than SQLite binds in one statement (32,766); COPY on PostgreSQL
 
 
 @pytest.fixture
@@ -59,20 +59,30 @@ def test_rows_by_column_with_conversions_and_a_list_longer_than_sqlite_binds(eng
     assert all(r.at.replace(tzinfo=UTC) == at and r.note is None for r in rows)
 
 
-def test_on_conflict_replaces_only_the_columns_named(engine):
+@pytest.mark.parametrize("extra", [0, 1_500])  # and on PostgreSQL through COPY (1,000 or more)
+def test_on_conflict_replaces_only_the_columns_named(engine, extra):
     at = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    more = [f"m-{i}" for i in range(extra)]
     with engine.begin() as conn:
-        insert_columns(conn, things, {"name": ["a", "b"], "size": [1, 2]},
+        insert_columns(conn, things, {"name": ["a", "b", *more], "size": [1, 2] + [0] * extra},
                        same={"at": at, "note": "first"})
     with engine.begin() as conn:
-        insert_columns(conn, things, {"name": ["b", "c"], "size": [20, 30]},
+        insert_columns(conn, things, {"name": ["b", "c", *more],
+                                      "size": [20, 30] + [7] * extra},
                        same={"at": at, "note": "second"}, on_conflict=("name",),
+                       replace=("size",))
+        # A second call in the same transaction starts from nothing staged.
+        insert_columns(conn, things, {"name": ["d", *more], "size": [40] + [8] * extra},
+                       same={"at": at, "note": "third"}, on_conflict=("name",),
                        replace=("size",))
     with engine.connect() as conn:
         rows = {r.name: (r.size, r.note) for r in conn.execute(select(things))}
-    assert rows == {"a": (1, "first"), "b": (20, "first"), "c": (30, "second")}
+    assert {k: rows.pop(k) for k in "abcd"} == {
+        "a": (1, "first"), "b": (20, "first"), "c": (30, "second"), "d": (40, "third")}
+    assert rows == {name: (8 if extra else 0, "first") for name in more}
     with pytest.raises(IntegrityError), engine.begin() as conn:  # no ON CONFLICT: refused
-        insert_columns(conn, things, {"name": ["a"], "size": [9]}, same={"at": at})
+        insert_columns(conn, things, {"name": ["a", *more], "size": [9] * (extra + 1)},
+                       same={"at": at})
 
 
 def test_equal_instants_in_other_zones_are_each_converted(engine):
