@@ -39,7 +39,7 @@ class Figure:
     source: str  # where the figure comes from, or why it is a default
     default: bool = False  # not a seed fact: a placeholder each region must set
 
-    @property
+    @cached_property  # named in every assessment's policy version: made once per figure
     def ref(self) -> str:
         return f"{self.name}@{self.region}/{self.effective_from.isoformat()}"
 
@@ -63,25 +63,33 @@ class PolicyTable:
         for f in sorted(self.figures, key=lambda f: f.effective_from, reverse=True):
             index.setdefault((f.name, f.region), []).append(f)
         object.__setattr__(self, "_index", index)  # newest first, per (name, region)
-        # The table never changes, so an answer once found holds: a replay asks the same few
-        # (figure, region, day) questions for thousands of cases.
-        object.__setattr__(self, "_found", {})
+        object.__setattr__(self, "_names", tuple(dict.fromkeys(f.name for f in self.figures)))
+        # The table never changes, so what is in force for a region on a day, once found,
+        # holds: a replay asks about the same few region-days for thousands of cases.
+        object.__setattr__(self, "_in_force", {})
 
     def figure(self, name: str, region: str, on: date) -> Figure | None:
-        found: dict[tuple[str, str, date], Figure | None] = self._found  # type: ignore[attr-defined]
-        key = (name, region, on)
-        if key in found:
-            return found[key]
+        return self.in_force(region, on).get(name)
+
+    def in_force(self, region: str, on: date) -> Mapping[str, Figure]:
+        """Every figure in force for a region on a day, by name (read-only: it is shared)."""
+        cache: dict[tuple[str, date], dict[str, Figure]] = self._in_force  # type: ignore[attr-defined]
+        found = cache.get((region, on))
+        if found is not None:
+            return found
         index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]
-        answer = None
-        for level in region_chain(region):
-            answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
-                          None)
-            if answer is not None:
-                break
-        if len(found) < 100_000:  # bounded: days × figures × regions of one long replay
-            found[key] = answer
-        return answer
+        found = {}
+        for name in self._names:  # type: ignore[attr-defined]
+            for level in region_chain(region):
+                answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
+                              None)
+                if answer is not None:
+                    found[name] = answer
+                    break
+        if len(cache) >= 20_000:  # bounded: a service runs for years, one day after another
+            cache.clear()
+        cache[(region, on)] = found
+        return found
 
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:

@@ -367,3 +367,21 @@ def test_without_a_calendar_only_weekends_are_off():
     table = load_policy(POLICY_DIR)
     assert table.is_working_day(date(2024, 10, 1)) is True
     assert table.is_working_day(date(2024, 9, 29)) is False
+
+
+def test_what_is_in_force_is_the_same_when_asked_for_all_at_once_or_one_by_one():
+    table = parse_policy(
+        figure_toml("dibao.monthly_standard_fen", '"370000"', "2019-01-01", "90000")
+        + figure_toml("dibao.monthly_standard_fen", '"370200"', "2021-01-01", "100000")
+        + figure_toml("dibao.max_vehicles", '"000000"', "2020-01-01", "1"))
+    for region in ("370202", "370300", "110101"):
+        for on in (date(2018, 1, 1), date(2019, 6, 1), date(2020, 6, 1), date(2021, 1, 1)):
+            found = table.in_force(region, on)
+            for name in ("dibao.monthly_standard_fen", "dibao.max_vehicles"):
+                one = next((f for level in region_chain(region)
+                            for f in sorted(table.figures, key=lambda f: f.effective_from,
+                                            reverse=True)
+                            if (f.name, f.region) == (name, level) and f.effective_from <= on),
+                           None)
+                assert found.get(name) == one == table.figure(name, region, on)
+    assert table.in_force("370202", date(2018, 1, 1)) == {}

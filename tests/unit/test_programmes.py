@@ -559,3 +559,15 @@ def test_cixi_extreme_hardship_standard_is_its_own_not_the_dibao_multiple():
 def test_an_unknown_programme_is_a_programming_error():
     with pytest.raises(ValueError, match="no rules for programme 'orphans'"):
         assess(case("orphans", person()), TABLES["packaged"], ON)
+
+
+def test_facts_changed_with_but_are_what_dataclasses_replace_gives():
+    from dataclasses import replace
+    facts = ALL[0].facts
+    changes = {"household_status": "dibao", "temporary_granted_this_year_fen": 12_300,
+               "report_id": "r-2"}
+    assert facts.but(**changes) == replace(facts, **changes)
+    assert facts.but(**changes) is not facts and facts.household_status != "dibao"
+    assert facts.but() == facts
+    with pytest.raises(TypeError, match="no field"):
+        facts.but(household="dibao")

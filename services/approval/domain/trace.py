@@ -36,6 +36,7 @@ class PolicyView:
     def __init__(self, table: PolicyTable, region: str, on: date) -> None:
         self.table, self.region, self.on = table, region, on
         self.used: dict[str, Figure] = {}
+        self._in_force = table.in_force(region, on)
 
     def require(self, *names: str) -> None:
         """Fail with every missing figure at once, so a rejection is never half-explained."""
@@ -44,10 +45,11 @@ class PolicyView:
             raise MissingFigures(missing)
 
     def find(self, name: str) -> Figure | None:
-        assert name in FIGURES, name  # a typo here is a bug, not a policy gap
-        fig = self.table.figure(name, self.region, self.on)
+        fig = self._in_force.get(name)
         if fig is not None:
             self.used[name] = fig
+        else:
+            assert name in FIGURES, name  # a typo here is a bug, not a policy gap
         return fig
 
     def fig(self, name: str) -> Figure:

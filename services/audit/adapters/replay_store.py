@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -96,6 +97,7 @@ def open_store(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=OFF")
         cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
     return engine
@@ -111,21 +113,33 @@ def create(engine: Engine) -> None:
 
 
 def add_timeline(engine: Engine, entries: Iterable[Entry]) -> None:
-    """One row per event folded: plain tuples to the driver (every column is text, nothing to
-    convert), rather than ``insert_rows``' dict per row and its pass over every value."""
+    """One row per event folded."""
     rows = [(case_id, at.isoformat(), kind, summary, event_id)
             for case_id, at, kind, summary, event_id in entries]
-    if not rows:
-        return
     with engine.begin() as conn:
-        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(f"INSERT INTO {timeline.name} (case_id, at, type, summary, "
-                             f"event_id) VALUES ({', '.join([marker] * 5)})", rows)
+        _insert_plain(conn, timeline, rows)
 
 
 def add_cases(engine: Engine, views: Iterable[dict[str, Any]]) -> None:
+    rows = _case_rows(views)
     with engine.begin() as conn:
-        insert_rows(conn, cases, list(views))
+        _insert_plain(conn, cases, rows)
+
+
+def _case_rows(views: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    names = list(cases.c.keys())  # a case's view has every column
+    return [tuple(view[n] for n in names) for view in views]
+
+
+def _insert_plain(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of text and whole numbers, every column in the table's order, as plain tuples to
+    the driver: nothing to convert, so none of ``insert_rows``' dict per row and pass over
+    every value (writing the cases of a 1,000,000-event replay took 1.4 s that way)."""
+    if not rows:
+        return
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(table.c.keys())}) VALUES "
+                         f"({', '.join([marker] * len(table.c))})", rows)
 
 
 def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Finding],
@@ -133,7 +147,7 @@ def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Find
     """The cases (unless given to ``add_cases`` already), the findings, the timeline's index and
     the run's summary."""
     with engine.begin() as conn:
-        insert_rows(conn, cases, list(views))
+        _insert_plain(conn, cases, _case_rows(views))
         insert_rows(conn, findings, [finding_row(f) for f in found])
         # The index is built once, after the inserts: cheaper than keeping it up on the way.
         conn.execute(text("CREATE INDEX ix_timeline_case ON timeline (case_id, at)"))

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, tuple_
 from services.audit.adapters.tables import access_log, archive, checkpoints
 from services.audit.domain.chain import ChainHead, Record
 from services.audit.domain.checkpoint import Checkpoint, from_json, to_json
-from shared.db import insert_rows, reading
+from shared.db import driver_rows, insert_rows, reading
 
 
 def heads(conn: Connection) -> dict[tuple[str, int], ChainHead]:
@@ -72,7 +72,7 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
         page = query if after is None else query.where(
             tuple_(archive.c.topic, archive.c.partition, archive.c.seq) > tuple_(*after))
         with reading(engine) as conn:
-            rows = conn.execute(page.limit(batch)).all()
+            rows = list(driver_rows(conn, page.limit(batch), batch))
         if not rows:
             return
         for t, p, seq, offset, key, headers, value, prev_hash, hash_, kind, at, subject in rows:
@@ -117,7 +117,7 @@ def events(engine: Engine, *, leaving_out: str, until: int | None = None,
     while True:
         page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
         with reading(engine) as conn:
-            rows = conn.execute(page.limit(batch)).all()
+            rows = list(driver_rows(conn, page.limit(batch), batch))
         if not rows:
             return
         if sqlite:

@@ -16,11 +16,12 @@ Pure: events in, state and findings out. Reading the archive and writing the fre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
+
+from pydantic_core import from_json as _parse
 
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import CaseFacts, from_application, with_report
@@ -168,9 +169,11 @@ class Replay:
                  owns: Callable[[str], bool] | None = None) -> None:
         self.policy = policy
         self.selected: Callable[[CaseState], bool] = selected or (lambda case: True)
+        self._all_selected = selected is None
         self.since = since
         self.stale_after_days = stale_after_days
         self.owns = owns
+        self._owned: dict[str, bool] = {}  # owns' answer per case, asked once
         self.cases: dict[str, CaseState] = {}  # the fold's own: every case, unless ``owns``
         self.elsewhere: dict[str, CaseState] = {}  # the others, as far as households need
         self._unfolded: dict[str, list[bytes]] = {}  # their stage changes, not yet folded
@@ -187,11 +190,16 @@ class Replay:
     # -- the fold ------------------------------------------------------------------------------
     def apply(self, event_type: str, case_id: str, at: datetime, event_id: str | None,
               value: bytes) -> None:
+        # Called for every event of the archive: kept to what each one needs.
         self.now = at
         self.applied += 1
-        if self.owns is not None and not self.owns(case_id):
-            self._fold_elsewhere(event_type, case_id, at, value)
-            return
+        if self.owns is not None:
+            owned = self._owned.get(case_id)
+            if owned is None:
+                owned = self._owned[case_id] = self.owns(case_id)
+            if not owned:
+                self._fold_elsewhere(event_type, case_id, at, value)
+                return
         self.counts[event_type] = self.counts.get(event_type, 0) + 1
         case = self.cases.get(case_id)
         if case is None:
@@ -201,9 +209,10 @@ class Replay:
         if handler is None:
             return
         in_time = self.since is None or at >= self.since
-        summary = handler(self, case, at, event_id, value, in_time and self.selected(case))
+        summary = handler(self, case, at, event_id, value,
+                          in_time and (self._all_selected or self.selected(case)))
         # Asked again: an application is what tells a case's programme and region.
-        if summary is not None and in_time and self.selected(case):
+        if summary is not None and in_time and (self._all_selected or self.selected(case)):
             self.timeline.append(Entry(case_id, at, event_type, summary, event_id))
 
     def _fold_elsewhere(self, event_type: str, case_id: str, at: datetime,
@@ -213,7 +222,7 @@ class Replay:
         elif event_type == _SUBMITTED:
             self.joined(self.elsewhere.setdefault(case_id, CaseState(case_id)), value)
         elif event_type == _DECIDED and _may_approve(value):
-            self._granting(case_id, json.loads(value))
+            self._granting(case_id, _parse(value))
 
     def _household_case(self, case_id: str) -> CaseState:
         """A case of a household member, its stage changes folded so far (see ``Replay``)."""
@@ -245,7 +254,7 @@ class Replay:
     def joined(self, case: CaseState, value: bytes) -> None:
         """Another share's application: only who is in the household, and for what (no
         facts: this fold never re-runs that case)."""
-        e = json.loads(value)
+        e = _parse(value)
         case.programme = e["programme"]
         case.member_refs = tuple(m["person_ref"] for m in e["members"])
         for ref in case.member_refs:
@@ -264,7 +273,7 @@ class Replay:
 
     def stage_changed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                       reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         changed_at = _time(e["changed_at"])
         if e["sequence"] <= case.sequence:
             return f"(earlier change #{e['sequence']}) → {e['to_stage']}"
@@ -299,7 +308,7 @@ class Replay:
         if stated_core(result, facts.programme, facts.region_code) in value:
             self.identical_bytes += 1  # the re-run states exactly what was published
             return summary
-        published = json.loads(value)
+        published = _parse(value)
         rerun = {"eligible": result.eligible, "monthly_amount_fen": result.monthly_amount_fen,
                  "one_off_amount_fen": result.one_off_amount_fen,
                  "benefits": [b.model_dump() for b in benefits(result.benefits)],
@@ -335,7 +344,7 @@ class Replay:
         facts = case.facts
         if (facts.household_status, facts.temporary_granted_this_year_fen) == (status, granted):
             return facts
-        return replace(facts, household_status=status, temporary_granted_this_year_fen=granted)
+        return facts.but(household_status=status, temporary_granted_this_year_fen=granted)
 
     def _status(self, refs: Iterable[str]) -> str | None:
         """As approval's ``household_status``: any member's running case, itself included."""
@@ -351,7 +360,7 @@ class Replay:
 
     def decided(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                 reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         decided_at = _time(e["decided_at"])
         # What later checks need, not the whole decision (its reasons are most of its bytes).
         case.decision = {k: e.get(k) for k in (
@@ -413,7 +422,7 @@ class Replay:
 
     def benefit_changed(self, case: CaseState, at: datetime, event_id: str | None,
                         value: bytes, reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         month, fen = e["effective_month"], e["monthly_amount_fen"]
         # From its month on, a change replaces what earlier decisions set (payment's rule).
         case.schedule = [(m, a) for m, a in case.schedule if m < month] + [(month, fen)]
@@ -423,7 +432,7 @@ class Replay:
 
     def payment_scheduled(self, case: CaseState, at: datetime, event_id: str | None,
                           value: bytes, reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         if reporting:
             problem = self._unmatched(case, e, _time(e["scheduled_at"]))
             if problem:
@@ -461,7 +470,7 @@ class Replay:
 
     def payment_settled(self, case: CaseState, at: datetime, event_id: str | None,
                         value: bytes, reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         payment = case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})
         payment["status"] = e["outcome"]
         if e["outcome"] == "paid":
@@ -471,14 +480,14 @@ class Replay:
 
     def payment_held(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                      reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})["status"] = \
             "held"
         return f"payment {e['period']} held: {e['reason']}"
 
     def other(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
               reporting: bool) -> str:
-        e = json.loads(value)
+        e = _parse(value)
         detail = e.get("status") or e.get("kind") or e.get("occasion") or ""
         return f"{detail} {e.get('outcome') or ''}".strip()
 

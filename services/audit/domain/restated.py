@@ -9,7 +9,6 @@ compares field by field, so a difference in writing alone is never taken for a d
 
 from __future__ import annotations
 
-import functools
 import json
 import json.encoder
 import re
@@ -70,8 +69,17 @@ def _benefit(b: Benefit) -> str:
 
 def _reason(c: Check) -> str:
     return (f'{{"rule":{_text(c.rule)},"passed":{_literal(c.passed)},'
-            f'"detail":{_text(c.detail)},"figures":{_JSON(c.inputs)},'
+            f'"detail":{_text(c.detail)},"figures":{_inputs(c.inputs)},'
             f'"label_zh":{_text(c.label_zh)},"parameters":{_figures(c.parameters)}}}')
+
+
+def _inputs(inputs: dict[str, str]) -> str:
+    """A check's inputs (text by text: the encoder's walk of a dict cost more than the rest of
+    a reason)."""
+    try:
+        return "{" + ",".join([_text(k) + ":" + _text(v) for k, v in inputs.items()]) + "}"
+    except TypeError:  # a value that is not text: written as the encoder writes it
+        return _JSON(inputs)
 
 
 def _literal(value: bool | str | None) -> str:
@@ -80,8 +88,21 @@ def _literal(value: bool | str | None) -> str:
     return _JSON(value)
 
 
-@functools.lru_cache(maxsize=4096)
+# The figures a reason cites, each tuple of them written once. Keyed by the figures' identities:
+# hashing a figure hashes every field, each time. The entry holds the figures themselves, so no
+# other object can take their identities while it is there.
+_written: dict[tuple[int, ...], tuple[tuple[Figure, ...], str]] = {}
+
+
 def _figures(parameters: tuple[Figure, ...]) -> str:
-    return _JSON([{"name": f.name, "value": f.value, "region": f.region,
+    key = tuple(map(id, parameters))
+    hit = _written.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], parameters, strict=True)):
+        return hit[1]
+    text = _JSON([{"name": f.name, "value": f.value, "region": f.region,
                    "effective_from": f.effective_from.isoformat(), "source": f.source,
                    "default": f.default} for f in parameters])
+    if len(_written) >= 4096:
+        _written.clear()
+    _written[key] = (parameters, text)
+    return text

@@ -37,7 +37,13 @@ from services.approval.domain.policy import PolicyTable
 from services.audit.adapters import replay_store, store
 from services.audit.domain import event_time
 from services.audit.domain.replay import KINDS, Finding, Replay
-from services.audit.service_layer.replaying import Scope, Summary, archived_events, fold_all
+from services.audit.service_layer.replaying import (
+    Scope,
+    Summary,
+    archived_events,
+    collector_paused,
+    fold_all,
+)
 from shared.db import make_engine, reading
 from shared.events import topics
 
@@ -141,12 +147,17 @@ def _last_event_time(url: str, until: datetime | None) -> int | None:
 
 
 def _fold_share(task: _Task, share: int, progress: Progress | None) -> _Done:
+    with collector_paused():  # to the end: the cases are written after the fold
+        return _folded_share(task, share, progress)
+
+
+def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
     engine: Engine = make_engine(task.url)
     out = None if task.out_url is None else replay_store.open_store(task.out_url)
     scope = task.scope
     owns = None if task.shares == 1 else \
         (lambda case_id: share_of(case_id, task.shares) == share)
-    fold = Replay(task.policy, selected=scope.selects, since=scope.since,
+    fold = Replay(task.policy, selected=scope.selector, since=scope.since,
                   stale_after_days=task.stale_after_days, owns=owns)
     on_timeline = None if out is None else \
         (lambda entries: replay_store.add_timeline(out, entries))
