@@ -6,6 +6,7 @@ the decision later with the same inputs. Money in fen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
@@ -108,37 +109,66 @@ class CaseFacts:
 
 
 def from_application(event: ApplicationSubmitted) -> CaseFacts:
-    """The facts as the window recorded them. Approval opens a case with these, and the audit
-    replay rebuilds them the same way from the archived event."""
-    t = event.temporary
+    """The facts as the window recorded them. Approval opens a case with these."""
+    return application_facts(event.model_dump())
+
+
+def application_facts(data: Mapping[str, Any]) -> CaseFacts:
+    """The facts of an application in its JSON form (every field present, as the catalogue
+    writes it): the audit replay reads millions of archived events this way, without building
+    the event's model, and so gets exactly the facts approval got (``from_application``)."""
+    t = data["temporary"]
     return CaseFacts(
-        case_id=event.case_id, programme=event.programme, region_code=event.region_code,
+        case_id=data["case_id"], programme=data["programme"], region_code=data["region_code"],
         members=tuple(Member(
-            person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
-            declared_monthly_fen=sum(i.monthly_amount_fen for i in m.declared_incomes),
-            disability_grade=m.disability_grade, able_to_work=m.able_to_work,
-            self_care=m.self_care) for m in event.members),
-        legal_supporters=tuple(Supporter(s.relation, s.able_to_support)
-                               for s in event.legal_supporters),
-        care_mode=event.care_mode,
+            person_ref=m["person_ref"], relation=m["relation"], age_years=m["age_years"],
+            declared_monthly_fen=sum(i["monthly_amount_fen"] for i in m["declared_incomes"]),
+            disability_grade=m["disability_grade"], able_to_work=m["able_to_work"],
+            self_care=m["self_care"]) for m in data["members"]),
+        legal_supporters=tuple(Supporter(s["relation"], s["able_to_support"])
+                               for s in data["legal_supporters"]),
+        care_mode=data["care_mode"],
         temporary=None if t is None else TemporaryRequest(
-            t.kind, t.requested_amount_fen, t.cause, t.rigid_medical_spending_fen))
+            t["kind"], t["requested_amount_fen"], t["cause"], t["rigid_medical_spending_fen"]))
+
+
+@dataclass(frozen=True)
+class ReportFindings:
+    """What an assessment takes from a verification report."""
+
+    report_id: str
+    incomes: dict[str, tuple[int, int]]  # person_ref → (counted, from work) monthly fen
+    assets: Assets
+
+
+def report_findings(data: Mapping[str, Any]) -> ReportFindings:
+    """A report's findings from its JSON form (every field present), as ``application_facts``."""
+    a = data["assets"]
+    return ReportFindings(
+        data["report_id"],
+        {m["person_ref"]: (m["counted_monthly_fen"], m["employment_monthly_fen"])
+         for m in data["members"]},
+        Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"]))
 
 
 def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
     """The facts with a verification report's findings: counted incomes and assets."""
-    found = {m.person_ref: m for m in report.members}
+    return with_findings(facts, report_findings(report.model_dump()))
+
+
+def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
+    """The facts with a report's findings. A member the report leaves out keeps what earlier
+    reports found."""
+    incomes = found.incomes
     # Built directly rather than with dataclasses.replace, which cost more than the assessment
     # itself when the audit replay re-runs every decision.
     members = tuple(Member(
         person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
         declared_monthly_fen=m.declared_monthly_fen, disability_grade=m.disability_grade,
         able_to_work=m.able_to_work, self_care=m.self_care,
-        counted_monthly_fen=f.counted_monthly_fen, employment_monthly_fen=f.employment_monthly_fen)
-        if (f := found.get(m.person_ref)) is not None else m for m in facts.members)
-    a = report.assets
-    return facts.but(members=members, report_id=report.report_id,
-                     assets=Assets(a.real_estate_count, a.vehicle_count, a.deposits_fen))
+        counted_monthly_fen=f[0], employment_monthly_fen=f[1])
+        if (f := incomes.get(m.person_ref)) is not None else m for m in facts.members)
+    return facts.but(members=members, report_id=found.report_id, assets=found.assets)
 
 
 def per_capita(total_fen: int, size: int) -> int:

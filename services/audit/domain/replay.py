@@ -24,13 +24,20 @@ from typing import Any, NamedTuple
 from pydantic_core import from_json as _parse
 
 from services.approval.domain.assessment import assess
-from services.approval.domain.facts import CaseFacts, from_application, with_report
+from services.approval.domain.facts import (
+    CaseFacts,
+    ReportFindings,
+    application_facts,
+    report_findings,
+    with_findings,
+)
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.workflow import add_months
 from services.audit.domain.restated import assessment_head, stated_core
 from shared import clock
 from shared.events import catalogue as ev
+from shared.events.base import Event
 
 RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
 RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
@@ -95,7 +102,7 @@ class CaseState:
     due_at: datetime | None = None
     member_refs: tuple[str, ...] = ()
     facts: CaseFacts | None = None  # the application's, with the reports assessed so far
-    reports: list[ev.VerificationReported] = field(default_factory=list)  # not yet applied
+    reports: list[ReportFindings] = field(default_factory=list)  # not yet applied
     reported_at: dict[str, datetime] = field(default_factory=dict)
     # report id → the departments its report marked stale (partner data past its freshness)
     stale_sources: dict[str, list[str]] = field(default_factory=dict)
@@ -136,6 +143,13 @@ class CaseState:
             "one_off_amount_fen": d.get("one_off_amount_fen", 0),
             "assessments": self.assessments, "divergences": self.divergences,
             "payments": len(self.payments), "paid_fen": self.paid_fen, "events": self.events}
+
+
+def _through_model(model: type[Event], value: bytes) -> dict[str, Any]:
+    """An event in its JSON form with every field, defaults filled in by its model. Events are
+    read as parsed JSON (building millions of models cost more than the rest of the fold); one
+    archived before a field was added lacks it, and goes through its model instead."""
+    return model.model_validate_json(value).model_dump(mode="json")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -241,15 +255,19 @@ class Replay:
 
     def submitted(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                   reporting: bool) -> str:
-        event = ev.ApplicationSubmitted.model_validate_json(value)
-        case.programme, case.region_code = event.programme, event.region_code
-        case.submitted_at = clock.as_utc(event.submitted_at)
-        case.member_refs = tuple(m.person_ref for m in event.members)
-        case.facts = from_application(event)
+        e = _parse(value)
+        try:
+            case.facts = application_facts(e)
+        except KeyError:  # written before a field was added: its model fills the defaults
+            e = _through_model(ev.ApplicationSubmitted, value)
+            case.facts = application_facts(e)
+        case.programme, case.region_code = e["programme"], e["region_code"]
+        case.submitted_at = _time(e["submitted_at"])
+        case.member_refs = tuple(m["person_ref"] for m in e["members"])
         for ref in case.member_refs:
             self._cases_of.setdefault(ref, set()).add(case.case_id)
-        return f"applied for {event.programme} in {event.region_code}, " \
-               f"{len(event.members)} member(s)"
+        return f"applied for {e['programme']} in {e['region_code']}, " \
+               f"{len(e['members'])} member(s)"
 
     def joined(self, case: CaseState, value: bytes) -> None:
         """Another share's application: only who is in the household, and for what (no
@@ -262,14 +280,21 @@ class Replay:
 
     def reported(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
-        report = ev.VerificationReported.model_validate_json(value)
-        case.reports.append(report)
-        case.reported_at[report.report_id] = clock.as_utc(report.reported_at)
-        stale = [s.department for s in report.sources if s.stale]
+        r = _parse(value)
+        try:
+            found = report_findings(r)
+            reported_at, sources, occasion = r["reported_at"], r["sources"], r["occasion"]
+        except KeyError:  # written before a field was added (sources): as for applications
+            r = _through_model(ev.VerificationReported, value)
+            found = report_findings(r)
+            reported_at, sources, occasion = r["reported_at"], r["sources"], r["occasion"]
+        case.reports.append(found)
+        case.reported_at[found.report_id] = _time(reported_at)
+        stale = [s["department"] for s in sources if s["stale"]]
         if stale:
-            case.stale_sources[report.report_id] = stale
-        return (f"verification report ({report.occasion}): per capita "
-                f"{report.per_capita_monthly_income_fen} fen/month")
+            case.stale_sources[found.report_id] = stale
+        return (f"verification report ({occasion}): per capita "
+                f"{r['per_capita_monthly_income_fen']} fen/month")
 
     def stage_changed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
                       reporting: bool) -> str:
@@ -337,7 +362,7 @@ class Replay:
                     and case.facts.report_id != report_id:
                 return None
             while case.reports and case.facts.report_id != report_id:
-                case.facts = with_report(case.facts, case.reports.pop(0))
+                case.facts = with_findings(case.facts, case.reports.pop(0))
         refs = case.member_refs
         year = date.fromisoformat(recorded["assessed_on"]).year
         status, granted = self._status(refs), self._granted(refs, year, case.case_id)
