@@ -6,6 +6,7 @@ the decision later with the same inputs. Money in fen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -182,6 +183,7 @@ def share(amount_fen: int, permille: int) -> int:
                                                                 rounding=ROUND_HALF_UP))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same standards and limits in every explanation
 def yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     fen = abs(fen)

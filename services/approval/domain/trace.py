@@ -40,9 +40,13 @@ class PolicyView:
 
     def require(self, *names: str) -> None:
         """Fail with every missing figure at once, so a rejection is never half-explained."""
-        missing = [n for n in names if self.find(n) is None]
-        if missing:
-            raise MissingFigures(missing)
+        in_force, used = self._in_force, self.used
+        for name in names:  # every rule starts here: kept to a look-up each (audit re-runs all)
+            fig = in_force.get(name)
+            if fig is None:
+                missing = [n for n in names if self.find(n) is None]
+                raise MissingFigures(missing)
+            used[name] = fig
 
     def find(self, name: str) -> Figure | None:
         fig = self._in_force.get(name)
@@ -53,10 +57,12 @@ class PolicyView:
         return fig
 
     def fig(self, name: str) -> Figure:
-        found = self.find(name)
-        if found is None:
+        fig = self._in_force.get(name)
+        if fig is None:
+            assert name in FIGURES, name
             raise MissingFigures([name])
-        return found
+        self.used[name] = fig
+        return fig
 
     def __getitem__(self, name: str) -> int:
         return self.fig(name).value

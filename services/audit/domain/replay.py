@@ -34,11 +34,13 @@ from services.approval.domain.facts import (
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.workflow import add_months
+from services.audit.domain import event_time
 from services.audit.domain.restated import assessment_head, stated_core
 from shared import clock
 from shared.events import catalogue as ev
 from shared.events.base import Event
 
+_EPOCH, _MICROSECOND = event_time.EPOCH, timedelta(microseconds=1)
 RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
 RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
 # A public notice's due_at is the earliest moment it may close, not a time limit (approval's
@@ -197,23 +199,27 @@ class Replay:
         self.counts: dict[str, int] = {}
         self.decisions_rerun = 0
         self.identical_bytes = 0  # re-runs whose statement matched the published bytes
-        self.now: datetime | None = None  # the time of the last event applied
+        self.now: datetime | None = None  # the time of the last event of its own applied
         self._cases_of: dict[str, set[str]] = {}  # person_ref → case ids (approval's members)
         self._grants: dict[str, set[tuple[str, int, int]]] = {}  # person → (case, year, fen)
 
     # -- the fold ------------------------------------------------------------------------------
-    def apply(self, event_type: str, case_id: str, at: datetime, event_id: str | None,
+    def apply(self, event_type: str, case_id: str, at: datetime | int, event_id: str | None,
               value: bytes) -> None:
+        """One event: ``at`` is its moment, or as the archive keeps it (microseconds since the
+        epoch, UTC), made a moment only when the event is this fold's own."""
         # Called for every event of the archive: kept to what each one needs.
-        self.now = at
         self.applied += 1
         if self.owns is not None:
             owned = self._owned.get(case_id)
             if owned is None:
                 owned = self._owned[case_id] = self.owns(case_id)
             if not owned:
-                self._fold_elsewhere(event_type, case_id, at, value)
+                self._fold_elsewhere(event_type, case_id, value)
                 return
+        if type(at) is int:
+            at = _EPOCH + at * _MICROSECOND
+        self.now = at
         self.counts[event_type] = self.counts.get(event_type, 0) + 1
         case = self.cases.get(case_id)
         if case is None:
@@ -229,8 +235,7 @@ class Replay:
         if summary is not None and in_time and (self._all_selected or self.selected(case)):
             self.timeline.append(Entry(case_id, at, event_type, summary, event_id))
 
-    def _fold_elsewhere(self, event_type: str, case_id: str, at: datetime,
-                        value: bytes) -> None:
+    def _fold_elsewhere(self, event_type: str, case_id: str, value: bytes) -> None:
         if event_type == _STAGE_CHANGED:
             self._unfolded.setdefault(case_id, []).append(value)
         elif event_type == _SUBMITTED:

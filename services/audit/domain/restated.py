@@ -48,12 +48,12 @@ def assessment_head(value: bytes) -> dict[str, Any]:
 def stated_core(result: Assessment, programme: str, region_code: str) -> bytes:
     """What an assessment decides, from ``"eligible"`` to ``"assessed_on":``, as
     ``CaseAssessed.model_dump_json`` writes it."""
-    return (f'"eligible":{_literal(result.eligible)},"programme":{_JSON(programme)},'
-            f'"region_code":{_JSON(region_code)},'
+    return (f'"eligible":{_literal(result.eligible)},"programme":{_text(programme)},'
+            f'"region_code":{_text(region_code)},'
             f'"monthly_amount_fen":{result.monthly_amount_fen},'
             f'"one_off_amount_fen":{result.one_off_amount_fen},'
             f'"benefits":[{",".join(map(_benefit, result.benefits))}],'
-            f'"policy_version":{_JSON(result.policy_version)},'
+            f'"policy_version":{_literal(result.policy_version)},'
             f'"reasons":[{",".join(map(_reason, result.checks))}],"assessed_on":').encode()
 
 
@@ -85,7 +85,7 @@ def _inputs(inputs: dict[str, str]) -> str:
 def _literal(value: bool | str | None) -> str:
     if value is True or value is False or value is None:
         return "true" if value is True else "false" if value is False else "null"
-    return _JSON(value)
+    return _text(value)  # what the encoder does with a str, without its dispatch
 
 
 # The figures a reason cites, each tuple of them written once. Keyed by the figures' identities:
@@ -97,7 +97,7 @@ _written: dict[tuple[int, ...], tuple[tuple[Figure, ...], str]] = {}
 def _figures(parameters: tuple[Figure, ...]) -> str:
     key = tuple(map(id, parameters))
     hit = _written.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], parameters, strict=True)):
+    if hit is not None and hit[0] == parameters:  # the same figures (compared by identity first)
         return hit[1]
     text = _JSON([{"name": f.name, "value": f.value, "region": f.region,
                    "effective_from": f.effective_from.isoformat(), "source": f.source,

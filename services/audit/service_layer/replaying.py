@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,7 +30,8 @@ from shared import clock
 from shared.events import topics
 
 TIMELINE_BATCH = 20_000
-Event = tuple[datetime, str, str, str | None, bytes]  # at, type, case id, event id, value
+# at (a moment, or the archive's microseconds since the epoch), type, case id, event id, value
+Event = tuple[datetime | int, str, str, str | None, bytes]
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,13 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     made before the one ahead of it (two transactions committed in the other order), the event
     takes its place by its time, which the merge could not give it."""
     bound = None if until is None else event_time.of(until)
-    epoch, micros = event_time.EPOCH, timedelta(microseconds=1)
     for at, event_type, subject, key, event_id, value, _t, _p, _seq in store.events(
             engine, leaving_out=topics.DEAD_LETTER, until=bound):
         # The case: the event's subject (archived in a column of its own), else its key.
-        case_id = subject if subject is not None else key.decode("utf-8", "replace")
-        yield epoch + at * micros, event_type, case_id, event_id, value  # event_time.moment
+        # The time as archived, in microseconds: the fold makes a moment of it only for the
+        # events it folds whole (each process of a parallel replay reads every event).
+        yield at, event_type, subject if subject is not None else \
+            key.decode("utf-8", "replace"), event_id, value
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
