@@ -178,11 +178,11 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn.execution_options(onedoor_read_only=True)
 
 
-def driver_rows(conn: Connection, statement: Select[Any], size: int = 10_000
-                ) -> Iterator[tuple[Any, ...]]:
+def driver_rows(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of a query as the driver gives them: plain tuples, no ``Row`` and none of
     SQLAlchemy's conversions (so only for columns the driver already gives as wanted). For
-    reads of millions of rows, where building SQLAlchemy's rows cost as much as SQLite's work."""
+    pages of reads of millions of rows, where building SQLAlchemy's rows cost as much as
+    SQLite's own work."""
     compiled = statement.compile(dialect=conn.dialect)
     params: Any = compiled.construct_params()
     if compiled.positional:
@@ -190,8 +190,7 @@ def driver_rows(conn: Connection, statement: Select[Any], size: int = 10_000
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(size):
-            yield from rows
+        return cursor.fetchall()  # type: ignore[no-any-return]
     finally:
         cursor.close()
 

@@ -72,7 +72,7 @@ def records(engine: Engine, *, topic: str | None = None, partition: int | None =
         page = query if after is None else query.where(
             tuple_(archive.c.topic, archive.c.partition, archive.c.seq) > tuple_(*after))
         with reading(engine) as conn:
-            rows = list(driver_rows(conn, page.limit(batch), batch))
+            rows = driver_rows(conn, page.limit(batch))
         if not rows:
             return
         for t, p, seq, offset, key, headers, value, prev_hash, hash_, kind, at, subject in rows:
@@ -96,14 +96,14 @@ def count(conn: Connection) -> int:
 Event = tuple[int, str, str | None, bytes, str | None, bytes, str, int, int]
 
 
-def events(engine: Engine, *, leaving_out: str, until: int | None = None,
-           batch: int = 20_000) -> Iterator[Event]:
+def event_pages(engine: Engine, *, leaving_out: str, until: int | None = None,
+                batch: int = 20_000) -> Iterator[list[Event]]:
     """Every event as the replay reads it, all chains in one stream by event time (microseconds;
     ties by chain and seq, the order a merge of the chains gave): (event time, type, subject,
-    key, event id, value, topic, partition, seq). Records without a type or time are not
-    events; the topic ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like
+    key, event id, value, topic, partition, seq), in pages. Records without a type or time are
+    not events; the topic ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like
     ``records``; no hashes. Each process of a parallel replay reads every event, so the rows
-    are handed on as the driver gives them (on SQLite, bytes already)."""
+    are handed on as the driver gives them (on SQLite, bytes already), a page at a time."""
     order = (archive.c.event_time, archive.c.topic, archive.c.partition, archive.c.seq)
     query = (select(archive.c.event_time, archive.c.event_type, archive.c.subject,
                     archive.c.key, archive.c.event_id, archive.c.value, *order[1:])
@@ -117,18 +117,16 @@ def events(engine: Engine, *, leaving_out: str, until: int | None = None,
     while True:
         page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
         with reading(engine) as conn:
-            rows = list(driver_rows(conn, page.limit(batch), batch))
+            rows: list[Event] = driver_rows(conn, page.limit(batch))
         if not rows:
             return
-        if sqlite:
-            yield from rows  # type: ignore[misc]
-        else:
-            for at, kind, subject, key, event_id, value, topic, partition, seq in rows:
-                yield at, kind, subject, _bytes(key), event_id, _bytes(value), topic, \
-                    partition, seq
         last = rows[-1]
         after = (last[0], last[6], last[7], last[8])
-
+        if not sqlite:  # PostgreSQL's driver may give a memoryview for bytes
+            rows = [(at, kind, subject, _bytes(key), event_id, _bytes(value), topic, partition,
+                     seq) for at, kind, subject, key, event_id, value, topic, partition, seq
+                    in rows]
+        yield rows
 
 
 def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = None

@@ -106,13 +106,13 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     made before the one ahead of it (two transactions committed in the other order), the event
     takes its place by its time, which the merge could not give it."""
     bound = None if until is None else event_time.of(until)
-    for at, event_type, subject, key, event_id, value, _t, _p, _seq in store.events(
-            engine, leaving_out=topics.DEAD_LETTER, until=bound):
-        # The case: the event's subject (archived in a column of its own), else its key.
-        # The time as archived, in microseconds: the fold makes a moment of it only for the
-        # events it folds whole (each process of a parallel replay reads every event).
-        yield at, event_type, subject if subject is not None else \
-            key.decode("utf-8", "replace"), event_id, value
+    # The case: the event's subject (archived in a column of its own), else its key. The time
+    # as archived, in microseconds: the fold makes a moment of it only for the events it folds
+    # whole (each process of a parallel replay reads every event, so each row costs twice).
+    for page in store.event_pages(engine, leaving_out=topics.DEAD_LETTER, until=bound):
+        for at, event_type, subject, key, event_id, value, _t, _p, _seq in page:
+            yield at, event_type, subject if subject is not None else \
+                key.decode("utf-8", "replace"), event_id, value
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
