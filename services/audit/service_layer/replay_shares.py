@@ -40,9 +40,9 @@ from services.audit.domain.replay import KINDS, Finding, Replay
 from services.audit.service_layer.replaying import (
     Scope,
     Summary,
-    archived_events,
+    archived_pages,
     collector_paused,
-    fold_all,
+    fold_pages,
 )
 from shared.db import make_engine, reading
 from shared.events import topics
@@ -162,9 +162,9 @@ def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
     on_timeline = None if out is None else \
         (lambda entries: replay_store.add_timeline(out, entries))
     # An empty archive has no last event: then nothing is read.
-    events = iter(()) if task.until is None else \
-        archived_events(engine, event_time.moment(task.until))
-    n = fold_all(fold, events, on_timeline=on_timeline, progress=progress, total=task.total)
+    pages = iter(()) if task.until is None else \
+        archived_pages(engine, event_time.moment(task.until))
+    n = fold_pages(fold, pages, on_timeline=on_timeline, progress=progress, total=task.total)
     fold.finish(task.ending)
     selected = [c for c in fold.cases.values() if scope.selects(c)]
     if out is not None:

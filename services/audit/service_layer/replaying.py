@@ -13,9 +13,10 @@ import contextlib
 import csv
 import gc
 import io
+import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,8 +97,13 @@ class Summary:
 
 
 def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[Event]:
-    """Every archived event, all chains merged by event time. Dead letters are copies of events
-    archived already on their own topic, and are left out.
+    """Every archived event, all chains merged by event time (``archived_pages``, one by one)."""
+    return itertools.chain.from_iterable(archived_pages(engine, until))
+
+
+def archived_pages(engine: Engine, until: datetime | None = None) -> Iterator[list[Event]]:
+    """Every archived event, all chains merged by event time, a page at a time. Dead letters
+    are copies of events archived already on their own topic, and are left out.
 
     The merge is the database's: archiving keeps each event's ``ce_time`` in an indexed column
     (``event_time``), so one query streams the archive in time order, ties by chain and seq as
@@ -108,11 +114,12 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     bound = None if until is None else event_time.of(until)
     # The case: the event's subject (archived in a column of its own), else its key. The time
     # as archived, in microseconds: the fold makes a moment of it only for the events it folds
-    # whole (each process of a parallel replay reads every event, so each row costs twice).
+    # whole. Each process of a parallel replay reads every event, so each row costs twice:
+    # pages are made by one comprehension each, not by a generator step per event.
     for page in store.event_pages(engine, leaving_out=topics.DEAD_LETTER, until=bound):
-        for at, event_type, subject, key, event_id, value, _t, _p, _seq in page:
-            yield at, event_type, subject if subject is not None else \
-                key.decode("utf-8", "replace"), event_id, value
+        yield [(at, event_type, subject if subject is not None else
+                key.decode("utf-8", "replace"), event_id, value)
+               for at, event_type, subject, key, event_id, value, _t, _p, _seq in page]
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
@@ -151,23 +158,39 @@ def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
     return fold, summary
 
 
-def fold_all(fold: Replay, events: Iterator[Event], *,
+def fold_all(fold: Replay, events: Iterable[Event], *,
              on_timeline: Callable[[list[Entry]], None] | None = None,
              progress: Callable[[int, int | None], None] | None = None,
              total: int | None = None) -> int:
     """Apply every event to the fold, handing its timeline on in batches; answers how many."""
+    return fold_pages(fold, _batched(iter(events)), on_timeline=on_timeline, progress=progress,
+                      total=total)
+
+
+def fold_pages(fold: Replay, pages: Iterable[Sequence[Event]], *,
+               on_timeline: Callable[[list[Entry]], None] | None = None,
+               progress: Callable[[int, int | None], None] | None = None,
+               total: int | None = None) -> int:
+    """``fold_all`` over pages of events (``archived_pages``): the timeline handed on and the
+    progress told after each page, not asked after every event."""
     n = 0
-    apply, timeline = fold.apply, fold.timeline
+    apply = fold.apply
     with collector_paused():
-        for at, event_type, case_id, event_id, value in events:
-            apply(event_type, case_id, at, event_id, value)
-            n += 1
-            if len(timeline) >= TIMELINE_BATCH:
+        for page in pages:
+            for at, event_type, case_id, event_id, value in page:
+                apply(event_type, case_id, at, event_id, value)
+            before, n = n, n + len(page)
+            if len(fold.timeline) >= TIMELINE_BATCH:
                 _drain(fold, on_timeline)
-            if progress is not None and n % 50_000 == 0:
+            if progress is not None and n // 50_000 != before // 50_000:
                 progress(n, total)
         _drain(fold, on_timeline)
     return n
+
+
+def _batched(events: Iterator[Event]) -> Iterator[list[Event]]:
+    while page := list(itertools.islice(events, TIMELINE_BATCH)):
+        yield page
 
 
 @contextlib.contextmanager
