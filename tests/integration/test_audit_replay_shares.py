@@ -152,3 +152,30 @@ def test_a_failing_share_fails_the_replay(archived, tmp_path: Path) -> None:
                      {"v": b"{not json", "t": "onedoor.application.submitted"})
     with pytest.raises(RuntimeError, match="replay share"):
         replay_archive(url, POLICY, Scope(), workers=2)
+
+
+def test_a_shared_out_replay_into_postgresql_reads_as_one_timeline(archived, tmp_path: Path,
+                                                                   postgres_url: str) -> None:
+    """Each share writes and indexes a timeline table of its own; the store's ``timeline`` is
+    a view over them, the same rows as one process writes into one table."""
+    _, url, engine = archived
+    scope = Scope(until=cst(31, month=12))
+    replaying.replay(replaying.archived_events(engine), POLICY, scope,
+                     out=replay_store.open_store(f"sqlite:///{tmp_path}/1.db"))
+    replay_archive(url, POLICY, scope, out_url=postgres_url, workers=3)
+
+    assert store_content(postgres_url) == store_content(f"sqlite:///{tmp_path}/1.db")
+    store = create_engine(postgres_url)
+    try:
+        with store.connect() as conn:
+            case_id, n = conn.execute(text(
+                "SELECT case_id, count(*) FROM timeline GROUP BY case_id ORDER BY 2 DESC, 1 "
+                "LIMIT 1")).one()
+            at = [a for (a,) in conn.execute(text(
+                "SELECT at FROM timeline WHERE case_id = :c ORDER BY at"), {"c": case_id})]
+            parts = conn.execute(text("SELECT count(*) FROM information_schema.tables "
+                                      "WHERE table_name LIKE 'timeline%'")).scalar()
+    finally:
+        store.dispose()
+    assert n > 1 and len(at) == n and at == sorted(at)
+    assert parts == 4  # three shares' tables and the view

@@ -101,7 +101,7 @@ def replay_archive(url: str, policy: PolicyTable, scope: Scope, *, out_url: str 
                       policy_digest=policy.version)
     out = None if out_url is None else replay_store.open_store(out_url)
     if out is not None:
-        replay_store.create(out)
+        replay_store.create(out, max(1, workers))
         out.dispose()  # no open connection carried into the shares (SQLite forbids it)
     task = _Task(url, policy, scope, _last_event_time(url, scope.until),
                  scope.until or datetime.now(UTC), out_url, stale_after_days, max(1, workers),
@@ -159,8 +159,9 @@ def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
         (lambda case_id: share_of(case_id, task.shares) == share)
     fold = Replay(task.policy, selected=scope.selector, since=scope.since,
                   stale_after_days=task.stale_after_days, owns=owns)
+    timeline = None if task.shares == 1 else share  # its own table (replay_store.create)
     on_timeline = None if out is None else \
-        (lambda entries: replay_store.add_timeline(out, entries))
+        (lambda entries: replay_store.add_timeline(out, entries, timeline))
     # An empty archive has no last event: then nothing is read.
     pages = iter(()) if task.until is None else \
         archived_pages(engine, event_time.moment(task.until))
@@ -169,6 +170,7 @@ def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
     selected = [c for c in fold.cases.values() if scope.selects(c)]
     if out is not None:
         replay_store.add_cases(out, [c.view() for c in selected])
+        replay_store.index_timeline(out, timeline)
         out.dispose()
     engine.dispose()
     return _Done(n, len(fold.cases), len(selected), fold.decisions_rerun, fold.identical_bytes,

@@ -150,6 +150,7 @@ def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
             summary.findings[f.kind] += 1
         summary.divergences = summary.findings["divergence"]
         if out is not None:
+            replay_store.index_timeline(out)
             replay_store.finish(out, (c.view() for c in selected), fold.findings,
                                 {**summary.to_json(), "seconds": time.perf_counter() - started})
     summary.seconds = time.perf_counter() - started
