@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from services.audit.adapters import replay_store
-from services.audit.domain.replay import Finding
+from services.audit.domain import event_time
+from services.audit.domain.replay import Entry, Finding
 from services.audit.service_layer import replaying
 from services.audit.service_layer.archiving import Incoming, archive
 from services.audit.service_layer.replay_shares import replay_archive, share_of
@@ -179,3 +181,27 @@ def test_a_shared_out_replay_into_postgresql_reads_as_one_timeline(archived, tmp
         store.dispose()
     assert n > 1 and len(at) == n and at == sorted(at)
     assert parts == 4  # three shares' tables and the view
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_timeline_view_writes_each_moment_as_isoformat_does(database_url: str) -> None:
+    """The parts keep the archive's microseconds; the view writes them as text, as every other
+    moment of the store (``datetime.isoformat``, UTC)."""
+    moments = [datetime(2025, 1, 6, 1, 6, 31, tzinfo=UTC),  # no fraction: none written
+               datetime(2025, 1, 6, 1, 6, 31, 5, tzinfo=UTC),
+               datetime(2024, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+               datetime(2024, 2, 29, 0, 0, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+               datetime(2038, 1, 19, 3, 14, 8, 120_000, tzinfo=UTC)]
+    store = replay_store.open_store(database_url)
+    try:
+        replay_store.create(store, shares=2)
+        for share in (0, 1):
+            replay_store.add_timeline(store, [
+                Entry(f"c-{share}-{i}", event_time.of(m), "t", "s", None)
+                for i, m in enumerate(moments)], share)
+        with store.connect() as conn:
+            got = dict(conn.execute(text("SELECT case_id, at FROM timeline")).all())
+    finally:
+        store.dispose()
+    assert got == {f"c-{share}-{i}": m.isoformat() for share in (0, 1)
+                   for i, m in enumerate(moments)}

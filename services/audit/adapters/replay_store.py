@@ -7,10 +7,11 @@ tables rather than migrated: it is an output, read by auditors and thrown away, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -61,14 +62,19 @@ cases = Table(
     Index("ix_cases_region_stage", "region_code", "stage"),
 )
 
-timeline = Table(
-    "timeline", metadata,
+# Each process of a replay writes its own part of the timeline (``create``); auditors read
+# the view ``timeline`` over them all, with ``at`` as text like every other moment here.
+timeline_part = Table(
+    "timeline_part", MetaData(),
     Column("case_id", String(64), nullable=False),
-    Column("at", String(40), nullable=False),
+    # The event's moment as the archive keeps it (microseconds since the epoch, UTC): the view
+    # writes it as text. Written as text by each process, it cost a second at 1,000,000 events.
+    Column("at_us", BigInteger, nullable=False),
     Column("type", String(80), nullable=False),
     Column("summary", Text, nullable=False),
     Column("event_id", String(64)),
 )
+TIMELINE = "timeline"
 
 findings = Table(
     "findings", metadata,
@@ -105,44 +111,55 @@ def open_store(url: str) -> Engine:
 
 def create(engine: Engine, shares: int = 1) -> None:
     """A fresh store: refuses one that already holds a replay, so none is mixed with another.
-    A replay shared out between processes (``replay_shares``) gets a timeline table for each
-    share, which each fills and indexes on its own, and a view ``timeline`` over them all: one
-    index built after the shares, over every event, kept the others waiting a second at
-    1,000,000 events."""
+    Each process of the replay (``replay_shares``) gets a timeline table of its own, which it
+    fills and indexes alone; the view ``timeline`` reads them as one. (One index built after
+    the processes, over every event, kept the others waiting a second at 1,000,000 events.)"""
     with engine.begin() as conn:
         if engine.dialect.has_table(conn, runs.name):
             raise FileExistsError(f"{engine.url.render_as_string(hide_password=True)} already "
                                   "holds a replay; give a new database")
-        if shares == 1:
-            metadata.create_all(conn)
-            return
-        metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not timeline])
+        metadata.create_all(conn)
         parts = MetaData()
         for share in range(shares):
-            timeline.to_metadata(parts, name=timeline_of(share))
+            timeline_part.to_metadata(parts, name=timeline_of(share))
         parts.create_all(conn)
-        conn.execute(text(f"CREATE VIEW {timeline.name} AS " + " UNION ALL ".join(
-            f"SELECT * FROM {timeline_of(share)}" for share in range(shares))))
+        at = _iso_text(engine.dialect.name, "at_us")
+        conn.execute(text(f"CREATE VIEW {TIMELINE} AS " + " UNION ALL ".join(
+            f"SELECT case_id, {at} AS at, at_us, type, summary, event_id FROM {timeline_of(n)}"
+            for n in range(shares))))
 
 
-def timeline_of(share: int | None) -> str:
-    """The table a share writes its timeline to (``timeline`` itself for a single process)."""
-    return timeline.name if share is None else f"{timeline.name}_{share}"
+def _iso_text(dialect: str, micros: str) -> str:
+    """SQL writing a moment kept in microseconds since the epoch (UTC) as ``isoformat`` writes
+    it: ``2025-01-06T01:06:31+00:00``, with ``.ffffff`` before the zone unless it is zero."""
+    fraction = f"{micros} % 1000000"
+    if dialect == "postgresql":
+        whole = (f"to_char(timestamp 'epoch' + ({micros} / 1000000) * interval '1 second', "
+                 "'YYYY-MM-DD\"T\"HH24:MI:SS')")
+        part = f"'.' || lpad(({fraction})::text, 6, '0')"
+    else:
+        whole = f"strftime('%Y-%m-%dT%H:%M:%S', {micros} / 1000000, 'unixepoch')"
+        part = f"printf('.%06d', {fraction})"
+    return f"({whole} || CASE WHEN {fraction} = 0 THEN '' ELSE {part} END || '+00:00')"
 
 
-def add_timeline(engine: Engine, entries: Iterable[Entry], share: int | None = None) -> None:
-    """One row per event folded."""
-    rows = [(case_id, at.isoformat(), kind, summary, event_id)
-            for case_id, at, kind, summary, event_id in entries]
+def timeline_of(share: int) -> str:
+    """The table a process of the replay writes its part of the timeline to."""
+    return f"{TIMELINE}_{share}"
+
+
+def add_timeline(engine: Engine, entries: list[Entry], share: int = 0) -> None:
+    """One row per event folded: the entries as they are (every column in the table's order)."""
     with engine.begin() as conn:
-        _insert_plain(conn, timeline_of(share), list(timeline.c.keys()), rows)
+        _insert_plain(conn, timeline_of(share), list(timeline_part.c.keys()), entries)
 
 
-def index_timeline(engine: Engine, share: int | None = None) -> None:
-    """A timeline's index, built once it is complete: cheaper than keeping it up on the way."""
+def index_timeline(engine: Engine, share: int = 0) -> None:
+    """A part of the timeline's index, built once it is complete: cheaper than keeping it up
+    on the way."""
     name = timeline_of(share)
     with engine.begin() as conn:
-        conn.execute(text(f"CREATE INDEX ix_{name}_case ON {name} (case_id, at)"))
+        conn.execute(text(f"CREATE INDEX ix_{name}_case ON {name} (case_id, at_us)"))
 
 
 def add_cases(engine: Engine, views: Iterable[dict[str, Any]]) -> None:
@@ -157,7 +174,7 @@ def _case_rows(views: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def _insert_plain(conn: Connection, table: str, columns: list[str],
-                  rows: list[tuple[Any, ...]]) -> None:
+                  rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows of text and whole numbers, every column in the table's order, as plain tuples to
     the driver: nothing to convert, so none of ``insert_rows``' dict per row and pass over
     every value."""

@@ -88,7 +88,7 @@ class Entry(NamedTuple):
     ``__init__`` cost twice as much)."""
 
     case_id: str
-    at: datetime
+    at: int  # the event's moment as the archive keeps it: microseconds since the epoch, UTC
     type: str
     summary: str
     event_id: str | None
@@ -189,6 +189,7 @@ class Replay:
         self.selected: Callable[[CaseState], bool] = selected or (lambda case: True)
         self._all_selected = selected is None
         self.since = since
+        self._since = None if since is None else event_time.of(since)
         self.stale_after_days = stale_after_days
         self.owns = owns
         # Every case met, asked once: its state when it is the fold's own, else False.
@@ -202,7 +203,7 @@ class Replay:
         self.counts: dict[str, int] = {}
         self.decisions_rerun = 0
         self.identical_bytes = 0  # re-runs whose statement matched the published bytes
-        self.now: datetime | None = None  # the time of the last event of its own applied
+        self.now: int | None = None  # the time of the last event of its own applied (µs)
         self._cases_of: dict[str, set[str]] = {}  # person_ref → case ids (approval's members)
         self._grants: dict[str, set[tuple[str, int, int]]] = {}  # person → (case, year, fen)
 
@@ -210,7 +211,9 @@ class Replay:
     def apply(self, event_type: str, case_id: str, at: datetime | int, event_id: str | None,
               value: bytes) -> None:
         """One event: ``at`` is its moment, or as the archive keeps it (microseconds since the
-        epoch, UTC), made a moment only when the event is this fold's own."""
+        epoch, UTC). The fold keeps the archive's microseconds: a moment is made only for a
+        finding (making one for every event, and writing it out, cost a second in each
+        process at 1,000,000 events)."""
         # Called for every event of the archive: kept to what each one needs.
         self.applied += 1
         case = self._seen.get(case_id)  # its state, or False for another share's case
@@ -223,15 +226,15 @@ class Replay:
         if case is False:
             self._fold_elsewhere(event_type, case_id, value)
             return
-        if type(at) is int:
-            at = _EPOCH + at * _MICROSECOND
+        if type(at) is not int:
+            at = event_time.of(at)  # type: ignore[arg-type]
         self.now = at
         self.counts[event_type] = self.counts.get(event_type, 0) + 1
         case.events += 1
         handler = _HANDLERS.get(event_type)
         if handler is None:
             return
-        in_time = self.since is None or at >= self.since
+        in_time = self._since is None or at >= self._since
         summary = handler(self, case, at, event_id, value,
                           in_time and (self._all_selected or self.selected(case)))
         # Asked again: an application is what tells a case's programme and region.
@@ -256,12 +259,13 @@ class Replay:
             self.stage_changed(case, self.now, None, value, False)  # type: ignore[arg-type]
         return case
 
-    def _find(self, kind: str, case: CaseState, at: datetime, detail: str,
+    def _find(self, kind: str, case: CaseState, at: datetime | int, detail: str,
               event_id: str | None = None, **data: Any) -> None:
-        self.findings.append(Finding(kind, case.case_id, at, detail, event_id, data,
+        moment = at if isinstance(at, datetime) else _EPOCH + at * _MICROSECOND
+        self.findings.append(Finding(kind, case.case_id, moment, detail, event_id, data,
                                      (0, self.applied)))
 
-    def submitted(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def submitted(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                   reporting: bool) -> str:
         e = _parse(value)
         try:
@@ -286,7 +290,7 @@ class Replay:
         for ref in case.member_refs:
             self._cases_of.setdefault(ref, set()).add(case.case_id)
 
-    def reported(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def reported(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
         r = _parse(value)
         try:
@@ -304,7 +308,7 @@ class Replay:
         return (f"verification report ({occasion}): per capita "
                 f"{r['per_capita_monthly_income_fen']} fen/month")
 
-    def stage_changed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def stage_changed(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                       reporting: bool) -> str:
         e = _parse(value)
         changed_at = _time(e["changed_at"])
@@ -319,7 +323,7 @@ class Replay:
         case.due_at = _time(e["due_at"]) if e.get("due_at") else None
         return f"{e['from_stage'] or 'new'} → {e['to_stage']} ({e['action']}, {e['actor']})"
 
-    def assessed(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def assessed(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
         recorded = assessment_head(value)
         case.assessments += 1
@@ -391,7 +395,7 @@ class Replay:
                   if y == year and c != excluding}
         return sum(fen for _, fen in grants)
 
-    def decided(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def decided(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                 reporting: bool) -> str:
         e = _read_decision(value)
         decided_at = _time(e["decided_at"])
@@ -417,7 +421,7 @@ class Replay:
                 self._grants.setdefault(ref, set()).add(
                     (case_id, year, e["one_off_amount_fen"]))
 
-    def _check_decision(self, case: CaseState, at: datetime, event_id: str | None,
+    def _check_decision(self, case: CaseState, at: int, event_id: str | None,
                         e: dict[str, Any], decided_at: datetime) -> None:
         # Against the assessment as published: whether the policy changed since is the
         # assessment's own divergence, reported there.
@@ -453,7 +457,7 @@ class Replay:
             self._find("stale_report", case, at, "decided on a report superseded by a newer "
                        "one that had arrived", event_id, report_id=used, newer=newer)
 
-    def benefit_changed(self, case: CaseState, at: datetime, event_id: str | None,
+    def benefit_changed(self, case: CaseState, at: int, event_id: str | None,
                         value: bytes, reporting: bool) -> str:
         e = _parse(value)
         month, fen = e["effective_month"], e["monthly_amount_fen"]
@@ -463,7 +467,7 @@ class Replay:
             case.schedule.append((add_months(e["end_month"], 1), 0))
         return f"benefit {e['change']} from {month}: {fen} fen/month ({e['reason']})"
 
-    def payment_scheduled(self, case: CaseState, at: datetime, event_id: str | None,
+    def payment_scheduled(self, case: CaseState, at: int, event_id: str | None,
                           value: bytes, reporting: bool) -> str:
         e = _parse(value)
         if reporting:
@@ -501,7 +505,7 @@ class Replay:
             return f"{e['amount_fen']} fen once, the decision granted {d['one_off_amount_fen']}"
         return None
 
-    def payment_settled(self, case: CaseState, at: datetime, event_id: str | None,
+    def payment_settled(self, case: CaseState, at: int, event_id: str | None,
                         value: bytes, reporting: bool) -> str:
         e = _parse(value)
         payment = case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})
@@ -511,14 +515,14 @@ class Replay:
         return f"payment {e['period']} {e['outcome']}" + \
             (f": {e['reason']}" if e.get("reason") else "")
 
-    def payment_held(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def payment_held(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                      reporting: bool) -> str:
         e = _parse(value)
         case.payments.setdefault(e["payment_id"], {"amount_fen": e["amount_fen"]})["status"] = \
             "held"
         return f"payment {e['period']} held: {e['reason']}"
 
-    def other(self, case: CaseState, at: datetime, event_id: str | None, value: bytes,
+    def other(self, case: CaseState, at: int, event_id: str | None, value: bytes,
               reporting: bool) -> str:
         e = _parse(value)
         detail = e.get("status") or e.get("kind") or e.get("occasion") or ""

@@ -159,9 +159,8 @@ def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
         (lambda case_id: share_of(case_id, task.shares) == share)
     fold = Replay(task.policy, selected=scope.selector, since=scope.since,
                   stale_after_days=task.stale_after_days, owns=owns)
-    timeline = None if task.shares == 1 else share  # its own table (replay_store.create)
     on_timeline = None if out is None else \
-        (lambda entries: replay_store.add_timeline(out, entries, timeline))
+        (lambda entries: replay_store.add_timeline(out, entries, share))  # its own table
     # An empty archive has no last event: then nothing is read.
     pages = iter(()) if task.until is None else \
         archived_pages(engine, event_time.moment(task.until))
@@ -170,7 +169,7 @@ def _folded_share(task: _Task, share: int, progress: Progress | None) -> _Done:
     selected = [c for c in fold.cases.values() if scope.selects(c)]
     if out is not None:
         replay_store.add_cases(out, [c.view() for c in selected])
-        replay_store.index_timeline(out, timeline)
+        replay_store.index_timeline(out, share)
         out.dispose()
     engine.dispose()
     return _Done(n, len(fold.cases), len(selected), fold.decisions_rerun, fold.identical_bytes,
