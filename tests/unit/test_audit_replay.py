@@ -1056,3 +1056,25 @@ def _part(annotation: Any) -> type[BaseModel] | None:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None
+
+
+def test_only_decisions_that_cannot_grant_a_one_off_amount_are_left_unread() -> None:
+    """Of another share's decisions the fold reads only those that may grant a one-off amount
+    (it counts against a shared member's yearly cap); the others are recognised unread."""
+    from services.audit.domain.replay import _may_grant
+
+    log, cases = consistent_history()
+    fire = cases["fire"].decision
+    yes = cases["yes"].decision
+    assert fire is not None and fire.one_off_amount_fen > 0
+    assert yes is not None and yes.outcome == "approved" and yes.one_off_amount_fen == 0
+    rejected = [e[4] for e in log.events if e[1] == ev.ApplicationDecided.type
+                and json.loads(e[4])["outcome"] == "rejected"]
+    assert rejected
+
+    assert _may_grant(fire.model_dump_json().encode())
+    assert not _may_grant(yes.model_dump_json().encode())
+    assert not _may_grant(rejected[0])
+    # Written otherwise than the catalogue writes it: read, whatever it holds.
+    for decision in (fire, yes):
+        assert _may_grant(json.dumps(decision.model_dump(mode="json"), sort_keys=True).encode())

@@ -16,6 +16,7 @@ Pure: events in, state and findings out. Reading the archive and writing the fre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -246,7 +247,7 @@ class Replay:
             self._unfolded.setdefault(case_id, []).append(value)
         elif event_type == _SUBMITTED:
             self.joined(self.elsewhere.setdefault(case_id, CaseState(case_id)), value)
-        elif event_type == _DECIDED and _may_approve(value):
+        elif event_type == _DECIDED and _may_grant(value):
             self._granting(case_id, _read_decision(value))
 
     def _household_case(self, case_id: str) -> CaseState:
@@ -584,11 +585,18 @@ class _Decision(TypedDict, total=False):
 _read_decision = TypeAdapter(_Decision).validate_json
 
 
-def _may_approve(decision: bytes) -> bool:
-    """False only for a decision that cannot be an approval: without the word (JSON could
-    only hide it in a \\u escape). Most are not, and parsing each cost more than the rest of
-    another share's events."""
-    return b"approved" in decision or b"\\u" in decision
+def _may_grant(decision: bytes) -> bool:
+    """False only for a decision that cannot grant a one-off amount: without the word
+    "approved" (JSON could only hide it in a \\u escape), or with no one-off amount as the
+    catalogue writes it (right after ``decided_at``; the benefits' own amounts come later,
+    each after a monthly amount). Most grant none, and parsing each cost more than the rest of
+    another share's events; a decision written otherwise is parsed."""
+    if b"approved" not in decision and b"\\u" not in decision:
+        return False
+    return _NO_ONE_OFF.search(decision) is None
+
+
+_NO_ONE_OFF = re.compile(rb'"decided_at":"[^"]*","one_off_amount_fen":0,')
 
 
 # What a fold keeps of another share's cases (see ``Replay``): what households are made of.
