@@ -196,7 +196,8 @@ class Replay:
         # Every case met, asked once: its state when it is the fold's own, else False.
         self._seen: dict[str, CaseState | Literal[False]] = {}
         self.cases: dict[str, CaseState] = {}  # the fold's own: every case, unless ``owns``
-        self.elsewhere: dict[str, CaseState] = {}  # the others, as far as households need
+        self.elsewhere: dict[str, CaseState] = {}  # the others a household asked for
+        self._programme_elsewhere: dict[str, str] = {}  # the others' programmes, by case id
         self._unfolded: dict[str, list[bytes]] = {}  # their stage changes, not yet folded
         self.applied = 0  # events taken, owned or not: the position in the stream
         self.findings: list[Finding] = []
@@ -205,7 +206,9 @@ class Replay:
         self.decisions_rerun = 0
         self.identical_bytes = 0  # re-runs whose statement matched the published bytes
         self.now: int | None = None  # the time of the last event of its own applied (µs)
-        self._cases_of: dict[str, set[str]] = {}  # person_ref → case ids (approval's members)
+        # person_ref → its case id, or ids once there are several (approval's members): most
+        # persons are in one case, and a set for each cost more than the rest of their case.
+        self._cases_of: dict[str, str | set[str]] = {}
         self._grants: dict[str, set[tuple[str, int, int]]] = {}  # person → (case, year, fen)
 
     # -- the fold ------------------------------------------------------------------------------
@@ -246,19 +249,34 @@ class Replay:
         if event_type == _STAGE_CHANGED:
             self._unfolded.setdefault(case_id, []).append(value)
         elif event_type == _SUBMITTED:
-            self.joined(self.elsewhere.setdefault(case_id, CaseState(case_id)), value)
+            self.joined(case_id, value)
         elif event_type == _DECIDED and _may_grant(value):
             self._granting(case_id, _read_decision(value))
 
     def _household_case(self, case_id: str) -> CaseState:
         """A case of a household member, its stage changes folded so far (see ``Replay``)."""
-        case = self.cases.get(case_id)
-        if case is not None:
-            return case
-        case = self.elsewhere[case_id]
+        case = self.cases.get(case_id) or self.elsewhere.get(case_id)
+        if case is None:
+            case = self.elsewhere[case_id] = CaseState(
+                case_id, programme=self._programme_elsewhere[case_id])
         for value in self._unfolded.pop(case_id, ()):
             self.stage_changed(case, self.now, None, value, False)  # type: ignore[arg-type]
         return case
+
+    def _link(self, ref: str, case_id: str) -> None:
+        """A person is a member of a case."""
+        known = self._cases_of.get(ref)
+        if known is None:
+            self._cases_of[ref] = case_id
+        elif type(known) is str:
+            if known != case_id:
+                self._cases_of[ref] = {known, case_id}
+        else:
+            known.add(case_id)  # type: ignore[union-attr]
+
+    def _member_cases(self, ref: str) -> tuple[str, ...] | set[str]:
+        known = self._cases_of.get(ref)
+        return () if known is None else (known,) if type(known) is str else known  # type: ignore[return-value]
 
     def _find(self, kind: str, case: CaseState, at: datetime | int, detail: str,
               event_id: str | None = None, **data: Any) -> None:
@@ -278,18 +296,17 @@ class Replay:
         case.submitted_at = _time(e["submitted_at"])
         case.member_refs = tuple(m["person_ref"] for m in e["members"])
         for ref in case.member_refs:
-            self._cases_of.setdefault(ref, set()).add(case.case_id)
+            self._link(ref, case.case_id)
         return f"applied for {e['programme']} in {e['region_code']}, " \
                f"{len(e['members'])} member(s)"
 
-    def joined(self, case: CaseState, value: bytes) -> None:
+    def joined(self, case_id: str, value: bytes) -> None:
         """Another share's application: only who is in the household, and for what (no
-        facts: this fold never re-runs that case)."""
-        e = _parse(value)
-        case.programme = e["programme"]
-        case.member_refs = tuple(m["person_ref"] for m in e["members"])
-        for ref in case.member_refs:
-            self._cases_of.setdefault(ref, set()).add(case.case_id)
+        facts: this fold never re-runs that case; its state is made when a household asks)."""
+        e = _read_household(value)
+        self._programme_elsewhere[case_id] = e["programme"]
+        for m in e["members"]:
+            self._link(m["person_ref"], case_id)
 
     def reported(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
@@ -386,7 +403,7 @@ class Replay:
 
     def _status(self, refs: Iterable[str]) -> str | None:
         """As approval's ``household_status``: any member's running case, itself included."""
-        cases = [self._household_case(c) for r in refs for c in self._cases_of.get(r, ())]
+        cases = [self._household_case(c) for r in refs for c in self._member_cases(r)]
         found = {c.programme for c in cases if c.stage in RUNNING}
         return next((s for s in RECOGNISED if s in found), None)
 
@@ -583,6 +600,20 @@ class _Decision(TypedDict, total=False):
 
 
 _read_decision = TypeAdapter(_Decision).validate_json
+
+
+class _Member(TypedDict):
+    person_ref: str
+
+
+class _Household(TypedDict):
+    """What the fold reads of another share's application: who, and for what."""
+
+    programme: str
+    members: list[_Member]
+
+
+_read_household = TypeAdapter(_Household).validate_json
 
 
 def _may_grant(decision: bytes) -> bool:
