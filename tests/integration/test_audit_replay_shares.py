@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from services.audit.adapters import replay_store
 from services.audit.domain import event_time
-from services.audit.domain.replay import Entry, Finding
+from services.audit.domain.replay import Finding
 from services.audit.service_layer import replaying
 from services.audit.service_layer.archiving import Incoming, archive
 from services.audit.service_layer.replay_shares import replay_archive, share_of
@@ -197,7 +197,7 @@ def test_the_timeline_view_writes_each_moment_as_isoformat_does(database_url: st
         replay_store.create(store, shares=2)
         for share in (0, 1):
             replay_store.add_timeline(store, [
-                Entry(f"c-{share}-{i}", event_time.of(m), "t", "s", None)
+                (f"c-{share}-{i}", event_time.of(m), "t", "s", None)
                 for i, m in enumerate(moments)], share)
         with store.connect() as conn:
             got = dict(conn.execute(text("SELECT case_id, at FROM timeline")).all())

@@ -225,8 +225,8 @@ def case_as_of(engine: Engine, policy: PolicyTable, case_id: str, until: datetim
     timeline: list[dict[str, Any]] = []
     fold = Replay(policy, selected=lambda c: c.case_id == case_id)
     fold_all(fold, archived_events(engine, until), on_timeline=lambda entries: timeline.extend(
-        {"at": event_time.moment(e.at).isoformat(), "type": e.type, "summary": e.summary,
-         "event_id": e.event_id} for e in entries))
+        {"at": event_time.moment(at).isoformat(), "type": kind, "summary": summary,
+         "event_id": event_id} for _case, at, kind, summary, event_id in entries))
     fold.finish(until)
     case = fold.cases.get(case_id)
     if case is None:
