@@ -571,3 +571,19 @@ def test_facts_changed_with_but_are_what_dataclasses_replace_gives():
     assert facts.but() == facts
     with pytest.raises(TypeError, match="no field"):
         facts.but(household="dibao")
+
+
+def test_a_reports_findings_change_only_the_members_it_names_and_the_assets():
+    from dataclasses import replace
+
+    from services.approval.domain.facts import ReportFindings, with_findings
+    facts = next(s.facts for s in ALL if s.facts.size > 1)
+    first, *rest = facts.members
+    found = ReportFindings("r-9", {first.person_ref: (123_400, 100_000)}, Assets(1, 0, 5_000))
+    changed = with_findings(facts, found)
+    assert changed.members == (replace(first, counted_monthly_fen=123_400,
+                                       employment_monthly_fen=100_000), *rest)
+    assert changed.members[1:] == facts.members[1:] and changed.members[1] is facts.members[1]
+    assert (changed.report_id, changed.assets) == ("r-9", Assets(1, 0, 5_000))
+    assert changed == replace(facts, members=changed.members, report_id="r-9",
+                              assets=Assets(1, 0, 5_000))

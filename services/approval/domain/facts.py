@@ -32,6 +32,20 @@ class Member:
     employment_monthly_fen: int | None = None
 
 
+def _but(frozen: Any, changes: dict[str, Any]) -> Any:
+    """A frozen dataclass (without ``__post_init__``) with some fields changed: what
+    ``dataclasses.replace`` gives, without its look at every field on every call and the
+    frozen ``__init__``'s one ``object.__setattr__`` per field, which together cost more than an
+    assessment when the audit replay re-runs every decision. Unknown names fail as with
+    ``replace``."""
+    unknown = changes.keys() - frozen.__dict__.keys()
+    if unknown:
+        raise TypeError(f"{type(frozen).__name__} has no field(s) {', '.join(sorted(unknown))}")
+    changed = object.__new__(type(frozen))
+    changed.__dict__.update(frozen.__dict__, **changes)
+    return changed
+
+
 @dataclass(frozen=True)
 class Supporter:
     relation: str
@@ -71,16 +85,8 @@ class CaseFacts:
     extra: dict[str, str] = field(default_factory=dict)
 
     def but(self, **changes: Any) -> CaseFacts:
-        """These facts with some fields changed: ``dataclasses.replace`` without its look at
-        every field on every call, which cost more than an assessment when the audit replay
-        re-runs every decision (there is no ``__post_init__`` to run again). Unknown names
-        fail as with ``replace``."""
-        unknown = changes.keys() - self.__dict__.keys()
-        if unknown:
-            raise TypeError(f"CaseFacts has no field(s) {', '.join(sorted(unknown))}")
-        changed = object.__new__(CaseFacts)
-        changed.__dict__.update(self.__dict__, **changes)
-        return changed
+        """These facts with some fields changed (``_but``)."""
+        return _but(self, changes)
 
     @property
     def verified(self) -> bool:
@@ -161,14 +167,9 @@ def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
     """The facts with a report's findings. A member the report leaves out keeps what earlier
     reports found."""
     incomes = found.incomes
-    # Built directly rather than with dataclasses.replace, which cost more than the assessment
-    # itself when the audit replay re-runs every decision.
-    members = tuple(Member(
-        person_ref=m.person_ref, relation=m.relation, age_years=m.age_years,
-        declared_monthly_fen=m.declared_monthly_fen, disability_grade=m.disability_grade,
-        able_to_work=m.able_to_work, self_care=m.self_care,
-        counted_monthly_fen=f[0], employment_monthly_fen=f[1])
-        if (f := incomes.get(m.person_ref)) is not None else m for m in facts.members)
+    members = tuple(_but(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1]})
+                    if (f := incomes.get(m.person_ref)) is not None else m
+                    for m in facts.members)
     return facts.but(members=members, report_id=found.report_id, assets=found.assets)
 
 

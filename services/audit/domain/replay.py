@@ -347,14 +347,15 @@ class Replay:
                    f"{recorded['one_off_amount_fen']} fen once")
         if not reporting:
             return summary
-        facts = self._facts_for(case, recorded)
+        on = date.fromisoformat(recorded["assessed_on"])
+        facts = self._facts_for(case, recorded, on.year)
         if facts is None:
             self._find("divergence", case, at, "the assessment cannot be re-run: its application "
                        "or report is not in the log", event_id,
                        assessment_id=recorded["assessment_id"])
             case.divergences += 1
             return summary
-        result = assess(facts, self.policy, date.fromisoformat(recorded["assessed_on"]))
+        result = assess(facts, self.policy, on)
         self.decisions_rerun += 1
         if stated_core(result, facts.programme, facts.region_code) in value:
             self.identical_bytes += 1  # the re-run states exactly what was published
@@ -376,7 +377,8 @@ class Replay:
                        rules=_rules_differing(published.get("reasons") or [], rerun["reasons"]))
         return summary
 
-    def _facts_for(self, case: CaseState, recorded: dict[str, Any]) -> CaseFacts | None:
+    def _facts_for(self, case: CaseState, recorded: dict[str, Any], year: int
+                   ) -> CaseFacts | None:
         """The facts approval had: the reports up to the one assessed applied in arrival order
         (approval keeps the facts of earlier reports for members a later one leaves out), plus
         what approval knew of the household that day."""
@@ -389,9 +391,14 @@ class Replay:
                 return None
             while case.reports and case.facts.report_id != report_id:
                 case.facts = with_findings(case.facts, case.reports.pop(0))
-        refs = case.member_refs
-        year = date.fromisoformat(recorded["assessed_on"]).year
-        status, granted = self._status(refs), self._granted(refs, year, case.case_id)
+        refs, case_id = case.member_refs, case.case_id
+        if all(self._cases_of.get(r) == case_id for r in refs):
+            # No other case shares a member (most households): its own status, no grant.
+            status = case.programme if case.stage in RUNNING and \
+                case.programme in RECOGNISED else None
+            granted = 0
+        else:
+            status, granted = self._status(refs), self._granted(refs, year, case_id)
         facts = case.facts
         if (facts.household_status, facts.temporary_granted_this_year_fen) == (status, granted):
             return facts
