@@ -72,7 +72,8 @@ DIRECTION_N, DIRECTION_S = 1_000_000, 20.0  # i.e. 1,000,000 events in under 20 
 # Share of the events per topic: payments and the decisions topic (stage changes, assessments,
 # decisions) dominate a running system; dead letters are rare.
 TOPIC_SHARE = {topics.PAYMENTS: 0.32, topics.DECISIONS: 0.33, topics.APPLICATIONS: 0.10,
-               topics.VERIFICATIONS: 0.12, topics.REFERRALS: 0.08, topics.DEAD_LETTER: 0.05}
+               topics.VERIFICATIONS: 0.12, topics.REFERRALS: 0.06, topics.MONITORING: 0.02,
+               topics.DEAD_LETTER: 0.05}
 assert set(TOPIC_SHARE) == set(topics.ALL_TOPICS)
 
 REGIONS = ("330282", "330203", "330205", "330206", "330211", "330212", "330213", "330225",
@@ -206,6 +207,8 @@ class Generator:
                                        deposits_fen=rng.randrange(0, 5_000_000)),
                 household_monthly_income_fen=total,
                 per_capita_monthly_income_fen=total // len(refs), reported_at=at), "verification"
+        if topic == topics.MONITORING:
+            return self._monitoring(case), "verification"
         if rng.random() < 0.5:
             return ev.ReferralRequested(
                 case_id=case_id, referral_id=new_id(),
@@ -216,6 +219,34 @@ class Generator:
             outcome=rng.choice(("granted", "declined", "in_progress")),
             amount_fen=rng.randrange(0, 500_000), note="医疗救助已按规定比例核定",
             answered_at=at), "approval"
+
+    def _monitoring(self, case: tuple[str, str, str, list[str]]) -> Event:
+        """An early warning or a discovery lead raised or closed (verification's monitoring)."""
+        rng, at = self.rng, self.at
+        case_id, region, _, refs = case
+        town = f"{region}{rng.randrange(1, 30):03d}"
+        r = rng.random()
+        if r < 0.4:
+            return ev.EarlyWarningRaised(
+                case_id=case_id, warning_id=new_id(), region_code=region, town_code=town,
+                indicator=rng.choice(("medical_spending", "income_loss", "member_death")),
+                tier=rng.choice(("yellow", "orange", "red")), cause=f"record:{new_id()}",
+                reason="自付医疗费用超过家庭年收入的一半", person_ref=refs[0], raised_at=at)
+        if r < 0.7:
+            return ev.EarlyWarningClosed(
+                case_id=case_id, warning_id=new_id(),
+                outcome=rng.choice(("assisted", "reassessed", "no_change")),
+                closed_by=f"town_caseworker:t-{rng.randrange(1, 200):03d}", closed_at=at)
+        lead = f"lead-{rng.getrandbits(48):012x}"  # a lead has no case: its own id is the key
+        if r < 0.9:
+            return ev.DiscoveryLeadRaised(
+                case_id=lead, lead_id=lead, person_ref=f"p-{rng.getrandbits(128):032x}",
+                region_code=region, town_code=town, kind="medical_hardship",
+                reason="大额医疗费用，未申请救助", raised_at=at)
+        return ev.DiscoveryLeadClosed(
+            case_id=lead, lead_id=lead, outcome=rng.choice(("applied", "not_in_need")),
+            application_case_id=None, closed_by=f"town_caseworker:t-{rng.randrange(1, 200):03d}",
+            closed_at=at)
 
     def _reasons(self, region: str, n: int) -> list[ev.DecisionReason]:
         income = self.rng.randrange(0, 150_000)

@@ -1,0 +1,30 @@
+"""The project's benchmarks still run: each at a small size, as ``make bench`` runs it at full
+size. Every benchmark checks its own work and refuses to print figures (exiting non-zero) when
+the work was not done as asked, so a bench that no longer fits the code fails here, not the day
+someone measures. (The audit verify bench once stopped at its first line when a topic was
+added; nothing noticed until it was run.) No figure is asserted: speed is measured by
+``make bench``, not by tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("bench", [
+    ["bench.audit_verify", "--events", "3000"],
+    ["bench.audit_replay", "--events", "3000", "--workers", "2"],
+    ["bench.partner_ingest", "--records", "3000"],
+    ["bench.reassessment_sweep", "--recipients", "300"],
+    ["bench.payment_cycle", "--recipients", "2000"],
+], ids=lambda b: b[0])
+def test_a_bench_runs_its_own_checks_at_a_small_size(bench: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", *bench], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"{' '.join(bench)}:\n{done.stdout}\n{done.stderr}"
+    assert done.stdout.strip(), "it printed no figures"
