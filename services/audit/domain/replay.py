@@ -170,12 +170,13 @@ class Replay:
     ``since`` are folded and not reported.
 
     ``owns(case_id)`` gives the fold a share of the cases (one process's, when several replay
-    the archive together): it folds, re-runs and reports those only. Of the others it keeps in
-    ``elsewhere`` just what an owned case's assessment reads — each household member's cases,
-    their programme and stage, the temporary assistance granted — from their applications,
-    stage changes and decisions, so every share sees the households exactly as one fold over
-    all cases would. Their stage changes, two in five of all events, are only kept, and folded
-    when a household's status first asks for that case: most cases share no member.
+    the archive together): it folds, re-runs and reports those only. Of the others it keeps
+    just what an owned case's assessment reads — each household member's cases, their
+    programme and stage, the temporary assistance granted — from their applications, stage
+    changes and decisions, so every share sees the households exactly as one fold over all
+    cases would. Their stage changes, two in five of all events, are only kept, and folded
+    (into ``elsewhere``) when a household's status first asks for that case: most cases share
+    no member.
     """
 
     def __init__(self, policy: PolicyTable, *,
