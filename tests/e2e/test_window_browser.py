@@ -87,6 +87,9 @@ class Person:
         page.goto(self.base + "/")
         assert "/sign-in" in page.url
         if keyboard:  # the account field has the focus; Tab, Enter: no mouse needed
+            # Autofocus applies once the page has settled: typing before it went nowhere once
+            # (a CI run), so the test waits for the focus, which is what it asserts.
+            page.wait_for_function("document.activeElement?.id === 'account'")
             page.keyboard.type(self.account)
             page.keyboard.press("Tab")
             page.keyboard.type(DEMO_PASSWORD)

@@ -173,8 +173,8 @@ class PartnerRepository:
         at). A record sent again with the same content is stored again but touches no one: a
         department's monthly file mostly repeats the last one, and only what changed is worth
         a household's reassessment."""
-        keys = [r.record_id for r in upserts] + deletes
-        if not keys:
+        record_ids = [r.record_id for r in upserts] + deletes
+        if not record_ids:
             return set()
         if self.conn.dialect.name == "postgresql":
             # The driver prepares a statement run five times, and PostgreSQL then keeps a generic
@@ -183,7 +183,7 @@ class PartnerRepository:
             # as it is; SET LOCAL ends with the transaction.
             self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         old = {row[0]: row[1:] for row in self.conn.execute(
-            _RECORDS_BY_ID, {"department": department, "ids": keys})}
+            _RECORDS_BY_ID, {"department": department, "ids": record_ids})}
         sent = {r.record_id: r for r in upserts}
         # Deleted, or moved to another person: out of the index of persons first. A record
         # that stays with its person is overwritten in place below, and that index, where
@@ -195,13 +195,13 @@ class PartnerRepository:
         # Column by column straight from the lines, no object per record in between (the path
         # of millions of records, bench.partner_ingest), in the order of the index of persons:
         # its pages are then each read and written once per batch, not once per record.
-        keys = list(map(person_key, (r.person_ref for r in upserts)))
-        order = sorted(range(len(upserts)), key=keys.__getitem__)
+        person_keys = list(map(person_key, (r.person_ref for r in upserts)))
+        order = sorted(range(len(upserts)), key=person_keys.__getitem__)
         ordered = [upserts[i] for i in order]
         insert_columns(self.conn, partner_records, {
             "record_id": [r.record_id for r in ordered], "kind": [r.kind for r in ordered],
             "person_ref": [r.person_ref for r in ordered],
-            "person_key": [keys[i] for i in order],
+            "person_key": [person_keys[i] for i in order],
             "amount_fen": [r.amount_fen for r in ordered], "as_of": [r.as_of for r in ordered],
             "grade": [r.grade for r in ordered], "town_code": [r.town_code for r in ordered],
         }, same={"department": department, "received_at": datetime.now(UTC),
