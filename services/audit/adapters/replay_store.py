@@ -167,14 +167,13 @@ def index_timeline(engine: Engine, share: int = 0) -> None:
 
 
 def add_cases(engine: Engine, views: Iterable[dict[str, Any]]) -> None:
-    rows = _case_rows(views)
     with engine.begin() as conn:
-        _insert_plain(conn, cases.name, list(cases.c.keys()), rows)
+        _insert_cases(conn, views)
 
 
-def _case_rows(views: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _insert_cases(conn: Connection, views: Iterable[dict[str, Any]]) -> None:
     names = list(cases.c.keys())  # a case's view has every column
-    return [tuple(view[n] for n in names) for view in views]
+    _insert_plain(conn, cases.name, names, [tuple(view[n] for n in names) for view in views])
 
 
 def _insert_plain(conn: Connection, table: str, columns: list[str],
@@ -193,7 +192,7 @@ def finish(engine: Engine, views: Iterable[dict[str, Any]], found: Iterable[Find
            summary: dict[str, Any]) -> None:
     """The cases (unless given to ``add_cases`` already), the findings and the run's summary."""
     with engine.begin() as conn:
-        _insert_plain(conn, cases.name, list(cases.c.keys()), _case_rows(views))
+        _insert_cases(conn, views)
         insert_rows(conn, findings, [finding_row(f) for f in found])
         conn.execute(insert(runs).values(started_at=summary["started_at"],
                                          summary=json.dumps(summary, sort_keys=True)))

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import TypeAdapter
 from pydantic_core import from_json as _parse
@@ -43,7 +43,7 @@ from shared import clock
 from shared.events import catalogue as ev
 from shared.events.base import Event
 
-_EPOCH, _MICROSECOND = event_time.EPOCH, timedelta(microseconds=1)
+_T = TypeVar("_T")
 RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
 RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
 # A public notice's due_at is the earliest moment it may close, not a time limit (approval's
@@ -146,11 +146,24 @@ class CaseState:
             "payments": len(self.payments), "paid_fen": self.paid_fen, "events": self.events}
 
 
-def _through_model(model: type[Event], value: bytes) -> dict[str, Any]:
-    """An event in its JSON form with every field, defaults filled in by its model. Events are
-    read as parsed JSON (building millions of models cost more than the rest of the fold); one
-    archived before a field was added lacks it, and goes through its model instead."""
-    return model.model_validate_json(value).model_dump(mode="json")
+def _read(model: type[Event], value: bytes, take: Callable[[dict[str, Any]], _T]
+          ) -> tuple[dict[str, Any], _T]:
+    """An event's JSON form, and what ``take`` takes from it. Events are read as parsed JSON
+    (building millions of models cost more than the rest of the fold); one archived before a
+    field was added (``take`` meets a key missing) goes through its model, which fills in the
+    defaults, in the same JSON form."""
+    data = _parse(value)
+    try:
+        return data, take(data)
+    except KeyError:
+        data = model.model_validate_json(value).model_dump(mode="json")
+        return data, take(data)
+
+
+def _report(data: dict[str, Any]) -> tuple[ReportFindings, str, list[dict[str, Any]], str]:
+    """What the fold takes from a report: its findings, when it was made, its sources' freshness
+    and its occasion."""
+    return report_findings(data), data["reported_at"], data["sources"], data["occasion"]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -277,18 +290,13 @@ class Replay:
 
     def _find(self, kind: str, case: CaseState, at: datetime | int, detail: str,
               event_id: str | None = None, **data: Any) -> None:
-        moment = at if isinstance(at, datetime) else _EPOCH + at * _MICROSECOND
+        moment = at if isinstance(at, datetime) else event_time.moment(at)
         self.findings.append(Finding(kind, case.case_id, moment, detail, event_id, data,
                                      (0, self.applied)))
 
     def submitted(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                   reporting: bool) -> str:
-        e = _parse(value)
-        try:
-            case.facts = application_facts(e)
-        except KeyError:  # written before a field was added: its model fills the defaults
-            e = _through_model(ev.ApplicationSubmitted, value)
-            case.facts = application_facts(e)
+        e, case.facts = _read(ev.ApplicationSubmitted, value, application_facts)
         case.programme, case.region_code = e["programme"], e["region_code"]
         case.submitted_at = _time(e["submitted_at"])
         case.member_refs = tuple(m["person_ref"] for m in e["members"])
@@ -307,14 +315,8 @@ class Replay:
 
     def reported(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                  reporting: bool) -> str:
-        r = _parse(value)
-        try:
-            found = report_findings(r)
-            reported_at, sources, occasion = r["reported_at"], r["sources"], r["occasion"]
-        except KeyError:  # written before a field was added (sources): as for applications
-            r = _through_model(ev.VerificationReported, value)
-            found = report_findings(r)
-            reported_at, sources, occasion = r["reported_at"], r["sources"], r["occasion"]
+        r, (found, reported_at, sources, occasion) = _read(ev.VerificationReported, value,
+                                                           _report)
         case.reports.append(found)
         case.reported_at[found.report_id] = _time(reported_at)
         stale = [s["department"] for s in sources if s["stale"]]
@@ -395,8 +397,7 @@ class Replay:
         refs, case_id = case.member_refs, case.case_id
         if all(self._cases_of.get(r) == case_id for r in refs):
             # No other case shares a member (most households): its own status, no grant.
-            status = case.programme if case.stage in RUNNING and \
-                case.programme in RECOGNISED else None
+            status = _strongest({case.programme} if case.stage in RUNNING else set())
             granted = 0
         else:
             status, granted = self._status(refs), self._granted(refs, year, case_id)
@@ -408,8 +409,7 @@ class Replay:
     def _status(self, refs: Iterable[str]) -> str | None:
         """As approval's ``household_status``: any member's running case, itself included."""
         cases = [self._household_case(c) for r in refs for c in self._member_cases(r)]
-        found = {c.programme for c in cases if c.stage in RUNNING}
-        return next((s for s in RECOGNISED if s in found), None)
+        return _strongest({c.programme for c in cases if c.stage in RUNNING})
 
     def _granted(self, refs: Iterable[str], year: int, excluding: str) -> int:
         """As approval's ``temporary_granted``: other cases sharing a member, each counted once."""
@@ -618,6 +618,11 @@ class _Household(TypedDict):
 
 
 _read_household = TypeAdapter(_Household).validate_json
+
+
+def _strongest(programmes: set[str | None]) -> str | None:
+    """The status a household is recognised in, of its running cases' programmes."""
+    return next((s for s in RECOGNISED if s in programmes), None)
 
 
 def _may_grant(decision: bytes) -> bool:

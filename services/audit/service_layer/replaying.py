@@ -224,7 +224,7 @@ def case_as_of(engine: Engine, policy: PolicyTable, case_id: str, until: datetim
     found about it."""
     timeline: list[dict[str, Any]] = []
     fold = Replay(policy, selected=lambda c: c.case_id == case_id)
-    fold_all(fold, archived_events(engine, until), on_timeline=lambda entries: timeline.extend(
+    fold_pages(fold, archived_pages(engine, until), on_timeline=lambda entries: timeline.extend(
         {"at": event_time.moment(at).isoformat(), "type": kind, "summary": summary,
          "event_id": event_id} for _case, at, kind, summary, event_id in entries))
     fold.finish(until)
@@ -241,7 +241,7 @@ def recipients_on(engine: Engine, policy: PolicyTable, region_code: str, until: 
     """The households of a region receiving a monthly benefit at a moment, with the amount the
     decisions gave them for that month."""
     fold = Replay(policy, selected=lambda c: False)  # nothing re-run: only the state is wanted
-    fold_all(fold, archived_events(engine, until))
+    fold_pages(fold, archived_pages(engine, until))
     month = f"{clock.local_date(until):%Y-%m}"
     found = []
     for case in fold.cases.values():
