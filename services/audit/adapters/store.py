@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, tuple_
+from sqlalchemy import Connection, Engine, Text, cast, func, insert, select, tuple_
 
 from services.audit.adapters.tables import access_log, archive, checkpoints
 from services.audit.domain.chain import ChainHead, Record
@@ -93,40 +94,68 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(archive)).scalar_one())
 
 
-Event = tuple[int, str, str | None, bytes, str | None, bytes, str, int, int]
+# An event as the replay folds it: (event time in µs, type, case id, event id, value).
+Event = tuple[int, str, str, str | None, bytes]
 
 
 def event_pages(engine: Engine, *, leaving_out: str, until: int | None = None,
                 batch: int = 20_000) -> Iterator[list[Event]]:
     """Every event as the replay reads it, all chains in one stream by event time (microseconds;
-    ties by chain and seq, the order a merge of the chains gave): (event time, type, subject,
-    key, event id, value, topic, partition, seq), in pages. Records without a type or time are
-    not events; the topic ``leaving_out`` is skipped. Paged on ``ix_archive_event_time`` like
-    ``records``; no hashes. Each process of a parallel replay reads every event, so the rows
-    are handed on as the driver gives them (on SQLite, bytes already), a page at a time."""
-    order = (archive.c.event_time, archive.c.topic, archive.c.partition, archive.c.seq)
-    query = (select(archive.c.event_time, archive.c.event_type, archive.c.subject,
-                    archive.c.key, archive.c.event_id, archive.c.value, *order[1:])
-             .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),
-                    archive.c.topic != leaving_out)
-             .order_by(*order))
-    if until is not None:
-        query = query.where(archive.c.event_time <= until)
+    ties by chain and seq, the order a merge of the chains gave), in pages of about ``batch``.
+    The case is the event's subject, else its key. Records without a type or time are not
+    events; the topic ``leaving_out`` is skipped.
+
+    Each process of a parallel replay reads every event, so the rows are the driver's own, in
+    the fold's shape: on SQLite the case is taken in SQL too, and no row is made twice (the
+    chain's columns, read to page on, and a comprehension remaking each row were a third of
+    the reading). So pages are windows of event time, not of the index's whole key: each ends
+    at the time ``batch`` records on (found in the index alone), and holds every event of that
+    time — more than ``batch`` only where that many share one moment."""
+    at = archive.c.event_time
     sqlite = engine.dialect.name == "sqlite"
-    after: tuple[int, str, int, int] | None = None
+    case = func.coalesce(archive.c.subject, cast(archive.c.key, Text)) if sqlite \
+        else archive.c.subject
+    query = (select(at, archive.c.event_type, case, *(() if sqlite else (archive.c.key,)),
+                    archive.c.event_id, archive.c.value)
+             .where(archive.c.event_type.is_not(None), archive.c.topic != leaving_out)
+             .order_by(at, archive.c.topic, archive.c.partition, archive.c.seq))
+    after: int | None = None
     while True:
-        page = query if after is None else query.where(tuple_(*order) > tuple_(*after))
+        window = at.is_not(None) if after is None else at > after
         with reading(engine) as conn:
-            rows: list[Event] = driver_rows(conn, page.limit(batch))
-        if not rows:
-            return
-        last = rows[-1]
-        after = (last[0], last[6], last[7], last[8])
+            end = conn.execute(select(at).where(window, *_until(at, until)).order_by(at)
+                               .offset(batch - 1).limit(1)).scalar()
+            last = end is None or (until is not None and end >= until)
+            page = query.where(window, *_until(at, until if last else end))
+            try:
+                rows: list[Any] = driver_rows(conn, page)
+            except sqlite3.OperationalError as e:  # "Could not decode to UTF-8 …"
+                if "UTF-8" not in str(e):
+                    raise
+                rows = _keyed(conn, page)  # a case whose key is not text: read in Python
         if not sqlite:  # PostgreSQL's driver may give a memoryview for bytes
-            rows = [(at, kind, subject, _bytes(key), event_id, _bytes(value), topic, partition,
-                     seq) for at, kind, subject, key, event_id, value, topic, partition, seq
-                    in rows]
-        yield rows
+            rows = [(t, kind, subject if subject is not None else _bytes(key).decode(
+                "utf-8", "replace"), event_id, _bytes(value))
+                for t, kind, subject, key, event_id, value in rows]
+        if rows:
+            yield rows
+        if last:
+            return
+        after = end
+
+
+def _until(at: Any, bound: int | None) -> tuple[Any, ...]:
+    return () if bound is None else (at <= bound,)
+
+
+def _keyed(conn: Connection, page: Any) -> list[Event]:
+    """A page of ``event_pages`` on SQLite whose case, where there is no subject, is a key
+    that is not UTF-8 (SQLite's text of it then cannot be read): each decoded in Python."""
+    rows = conn.execute(page.with_only_columns(
+        archive.c.event_time, archive.c.event_type, archive.c.subject, archive.c.key,
+        archive.c.event_id, archive.c.value)).all()
+    return [(t, kind, subject if subject is not None else key.decode("utf-8", "replace"),
+             event_id, value) for t, kind, subject, key, event_id, value in rows]
 
 
 def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = None

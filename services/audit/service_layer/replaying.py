@@ -112,14 +112,9 @@ def archived_pages(engine: Engine, until: datetime | None = None) -> Iterator[li
     made before the one ahead of it (two transactions committed in the other order), the event
     takes its place by its time, which the merge could not give it."""
     bound = None if until is None else event_time.of(until)
-    # The case: the event's subject (archived in a column of its own), else its key. The time
-    # as archived, in microseconds: the fold makes a moment of it only for the events it folds
-    # whole. Each process of a parallel replay reads every event, so each row costs twice:
-    # pages are made by one comprehension each, not by a generator step per event.
-    for page in store.event_pages(engine, leaving_out=topics.DEAD_LETTER, until=bound):
-        yield [(at, event_type, subject if subject is not None else
-                key.decode("utf-8", "replace"), event_id, value)
-               for at, event_type, subject, key, event_id, value, _t, _p, _seq in page]
+    # The time as archived, in microseconds: the fold makes a moment of it only for the events
+    # it folds whole.
+    return store.event_pages(engine, leaving_out=topics.DEAD_LETTER, until=bound)
 
 
 def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
@@ -175,11 +170,9 @@ def fold_pages(fold: Replay, pages: Iterable[Sequence[Event]], *,
     """``fold_all`` over pages of events (``archived_pages``): the timeline handed on and the
     progress told after each page, not asked after every event."""
     n = 0
-    apply = fold.apply
     with collector_paused():
         for page in pages:
-            for at, event_type, case_id, event_id, value in page:
-                apply(event_type, case_id, at, event_id, value)
+            fold.apply_page(page)
             before, n = n, n + len(page)
             if len(fold.timeline) >= TIMELINE_BATCH:
                 _drain(fold, on_timeline)
