@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -173,7 +174,7 @@ def add_cases(engine: Engine, views: Iterable[dict[str, Any]]) -> None:
 
 def _insert_cases(conn: Connection, views: Iterable[dict[str, Any]]) -> None:
     names = list(cases.c.keys())  # a case's view has every column
-    _insert_plain(conn, cases.name, names, [tuple(view[n] for n in names) for view in views])
+    _insert_plain(conn, cases.name, names, list(map(itemgetter(*names), views)))
 
 
 def _insert_plain(conn: Connection, table: str, columns: list[str],
