@@ -10,6 +10,8 @@ rules, with planted findings), archived the way the archiver archives, with Clou
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from sqlalchemy import create_engine, text
 from services.audit.adapters import replay_store
 from services.audit.domain import event_time
 from services.audit.domain.replay import Finding
-from services.audit.service_layer import replaying
+from services.audit.service_layer import replay_shares, replaying
 from services.audit.service_layer.archiving import Incoming, archive
 from services.audit.service_layer.replay_shares import replay_archive, share_of
 from services.audit.service_layer.replaying import Scope
@@ -154,6 +156,35 @@ def test_a_failing_share_fails_the_replay(archived, tmp_path: Path) -> None:
                      {"v": b"{not json", "t": "onedoor.application.submitted"})
     with pytest.raises(RuntimeError, match="replay share"):
         replay_archive(url, POLICY, Scope(), workers=2)
+
+
+def test_a_share_that_ends_without_a_word_fails_the_replay(archived, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """Killed (as by the kernel, out of memory) while the other share waits for the store: the
+    replay fails, saying which share, instead of waiting for ever."""
+    _, url, _ = archived
+    real = replay_shares._folded_share
+
+    def dies(task, share, progress, lock):  # type: ignore[no-untyped-def]
+        if share == 1:
+            lock.acquire()  # holding the store's lock, which the other share will wait for
+            os._exit(9)
+        return real(task, share, progress, lock)
+
+    def waited_too_long(*_: object) -> None:
+        raise TimeoutError("the replay kept waiting for a share that had ended")
+
+    monkeypatch.setattr(replay_shares, "_folded_share", dies)  # the shares are forked after
+    previous = signal.signal(signal.SIGALRM, waited_too_long)
+    signal.alarm(60)  # a replay that waits for ever fails the test, not the whole run
+    try:
+        with pytest.raises(RuntimeError, match=r"replay share 1 of 2 ended without an answer "
+                                               r"\(exit code 9\)"):
+            replay_archive(url, POLICY, Scope(), out_url=f"sqlite:///{tmp_path / 'r.db'}",
+                           workers=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_shared_out_replay_into_postgresql_reads_as_one_timeline(archived, tmp_path: Path,

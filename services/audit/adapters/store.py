@@ -160,7 +160,7 @@ def _keyed(conn: Connection, page: Any) -> list[Event]:
 
 def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = None
                     ) -> int | None:
-    """The latest event time ``events`` would read: walked back from the index's end (a
+    """The latest event time ``event_pages`` would read: walked back from the index's end (a
     ``max()`` under these conditions scans the whole table on SQLite)."""
     query = (select(archive.c.event_time)
              .where(archive.c.event_time.is_not(None), archive.c.event_type.is_not(None),

@@ -24,6 +24,7 @@ import gc
 import heapq
 import multiprocessing
 import os
+import queue
 import threading
 import time
 import traceback
@@ -173,9 +174,9 @@ def _folded_share(task: _Task, share: int, progress: Progress | None, lock: Any
                    progress=progress, total=task.total)
     fold.finish(task.ending)
     selected = [c for c in fold.cases.values() if scope.selects(c)]
-    if out is not None and written is not None:
+    if written is not None:
         written.finish([c.view() for c in selected])
-        out.dispose()
+        written.out.dispose()
     engine.dispose()
     return _Done(n, len(fold.cases), len(selected), fold.decisions_rerun, fold.identical_bytes,
                  fold.counts, fold.findings), fold
@@ -233,7 +234,21 @@ def _in_processes(task: _Task, progress: Progress | None) -> list[_Done]:
     done: dict[int, _Done] = {}
     try:
         while len(done) < task.shares:
-            what, share, body = answers.get()
+            try:
+                what, share, body = answers.get(timeout=1.0)
+            except queue.Empty:
+                if not _gone(processes, done):
+                    continue
+                # A share's process ended without a word (killed, out of memory): unless its
+                # answer is still on its way, the replay fails rather than wait for ever (and
+                # the other shares with it, which may be waiting for the store's lock it held).
+                try:
+                    what, share, body = answers.get(timeout=2.0)
+                except queue.Empty:
+                    gone = _gone(processes, done)[0]
+                    raise RuntimeError(
+                        f"replay share {gone} of {task.shares} ended without an answer "
+                        f"(exit code {processes[gone].exitcode})") from None
             if what == "progress" and progress is not None:
                 progress(body, task.total)
             elif what == "failed":
@@ -246,6 +261,11 @@ def _in_processes(task: _Task, progress: Progress | None) -> list[_Done]:
                 p.terminate()
             p.join()
     return [done[share] for share in range(task.shares)]
+
+
+def _gone(processes: list[Any], done: dict[int, _Done]) -> list[int]:
+    """The shares whose process ended before its answer was read."""
+    return [share for share, p in enumerate(processes) if share not in done and not p.is_alive()]
 
 
 def _share_process(task: _Task, share: int, answers: Any, lock: Any) -> None:
