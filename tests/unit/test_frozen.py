@@ -10,7 +10,7 @@ import pytest
 
 from services.approval.domain.assessment import Benefit
 from services.approval.domain.facts import Member
-from services.approval.domain.frozen import quick
+from services.approval.domain.frozen import changed, quick
 from services.approval.domain.policy import Figure
 from services.approval.domain.trace import Check
 
@@ -89,3 +89,12 @@ def test_only_for_what_it_can_make_the_same() -> None:
     for cls in (Thawed, Checked):
         with pytest.raises(AssertionError):
             quick(cls)
+
+
+def test_changed_is_replace_without_its_cost() -> None:
+    member = Member("p2", "spouse", 40, 3000, 2, True, "full")
+    changes = {"counted_monthly_fen": 2500, "employment_monthly_fen": 2000}
+    assert changed(member, changes) == dataclasses.replace(member, **changes)
+    assert member.counted_monthly_fen is None  # the original untouched
+    with pytest.raises(TypeError, match="colour"):
+        changed(member, {"colour": "red"})

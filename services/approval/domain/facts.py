@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from services.approval.domain.frozen import quick
+from services.approval.domain.frozen import changed, quick
 
 if TYPE_CHECKING:  # the event models are only read here, never built
     from shared.events.catalogue import ApplicationSubmitted, VerificationReported
@@ -33,20 +33,6 @@ class Member:
     # From the verification report; None while it has not arrived.
     counted_monthly_fen: int | None = None
     employment_monthly_fen: int | None = None
-
-
-def _but(frozen: Any, changes: dict[str, Any]) -> Any:
-    """A frozen dataclass (without ``__post_init__``) with some fields changed: what
-    ``dataclasses.replace`` gives, without its look at every field on every call and the
-    frozen ``__init__``'s one ``object.__setattr__`` per field, which together cost more than an
-    assessment when the audit replay re-runs every decision. Unknown names fail as with
-    ``replace``."""
-    unknown = changes.keys() - frozen.__dict__.keys()
-    if unknown:
-        raise TypeError(f"{type(frozen).__name__} has no field(s) {', '.join(sorted(unknown))}")
-    changed = object.__new__(type(frozen))
-    changed.__dict__.update(frozen.__dict__, **changes)
-    return changed
 
 
 @dataclass(frozen=True)
@@ -88,8 +74,8 @@ class CaseFacts:
     extra: dict[str, str] = field(default_factory=dict)
 
     def but(self, **changes: Any) -> CaseFacts:
-        """These facts with some fields changed (``_but``)."""
-        return _but(self, changes)
+        """These facts with some fields changed (``frozen.changed``)."""
+        return changed(self, changes)
 
     @property
     def verified(self) -> bool:
@@ -170,7 +156,7 @@ def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
     """The facts with a report's findings. A member the report leaves out keeps what earlier
     reports found."""
     incomes = found.incomes
-    members = tuple(_but(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1]})
+    members = tuple(changed(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1]})
                     if (f := incomes.get(m.person_ref)) is not None else m
                     for m in facts.members)
     return facts.but(members=members, report_id=found.report_id, assets=found.assets)

@@ -258,11 +258,11 @@ class Replay:
             handler = _HANDLERS.get(event_type)
             if handler is None:
                 continue
-            reporting = (since is None or at >= since) and (everyone or self.selected(case))
-            summary = handler(self, case, at, event_id, value, reporting)
+            in_time = since is None or at >= since
+            summary = handler(self, case, at, event_id, value,
+                              in_time and (everyone or self.selected(case)))
             # Asked again: an application is what tells a case's programme and region.
-            if summary is not None and (since is None or at >= since) \
-                    and (everyone or self.selected(case)):
+            if summary is not None and in_time and (everyone or self.selected(case)):
                 timeline.append((case_id, at, event_type, summary, event_id))
 
     def _fold_elsewhere(self, event_type: str, case_id: str, value: bytes) -> None:

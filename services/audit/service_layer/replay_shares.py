@@ -160,13 +160,13 @@ def _folded_share(task: _Task, share: int, progress: Progress | None, lock: Any
                   ) -> tuple[_Done, Replay]:
     """Fold one share; ``lock``, shared by the shares, is held while one writes the store."""
     engine: Engine = make_engine(task.url)
-    out = None if task.out_url is None else replay_store.open_store(task.out_url)
     scope = task.scope
     owns = None if task.shares == 1 else \
         (lambda case_id: share_of(case_id, task.shares) == share)
     fold = Replay(task.policy, selected=scope.selector, since=scope.since,
                   stale_after_days=task.stale_after_days, owns=owns)
-    written = None if out is None else _Store(out, share, lock)
+    written = None if task.out_url is None else \
+        _Store(replay_store.open_store(task.out_url), share, lock)
     # An empty archive has no last event: then nothing is read.
     pages = iter(()) if task.until is None else \
         archived_pages(engine, event_time.moment(task.until))
