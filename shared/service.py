@@ -19,7 +19,7 @@ from sqlalchemy import Engine, MetaData, func, select
 
 from shared.auth import Principal, require
 from shared.bus.consumer import EventConsumer, Handler
-from shared.bus.kafka import Cluster
+from shared.bus.kafka import Cluster, cluster_for
 from shared.bus.relay import OutboxRelay
 from shared.db import make_engine, reading
 from shared.events.base import Event
@@ -69,7 +69,7 @@ def build_runtime(
     handlers: Mapping[type[Event], Handler],
 ) -> ServiceRuntime:
     engine = make_engine(settings.database_url(name))
-    cluster = Cluster(settings.kafka_bootstrap, settings.topic_partitions)
+    cluster = cluster_for(settings)
     relay = OutboxRelay(engine, bus, settings.kafka_bootstrap, cluster)
     runtime = ServiceRuntime(name=name, settings=settings, engine=engine, bus=bus, relay=relay,
                              cluster=cluster, migrations_dir=migrations_dir)
@@ -80,7 +80,7 @@ def build_runtime(
             handlers=handlers,
             uow_factory=runtime.uow,
             bootstrap=settings.kafka_bootstrap,
-            cluster=Cluster(settings.kafka_bootstrap, settings.topic_partitions),
+            cluster=cluster_for(settings),
             batch_size=settings.consumer_batch_size,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             max_attempts=settings.consumer_max_attempts,

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
+    # Which broker ``kafka_bootstrap`` is: the "embedded" Tansu (memory only: forgets its log on
+    # restart, refuses the idempotent producer) or Apache "kafka" (idempotent producer on, the
+    # broker-epoch machinery idle). Per broker, never per test.
+    broker: Literal["embedded", "kafka"] = "embedded"
+    # Topics' replication factor on Apache Kafka; 0 takes min(3, brokers in the cluster).
+    # min.insync.replicas follows it: 2 at a replication factor of 3 or more, else 1.
+    topic_replication_factor: int = 0
     data_dir: Path = Path("var")
     pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
     # The secret the payment service derives its bank-account encryption key from. Changing it

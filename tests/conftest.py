@@ -1,8 +1,11 @@
 """Fixtures on real infrastructure: SQLite files, PostgreSQL, the embedded Tansu broker.
 
 PostgreSQL: ``ONEDOOR_TEST_POSTGRES_URL`` (default: the machine's local server, database
-``test``). When it cannot be reached the PostgreSQL tests skip and say why — unless
-``ONEDOOR_REQUIRE_POSTGRES=1`` (set by .ci/run), which turns the skip into a failure.
+``test``). When nothing answers there, the first test that needs PostgreSQL starts a throwaway
+server the project owns (deploy/postgres.py: installs Debian's ``postgresql`` when absent, runs
+it as the ``postgres`` user when we are root) and the session stops it at the end. When even that
+fails the PostgreSQL tests skip and say why — unless ``ONEDOOR_REQUIRE_POSTGRES=1`` (set by
+.ci/run), which turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from deploy.kafka_cluster import KafkaCluster, KafkaUnavailable
+from deploy.postgres import LocalPostgres, PostgresUnavailable
 from shared.bus.broker import EmbeddedBroker, free_port
 from shared.db import make_engine
 from shared.migrations import upgrade
@@ -29,17 +34,64 @@ PG_URL = os.environ.get("ONEDOOR_TEST_POSTGRES_URL",
 REQUIRE_PG = os.environ.get("ONEDOOR_REQUIRE_POSTGRES") == "1"
 
 
-def _pg_admin():  # type: ignore[no-untyped-def]
-    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+def _answers(url: str) -> Engine | None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
-    except Exception as exc:
+    except Exception:
         engine.dispose()
-        message = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}"
+        return None
+    return engine
+
+
+class _OwnServer:
+    """The session's own PostgreSQL server, started the first time a test needs one."""
+
+    server: LocalPostgres | None = None
+    failure: str | None = None
+
+    @classmethod
+    def url(cls) -> str:
+        if cls.server is None and cls.failure is None:
+            server = LocalPostgres()
+            try:
+                server.start()
+                cls.server = server
+            except PostgresUnavailable as exc:
+                cls.failure = str(exc)
+        if cls.server is None:
+            raise PostgresUnavailable(cls.failure or "not started")
+        return cls.server.url
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.server is not None:
+            cls.server.stop()
+            cls.server = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _OwnServer.stop()
+
+
+def _pg_admin() -> Engine:
+    global PG_URL
+    engine = _answers(PG_URL)
+    if engine is not None:
+        return engine
+    try:
+        own = _OwnServer.url()
+    except PostgresUnavailable as exc:
+        message = (f"PostgreSQL not reachable at {PG_URL}, and no server of our own could be "
+                   f"started: {exc}")
         if REQUIRE_PG:
             pytest.fail(message + " (ONEDOOR_REQUIRE_POSTGRES=1 makes it required)")
         pytest.skip(message)
+    engine = _answers(own)
+    if engine is None:
+        pytest.fail(f"our own PostgreSQL server at {own} started but does not answer")
+    PG_URL = own
     return engine
 
 
@@ -100,6 +152,39 @@ def broker() -> Iterator[EmbeddedBroker]:
     instance.start()
     yield instance
     instance.stop()
+
+
+REQUIRE_KAFKA = os.environ.get("ONEDOOR_REQUIRE_KAFKA") == "1"
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """A 3-node Apache Kafka cluster (KRaft, combined mode) on loopback for the whole session,
+    fetched from Maven Central on first use (deploy/kafka_cluster.py). Skips, saying why, when
+    Java or Maven is missing — unless ``ONEDOOR_REQUIRE_KAFKA=1`` (set by .ci/run)."""
+    cluster = KafkaCluster(3)
+    try:
+        cluster.start()
+    except KafkaUnavailable as exc:
+        cluster.stop()
+        message = f"Apache Kafka could not be started: {exc}"
+        if REQUIRE_KAFKA:
+            pytest.fail(message + " (ONEDOOR_REQUIRE_KAFKA=1 makes it required)")
+        pytest.skip(message)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def bus_broker(request: pytest.FixtureRequest) -> EmbeddedBroker | KafkaCluster:
+    """Each broker OneDoor runs on: the bus contract holds on both."""
+    name = "broker" if request.param == "embedded" else "kafka_cluster"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+def bus_settings(broker: EmbeddedBroker | KafkaCluster) -> dict[str, str]:
+    """The settings that point a service at ``broker``."""
+    return {"kafka_bootstrap": broker.bootstrap, "broker": broker.kind}
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 30.0,

@@ -44,6 +44,8 @@ def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1:``port``."""
 
+    kind = "embedded"
+
     def __init__(self, port: int, log_path: Path | None = None, partitions: int = 3) -> None:
         self.port = port
         self.partitions = partitions

@@ -71,7 +71,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        producer = new_producer(self._bootstrap)
+        producer = new_producer(self._bootstrap, idempotent=self._cluster.kind == "kafka")
         await start_with_retry(producer, "outbox relay")
         next_epoch_check = 0.0
         next_prune = time.monotonic() + 60

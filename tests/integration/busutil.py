@@ -23,7 +23,7 @@ async def eventually(predicate: Callable[[], Any], timeout_s: float = 30.0,
 
 async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes, list]]) -> None:
     """Send (topic, key, value, headers) records, in order, and wait for each."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")  # as the relays send
     await producer.start()
     try:
         for topic, key, value, headers in records:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from deploy.kafka_cluster import KafkaCluster
 from deploy.tokens import DevTokens
 from services.intake.bootstrap import create_app as create_intake
 from services.intake.service_layer.handlers import submit_application
@@ -25,15 +27,19 @@ from shared.events.catalogue import ApplicationDecided, CaseStageChanged
 from shared.events.envelope import Envelope, to_record
 from shared.service import build_runtime, health_router, lifespan
 from shared.settings import Settings
+from tests.conftest import bus_settings
 from tests.integration.busutil import eventually, produce, read_topic, until_assigned
 from tests.integration.test_unit_of_work import KEY, application
 
 PAYMENT_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "payment" / "migrations"
 
 
-def settings(bootstrap: str, **over: object) -> Settings:
-    base: dict[str, object] = {"env": "test", "kafka_bootstrap": bootstrap,
-                               "consumer_retry_backoff_s": 0.05, "consumer_max_attempts": 3}
+def settings(broker: str | EmbeddedBroker | KafkaCluster, **over: object) -> Settings:
+    """A test service's settings on ``broker`` (a broker, or the bootstrap of the embedded one)."""
+    base: dict[str, object] = {"env": "test", "consumer_retry_backoff_s": 0.05,
+                               "consumer_max_attempts": 3}
+    base.update(bus_settings(broker) if not isinstance(broker, str)
+                else {"kafka_bootstrap": broker})
     base.update(over)
     return Settings(**base)  # type: ignore[arg-type]
 
@@ -61,37 +67,37 @@ def payments_of(engine, case_id: str) -> list[str]:
 
 
 @pytest.fixture
-async def payment_runtime(database_url, broker):
-    app = create_payment(settings(broker.bootstrap, payment_database_url=database_url))
+async def payment_runtime(database_url, bus_broker):
+    app = create_payment(settings(bus_broker, payment_database_url=database_url))
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
         await until_assigned(runtime)
         yield runtime
 
 
-async def test_a_duplicate_delivery_has_one_effect(payment_runtime, broker):
+async def test_a_duplicate_delivery_has_one_effect(payment_runtime, bus_broker):
     case_id = f"330282-dup-{uuid.uuid4().hex[:8]}"
     first = record_of(approval(case_id))
     # Same key, so it comes after the duplicates: a one-off payment on the same case.
     marker = record_of(approval(case_id, programme="temporary", monthly_amount_fen=0,
                                 start_month=None, one_off_amount_fen=50_000,
                                 decided_at=datetime(2026, 12, 5, 2, tzinfo=UTC)))
-    await produce(broker.bootstrap, [first, first, first, marker])
+    await produce(bus_broker.bootstrap, [first, first, first, marker])
     engine = payment_runtime.engine
     await eventually(lambda: len(payments_of(engine, case_id)) == 2, what="both paid")
     assert payments_of(engine, case_id) == ["2026-11", "2026-12"]
-    published = await read_topic(broker.bootstrap, topics.PAYMENTS,
+    published = await read_topic(bus_broker.bootstrap, topics.PAYMENTS,
                                  lambda r: r.key == case_id.encode(), want=3, timeout_s=5)
     assert len(published) == 2  # one PaymentScheduled each, none for the duplicates
 
 
-async def test_event_types_without_a_handler_are_skipped_unread(payment_runtime, broker):
+async def test_event_types_without_a_handler_are_skipped_unread(payment_runtime, bus_broker):
     case_id = f"330282-skip-{uuid.uuid4().hex[:8]}"
     stage = CaseStageChanged(case_id=case_id, sequence=1, from_stage=None,
                              to_stage="awaiting_report", action="submitted", actor="system",
                              changed_at=datetime.now(UTC))
     skipped = record_of(stage)  # type: ignore[arg-type]
-    await produce(broker.bootstrap, [skipped, record_of(approval(case_id))])
+    await produce(bus_broker.bootstrap, [skipped, record_of(approval(case_id))])
     engine = payment_runtime.engine
     await eventually(lambda: payments_of(engine, case_id), what="the approval paid")
     with engine.connect() as conn:
@@ -101,20 +107,20 @@ async def test_event_types_without_a_handler_are_skipped_unread(payment_runtime,
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_moves_on(
-        payment_runtime, broker):
+        payment_runtime, bus_broker):
     case_id = f"330282-poison-{uuid.uuid4().hex[:8]}"
     good = record_of(approval(case_id))
     topic, key, value, headers = good
     bad_data = (topic, key, value.replace(b'"monthly_amount_fen":40500',
                                           b'"monthly_amount_fen":-1'), headers)
-    await produce(broker.bootstrap, [
+    await produce(bus_broker.bootstrap, [
         (topic, key, b"not json at all", []),  # not a CloudEvent
         bad_data,  # a CloudEvent whose data breaks its schema
         good,
     ])
     await eventually(lambda: payments_of(payment_runtime.engine, case_id) == ["2026-11"],
                      what="the good event after two poison ones")
-    dead = await read_topic(broker.bootstrap, topics.DEAD_LETTER,
+    dead = await read_topic(bus_broker.bootstrap, topics.DEAD_LETTER,
                             lambda r: r.key == key, want=2)
     reasons = {r.value: dict(r.headers)["dlq_reason"].decode() for r in dead}
     assert len(dead) == 2
@@ -126,7 +132,7 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_move
 
 
 async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bounded_retries(
-        database_url, broker, tmp_path):
+        database_url, bus_broker, tmp_path):
     attempts: Counter[str] = Counter()
 
     def flaky(event, envelope, uow):  # the real handler, except for one case
@@ -136,7 +142,7 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bound
         on_application_decided(event, envelope, uow)
 
     runtime = build_runtime(
-        name="payment", settings=settings(broker.bootstrap, payment_database_url=database_url,
+        name="payment", settings=settings(bus_broker, payment_database_url=database_url,
                                           data_dir=tmp_path),
         metadata=metadata, bus=bus, migrations_dir=PAYMENT_MIGRATIONS,
         topics=[topics.DECISIONS], handlers={ApplicationDecided: flaky})
@@ -144,11 +150,11 @@ async def test_an_event_whose_handler_keeps_failing_is_dead_lettered_after_bound
         await until_assigned(runtime)
         tag = uuid.uuid4().hex[:8]
         failing, fine = f"330282-{tag}-fails", f"330282-{tag}-fine"
-        await produce(broker.bootstrap, [record_of(approval(failing)),
+        await produce(bus_broker.bootstrap, [record_of(approval(failing)),
                                          record_of(approval(fine))])
         await eventually(lambda: payments_of(runtime.engine, fine) == ["2026-11"],
                          what="the case after the failing one")
-        dead = await read_topic(broker.bootstrap, topics.DEAD_LETTER,
+        dead = await read_topic(bus_broker.bootstrap, topics.DEAD_LETTER,
                                 lambda r: r.key == failing.encode(), want=1)
         with runtime.engine.connect() as conn:
             inbox = conn.execute(select(bus.inbox.c.outcome, bus.inbox.c.reason)
@@ -204,3 +210,41 @@ async def test_after_a_broker_restart_the_relay_publishes_again(tmp_path):
         assert runtime.relay.republished_total >= 1
     finally:
         broker.stop()
+
+
+@pytest.mark.kafka
+async def test_a_kafka_node_killed_mid_stream_loses_no_event_and_pays_no_one_twice(
+        tmp_path, kafka_cluster):
+    """Replication factor 3, min.insync.replicas 2, acks=all: one of three nodes dies while
+    decisions are produced and payments published; every case is paid, once."""
+    app = create_payment(settings(kafka_cluster,
+                                  payment_database_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    tag = uuid.uuid4().hex[:8]
+    cases = [f"330282-kill-{tag}-{i}" for i in range(40)]
+    victim = kafka_cluster.nodes[1]
+
+    def decided(case_id: str):  # a household of its own: one household is paid once a month
+        return record_of(approval(case_id, beneficiary_ref=f"p-{case_id}"))
+
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        await until_assigned(runtime)
+        await produce(kafka_cluster.bootstrap, [decided(c) for c in cases[:20]])
+        await asyncio.to_thread(kafka_cluster.kill, victim)
+        try:
+            await produce(kafka_cluster.bootstrap, [decided(c) for c in cases[20:]])
+            await eventually(lambda: all(payments_of(runtime.engine, c) for c in cases),
+                             timeout_s=90, what="every case paid with a node down")
+            await eventually(lambda: runtime.relay.backlog() == 0, timeout_s=60,
+                             what="every payment event published")
+        finally:
+            await asyncio.to_thread(kafka_cluster.restart, victim)
+        published = await read_topic(kafka_cluster.bootstrap, topics.PAYMENTS,
+                                     lambda r: r.key.decode().startswith(f"330282-kill-{tag}"),
+                                     want=len(cases), timeout_s=30)
+    assert all(payments_of(runtime.engine, c) == ["2026-11"] for c in cases)
+    events = {}
+    for r in published:
+        events.setdefault(r.key.decode(), set()).add(dict(r.headers)["ce_id"])
+    assert sorted(events) == sorted(cases)
+    assert all(len(ids) == 1 for ids in events.values())  # re-sent, perhaps; never a second event

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from services.audit.domain.checkpoint import Signer
 from services.audit.service_layer.archiving import Incoming, archive, checkpoint
 from shared.bus.consumer import broker_epoch, read_from_start
-from shared.bus.kafka import Cluster, start_with_retry
+from shared.bus.kafka import Cluster, cluster_for, start_with_retry
 from shared.events.topics import ALL_TOPICS
 from shared.service import ServiceRuntime
 
@@ -45,7 +45,7 @@ class Archiver:
         settings = self._runtime.settings
         # A cluster client of its own: Cluster.epoch closes its admin client on a failure, which
         # must not pull the relay's from under it.
-        cluster = Cluster(settings.kafka_bootstrap, settings.topic_partitions)
+        cluster = cluster_for(settings)
         try:
             # Read before the consumer starts: whatever it fetches afterwards comes from this log
             # or a later one, never from an earlier one mistaken for this.

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from services.audit.adapters import store
 from services.audit.domain.chain import decode_headers
 from services.audit.service_layer.archiving import Incoming, archive
-from shared.bus.kafka import Cluster, new_producer, start_with_retry
+from shared.bus.kafka import BrokerKind, Cluster, new_producer, start_with_retry
 from shared.db import reading
 from shared.events.topics import ALL_TOPICS, DEAD_LETTER
 
@@ -24,6 +24,7 @@ IN_FLIGHT = 5_000  # sends awaited together: enough to fill batches, bounded mem
 
 
 async def republish(engine: Engine, bootstrap: str, *, partitions: int,
+                    broker: BrokerKind = "embedded",
                     topics: tuple[str, ...] | None = None,
                     progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Every archived record, chain by chain in its original order, to the same topic and
@@ -33,12 +34,13 @@ async def republish(engine: Engine, bootstrap: str, *, partitions: int,
         chains = [c for c in store.chains(conn) if c[0] != DEAD_LETTER
                   and (topics is None or c[0] in topics)]
     needed = max([partitions, *(p + 1 for _, p in chains)])
-    cluster = Cluster(bootstrap, needed)  # the catalogue's topics, as every service makes them
+    # The catalogue's topics, as every service makes them.
+    cluster = Cluster(bootstrap, needed, kind=broker)
     try:
         await cluster.ensure_topics()
     finally:
         await cluster.close()
-    producer = new_producer(bootstrap)
+    producer = new_producer(bootstrap, idempotent=broker == "kafka")
     await start_with_retry(producer, "republish")
     sent: dict[str, int] = {}
     try:

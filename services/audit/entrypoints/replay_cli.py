@@ -227,6 +227,7 @@ def republish_command(args: argparse.Namespace) -> int:
     engine = archive_engine(args.database_url)
     sent = asyncio.run(republish(
         engine, args.bootstrap, partitions=load_settings().topic_partitions,
+        broker=load_settings().broker,
         topics=tuple(args.topic) if args.topic else None,
         progress=lambda n: print(f"\r  {n:,} records sent", end="", file=sys.stderr)))
     engine.dispose()
