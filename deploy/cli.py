@@ -23,8 +23,15 @@ DEMO_HOUSEHOLDS = 20
 def up(args: argparse.Namespace) -> int:
     settings = load_settings()
     external = "ONEDOOR_KAFKA_BOOTSTRAP" in os.environ
+    kind = args.broker or settings.broker
     port = None if external else int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    system = System(settings=settings, broker_port=port)
+    if external:
+        system = System(settings=settings.model_copy(update={"broker": kind}))
+    elif kind == "kafka":
+        # One Apache Kafka node under the supervisor, its log kept in the data directory.
+        system = System(settings=settings, kafka_nodes=1, kafka_ports=[port or 19092])
+    else:
+        system = System(settings=settings, broker_port=port)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -41,7 +48,8 @@ def up(args: argparse.Namespace) -> int:
                                      make_households(DEMO_HOUSEHOLDS))
             print(f"loaded {sent} demo partner records")
         print("\nOneDoor is running. Broker:", system.bootstrap,
-              "(embedded Tansu)" if system.broker else "(external)")
+              "(embedded Tansu)" if system.broker else
+              "(Apache Kafka, one node)" if system.kafka else f"(external {kind})")
         for name in SERVICES:
             if name != "window":
                 print(f"  {name:<13} {system.url(name)}/docs")
@@ -149,6 +157,10 @@ def main() -> None:
     p_up = sub.add_parser("up", help="run the broker and all services under one supervisor")
     p_up.add_argument("--no-demo-data", action="store_true",
                       help="do not load the demo partner records")
+    p_up.add_argument("--broker", choices=("embedded", "kafka"), default=None,
+                      help="embedded Tansu (the default; no Java) or a single-node Apache Kafka "
+                           "(Java 17 and Maven); with ONEDOOR_KAFKA_BOOTSTRAP set, which kind "
+                           "that cluster is")
     p_up.set_defaults(func=up)
     p_demo = sub.add_parser("demo", help="submit sample households to the running system")
     p_demo.add_argument("--households", type=int, default=DEMO_HOUSEHOLDS)

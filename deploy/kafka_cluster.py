@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -104,13 +105,24 @@ class KafkaCluster:
 
     def __init__(self, nodes: int = 3, directory: Path | None = None,
                  heap_mb: int = 384, ports: list[int] | None = None) -> None:
+        # A given directory is kept across starts (``onedoor up --broker kafka``: the log
+        # survives a restart, as a broker's should); its nodes keep their ports in it.
         self._owns_directory = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="onedoor-kafka-"))
         self._heap_mb = heap_mb
-        ports = ports or [free_port() for _ in range(nodes)]
-        self.nodes = [Node(i + 1, ports[i], free_port(), self.directory / f"node-{i + 1}")
-                      for i in range(nodes)]
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        layout = self.directory / "cluster.json"
+        if layout.exists():  # the same cluster again: its id and its nodes' ports
+            saved = json.loads(layout.read_text())
+            self.cluster_id = saved["cluster_id"]
+            pairs = [tuple(p) for p in saved["ports"]]
+        else:
+            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            client = ports or [free_port() for _ in range(nodes)]
+            pairs = [(client[i], free_port()) for i in range(nodes)]
+            self.directory.mkdir(parents=True, exist_ok=True)
+            layout.write_text(json.dumps({"cluster_id": self.cluster_id, "ports": pairs}))
+        self.nodes = [Node(i + 1, port, controller, self.directory / f"node-{i + 1}")
+                      for i, (port, controller) in enumerate(pairs)]
         self._libs: Path | None = None
 
     @property
@@ -234,13 +246,22 @@ class KafkaCluster:
         self.wait_started([node], timeout_s)
 
     def stop(self) -> None:
+        """Kill a throwaway cluster; shut a kept one down in order (SIGTERM), so that its next
+        start does not first recover its logs."""
         for node in self.nodes:
             if node.alive():
                 assert node.process is not None
-                node.process.kill()
+                if self._owns_directory:
+                    node.process.kill()
+                else:
+                    node.process.terminate()
         for node in self.nodes:
             if node.process is not None:
-                node.process.wait()
+                try:
+                    node.process.wait(60)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
                 node.process = None
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,8 +1,10 @@
-"""Runs the whole system on one machine: the embedded broker, the services and the window.
+"""Runs the whole system on one machine: a broker, the services and the window.
 
-Each service is its own uvicorn process, as in production; the supervisor restarts a child that
-dies (and the embedded broker, whose restart the outbox relays recover from), and stops
-everything cleanly on Ctrl-C.
+The broker is the embedded Tansu (``broker_port``), an Apache Kafka cluster of ``kafka_nodes``
+nodes the supervisor starts itself (deploy/kafka_cluster.py), or neither, when
+``settings.kafka_bootstrap`` points at a cluster run by someone else. Each service is its own
+uvicorn process, as in production; the supervisor restarts a child that dies (and a broker: the
+embedded one's restart the outbox relays recover from), and stops everything cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from deploy.kafka_cluster import KafkaCluster
 from shared.bus.broker import EmbeddedBroker
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
@@ -40,13 +43,17 @@ class Child:
 
 @dataclass
 class System:
-    """The running system. ``broker`` is None when an external cluster is configured."""
+    """The running system. ``broker`` and ``kafka`` are None when an external cluster is
+    configured; ``kafka_ports`` are the Kafka nodes' client ports (free ones when not given)."""
 
     settings: Settings
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     broker_port: int | None = None
+    kafka_nodes: int = 0
+    kafka_ports: list[int] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
+    kafka: KafkaCluster | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -61,6 +68,10 @@ class System:
         if self.broker_port is not None:
             self.broker = EmbeddedBroker(self.broker_port, self.log_dir / "broker.log")
             self.broker.start()
+        elif self.kafka_nodes:
+            self.kafka = KafkaCluster(self.kafka_nodes, ports=self.kafka_ports,
+                                      directory=self.settings.data_dir / "kafka")
+            self.kafka.start()
         for name in SERVICES:
             upgrade(self.settings.database_url(name),
                     ROOT / "services" / name / "migrations")
@@ -73,6 +84,7 @@ class System:
         env = dict(os.environ)
         env.update({
             "ONEDOOR_KAFKA_BOOTSTRAP": self.bootstrap,
+            "ONEDOOR_BROKER": self.broker_kind,
             "ONEDOOR_DATA_DIR": str(self.settings.data_dir.resolve()),
             "ONEDOOR_ENV": self.settings.env,
         })
@@ -99,7 +111,15 @@ class System:
 
     @property
     def bootstrap(self) -> str:
-        return self.broker.bootstrap if self.broker else self.settings.kafka_bootstrap
+        if self.broker:
+            return self.broker.bootstrap
+        return self.kafka.bootstrap if self.kafka else self.settings.kafka_bootstrap
+
+    @property
+    def broker_kind(self) -> str:
+        if self.broker:
+            return "embedded"
+        return "kafka" if self.kafka else self.settings.broker
 
     def _spawn(self, child: Child) -> None:
         out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115
@@ -142,6 +162,10 @@ class System:
         if self.broker is not None and not self.broker.alive():
             log.warning("embedded broker died; restarting it (publishers will re-send)")
             self.broker.start()
+        for node in self.kafka.nodes if self.kafka else ():
+            if not node.alive():
+                log.warning("Kafka node %d died; restarting it", node.node_id)
+                self.kafka.restart(node)  # type: ignore[union-attr]
         now = time.monotonic()
         for child in self.children.values():
             if child.process is not None and child.process.poll() is None:
@@ -179,3 +203,5 @@ class System:
         self.children.clear()
         if self.broker is not None:
             self.broker.stop()
+        if self.kafka is not None:
+            self.kafka.stop()

@@ -1,4 +1,6 @@
-"""The whole system — embedded broker, four uvicorn processes — as `make up` runs it."""
+"""The whole system — a broker, every service's uvicorn process — as `make up` runs it: on the
+embedded broker with SQLite (``system``), with PostgreSQL (``pg_system``), and on the 3-node
+Apache Kafka cluster with PostgreSQL (``kafka_system``), the production road."""
 
 from __future__ import annotations
 
@@ -11,25 +13,30 @@ import pytest
 
 from deploy.demo import FINAL, load_partner_data
 from deploy.households import Household, make_households
+from deploy.kafka_cluster import KafkaCluster
 from deploy.staff import Staff
 from deploy.supervisor import System
 from deploy.tokens import DevTokens
 from services.approval.bootstrap import DEFAULT_POLICY
 from shared.bus.broker import free_port
 from shared.settings import SERVICES, Settings
-from tests.conftest import PostgresDatabases, wait_until
+from tests.conftest import PostgresDatabases, bus_settings, wait_until
 
 HOUSEHOLDS = make_households(60)
 # The packaged policy, with Cixi's public notice shortened to 0 days (see the file).
 POLICY_PATHS = [DEFAULT_POLICY, Path(__file__).parent / "fast_notice.toml"]
 
 
-def start_system(data_dir: Path, database_urls: dict[str, str] | None = None) -> System:
-    overrides = {f"{name}_database_url": url for name, url in (database_urls or {}).items()}
+def start_system(data_dir: Path, database_urls: dict[str, str] | None = None,
+                 kafka: KafkaCluster | None = None) -> System:
+    overrides: dict[str, object] = {f"{name}_database_url": url
+                                    for name, url in (database_urls or {}).items()}
+    if kafka is not None:
+        overrides.update(bus_settings(kafka))
     settings = Settings(env="test", data_dir=data_dir, policy_paths=POLICY_PATHS,
                         **overrides)  # type: ignore[arg-type]
     system = System(settings=settings, ports={name: free_port() for name in SERVICES},
-                    broker_port=free_port())
+                    broker_port=None if kafka else free_port())
     system.start()
     try:
         system.wait_ready(timeout_s=90)
@@ -41,10 +48,30 @@ def start_system(data_dir: Path, database_urls: dict[str, str] | None = None) ->
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory) -> Iterator[System]:
+def embedded_system(tmp_path_factory) -> Iterator[System]:
     running = start_system(tmp_path_factory.mktemp("onedoor"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def system(embedded_system: System) -> System:
+    return embedded_system
+
+
+@pytest.fixture(scope="module")
+def kafka_system(tmp_path_factory, kafka_cluster: KafkaCluster) -> Iterator[System]:
+    """On the session's 3-node Kafka cluster and PostgreSQL: services' groups and topics are
+    shared with other tests on that cluster, as they would be in a city's deployment."""
+    databases = PostgresDatabases()
+    try:
+        running = start_system(tmp_path_factory.mktemp("onedoor-kafka"),
+                               {name: databases.create() for name in SERVICES},
+                               kafka=kafka_cluster)
+        yield running
+        running.stop()
+    finally:
+        databases.drop_all()
 
 
 @pytest.fixture(scope="module")

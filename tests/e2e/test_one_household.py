@@ -67,6 +67,11 @@ def test_the_same_path_on_postgresql(pg_system):
     check_outcomes(pg_system, HOUSEHOLDS[:10])
 
 
+@pytest.mark.kafka
+def test_the_same_path_on_kafka_and_postgresql(kafka_system):
+    check_outcomes(kafka_system, HOUSEHOLDS[:10])
+
+
 def test_events_carry_pseudonyms_not_names_or_id_numbers(system):
     household = HOUSEHOLDS[11]
     case_id = submit(system, household)

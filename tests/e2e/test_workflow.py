@@ -14,6 +14,14 @@ from tests.e2e.conftest import HOUSEHOLDS, payments, submit, tokens
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module",
+                params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def system(request):  # type: ignore[no-untyped-def]
+    """Every test here on the embedded broker and SQLite, and on Apache Kafka (3 nodes) and
+    PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_system")
+
+
 def approval_case(system, case_id: str, stage: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     url = f"{system.url('approval')}/cases/{case_id}"
     found: dict = {}  # type: ignore[type-arg]
