@@ -23,13 +23,13 @@ def line(**fields: object) -> bytes:
 
 
 async def test_lines_on_a_department_topic_are_judged_applied_and_refused_ones_dead_lettered(
-        verification, broker):  # noqa: F811
+        verification, bus_broker):  # noqa: F811
     engine = verification.engine
     tag = uuid.uuid4().hex[:8]
     person = resident_id("330282", date(1971, 4, 4), 5)
     wrong = person[:-1] + ("0" if person[-1] != "0" else "1")
     topic = topic_of("hr_social_security")
-    await produce(broker.bootstrap, [
+    await produce(bus_broker.bootstrap, [
         (topic, b"k", line(record_id=f"w-{tag}", kind="wage", resident_id=person,
                            amount_fen=210_000, as_of="2026-11-30"), []),
         (topic, b"k", line(record_id=f"x-{tag}", kind="wage", resident_id=wrong,

@@ -33,8 +33,9 @@ def event(tag: str) -> PaymentScheduled:
 
 
 @contextlib.asynccontextmanager
-async def relays(engine, bootstrap: str, count: int):  # type: ignore[no-untyped-def]
-    running = [OutboxRelay(engine, bus, bootstrap, Cluster(bootstrap, 3), batch_size=50)
+async def relays(engine, broker, count: int):  # type: ignore[no-untyped-def]
+    running = [OutboxRelay(engine, bus, broker.bootstrap,
+                           Cluster(broker.bootstrap, 3, kind=broker.kind), batch_size=50)
                for _ in range(count)]
     tasks = [asyncio.create_task(r.run()) for r in running]
     try:
@@ -51,10 +52,10 @@ def unpublished(engine) -> int:  # type: ignore[no-untyped-def]
                                 .where(bus.outbox.c.published_at.is_(None))).all())
 
 
-async def test_a_row_that_commits_late_is_still_published(postgres_url, broker):
+async def test_a_row_that_commits_late_is_still_published(postgres_url, bus_broker):
     tag = uuid.uuid4().hex[:8]
     with migrated_engine(postgres_url, "intake") as engine:
-        async with relays(engine, broker.bootstrap, 1):
+        async with relays(engine, bus_broker, 1):
             late = engine.connect()
             late.begin()
             record = to_record(Envelope(data=event(f"{tag}-late"), source="/test"))
@@ -65,17 +66,17 @@ async def test_a_row_that_commits_late_is_still_published(postgres_url, broker):
             with UnitOfWork(engine, bus, "/test") as uow:
                 uow.publish(event(f"{tag}-early"))
                 uow.commit()
-            early = await read_topic(broker.bootstrap, topics.PAYMENTS,
+            early = await read_topic(bus_broker.bootstrap, topics.PAYMENTS,
                                      lambda r: r.key == f"relay-{tag}-early".encode(), want=1)
             assert len(early) == 1
             late.commit()
             late.close()
-            found = await read_topic(broker.bootstrap, topics.PAYMENTS,
+            found = await read_topic(bus_broker.bootstrap, topics.PAYMENTS,
                                      lambda r: r.key == f"relay-{tag}-late".encode(), want=1)
             assert len(found) == 1
 
 
-async def test_two_relays_on_one_database_send_each_event_once(postgres_url, broker):
+async def test_two_relays_on_one_database_send_each_event_once(postgres_url, bus_broker):
     tag = uuid.uuid4().hex[:8]
     with migrated_engine(postgres_url, "intake") as engine:
         for batch in range(10):
@@ -83,10 +84,10 @@ async def test_two_relays_on_one_database_send_each_event_once(postgres_url, bro
                 for i in range(30):
                     uow.publish(event(f"{tag}-{batch}-{i}"))
                 uow.commit()
-        async with relays(engine, broker.bootstrap, 2) as running:
+        async with relays(engine, bus_broker, 2) as running:
             await eventually(lambda: unpublished(engine) == 0, what="every row published")
             shares = [r.published_total for r in running]
-        records = await read_topic(broker.bootstrap, topics.PAYMENTS,
+        records = await read_topic(bus_broker.bootstrap, topics.PAYMENTS,
                                    lambda r: r.key.startswith(f"relay-{tag}-".encode()),
                                    want=301, timeout_s=8)
     ids = [dict(r.headers)["ce_id"] for r in records]

@@ -27,8 +27,8 @@ from tests.integration.test_verification_reassessment import application, approv
 
 
 @pytest.fixture
-async def verification(database_url, broker):
-    app = create_app(settings(broker.bootstrap, verification_database_url=database_url))
+async def verification(database_url, bus_broker):
+    app = create_app(settings(bus_broker, verification_database_url=database_url))
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
         await until_assigned(runtime)
@@ -41,7 +41,7 @@ def record(event: Event, envelope_id: str):
 
 
 async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(verification,
-                                                                             broker):
+                                                                             bus_broker):
     case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
     engine = verification.engine
 
@@ -49,12 +49,12 @@ async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(ver
         with engine.connect() as conn:
             return [r.occasion for r in ReportRepository(conn).of_case(case_id)]
 
-    await produce(broker.bootstrap, [record(application(case_id, wage=30_000), f"e-app-{case_id}")])
+    await produce(bus_broker.bootstrap, [record(application(case_id, wage=30_000), f"e-app-{case_id}")])
     await eventually(lambda: occasions() == ["application"], what="the application's report")
     stage = CaseStageChanged(case_id=case_id, sequence=1, from_stage=None,
                              to_stage="awaiting_review", action="assess", actor="system",
                              changed_at=datetime.now(UTC))
-    await produce(broker.bootstrap, [record(stage, f"e-stage-{case_id}"),
+    await produce(bus_broker.bootstrap, [record(stage, f"e-stage-{case_id}"),
                                      record(approved(case_id), f"e-approved-{case_id}"),
                                      record(review(case_id), f"e-review-{case_id}")])
     await eventually(lambda: occasions() == ["application", "periodic_review"],
@@ -69,7 +69,7 @@ async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(ver
 
 
 async def test_an_application_without_an_adults_consent_is_refused_with_the_reason(
-        verification, broker):
+        verification, bus_broker):
     """Intake refuses such a form (422), so this is the defence behind it: verification looks
     at no partner data, stores nothing, and dead-letters the event saying why."""
     case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
@@ -78,7 +78,7 @@ async def test_an_application_without_an_adults_consent_is_refused_with_the_reas
     unsigned = unsigned.model_copy(update={"members": [
         unsigned.members[0], son.model_copy(update={"consent_signed": False})]})
     event_id = f"e-unsigned-{case_id}"
-    await produce(broker.bootstrap, [record(unsigned, event_id)])
+    await produce(bus_broker.bootstrap, [record(unsigned, event_id)])
     engine = verification.engine
 
     def refusal() -> str | None:
