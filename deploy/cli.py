@@ -11,11 +11,12 @@ import time
 
 from deploy.demo import load_partner_data, run_demo
 from deploy.households import make_emergency, make_households
+from deploy.postgres import LocalPostgres
 from deploy.supervisor import DEFAULT_PORTS, System
 from deploy.tokens import DevTokens
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
 from services.window.entrypoints.cli import add_commands as add_staff_commands
-from shared.settings import SERVICES, load_settings
+from shared.settings import SERVICES, Settings, instances, load_settings
 
 DEMO_HOUSEHOLDS = 20
 
@@ -25,13 +26,24 @@ def up(args: argparse.Namespace) -> int:
     external = "ONEDOOR_KAFKA_BOOTSTRAP" in os.environ
     kind = args.broker or settings.broker
     port = None if external else int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    if external:
-        system = System(settings=settings.model_copy(update={"broker": kind}))
-    elif kind == "kafka":
-        # One Apache Kafka node under the supervisor, its log kept in the data directory.
-        system = System(settings=settings, kafka_nodes=1, kafka_ports=[port or 19092])
-    else:
-        system = System(settings=settings, broker_port=port)
+    database: LocalPostgres | None = None
+    if args.database == "postgresql":
+        settings, database = on_postgresql(settings)
+    try:
+        if external:
+            system = System(settings=settings.model_copy(update={"broker": kind}),
+                            replicas=args.replicas)
+        elif kind == "kafka":
+            # One Apache Kafka node under the supervisor, its log kept in the data directory.
+            system = System(settings=settings, kafka_nodes=1, kafka_ports=[port or 19092],
+                            replicas=args.replicas)
+        else:
+            system = System(settings=settings, broker_port=port, replicas=args.replicas)
+    except ValueError as exc:  # more than one instance on SQLite
+        print(f"refused: {exc}", file=sys.stderr)
+        if database is not None:
+            database.stop()
+        return 2
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -69,20 +81,37 @@ def up(args: argparse.Namespace) -> int:
     finally:
         print("\nstopping…")
         system.stop()
+        if database is not None:
+            database.stop()
     return 0
+
+
+def on_postgresql(settings: Settings) -> tuple[Settings, LocalPostgres | None]:
+    """Every service on PostgreSQL: the URLs given (ONEDOOR_<SERVICE>_DATABASE_URL), or else a
+    database each on a throwaway server of our own (deploy/postgres.py) — for trying the
+    production topology on one machine; its data goes when `up` stops."""
+    missing = [s for s in SERVICES if not (getattr(settings, f"{s}_database_url") or "")
+               .startswith("postgresql")]
+    if not missing:
+        return settings, None
+    server = LocalPostgres()
+    server.start()
+    urls = {}
+    for service in missing:
+        urls[f"{service}_database_url"] = server.create_database(f"onedoor_{service}")
+    print(f"PostgreSQL (throwaway, port {server.port}) for: {', '.join(missing)}")
+    return settings.model_copy(update=urls), server
 
 
 def demo(args: argparse.Namespace) -> int:
     # New households every run: one whose case is still open cannot apply a second time.
     seed = args.seed if args.seed is not None else time.time_ns()
     households = make_households(args.households, seed=seed)
-    intake = os.environ.get("ONEDOOR_INTAKE_URL", f"http://127.0.0.1:{DEFAULT_PORTS['intake']}")
-    verification = os.environ.get("ONEDOOR_VERIFICATION_URL",
-                                  f"http://127.0.0.1:{DEFAULT_PORTS['verification']}")
-    approval = os.environ.get("ONEDOOR_APPROVAL_URL",
-                              f"http://127.0.0.1:{DEFAULT_PORTS['approval']}")
-    payment = os.environ.get("ONEDOOR_PAYMENT_URL",
-                             f"http://127.0.0.1:{DEFAULT_PORTS['payment']}")
+    # A service of several instances is named by the list of them; the demo talks to the first.
+    intake, verification, approval, payment = (
+        instances(os.environ.get(f"ONEDOOR_{name.upper()}_URL",
+                                 f"http://127.0.0.1:{DEFAULT_PORTS[name]}"))[0]
+        for name in ("intake", "verification", "approval", "payment"))
     urgent = make_emergency(seed)
     sent = load_partner_data(verification, [*households, urgent])
     print(f"partner departments published {sent} records about the demo households")
@@ -157,6 +186,12 @@ def main() -> None:
     p_up = sub.add_parser("up", help="run the broker and all services under one supervisor")
     p_up.add_argument("--no-demo-data", action="store_true",
                       help="do not load the demo partner records")
+    p_up.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                      help="SQLite files in the data directory (the default), or PostgreSQL: "
+                           "the ONEDOOR_<SERVICE>_DATABASE_URL given, else a throwaway server")
+    p_up.add_argument("--replicas", type=int, default=1,
+                      help="processes per service, sharing its database and consumer group "
+                           "(PostgreSQL only)")
     p_up.add_argument("--broker", choices=("embedded", "kafka"), default=None,
                       help="embedded Tansu (the default; no Java) or a single-node Apache Kafka "
                            "(Java 17 and Maven); with ONEDOOR_KAFKA_BOOTSTRAP set, which kind "

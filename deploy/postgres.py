@@ -111,6 +111,19 @@ class LocalPostgres:
                 raise PostgresUnavailable(
                     f"{step[0]} failed ({done.returncode}): {done.stderr[-800:]} {log_tail}")
 
+    def create_database(self, name: str) -> str:
+        """A new database on this server (dropped first if it exists); answers its URL."""
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self) -> None:
         if self._root is None:
             return

@@ -22,7 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from deploy.kafka_cluster import KafkaCluster
-from shared.bus.broker import EmbeddedBroker
+from shared.bus.broker import EmbeddedBroker, free_port
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 
@@ -34,8 +34,12 @@ DEFAULT_PORTS = {"intake": 8001, "verification": 8002, "approval": 8003, "paymen
 
 @dataclass
 class Child:
+    """One process of a service: the first is named after the service, the next ``payment-2``
+    and so on (their logs likewise)."""
+
     name: str
     port: int
+    service: str = ""
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -44,20 +48,46 @@ class Child:
 @dataclass
 class System:
     """The running system. ``broker`` and ``kafka`` are None when an external cluster is
-    configured; ``kafka_ports`` are the Kafka nodes' client ports (free ones when not given)."""
+    configured; ``kafka_ports`` are the Kafka nodes' client ports (free ones when not given).
+    ``replicas`` processes of every service share its database and consumer group (PostgreSQL
+    only: SQLite has one writer); the first listens on ``ports``, the others on free ports."""
 
     settings: Settings
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     broker_port: int | None = None
     kafka_nodes: int = 0
     kafka_ports: list[int] | None = None
+    replicas: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     kafka: KafkaCluster | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError("replicas must be 1 or more")
+        on_sqlite = [s for s in SERVICES
+                     if self.settings.database_url(s).startswith("sqlite")]
+        if self.replicas > 1 and on_sqlite:
+            raise ValueError(
+                f"{self.replicas} instances of a service need PostgreSQL: SQLite has one writer "
+                f"and is one file on one machine ({', '.join(on_sqlite)} on SQLite); give each "
+                "service a PostgreSQL URL (ONEDOOR_<SERVICE>_DATABASE_URL) or "
+                "--database postgresql")
+        self.instance_ports = {
+            service: [self.ports[service], *(free_port() for _ in range(self.replicas - 1))]
+            for service in SERVICES}
+
     def url(self, service: str) -> str:
+        """The first instance's address."""
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def urls(self, service: str) -> list[str]:
+        """Every instance's address: a client spreads its calls over them."""
+        return [f"http://127.0.0.1:{port}" for port in self.instance_ports[service]]
+
+    def instances(self, service: str) -> list[Child]:
+        return [c for c in self.children.values() if c.service == service]
 
     @property
     def log_dir(self) -> Path:
@@ -76,9 +106,10 @@ class System:
             upgrade(self.settings.database_url(name),
                     ROOT / "services" / name / "migrations")
         for name in SERVICES:
-            child = Child(name, self.ports[name])
-            self.children[name] = child
-            self._spawn(child)
+            for number, port in enumerate(self.instance_ports[name], start=1):
+                child = Child(name if number == 1 else f"{name}-{number}", port, name)
+                self.children[child.name] = child
+                self._spawn(child)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -90,8 +121,8 @@ class System:
         })
         for name in SERVICES:
             env[f"ONEDOOR_{name.upper()}_DATABASE_URL"] = self.settings.database_url(name)
-            # Where each service was started: the window calls them there.
-            env[f"ONEDOOR_{name.upper()}_URL"] = self.url(name)
+            # Where each service was started: the window spreads its calls over them.
+            env[f"ONEDOOR_{name.upper()}_URL"] = ",".join(self.urls(name))
         if self.settings.policy_paths:
             env["ONEDOOR_POLICY_PATHS"] = json.dumps(
                 [str(p.resolve()) for p in self.settings.policy_paths])
@@ -124,28 +155,34 @@ class System:
     def _spawn(self, child: Child) -> None:
         out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"services.{child.name}.bootstrap:create_app",
+            [sys.executable, "-m", "uvicorn", f"services.{child.service}.bootstrap:create_app",
              "--factory", "--host", "127.0.0.1", "--port", str(child.port),
              "--log-level", "warning", "--no-access-log"],
             cwd=ROOT, env=self._env(), stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until every service answers /health and every consumer holds its partitions."""
+        """Until every instance answers /health and every service's consumer group holds
+        partitions (among several instances, one may hold none)."""
         deadline = time.monotonic() + timeout_s
-        pending = set(SERVICES)
+        pending = set(self.children)
+        held: dict[str, set[str]] = {}
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
+                child = self.children[name]
                 self._check_alive(name)
                 try:
-                    health = httpx.get(self.url(name) + "/health", timeout=2).json()
+                    health = httpx.get(f"http://127.0.0.1:{child.port}/health", timeout=2).json()
                 except (httpx.HTTPError, ValueError):
                     continue
                 consumer = health.get("consumer")
                 if health.get("uses_bus") is False and health.get("status") == "ok":
                     pending.discard(name)  # the window: no broker to wait for
-                elif health.get("broker_epoch") and (consumer is None
-                                                     or consumer["assigned_partitions"]):
-                    pending.discard(name)
+                elif health.get("broker_epoch"):
+                    if consumer is not None:
+                        held.setdefault(child.service, set()).update(
+                            consumer["assigned_partitions"])
+                    if consumer is None or held.get(child.service):
+                        pending.discard(name)
             time.sleep(0.2)
         if pending:
             raise TimeoutError(f"not ready after {timeout_s}s: {', '.join(sorted(pending))} "

@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
 
 
+def instances(setting: str) -> list[str]:
+    """The base URLs in a service's URL setting: one, or several separated by commas (the
+    instances of a service that runs as several processes)."""
+    found = [part.strip().rstrip("/") for part in setting.split(",") if part.strip()]
+    if not found:
+        raise ValueError("a service URL setting names no instance")
+    return found
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment (and explicit overrides, for tests and the supervisor)."""
     return Settings(**overrides)  # type: ignore[arg-type]

@@ -49,7 +49,8 @@ async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(ver
         with engine.connect() as conn:
             return [r.occasion for r in ReportRepository(conn).of_case(case_id)]
 
-    await produce(bus_broker.bootstrap, [record(application(case_id, wage=30_000), f"e-app-{case_id}")])
+    await produce(bus_broker.bootstrap,
+                  [record(application(case_id, wage=30_000), f"e-app-{case_id}")])
     await eventually(lambda: occasions() == ["application"], what="the application's report")
     stage = CaseStageChanged(case_id=case_id, sequence=1, from_stage=None,
                              to_stage="awaiting_review", action="assess", actor="system",

@@ -3,6 +3,11 @@
 Every call carries a short-lived access token minted for that person (subject = staff id,
 role, jurisdiction): each service checks role and jurisdiction itself, so a page can never
 show more than its reader's token may read. The window adds no privilege of its own.
+
+A service may run as several instances (its URL setting then lists them, comma-separated): the
+calls take them in turn, and a call that could not even connect to one instance goes to the
+next — it never reached a service, so sending it again cannot do anything twice. A call that
+connected and then failed is not repeated.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import httpx
 
 from services.window.domain.accounts import StaffAccount
 from shared.auth import TokenIssuer, bearer
+from shared.settings import instances
 
 log = logging.getLogger("onedoor.window.services")
 
@@ -46,7 +52,8 @@ class Answer:
 class Services:
     def __init__(self, urls: dict[str, str], issuer: TokenIssuer, token_ttl: timedelta,
                  client: httpx.AsyncClient) -> None:
-        self._urls = urls
+        self._urls = {service: instances(url) for service, url in urls.items()}
+        self._turn = dict.fromkeys(urls, 0)
         self._issuer = issuer
         self._ttl = token_ttl
         self._client = client
@@ -65,10 +72,18 @@ class Services:
     async def call(self, who: StaffAccount, service: str, method: str, path: str, *,
                    json: Any = None, params: dict[str, str] | None = None,
                    headers: dict[str, str] | None = None) -> Answer:
+        bases = self._urls[service]
+        first = self._turn[service] = (self._turn[service] + 1) % len(bases)
         try:
-            response = await self._client.request(
-                method, self._urls[service] + path, json=json, params=params,
-                headers={**bearer(self._token(who)), **(headers or {})})
+            for tried in range(len(bases)):
+                try:
+                    response = await self._client.request(
+                        method, bases[(first + tried) % len(bases)] + path, json=json,
+                        params=params, headers={**bearer(self._token(who)), **(headers or {})})
+                    break
+                except httpx.ConnectError:
+                    if tried == len(bases) - 1:
+                        raise
         except httpx.HTTPError as exc:
             # The path only: a query could hold a filter value, never worth a log line.
             log.warning("%s %s on %s failed: %s", method, path.split("?")[0], service,
