@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -215,6 +216,21 @@ class System:
                 child.next_start = now + min(2 ** child.restarts, 30)
             if now >= child.next_start:
                 self._spawn(child)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to one instance (``payment``, ``payment-2``) and wait for it to exit; it
+        stays down until :meth:`respawn` or :meth:`watch_once` starts it again."""
+        child = self.children[name]
+        if child.process is not None and child.process.poll() is None:
+            child.process.send_signal(sig)
+            child.process.wait()
+
+    def respawn(self, name: str) -> None:
+        """Start an instance that is down now, without the watcher's backoff."""
+        child = self.children[name]
+        if child.process is None or child.process.poll() is not None:
+            child.process = None
+            self._spawn(child)
 
     def stop_service(self, name: str) -> None:
         child = self.children[name]
