@@ -52,7 +52,9 @@ PARTNER_RECORDS ?= 1000000
 SWEEP_RECIPIENTS ?= 100000
 
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --broker embedded
+	$(BIN)/python -m bench.run --broker kafka
+	$(BIN)/python -m bench.run --broker kafka-cluster
 	$(BIN)/python -m bench.payment_cycle --recipients $(PAYMENT_RECIPIENTS)
 	$(BIN)/python -m bench.audit_verify --events $(AUDIT_EVENTS)
 	$(BIN)/python -m bench.audit_replay --events $(AUDIT_EVENTS)

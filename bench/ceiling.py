@@ -13,14 +13,17 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.bus.kafka import min_insync
+
 HOPS = 4
 
 
 async def _hop(bootstrap: str, source: str, target: str, group: str,
-               stop: asyncio.Event) -> None:
+               stop: asyncio.Event, idempotent: bool) -> None:
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2,
+                                enable_idempotence=idempotent)
     await consumer.start()
     await producer.start()
     try:
@@ -36,22 +39,27 @@ async def _hop(bootstrap: str, source: str, target: str, group: str,
         await producer.stop()
 
 
-async def ceiling(bootstrap: str, n: int, payload_bytes: int = 600) -> float:
-    """Events per second through four do-nothing hops."""
+async def ceiling(bootstrap: str, n: int, payload_bytes: int = 600, replicas: int = 1,
+                  idempotent: bool = False) -> float:
+    """Events per second through four do-nothing hops, on topics replicated as OneDoor's are
+    (``replicas``, min.insync.replicas likewise) and with its producers (acks=all, idempotent
+    where the broker allows)."""
     run = uuid.uuid4().hex[:8]
     topics = [f"bench.{run}.hop{i}" for i in range(HOPS + 1)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    await admin.create_topics([NewTopic(t, 3, 1) for t in topics])
+    configs = {"min.insync.replicas": str(min_insync(replicas))} if replicas > 1 else {}
+    await admin.create_topics([NewTopic(t, 3, replicas, topic_configs=configs) for t in topics])
     await admin.close()
     stop = asyncio.Event()
     hops = [asyncio.create_task(_hop(bootstrap, topics[i], topics[i + 1], f"bench-{run}-{i}",
-                                     stop)) for i in range(HOPS)]
+                                     stop, idempotent)) for i in range(HOPS)]
     sink = AIOKafkaConsumer(topics[-1], bootstrap_servers=bootstrap, group_id=None,
                             auto_offset_reset="earliest")
     await sink.start()
     await asyncio.sleep(6)  # let the four groups join before the clock starts
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2,
+                                enable_idempotence=idempotent)
     await producer.start()
     payload = b"x" * payload_bytes
     started = time.perf_counter()

@@ -9,6 +9,9 @@
    p50/p95/p99, measured by a listener on the decisions topic.
 3. Ceiling: the same number of events through four do-nothing hops (consume → produce) on the
    same broker; OneDoor's rate is printed as a fraction of it.
+
+``--broker``: the embedded Tansu broker (the default), a single Apache Kafka node, or a 3-node
+Apache Kafka cluster on this machine (RF 3, min.insync.replicas 2); `make bench` runs all three.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bench.ceiling import HOPS, ceiling
 from bench.decisions import decisions_per_second
 from deploy.demo import load_partner_data
 from deploy.households import Household, make_households
+from deploy.kafka_cluster import KafkaCluster
 from deploy.supervisor import System
 from deploy.tokens import DevTokens
 from shared.bus.broker import free_port
@@ -146,11 +150,20 @@ def pct(values: list[float], p: float) -> float:
 
 async def main_async(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="onedoor-bench-"))
-    settings = Settings(env="test", data_dir=data_dir)
-    system = System(settings=settings, ports={s: free_port() for s in SERVICES},
-                    broker_port=free_port())
+    kafka = None
+    if args.broker == "embedded":
+        settings = Settings(env="test", data_dir=data_dir)
+        system = System(settings=settings, ports={s: free_port() for s in SERVICES},
+                        broker_port=free_port())
+    else:
+        kafka = KafkaCluster(1 if args.broker == "kafka" else 3)
+        await asyncio.to_thread(kafka.start)
+        settings = Settings(env="test", data_dir=data_dir, kafka_bootstrap=kafka.bootstrap,
+                            broker="kafka")
+        system = System(settings=settings, ports={s: free_port() for s in SERVICES})
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, data in {data_dir}")
+    print(f"broker: {BROKERS[args.broker]}")
     rate0, _ = decisions_per_second()
     print(f"decisions: {rate0:,.0f}/s pure rule evaluation (every programme, one core)")
     system.start()
@@ -191,12 +204,22 @@ async def main_async(args: argparse.Namespace) -> None:
 
         # 3. ceiling
         events = args.cases
-        ceiling_rate = await ceiling(system.bootstrap, events)
+        ceiling_rate = await ceiling(system.bootstrap, events,
+                                     replicas=kafka.replication_factor if kafka else 1,
+                                     idempotent=kafka is not None)
         print(f"ceiling: {events} events through {HOPS} do-nothing hops = "
               f"{ceiling_rate:.0f} events/s end to end")
         print(f"OneDoor runs at {rate / ceiling_rate:.1%} of the ceiling of its bus")
     finally:
         system.stop()
+        if kafka is not None:
+            kafka.stop()
+
+
+BROKERS = {"embedded": "the embedded Tansu broker (memory), SQLite",
+           "kafka": "Apache Kafka, one node (RF 1, acks=all, idempotent producers), SQLite",
+           "kafka-cluster": "Apache Kafka, 3 nodes on this machine (RF 3, min.insync.replicas "
+                            "2, acks=all, idempotent producers), SQLite"}
 
 
 def main() -> None:
@@ -206,6 +229,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100.0, help="cases/s for the latency run")
     parser.add_argument("--rate-cases", type=int, default=1000)
+    parser.add_argument("--broker", choices=tuple(BROKERS), default="embedded")
     asyncio.run(main_async(parser.parse_args()))
 
 
