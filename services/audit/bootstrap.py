@@ -1,5 +1,8 @@
 """Wires audit: engine, the archiver (every topic), the checkpoint signer, HTTP app.
 
+The archiver and the signer run in one instance of the service at a time, whichever holds
+their lock; the others stand by to take over.
+
 Run alone with ``uvicorn services.audit.bootstrap:create_app --factory --port 8005``.
 """
 
@@ -20,6 +23,7 @@ from services.audit.entrypoints.http import router
 from shared.auth import load_token_keys
 from shared.service import build_runtime, health_router, lifespan, supervised
 from shared.settings import Settings, load_settings
+from shared.singleton import run_singleton
 
 NAME = "audit"
 
@@ -35,9 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(runtime):
-            runtime.tasks.append(supervised("audit-archiver", archiver.run))
-            runtime.tasks.append(supervised("audit-checkpoints",
-                                             lambda: checkpoints(runtime, signer)))
+            # Once per service, not per instance: the hash chains have one writer, and the
+            # checkpoints one signer (shared/singleton.py).
+            runtime.tasks.append(supervised("audit-archiver", lambda: run_singleton(
+                runtime.engine, "audit-archiver", archiver.run)))
+            runtime.tasks.append(supervised("audit-checkpoints", lambda: run_singleton(
+                runtime.engine, "audit-checkpoints", lambda: checkpoints(runtime, signer))))
             yield
 
     app = FastAPI(title="OneDoor audit (审计)", version="0.1.0",

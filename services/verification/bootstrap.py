@@ -28,6 +28,7 @@ from shared.events import topics
 from shared.policy import PolicyTable, load_policy
 from shared.service import ServiceRuntime, build_runtime, health_router, lifespan, supervised
 from shared.settings import Settings, load_settings
+from shared.singleton import run_singleton
 
 NAME = "verification"
 DEFAULT_MONITORING = Path(__file__).parent / "policies"
@@ -97,8 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with lifespan(runtime):
             _demo_credentials(runtime, production=settings.env == "production")
             if sources:
-                runtime.tasks.append(supervised(f"{NAME}-live-sources", functools.partial(
-                    live.run, runtime.engine, runtime.uow, sources, policy)))
+                # One worker per service: two would ask the partners twice for each case. The
+                # partner topics below are a consumer group, which shares itself out.
+                live_worker = functools.partial(live.run, runtime.engine, runtime.uow, sources,
+                                                policy)
+                runtime.tasks.append(supervised(f"{NAME}-live-sources", lambda: run_singleton(
+                    runtime.engine, f"{NAME}-live-sources", live_worker)))
             runtime.tasks.append(supervised(f"{NAME}-partner-topics", functools.partial(
                 partner_topics.run, settings.kafka_bootstrap, runtime.cluster, runtime.uow,
                 pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
