@@ -287,7 +287,7 @@ def settle(topology: Topology, submitted: dict[str, str], timeout_s: float) -> V
         verdict = check(topology.system, submitted, bootstrap=topology.system.bootstrap)
         if not verdict.lost or verdict.duplicated or time.monotonic() > deadline:
             return verdict
-        say(f"  {len(verdict.lost)} not there yet; checking again in 10 s")
+        say(f"  {len(verdict.lost)} not there yet, e.g. {verdict.lost[0]}; again in 10 s")
         time.sleep(10)
 
 

@@ -2,6 +2,7 @@
 database brought up by intake's migrations (SQLite and PostgreSQL)."""
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -326,3 +327,28 @@ def test_the_programme_facts_are_stored_and_published_without_the_description(en
         assert "起火".encode() not in r["value"] and "赵六".encode() not in r["value"]
     # What was published decodes as the contract says (the relay sends these bytes).
     assert to_record(Envelope(data=temporary_event, source="/x")).value == rows[1]["value"]
+
+
+@pytest.mark.postgres
+def test_two_instances_moving_one_case_at_once_lose_neither_move(postgres_url):
+    """Events of one case come on several topics, so two instances of intake may apply two of
+    them at the same moment. The second must see the first's move, not overwrite it (found by
+    bench/chaos.py with two instances: a paid case shown as "verified")."""
+    with migrated_engine(postgres_url, "intake") as engine:
+        case_id = submit(engine, dibao(41))
+        staged = stage(case_id, 2, "awaiting_review")
+        first = UnitOfWork(engine, bus, "/onedoor/intake")
+        with first:
+            handlers.on_case_stage_changed(
+                staged, Envelope(data=staged, source="/onedoor/approval", time=T0), first)
+            # The first instance has moved the case and not yet committed when the second
+            # applies the verification report.
+            second = threading.Thread(target=deliver, args=(engine, report(case_id)))
+            second.start()
+            second.join(timeout=1.0)  # blocks on the case's row until the first commits
+            first.commit()
+        second.join(timeout=30)
+        assert not second.is_alive()
+        shown = case(engine, case_id)
+    assert (shown["case"]["status"], shown["case"]["stage_seq"]) == ("awaiting_review", 2)
+    assert len(shown["timeline"]) == 3  # submitted, staged, verified: both recorded

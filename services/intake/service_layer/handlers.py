@@ -134,7 +134,7 @@ def _apply(uow: UnitOfWork, envelope: Envelope, summary: str,
     """Record an event in its case's timeline and, with ``move``, let it move the status."""
     repo = CaseRepository(uow.conn)
     case_id = envelope.subject
-    current = repo.status(case_id)
+    current = repo.status(case_id, for_update=True)  # ``move`` reads and writes it back
     if current is None:
         raise UnknownCase(f"no case {case_id} at intake")
     if not repo.record(case_id, envelope.id, envelope.time, envelope.type, summary):
@@ -148,9 +148,12 @@ def on_verification_reported(event: VerificationReported, envelope: Envelope,
 
 
 def on_case_stage_changed(event: CaseStageChanged, envelope: Envelope, uow: UnitOfWork) -> None:
-    paid = CaseRepository(uow.conn).has_payment(event.case_id)
+    # Whether it was paid is asked under the case's lock (inside ``move``): a payment recorded
+    # meanwhile by another instance is then seen.
     _apply(uow, envelope, summaries.stage_changed(event),
-           lambda status: status.after_stage_change(event.sequence, event.to_stage, paid))
+           lambda status: status.after_stage_change(
+               event.sequence, event.to_stage,
+               CaseRepository(uow.conn).has_payment(event.case_id)))
 
 
 def on_case_assessed(event: CaseAssessed, envelope: Envelope, uow: UnitOfWork) -> None:
