@@ -10,30 +10,35 @@ into the dead-letter topic — while an event that keeps failing in its handler 
 attempts with backoff, to the dead-letter topic with the reason and its original bytes, and the
 partition moves on. An event that cannot even be decoded goes there at once.
 
-Broker epochs: offsets mean nothing across a restart of the embedded broker, whose log starts
-again at 0 (and fills up with what the relays re-send). A consumer that kept its old position
-would skip the head of the new log, so the consumer checks the cluster id before every offset
-commit and when idle: when it changed, it rewinds to the beginning of every partition (the inbox
-makes re-reading harmless) and does not commit offsets fetched in the old epoch.
+The loop is a ``Poller``'s (poller.py), which also keeps the consumer in step with the broker's
+epoch. Offsets mean nothing across a restart of the embedded broker, whose log starts again at 0
+(and fills up with what the relays re-send). A consumer that kept its old position would skip the
+head of the new log, so the poller checks the cluster id before every offset commit and when idle
+(``"before commit"``: a batch is handled first, the inbox makes reading it again harmless): when
+it changed, it rewinds to the beginning of every partition and does not commit offsets fetched in
+the old epoch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared.bus.kafka import Cluster, start_with_retry
+from shared.bus.kafka import Cluster
+from shared.bus.poller import EpochCheck, Poller
+
+# The epoch helpers moved to the poller, which owns the check; still importable from here.
+from shared.bus.poller import broker_epoch as broker_epoch
+from shared.bus.poller import read_from_start as read_from_start
 from shared.events.base import Event, registered_types
 from shared.events.envelope import (
     Envelope,
@@ -48,34 +53,6 @@ from shared.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Envelope, UnitOfWork], None]
-EpochCheck = Literal["same", "unknown", "changed"]
-
-
-async def broker_epoch(cluster: Cluster, who: str, *, quiet: bool = False) -> str | None:
-    """The broker's epoch (its cluster id; the embedded broker gets a new one, and an empty log,
-    each start), or None when it does not answer — logged as ``who``, as a warning or, when
-    ``quiet``, as information. What None means is the caller's to decide."""
-    try:
-        return await cluster.epoch()
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.log(logging.INFO if quiet else logging.WARNING,
-                "%s: cannot read the broker epoch: %s", who, exc)
-        return None
-
-
-async def read_from_start(consumer: AIOKafkaConsumer, who: str, old: str | None,
-                          new: str) -> bool:
-    """After the broker epoch changed from ``old`` to ``new``: every partition assigned to
-    ``consumer`` is read again from its start, the only position that means anything in the new
-    log. Answers False when none is assigned (mid-rebalance: nothing to rewind yet)."""
-    partitions = consumer.assignment()
-    if not partitions:
-        return False
-    log.warning("%s: broker epoch changed (%s → %s); re-reading from the start", who, old, new)
-    await consumer.seek_to_beginning(*partitions)
-    return True
 
 
 @dataclass(frozen=True)
@@ -97,7 +74,10 @@ def _is_infrastructure_failure(exc: BaseException) -> bool:
 
 
 class EventConsumer:
-    """Consumes some topics for one service (one consumer group) and applies its handlers."""
+    """Consumes some topics for one service (one consumer group) and applies its handlers: the
+    strategy of a poller that handles a batch first and checks the epoch before committing."""
+
+    epoch_check: EpochCheck = "before commit"
 
     def __init__(
         self,
@@ -124,21 +104,24 @@ class EventConsumer:
         self._uow_factory = uow_factory
         self._bootstrap = bootstrap
         self._cluster = cluster
-        self._epoch: str | None = None
         self._batch_size = batch_size
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._max_attempts = max_attempts
         self._backoff = retry_backoff_s
-        self._consumer: AIOKafkaConsumer | None = None
         self.processed_total = 0
         self.dead_lettered_total = 0
+        self._poller = Poller(self._new_consumer, cluster, self, who=f"consumer {group_id}",
+                              fetch_timeout_ms=1000, max_records=batch_size)
 
     @property
     def assignment(self) -> set[TopicPartition]:
-        return set(self._consumer.assignment()) if self._consumer else set()
+        return self._poller.assignment
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
+        await self._poller.run()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._bootstrap,
             group_id=self.group_id,
@@ -150,61 +133,12 @@ class EventConsumer:
             max_poll_records=self._batch_size,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
-        await start_with_retry(consumer, f"consumer {self.group_id}")
-        self._consumer = consumer
-        self._epoch = await self._cluster.epoch()
-        try:
-            while True:
-                try:
-                    batches = await consumer.getmany(
-                        timeout_ms=1000, max_records=self._batch_size
-                    )
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("consumer %s: fetch failed: %s", self.group_id, exc)
-                    await asyncio.sleep(0.5)
-                    continue
-                records = [r for part in batches.values() for r in part]
-                if records:
-                    await self._process(records)
-                if await self._check_epoch(consumer) != "same" or not records:
-                    continue  # never commit an offset we cannot place in the current epoch
-                offsets = {tp: part[-1].offset + 1 for tp, part in batches.items()}
-                try:
-                    await consumer.commit(offsets)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    # The effects are committed; a redelivery after a rebalance is deduplicated.
-                    log.warning("consumer %s: offset commit failed: %s", self.group_id, exc)
-                if await self._check_epoch(consumer) == "changed":
-                    # The broker restarted between the check and the commit, which may have put
-                    # an old log's offset into the new one: overwrite it with the start, so that
-                    # even a crash now only re-reads (deduplicated) instead of skipping.
-                    with contextlib.suppress(Exception):
-                        await consumer.commit({tp: 0 for tp in consumer.assignment()})
-        finally:
-            self._consumer = None
-            await consumer.stop()
 
     async def close(self) -> None:
         await self._cluster.close()
 
-    async def _check_epoch(self, consumer: AIOKafkaConsumer) -> EpochCheck:
-        """"same", "unknown" (the broker did not answer), or "changed" — after rewinding to the
-        beginning of every partition, because the broker restarted since the last check."""
-        who = f"consumer {self.group_id}"
-        epoch = await broker_epoch(self._cluster, who)
-        if epoch is None:
-            return "unknown"
-        if epoch == self._epoch:
-            return "same"
-        old, self._epoch = self._epoch, epoch
-        await read_from_start(consumer, who, old, epoch)
-        return "changed"
-
-    async def _process(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        """One batch: all in one unit of work, or, when that fails, event by event."""
         deliveries = [_decode(r) for r in records
                       if header_map(r.headers or ()).get("ce_type") not in self._ignored]
         if not deliveries:

@@ -14,6 +14,15 @@ the dead-letter topic is archived for years; the department re-reads its own lin
 Offsets are committed after the transaction: a crash re-delivers, and applying a line again
 changes nothing. These topics are not in the event catalogue's ``ALL_TOPICS``: the audit archive
 never holds partners' raw data.
+
+The loop is a ``Poller``'s (shared/bus/poller.py): a fetch that fails is tried again, and after a
+restart of the embedded broker (an empty log, numbered from 0 again, under a new cluster id) every
+partition is read again from the start instead of from the old position, which would skip the
+head of the new log. The epoch is checked ``"before handling"`` each batch, as the audit archiver
+does: lines are applied in the order their topic holds them, each may raise reports, warnings and
+leads, and a refused one is dead-lettered — a batch of the new log read at the old position would
+apply later lines before earlier ones (reports on figures that never were) and dead-letter its
+refused lines a second time when the rewind reads them again. So such a batch is dropped unapplied.
 """
 
 from __future__ import annotations
@@ -30,7 +39,8 @@ from services.verification.domain import publication as lines
 from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.service_layer.publishing import apply_outcomes
 from shared.bus.consumer import dead_letter_headers
-from shared.bus.kafka import Cluster, start_with_retry
+from shared.bus.kafka import Cluster
+from shared.bus.poller import EpochCheck, Poller
 from shared.events.envelope import KafkaRecord
 from shared.events.topics import DEAD_LETTER
 from shared.policy import PolicyTable
@@ -78,24 +88,45 @@ def apply_records(uow_factory: Callable[[], UnitOfWork], records: list[ConsumerR
     return len(refused)
 
 
+class PartnerLines:
+    """The poller's strategy: each batch applied in one transaction, its epoch checked first."""
+
+    epoch_check: EpochCheck = "before handling"
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], *, pseudonym_key: bytes,
+                 monitoring: PolicyTable) -> None:
+        self._uow_factory = uow_factory
+        self._pseudonym_key = pseudonym_key
+        self._monitoring = monitoring
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        refused = await asyncio.to_thread(apply_records, self._uow_factory, records,
+                                          pseudonym_key=self._pseudonym_key,
+                                          monitoring=self._monitoring)
+        if refused:
+            log.warning("partner topics: %d of %d records refused (dead-lettered)", refused,
+                        len(records))
+
+
 async def run(bootstrap: str, cluster: Cluster, uow_factory: Callable[[], UnitOfWork], *,
               pseudonym_key: bytes, monitoring: PolicyTable) -> None:
     await cluster.ensure_topics(TOPICS)
-    consumer = AIOKafkaConsumer(
-        *TOPICS, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
-        auto_offset_reset="earliest", metadata_max_age_ms=5000, max_poll_records=BATCH)
-    await start_with_retry(consumer, "partner topics")
+    # The epoch from a client of its own: ``cluster`` is the service's, which its relay asks
+    # too, and Cluster.epoch closes its admin client on a failure. Only the epoch is asked of
+    # it, so the partition count is of no use.
+    epochs = Cluster(bootstrap, 1, kind=cluster.kind)
+
+    def new_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *TOPICS, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+            auto_offset_reset="earliest", metadata_max_age_ms=5000, max_poll_records=BATCH)
+
+    # Quiet: the service's event consumer, beside this, warns already when the broker does not
+    # answer.
+    poller = Poller(new_consumer, epochs, PartnerLines(
+        uow_factory, pseudonym_key=pseudonym_key, monitoring=monitoring),
+        who="partner topics", fetch_timeout_ms=1000, max_records=BATCH, quiet=True)
     try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
-            records = [r for part in batches.values() for r in part]
-            if not records:
-                continue
-            refused = await asyncio.to_thread(apply_records, uow_factory, records,
-                                              pseudonym_key=pseudonym_key, monitoring=monitoring)
-            if refused:
-                log.warning("partner topics: %d of %d records refused (dead-lettered)", refused,
-                            len(records))
-            await consumer.commit({tp: part[-1].offset + 1 for tp, part in batches.items()})
+        await poller.run()
     finally:
-        await consumer.stop()
+        await epochs.close()

@@ -1,0 +1,218 @@
+"""The consume loop every Kafka reader of OneDoor runs: fetch, hand the batch to a strategy,
+commit the offsets — and stay in step with the broker's epoch.
+
+A ``Poller`` owns the loop and the consumer's lifetime; a ``Strategy`` says what a batch is for
+(``handle``) and when the epoch must be known to be unchanged (``epoch_check``). Offsets are
+committed only after ``handle`` returned: a record counts as read once its effects are in, and
+whatever ``handle`` raises ends the run (the supervisor starts it again) with that batch
+uncommitted. Handling a batch twice must therefore be harmless — every strategy deduplicates or
+is idempotent.
+
+A fetch that fails (the broker went away; the consumer reconnects by itself) is logged and tried
+again after a short sleep, never the end of the loop.
+
+Broker epochs: the embedded broker forgets its log on restart and numbers every partition from 0
+again, under a new cluster id (``Cluster.epoch``). Positions and offsets mean nothing across that:
+a consumer that carried its position into the new log would skip its head. So the poller knows
+the epoch its positions belong to; when the broker answers with another, it reads every assigned
+partition again from the start (``read_from_start``) and commits no offset fetched in the old
+epoch. When the check is made is the strategy's choice:
+
+* ``"before commit"`` — handle the batch, then check; commit only when the epoch is unchanged.
+  A batch of the new log read at the old position is handled, and read again after the rewind:
+  fine where handling again is harmless (the services' event consumer: its inbox deduplicates).
+* ``"before handling"`` — check after the batch was fetched, waiting for a broker that answers,
+  and only then handle it; a batch fetched in the old epoch is dropped unhandled and read again in
+  log order. After the fetch, not before: a batch fetched from a new log at the old position is
+  caught, because the old broker is gone by the time the new one served it. For readers whose
+  results record the order of the log (the audit archive's chains, partner lines applied in turn).
+
+Either way the epoch is checked when a fetch brings nothing (so the next fetch is already from
+the start) and again after each commit: a restart between the check and the commit may have put
+the old log's offsets into the new one, and they are then overwritten with the start, so that a
+later start of the consumer cannot skip the head of the new log either.
+
+On Apache Kafka the log and the cluster id survive a restart: ``Cluster.epoch`` answers from its
+cache after the first read, so every check here costs no round trip and never fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from shared.bus.kafka import Cluster, start_with_retry
+
+log = logging.getLogger(__name__)
+
+EpochCheck = Literal["before commit", "before handling"]
+Batches = dict[TopicPartition, list[ConsumerRecord]]  # type: ignore[type-arg]
+
+
+class Strategy(Protocol):
+    """What a poller's batches are for."""
+
+    # When the epoch must be known to be the positions' one: see the module's docstring.
+    epoch_check: EpochCheck
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        """Apply a batch (every partition's records, each partition's in log order). Raising
+        ends the poller's run with the batch uncommitted."""
+        ...
+
+
+async def broker_epoch(cluster: Cluster, who: str, *, quiet: bool = False) -> str | None:
+    """The broker's epoch (its cluster id; the embedded broker gets a new one, and an empty log,
+    each start), or None when it does not answer — logged as ``who``, as a warning or, when
+    ``quiet``, as information. What None means is the caller's to decide."""
+    try:
+        return await cluster.epoch()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.log(logging.INFO if quiet else logging.WARNING,
+                "%s: cannot read the broker epoch: %s", who, exc)
+        return None
+
+
+async def read_from_start(consumer: AIOKafkaConsumer, who: str, old: str | None,
+                          new: str) -> bool:
+    """After the broker epoch changed from ``old`` to ``new``: every partition assigned to
+    ``consumer`` is read again from its start, the only position that means anything in the new
+    log. Answers False when none is assigned (mid-rebalance: nothing to rewind yet)."""
+    partitions = consumer.assignment()
+    if not partitions:
+        return False
+    log.warning("%s: broker epoch changed (%s → %s); re-reading from the start", who, old, new)
+    await consumer.seek_to_beginning(*partitions)
+    return True
+
+
+class Poller:
+    """Runs a consumer for ``strategy``: a new one each run, made by ``new_consumer`` (with
+    auto-commit off: the poller commits)."""
+
+    def __init__(self, new_consumer: Callable[[], AIOKafkaConsumer], cluster: Cluster,
+                 strategy: Strategy, *, who: str, fetch_timeout_ms: int = 1000,
+                 max_records: int = 500, retry_s: float = 0.5, quiet: bool = False) -> None:
+        """``cluster`` is asked the epoch; a client of the poller's own is best, since
+        ``Cluster.epoch`` closes its admin client on a failure, which must not pull another
+        user's from under it. ``quiet`` logs an unanswered epoch question as information rather
+        than a warning (for a poller that asks often, or beside one that warns already)."""
+        self._new_consumer = new_consumer
+        self._cluster = cluster
+        self._strategy = strategy
+        self.who = who
+        self._fetch_timeout_ms = fetch_timeout_ms
+        self._max_records = max_records
+        self._retry_s = retry_s
+        self._quiet = quiet
+        self.consumer: AIOKafkaConsumer | None = None  # while running
+        self.epoch: str | None = None  # the cluster id the consumer's positions belong to
+        # Offsets were committed and the broker has not yet answered, since, with the epoch they
+        # belong to: a restart in between may have put them into the new log.
+        self._commit_unconfirmed = False
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment()) if self.consumer else set()
+
+    async def run(self) -> None:
+        # Read before the consumer starts: whatever it fetches afterwards comes from this log or
+        # a later one, never from an earlier one mistaken for this.
+        self.epoch = await self._epoch_when_known()
+        consumer = self._new_consumer()
+        await start_with_retry(consumer, self.who)
+        self.consumer = consumer
+        try:
+            await self._poll(consumer)
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        before_handling = self._strategy.epoch_check == "before handling"
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=self._fetch_timeout_ms,
+                                                 max_records=self._max_records)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker went away; the consumer reconnects by itself
+                log.warning("%s: fetch failed: %s", self.who, exc)
+                await asyncio.sleep(self._retry_s)
+                continue
+            records = [r for part in batches.values() for r in part]
+            if not records:
+                # Idle: notice a restart now, so that the next fetch is already from the start.
+                await self._in_epoch(consumer, await self._epoch_now())
+                continue
+            if before_handling:
+                # A batch in hand is held until the broker answers: handling it unplaced could
+                # handle a new log's records before its head.
+                if not await self._in_epoch(consumer, await self._epoch_when_known()):
+                    continue  # dropped: the rewind reads it again, in log order
+                await self._strategy.handle(records)
+            else:
+                await self._strategy.handle(records)
+                if not await self._in_epoch(consumer, await self._epoch_now()):
+                    continue  # never commit an offset we cannot place in the current epoch
+            await self._commit(consumer, batches)
+
+    async def _in_epoch(self, consumer: AIOKafkaConsumer, epoch: str | None) -> bool:
+        """Whether ``epoch`` (None: the broker did not answer) is the positions' epoch; when it
+        is another, every partition is read again from the start first."""
+        if epoch == self.epoch:
+            return True
+        if epoch is not None:
+            await self._rewind(consumer, epoch)
+        return False
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batches: Batches) -> None:
+        """Commits the offsets after a batch just handled, in the epoch it was read from."""
+        self._commit_unconfirmed = True
+        try:
+            await consumer.commit({tp: part[-1].offset + 1 for tp, part in batches.items()
+                                   if part})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The batch is handled; a redelivery (a rebalance, a restarted broker's group that
+            # no longer knows this member) is handled again, harmlessly.
+            log.warning("%s: offset commit failed: %s", self.who, exc)
+        epoch = await self._epoch_now()
+        if epoch == self.epoch:
+            self._commit_unconfirmed = False
+        elif epoch is not None:
+            # The broker restarted between the check and the commit, which may have put the old
+            # log's offsets into the new one: _rewind overwrites them.
+            await self._rewind(consumer, epoch)
+
+    async def _rewind(self, consumer: AIOKafkaConsumer, epoch: str) -> None:
+        """A new log: read every partition again from its start; and if offsets of the old log
+        may have been committed into the new one, overwrite them with that start, so that even a
+        crash now only re-reads instead of skipping the head of the new log."""
+        if not await read_from_start(consumer, self.who, self.epoch, epoch):
+            # Mid-rebalance: positions will come from committed offsets, which may be the old
+            # log's. The old epoch is kept, so that the next check rewinds, once assigned.
+            return
+        self.epoch = epoch
+        if self._commit_unconfirmed:
+            # If this fails too, the new broker did not know the group: nothing was committed.
+            with contextlib.suppress(Exception):
+                await consumer.commit({tp: 0 for tp in consumer.assignment()})
+            self._commit_unconfirmed = False
+
+    async def _epoch_now(self) -> str | None:
+        return await broker_epoch(self._cluster, self.who, quiet=self._quiet)
+
+    async def _epoch_when_known(self) -> str:
+        """The cluster id, waiting for a broker that answers."""
+        while (epoch := await self._epoch_now()) is None:
+            await asyncio.sleep(self._retry_s)
+        return epoch
