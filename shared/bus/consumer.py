@@ -25,12 +25,12 @@ import asyncio
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.bus.kafka import Cluster
@@ -48,6 +48,7 @@ from shared.events.envelope import (
     header_map,
 )
 from shared.events.topics import DEAD_LETTER
+from shared.singleton import advisory_key
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class EventConsumer:
     def _apply(self, deliveries: list[Delivery]) -> None:
         """Run the handlers for a batch in one transaction, skipping events already in the inbox."""
         with self._uow_factory() as uow:
+            one_at_a_time(uow.conn, {d.record.key or b"" for d in deliveries})
             inbox = uow.bus.inbox
             ids = [d.envelope.id for d in deliveries if d.envelope is not None]
             done = set(
@@ -230,6 +232,27 @@ class EventConsumer:
             )
             uow.commit()
         self.dead_lettered_total += 1
+
+
+# Events of one case come on several topics (the application, its report, its decisions), whose
+# partitions two instances of a service may hold at once. A handler reads what the case's earlier
+# events left and acts on it; two instances applying events of one case side by side would each
+# miss the other's uncommitted half (found by bench/chaos.py: approval opened a case while another
+# instance stored its report, and neither assessed it). So on PostgreSQL a batch first takes a
+# transaction-scoped advisory lock per record key (the case id), in sorted order so that two
+# batches never wait on each other in a circle; the second waits, then reads the first's commit.
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) "
+                  "AS k ORDER BY k) AS sorted")
+
+
+def one_at_a_time(conn: Connection, keys: Iterable[bytes]) -> None:
+    """Hold, until the transaction ends, the lock of each key's events (SQLite: one writer
+    already, nothing to do)."""
+    if conn.dialect.name != "postgresql":
+        return
+    hashed = sorted({advisory_key(key.decode(errors="replace")) for key in keys})
+    if hashed:
+        conn.execute(_LOCK_KEYS, {"keys": hashed})
 
 
 def dead_letter_headers(record: ConsumerRecord, reason: str,  # type: ignore[type-arg]

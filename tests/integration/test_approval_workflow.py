@@ -4,6 +4,7 @@ the emergency advance, reassessment, and what a refused action leaves behind (no
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from services.approval.service_layer.handlers import (
     on_application_submitted,
     on_verification_reported,
 )
+from shared.bus.consumer import one_at_a_time
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
@@ -266,3 +268,34 @@ def test_an_advance_after_the_report_closes_the_case(engine):
     assert result["stage"] == "approved"
     decided = next(e for e in published if isinstance(e, ev.ApplicationDecided))
     assert decided.advance and decided.one_off_amount_fen == 100_000
+
+
+@pytest.mark.postgres
+def test_two_instances_applying_one_cases_application_and_report_at_once_assess_it(
+        postgres_url):
+    """The application and its report come on two topics, so two instances of approval may
+    apply them side by side. Each consumer batch takes its cases' locks first
+    (shared/bus/consumer.py one_at_a_time): the report waits for the application's commit and
+    is assessed. Without the locks each missed the other's half and the case waited for ever
+    (found by bench/chaos.py)."""
+    app = application("c-race")
+
+    def apply_report() -> None:
+        with UnitOfWork(engine, bus, "/test") as uow:
+            one_at_a_time(uow.conn, [b"c-race"])
+            on_verification_reported(report(app), Envelope(data=report(app), source="/test"),
+                                     uow, policy=POLICY)
+            uow.commit()
+
+    with migrated_engine(postgres_url, "approval") as engine:
+        with UnitOfWork(engine, bus, "/test") as first:
+            one_at_a_time(first.conn, [b"c-race"])
+            on_application_submitted(app, Envelope(data=app, source="/test"), first,
+                                     policy=POLICY)
+            second = threading.Thread(target=apply_report)
+            second.start()
+            second.join(timeout=1.0)  # waits on the case's lock until the application commits
+            first.commit()
+        second.join(timeout=30)
+        assert not second.is_alive()
+        assert stage(engine, "c-race") == ("awaiting_review", 2)
