@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[topics.DECISIONS],
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
-    runner = Runner(runtime.uow)
+    runner = Runner(runtime.uow, runtime.engine)
 
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -5,7 +5,9 @@ A run is generated in chunks of entitlements in case id order. Each chunk is one
 its payments, their ledger entries, their events and the run's cursor commit together. A run
 that stops half-way (a crash, a restart) resumes from its cursor; and since every payment is
 written through the once-only unique indexes, even a chunk done twice — or two processes
-generating the same run — creates each payment once.
+generating the same run — creates each payment once. (Two instances of the service do not
+generate one run side by side: the Runner lets one at a time, see entrypoints/runner.py; what
+is left here is the safety net for whatever still writes a chunk's payments first.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.repository import NewPayment, PaymentRepository
@@ -102,22 +104,40 @@ def generate(uow_factory: Callable[[], UnitOfWork], run_id: str, *, chunk: int =
     """Generates a run to the end, chunk by chunk, and answers with the finished run.
     ``after_chunk`` (tests) is called with the number of chunks committed so far."""
     done = 0
-    races = 0
+    stuck = 0  # collisions in a row with the run's cursor standing still
+    stuck_at: object = _NOT_READ
     while True:
         try:
             finished = _next_chunk(uow_factory, run_id, chunk)
         except IntegrityError:
-            # Another process generating the same run wrote some of this chunk first: the
-            # chunk rolled back whole, and read again it skips what the other one wrote.
-            races += 1
-            if races > 5:
+            # Someone else wrote some of this chunk's payments first (another generator of the
+            # same run, an approval paying a first month): the chunk rolled back whole, and read
+            # again it skips what the other one wrote. A generator of the same run that wins
+            # moves the cursor on, so losing to it is progress, never a reason to stop; only a
+            # conflict that keeps coming back while nothing moves (one no retry can get past)
+            # ends the run here — with its error, for whoever asks again after a fix.
+            cursor = _cursor(uow_factory, run_id)
+            if cursor != stuck_at:
+                stuck, stuck_at = 0, cursor
+            stuck += 1
+            if stuck > 5:
                 raise
             continue
+        stuck = 0
         if finished is not None:
             return finished
         done += 1
         if after_chunk is not None:
             after_chunk(done)
+
+
+_NOT_READ = object()
+
+
+def _cursor(uow_factory: Callable[[], UnitOfWork], run_id: str) -> str | None:
+    with uow_factory() as uow:
+        return uow.conn.execute(select(runs.c.cursor).where(runs.c.run_id == run_id)
+                                ).scalar_one_or_none()
 
 
 def _next_chunk(uow_factory: Callable[[], UnitOfWork], run_id: str,
@@ -136,7 +156,9 @@ def _next_chunk(uow_factory: Callable[[], UnitOfWork], run_id: str,
                                      after=current["cursor"], limit=chunk, programmes=programmes)
         now = datetime.now(UTC)
         if not batch:
-            conn.execute(update(runs).where(runs.c.run_id == run_id)
+            # Finished once: a generator that gets here second keeps the first one's time.
+            conn.execute(update(runs).where(runs.c.run_id == run_id,
+                                            runs.c.status == "generating")
                          .values(status="generated", finished_at=now))
             uow.commit()
             return run(conn, run_id)
@@ -145,8 +167,14 @@ def _next_chunk(uow_factory: Callable[[], UnitOfWork], run_id: str,
                                      after=current["cursor"], last=batch[-1].case_id)
         for new in created:
             uow.publish(scheduled_event(new, now))
+        last = batch[-1].case_id
         conn.execute(update(runs).where(runs.c.run_id == run_id).values(
-            cursor=batch[-1].case_id,
+            # Never backwards: a generator that read an old cursor and found its whole chunk
+            # written already (by another, further on) must not send the run back over ground
+            # done. The UPDATE sees the row as last committed (PostgreSQL re-reads it after
+            # waiting for the other writer's lock), so the comparison is with the newest cursor.
+            cursor=case((runs.c.cursor.is_(None) | (runs.c.cursor < last), last),
+                        else_=runs.c.cursor),
             created_count=runs.c.created_count + len(created),
             created_fen=runs.c.created_fen + sum(n.payment.amount_fen for n in created)))
         uow.commit()
