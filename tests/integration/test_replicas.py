@@ -326,9 +326,8 @@ def test_two_instances_generating_one_cycle_at_once_pay_each_household_once(post
             run_id = runs.open_cycle(conn, "2026-12", REGION, datetime.now(UTC))["run_id"]
         with together(_PAYMENT_INSTANCE, tmp_path, [postgres_url, run_id, "resume"],
                       [postgres_url, run_id, "start"]) as children:
-            # Both end well as processes; one of the two runners may have given up on the way
-            # (its chunks kept meeting the other's on the once-only indexes: it logs that the
-            # run "stopped"), which costs work, never money.
+            # Both end well as processes: the run's lock lets one generate while the other
+            # waits (tests/integration/test_payment_run_lock.py); never money twice.
             finished(children)
         with engine.connect() as conn:
             paid = conn.execute(select(payments.c.case_id, func.count()).where(
