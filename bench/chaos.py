@@ -320,7 +320,10 @@ def run(args: argparse.Namespace) -> int:
         verdict = settle(topology, submitted, args.settle_timeout)
         faults = injector.faults
         record = {"cases": len(submitted), "broker": args.broker, "replicas": args.replicas,
-                  "emergencies": sum(k == "emergency" for k in submitted.values()),
+                  # Emergencies whose advance the town ordered, and those it could not.
+                  "advanced": sum(k == "advanced" for k in submitted.values()),
+                  "emergencies_not_advanced": sum(k == "emergency"
+                                                  for k in submitted.values()),
                   "submitted_s": round(submitted_s, 1),
                   "settled_after_last_fault_s": round(time.monotonic() - last_fault, 1),
                   **asdict(faults), "kills": faults.kills, "lost": verdict.lost[:20],

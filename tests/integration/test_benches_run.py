@@ -28,3 +28,19 @@ def test_a_bench_runs_its_own_checks_at_a_small_size(bench: list[str]) -> None:
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, f"{' '.join(bench)}:\n{done.stdout}\n{done.stderr}"
     assert done.stdout.strip(), "it printed no figures"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("broker", [
+    "embedded", pytest.param("kafka-cluster", marks=pytest.mark.kafka)])
+def test_the_chaos_checker_runs_and_finds_nothing_lost(broker: str) -> None:
+    """bench.chaos at a small size, faults and all: exactly one line on stdout, and on a sound
+    system 0 lost, 0 duplicated (its checks are tested to fail: test_chaos_check.py)."""
+    cases = "60" if broker == "embedded" else "150"
+    done = subprocess.run([sys.executable, "-m", "bench.chaos", "--cases", cases, "--rate",
+                           "15", "--broker", broker, "--settle-timeout", "300"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
+    [line] = done.stdout.strip().splitlines()
+    assert line.startswith(f"{cases} cases, ") and line.endswith(
+        ": 0 lost, 0 duplicated effects"), line
