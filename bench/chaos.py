@@ -367,6 +367,9 @@ def main() -> None:
         args.replicas = 2 if args.broker == "kafka-cluster" else 1
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(4), "big") % 1_000_000
+    # A SIGTERM (timeout, kill) ends the run through its finally: the broker nodes and the
+    # PostgreSQL server run in sessions of their own and would outlive it otherwise.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(run(args))
 
 
