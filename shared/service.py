@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, MetaData, func, select
 
 from shared.auth import Principal, require
@@ -181,7 +183,8 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get("/dead-letters", summary="Events this service could not process, and why "
                                          "(administrators)")
     def dead_letters(_who: Annotated[Principal, Depends(require("admin"))],
-                     limit: int = 100) -> list[dict[str, object]]:
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                     ) -> list[dict[str, object]]:
         """Newest first. The original records are on the dead-letter topic, with the same
         reason in their ``dlq_reason`` header."""
         inbox = runtime.bus.inbox
@@ -191,8 +194,33 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
                        inbox.c.processed_at)
                 .where(inbox.c.outcome == "dead-lettered")
                 .order_by(inbox.c.processed_at.desc())
-                .limit(max(1, min(limit, 1000)))
+                .limit(limit)
             ).mappings()
             return [dict(r) for r in rows]
 
     return router
+
+
+# -- 422s that name the field and the reason, never the value ------------------------------------
+
+def refuse_without_input(app: FastAPI) -> None:
+    """Answer request validation errors with :func:`unprocessable_without_input`."""
+    app.add_exception_handler(RequestValidationError, unprocessable_without_input)  # type: ignore[arg-type]
+
+
+async def unprocessable_without_input(_request: Request, exc: RequestValidationError
+                                      ) -> JSONResponse:
+    """FastAPI's own 422 echoes the rejected value: a resident ID number, an account number —
+    and a value JSON cannot carry back (NaN, a lone surrogate) turns the 422 into a 500. Where
+    the error is (``loc``), what is wrong (``msg``) and its ``type`` are what the caller needs;
+    a key or message that is not valid Unicode is sent with the bad characters replaced."""
+    errors = [{"type": _text(e.get("type", "")),
+               "loc": [part if isinstance(part, int) else _text(part)
+                       for part in e.get("loc", ())],
+               "msg": _text(e.get("msg", ""))}
+              for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+def _text(value: object) -> str:
+    return str(value).encode("utf-8", "replace").decode("utf-8")

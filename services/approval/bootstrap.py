@@ -15,7 +15,7 @@ from services.approval.entrypoints.http import router
 from services.approval.service_layer.handlers import handlers
 from shared.auth import load_token_keys
 from shared.events import topics
-from shared.service import build_runtime, health_router, lifespan
+from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
 
 NAME = "approval"
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.policy = policy
     app.include_router(router)
     app.include_router(health_router(runtime))
+    refuse_without_input(app)
     return app

@@ -21,7 +21,7 @@ from services.audit.adapters.tables import bus, metadata
 from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
 from shared.auth import load_token_keys
-from shared.service import build_runtime, health_router, lifespan, supervised
+from shared.service import build_runtime, health_router, lifespan, refuse_without_input, supervised
 from shared.settings import Settings, load_settings
 from shared.singleton import run_singleton
 
@@ -59,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.archiver = archiver
     app.include_router(router)
     app.include_router(health_router(runtime))
+    refuse_without_input(app)
     return app

@@ -15,7 +15,7 @@ from services.intake.entrypoints.identities import router as identities_router
 from services.intake.service_layer.handlers import HANDLERS
 from shared.auth import load_token_keys
 from shared.events import topics
-from shared.service import build_runtime, health_router, lifespan
+from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
 
 NAME = "intake"
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(identities_router)
     app.include_router(health_router(runtime))
+    refuse_without_input(app)
     return app

@@ -26,7 +26,14 @@ from services.verification.service_layer.handlers import handlers
 from shared.auth import load_token_keys
 from shared.events import topics
 from shared.policy import PolicyTable, load_policy
-from shared.service import ServiceRuntime, build_runtime, health_router, lifespan, supervised
+from shared.service import (
+    ServiceRuntime,
+    build_runtime,
+    health_router,
+    lifespan,
+    refuse_without_input,
+    supervised,
+)
 from shared.settings import Settings, load_settings
 from shared.singleton import run_singleton
 
@@ -124,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(publications.router)
     app.include_router(monitoring.router)
     app.include_router(health_router(runtime))
+    refuse_without_input(app)
     return app

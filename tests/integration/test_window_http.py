@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, Table, func, select
 from starlette.testclient import TestClient
 
+from deploy.households import resident_id
 from services.window.adapters.tables import sessions, sign_in_failures, staff_accounts
 from services.window.bootstrap import create_app
 from services.window.domain.accounts import STAFF_ROLES, StaffAccount
@@ -603,3 +604,20 @@ def test_the_language_switches_to_english_and_back(window):
     assert '<html lang="en">' in http.get("/monitoring").text
     http.get("/lang/zh", params={"next": "/monitoring"})
     assert '<html lang="zh-CN">' in http.get("/monitoring").text
+
+
+# --- the new-application form ----------------------------------------------------------------
+
+def test_a_disability_grade_that_is_not_a_number_is_named_on_the_form_not_a_500(window):
+    http = window.http
+    signed_in(http, CLERK)
+    token = field(_CSRF_FIELD, http.get("/applications/new"))
+    page = http.post("/applications/new", data={
+        "csrf_token": token, "region_code": "330282", "programme": "dibao",
+        "m0_name": "孙七", "m0_resident_id": resident_id("330282", date(1958, 6, 6), 53),
+        "m0_relation": "applicant", "m0_disability_grade": "abc"})
+    # Refused by the window itself: intake is down, and asking it would have been a 502.
+    assert page.status_code == 422, page.text
+    assert 'id="m0_disability_grade-error"' in page.text
+    assert 'href="#m0_disability_grade"' in page.text
+    assert "abc" not in page.text

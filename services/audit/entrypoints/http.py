@@ -31,6 +31,14 @@ from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(tags=["audit"])
 Auditor = Annotated[Principal, Depends(require("audit.read"))]
+# Bounds that keep a query's figures within what the database and the date arithmetic hold: a
+# Kafka partition is a 32-bit number, a sequence number a signed 64-bit one, and a day is turned
+# into moments in China (start_of/end_of), which the first and last days of the calendar would
+# carry past year 1 or 9999.
+MAX_PARTITION = 2**31 - 1
+MAX_SEQ = 2**63 - 1
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)
+Day = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 def _logged(rt: ServiceRuntime, who: Principal, what: str, query: dict[str, Any]) -> None:
@@ -77,8 +85,9 @@ def _nationwide(who: Principal, request: Request) -> None:
 
 @router.get("/records", summary="Archived records of a topic and partition, in chain order "
                                 "(nationwide auditors)")
-def read_records(rt: Runtime, who: Auditor, request: Request, topic: str, partition: int = 0,
-                 from_seq: Annotated[int, Query(ge=1)] = 1,
+def read_records(rt: Runtime, who: Auditor, request: Request, topic: str,
+                 partition: Annotated[int, Query(ge=0, le=MAX_PARTITION)] = 0,
+                 from_seq: Annotated[int, Query(ge=1, le=MAX_SEQ)] = 1,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     _nationwide(who, request)
     _logged(rt, who, "records",
@@ -134,7 +143,7 @@ def report(name: Literal["payments-without-approval", "approvals-without-report"
            request: Request, rt: Runtime, who: Auditor,
            region: Annotated[str | None, Query(pattern=r"^[0-9]{2,9}$")] = None,
            programme: Annotated[str | None, Query(pattern=r"^[a-z]+$")] = None,
-           since: date | None = None, until: date | None = None,
+           since: Day = None, until: Day = None,
            stale_after_days: Annotated[int, Query(ge=1, le=3650)] = 180,
            format: Literal["json", "csv"] = "json") -> Any:
     region = _region_for(who, region, request)
@@ -154,7 +163,7 @@ def report(name: Literal["payments-without-approval", "approvals-without-report"
 
 @router.get("/cases/{case_id}", summary="A case as it stood on a day: state, timeline, findings")
 def case_as_of(case_id: str, request: Request, rt: Runtime, who: Auditor,
-               as_of: date | None = None) -> dict[str, Any]:
+               as_of: Day = None) -> dict[str, Any]:
     check_jurisdiction(who, case_id[:6], request=request)  # a case id starts with its region
     day = as_of or clock.today()
     _logged(rt, who, "case", {"case_id": case_id, "as_of": day})
@@ -167,7 +176,7 @@ def case_as_of(case_id: str, request: Request, rt: Runtime, who: Auditor,
 
 @router.get("/recipients/{region_code}", summary="A region's recipients as they were on a day")
 def recipients(region_code: Annotated[str, Path(pattern=r"^[0-9]{2,9}$")], request: Request,
-               rt: Runtime, who: Auditor, on: date | None = None,
+               rt: Runtime, who: Auditor, on: Day = None,
                format: Literal["json", "csv"] = "json") -> Any:
     check_jurisdiction(who, region_code, request=request)
     day = on or clock.today()

@@ -186,6 +186,13 @@ def _run_in_reach(rt: ServiceRuntime, run_id: str, who: Principal,
     return found
 
 
+# A one-off subsidy per household or member: bounded as intake bounds a one-off request
+# (services/intake/entrypoints/schemas.py, MAX_TEMPORARY_REQUEST_FEN) — far above any real
+# subsidy, low enough to catch an amount typed in fen twice over, and its totals (times every
+# household of a district) far inside the database's 64-bit integers.
+MAX_BATCH_AMOUNT_FEN = 100_000_000  # 1,000,000 yuan
+
+
 class BatchIn(BaseModel):
     reference: str = Field(pattern=r"^[0-9A-Za-z._-]{3,60}$",
                            examples=["qingdao-price-linked-2020-03"],
@@ -193,7 +200,8 @@ class BatchIn(BaseModel):
     region_code: RegionCode
     month: Month
     programmes: list[Literal["dibao", "tekun", "marginal", "disability"]] = Field(min_length=1)
-    amount_fen: int = Field(gt=0, description="per household, or per member (basis)")
+    amount_fen: int = Field(gt=0, le=MAX_BATCH_AMOUNT_FEN,
+                            description="per household, or per member (basis)")
     basis: Literal["household", "member"] = "household"
     reason: str = Field(min_length=1, max_length=500)
 
@@ -335,8 +343,16 @@ def import_results(rt: Runtime, request: Request, who: Operator,
                    content: Annotated[bytes, Body(media_type="text/csv")],
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Lines are applied one by one: a bad line is rejected with its reason and the others still
-    apply. A file whose header, trailer or totals do not hold is refused whole (422). The same
-    file twice changes nothing."""
+    apply. A file whose header, trailer or totals do not hold is refused whole (422), as is one
+    that is not UTF-8 text, before anything is read or remembered. The same file twice changes
+    nothing."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+            {"type": "value_error", "loc": ["body"],
+             "msg": "a result file is UTF-8 text; this body is not"}]) from exc
+
     def action(uow: Any) -> tuple[int, Any]:
         try:
             return 200, banking.import_results(

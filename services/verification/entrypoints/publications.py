@@ -8,7 +8,17 @@ import tempfile
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Security, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Security,
+    status,
+)
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +35,7 @@ MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
                "application/jsonl": "ndjson", "text/csv": "csv"}
 MAX_BYTES = 8 * 2**30  # 8 GiB: ~40 million records, far above any department's monthly file
 SPOOL_IN_MEMORY = 2**20  # a larger file goes to a temporary file on disk as it arrives
+MAX_ID = 2**63 - 1  # a publication's id is a signed 64-bit number in SQLite and PostgreSQL
 
 router = APIRouter(tags=["partners"])
 _bearer = HTTPBearer(auto_error=False, description="an administrator's access token, or a "
@@ -129,7 +140,8 @@ def list_publications(
 
 @router.get("/partner-publications/{publication_id}",
             summary="A partner publication, with its rejected lines and their reasons")
-def get_publication(publication_id: int, rt: Runtime, who: Reader) -> dict[str, Any]:
+def get_publication(publication_id: Annotated[int, Path(ge=1, le=MAX_ID)], rt: Runtime,
+                    who: Reader) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         repo = PublicationRepository(conn)
         found = repo.get(publication_id)

@@ -104,8 +104,12 @@ class HouseholdForm:
         member["declared_incomes"] = incomes
         if self.get(p + "consent_signed_on"):
             member["consent_signed_on"] = self.get(p + "consent_signed_on")
-        if self.get(p + "disability_grade"):
-            member["disability_grade"] = int(self.get(p + "disability_grade"))
+        grade = self.get(p + "disability_grade")
+        if re.fullmatch(r"[0-9]{1,3}", grade):  # which grades there are is intake's to say
+            member["disability_grade"] = int(grade)
+        elif grade:  # not a number at all (the form offers 1 to 4): refused here, not echoed
+            problems.append(FieldProblem(p + "disability_grade", "请选择残疾等级（1至4级）",
+                                         "choose a disability grade from 1 to 4"))
         if self.get(p + "able_to_work") in ("yes", "no"):
             member["able_to_work"] = self.get(p + "able_to_work") == "yes"
         if self.get(p + "self_care") in SELF_CARE:
