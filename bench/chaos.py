@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -339,8 +340,6 @@ def run(args: argparse.Namespace) -> int:
             with open(args.record, "a") as out:
                 out.write(json.dumps(record) + "\n")
         if not args.keep:
-            import shutil
-
             shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -26,7 +26,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.bus.broker import free_port
+from shared.bus.broker import end_processes, free_port
+from shared.settings import BrokerKind
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 STARTED = "Kafka Server started"
@@ -101,7 +102,7 @@ class KafkaCluster:
     """``nodes`` Apache Kafka nodes in KRaft combined mode on 127.0.0.1, data in ``directory``
     (a temporary one, removed at stop, when not given)."""
 
-    kind = "kafka"
+    kind: BrokerKind = "kafka"
 
     def __init__(self, nodes: int = 3, directory: Path | None = None,
                  heap_mb: int = 384, ports: list[int] | None = None) -> None:
@@ -230,13 +231,8 @@ class KafkaCluster:
 
     def kill(self, node: Node, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to one node (by its pid) and wait for it to exit."""
-        if node.process is not None and node.process.poll() is None:
-            node.process.send_signal(sig)
-            try:
-                node.process.wait(30)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait()
+        if node.process is not None:
+            end_processes([node.process], sig, grace_s=30)
         node.process = None
 
     def restart(self, node: Node, timeout_s: float = 120.0) -> None:
@@ -248,20 +244,9 @@ class KafkaCluster:
     def stop(self) -> None:
         """Kill a throwaway cluster; shut a kept one down in order (SIGTERM), so that its next
         start does not first recover its logs."""
+        end_processes([n.process for n in self.nodes if n.process is not None],
+                      signal.SIGKILL if self._owns_directory else signal.SIGTERM, grace_s=60)
         for node in self.nodes:
-            if node.alive():
-                assert node.process is not None
-                if self._owns_directory:
-                    node.process.kill()
-                else:
-                    node.process.terminate()
-        for node in self.nodes:
-            if node.process is not None:
-                try:
-                    node.process.wait(60)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
-                node.process = None
+            node.process = None
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)

@@ -23,7 +23,7 @@ import httpx
 from pydantic import SecretStr
 
 from deploy.kafka_cluster import KafkaCluster
-from shared.bus.broker import EmbeddedBroker, free_port
+from shared.bus.broker import EmbeddedBroker, end_processes, free_port
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
 
@@ -221,9 +221,8 @@ class System:
         """Send ``sig`` to one instance (``payment``, ``payment-2``) and wait for it to exit; it
         stays down until :meth:`respawn` or :meth:`watch_once` starts it again."""
         child = self.children[name]
-        if child.process is not None and child.process.poll() is None:
-            child.process.send_signal(sig)
-            child.process.wait()
+        if child.process is not None:
+            end_processes([child.process], sig)
 
     def respawn(self, name: str) -> None:
         """Start an instance that is down now, without the watcher's backoff."""
@@ -232,27 +231,8 @@ class System:
             child.process = None
             self._spawn(child)
 
-    def stop_service(self, name: str) -> None:
-        child = self.children[name]
-        if child.process is not None:
-            child.process.terminate()
-            try:
-                child.process.wait(10)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
-
     def stop(self) -> None:
-        for child in self.children.values():
-            if child.process is not None and child.process.poll() is None:
-                child.process.terminate()
-        for child in self.children.values():
-            if child.process is not None:
-                try:
-                    child.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    child.process.kill()
-                    child.process.wait()
+        end_processes([c.process for c in self.children.values() if c.process is not None])
         self.children.clear()
         if self.broker is not None:
             self.broker.stop()

@@ -22,6 +22,7 @@ _DEV_PSEUDONYM_KEY = "onedoor-development-pseudonym-key-do-not-use-in-production
 # a guessable key would make the encryption at rest decorative.
 _DEV_PAYMENT_ACCOUNT_KEY = "onedoor-development-payment-account-key-do-not-use-in-production"
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+BrokerKind = Literal["embedded", "kafka"]
 
 
 class Settings(BaseSettings):
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     # Which broker ``kafka_bootstrap`` is: the "embedded" Tansu (memory only: forgets its log on
     # restart, refuses the idempotent producer) or Apache "kafka" (idempotent producer on, the
     # broker-epoch machinery idle). Per broker, never per test.
-    broker: Literal["embedded", "kafka"] = "embedded"
+    broker: BrokerKind = "embedded"
     # Topics' replication factor on Apache Kafka; 0 takes min(3, brokers in the cluster).
     # min.insync.replicas follows it: 2 at a replication factor of 3 or more, else 1.
     topic_replication_factor: int = 0

@@ -8,6 +8,7 @@ relays know to re-send what they had published (see relay.py).
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import subprocess
 import threading
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from shared.bus.kafka import Cluster
+from shared.settings import BrokerKind
 
 
 def broker_binary() -> str:
@@ -41,10 +43,27 @@ def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
+def end_processes(processes: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM,
+                  grace_s: float = 10.0) -> None:
+    """Send ``sig`` to every process still running, then give them ``grace_s`` together to
+    exit; what is still there after that is killed. All first, then the waiting: several end
+    in the time of one."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(sig)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1:``port``."""
 
-    kind = "embedded"
+    kind: BrokerKind = "embedded"
 
     def __init__(self, port: int, log_path: Path | None = None, partitions: int = 3) -> None:
         self.port = port
@@ -101,12 +120,7 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            end_processes([self._process], grace_s=5)
             self._process = None
 
     def restart(self) -> None:

@@ -14,18 +14,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared.events.topics import ALL_TOPICS
-from shared.settings import Settings
+from shared.settings import BrokerKind, Settings
 
 log = logging.getLogger(__name__)
-
-BrokerKind = Literal["embedded", "kafka"]
 
 
 def new_producer(bootstrap: str, *, idempotent: bool = False) -> AIOKafkaProducer:
@@ -42,13 +39,9 @@ def new_producer(bootstrap: str, *, idempotent: bool = False) -> AIOKafkaProduce
     )
 
 
-def producer_for(settings: Settings) -> AIOKafkaProducer:
-    return new_producer(settings.kafka_bootstrap, idempotent=settings.broker == "kafka")
-
-
-def cluster_for(settings: Settings, partitions: int | None = None) -> Cluster:
-    return Cluster(settings.kafka_bootstrap, partitions or settings.topic_partitions,
-                   kind=settings.broker, replication_factor=settings.topic_replication_factor)
+def cluster_for(settings: Settings) -> Cluster:
+    return Cluster(settings.kafka_bootstrap, settings.topic_partitions, kind=settings.broker,
+                   replication_factor=settings.topic_replication_factor)
 
 
 async def start_with_retry(client: object, what: str, attempts: int = 60) -> None:

@@ -16,9 +16,10 @@ from sqlalchemy import Engine
 from services.audit.adapters import store
 from services.audit.domain.chain import decode_headers
 from services.audit.service_layer.archiving import Incoming, archive
-from shared.bus.kafka import BrokerKind, Cluster, new_producer, start_with_retry
+from shared.bus.kafka import Cluster, new_producer, start_with_retry
 from shared.db import reading
 from shared.events.topics import ALL_TOPICS, DEAD_LETTER
+from shared.settings import BrokerKind
 
 IN_FLIGHT = 5_000  # sends awaited together: enough to fill batches, bounded memory
 
