@@ -10,11 +10,12 @@ fails the PostgreSQL tests skip and say why — unless ``ONEDOOR_REQUIRE_POSTGRE
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,15 @@ def broker() -> Iterator[EmbeddedBroker]:
     instance.start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[EmbeddedBroker]:
+    """An embedded broker of the test's own, for a test that restarts it."""
+    instance = EmbeddedBroker(free_port())
+    await asyncio.to_thread(instance.start)
+    yield instance
+    await asyncio.to_thread(instance.stop)
 
 
 REQUIRE_KAFKA = os.environ.get("ONEDOOR_REQUIRE_KAFKA") == "1"

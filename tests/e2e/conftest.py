@@ -4,9 +4,11 @@ Apache Kafka cluster with PostgreSQL (``kafka_system``), the production road."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +30,8 @@ POLICY_PATHS = [DEFAULT_POLICY, Path(__file__).parent / "fast_notice.toml"]
 
 
 def start_system(data_dir: Path, database_urls: dict[str, str] | None = None,
-                 kafka: KafkaCluster | None = None) -> System:
+                 kafka: KafkaCluster | None = None, replicas: int = 1,
+                 ready_s: float = 90) -> System:
     overrides: dict[str, object] = {f"{name}_database_url": url
                                     for name, url in (database_urls or {}).items()}
     if kafka is not None:
@@ -36,10 +39,10 @@ def start_system(data_dir: Path, database_urls: dict[str, str] | None = None,
     settings = Settings(env="test", data_dir=data_dir, policy_paths=POLICY_PATHS,
                         **overrides)  # type: ignore[arg-type]
     system = System(settings=settings, ports={name: free_port() for name in SERVICES},
-                    broker_port=None if kafka else free_port())
+                    broker_port=None if kafka else free_port(), replicas=replicas)
     system.start()
     try:
-        system.wait_ready(timeout_s=90)
+        system.wait_ready(timeout_s=ready_s)
         load_partner_data(system.url("verification"), HOUSEHOLDS)
     except BaseException:
         system.stop()
@@ -63,27 +66,30 @@ def system(embedded_system: System) -> System:
 def kafka_system(tmp_path_factory, kafka_cluster: KafkaCluster) -> Iterator[System]:
     """On the session's 3-node Kafka cluster and PostgreSQL: services' groups and topics are
     shared with other tests on that cluster, as they would be in a city's deployment."""
+    with on_postgresql(tmp_path_factory.mktemp("onedoor-kafka"), kafka=kafka_cluster) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def on_postgresql(data_dir: Path, **start: Any) -> Iterator[System]:
+    """The whole system with a fresh PostgreSQL database per service (dropped afterwards);
+    ``start``: start_system's other settings (the broker, the replicas)."""
     databases = PostgresDatabases()
     try:
-        running = start_system(tmp_path_factory.mktemp("onedoor-kafka"),
-                               {name: databases.create() for name in SERVICES},
-                               kafka=kafka_cluster)
-        yield running
-        running.stop()
+        running = start_system(data_dir, {name: databases.create() for name in SERVICES},
+                               **start)
+        try:
+            yield running
+        finally:
+            running.stop()
     finally:
         databases.drop_all()
 
 
 @pytest.fixture(scope="module")
 def pg_system(tmp_path_factory) -> Iterator[System]:
-    databases = PostgresDatabases()
-    try:
-        running = start_system(tmp_path_factory.mktemp("onedoor-pg"),
-                               {name: databases.create() for name in SERVICES})
+    with on_postgresql(tmp_path_factory.mktemp("onedoor-pg")) as running:
         yield running
-        running.stop()
-    finally:
-        databases.drop_all()
 
 
 @cache

@@ -9,13 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from deploy.demo import load_partner_data
 from deploy.kafka_cluster import KafkaCluster
 from deploy.supervisor import System
-from shared.bus.broker import free_port
 from shared.settings import SERVICES, Settings
-from tests.conftest import PostgresDatabases, bus_settings
-from tests.e2e.conftest import HOUSEHOLDS, POLICY_PATHS, final_cases, payments, tokens
+from tests.e2e.conftest import HOUSEHOLDS, final_cases, on_postgresql, payments, tokens
 from tests.e2e.test_one_household import check_outcomes
 
 pytestmark = pytest.mark.e2e
@@ -23,22 +20,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory, kafka_cluster: KafkaCluster) -> Iterator[System]:
-    databases = PostgresDatabases()
-    try:
-        settings = Settings(env="test", data_dir=tmp_path_factory.mktemp("replicas"),
-                            policy_paths=POLICY_PATHS, **bus_settings(kafka_cluster),
-                            **{f"{s}_database_url": databases.create() for s in SERVICES})
-        system = System(settings=settings, ports={s: free_port() for s in SERVICES},
-                        replicas=2)
-        system.start()
-        try:
-            system.wait_ready(timeout_s=120)
-            load_partner_data(system.url("verification"), HOUSEHOLDS)
-            yield system
-        finally:
-            system.stop()
-    finally:
-        databases.drop_all()
+    with on_postgresql(tmp_path_factory.mktemp("replicas"), kafka=kafka_cluster, replicas=2,
+                       ready_s=120) as running:
+        yield running
 
 
 @pytest.mark.kafka

@@ -29,7 +29,7 @@ from services.audit.domain.checkpoint import Signer
 from services.audit.domain.verify import Verification, verify
 from services.audit.entrypoints.archiver import Archiver, sign_now
 from services.audit.entrypoints.recovery import republish
-from shared.bus.broker import EmbeddedBroker, free_port
+from shared.bus.broker import EmbeddedBroker
 from shared.bus.kafka import new_producer
 from shared.events import topics
 from shared.service import ServiceRuntime
@@ -124,20 +124,11 @@ class Audit:
 
 
 @pytest.fixture
-async def broker() -> AsyncIterator[EmbeddedBroker]:
-    """A broker of this test's own, since the test restarts it."""
-    instance = EmbeddedBroker(free_port())
-    await asyncio.to_thread(instance.start)
-    yield instance
-    await asyncio.to_thread(instance.stop)
-
-
-@pytest.fixture
-async def audit(database_url: str, broker: EmbeddedBroker,
+async def audit(database_url: str, own_broker: EmbeddedBroker,
                 tmp_path: Path) -> AsyncIterator[Audit]:
     """The audit service, started as bootstrap wires it (migrations, the supervised archiver),
     on this test's database. Checkpoints are signed by the test, not on a timer."""
-    settings = Settings(env="test", kafka_bootstrap=broker.bootstrap, data_dir=tmp_path,
+    settings = Settings(env="test", kafka_bootstrap=own_broker.bootstrap, data_dir=tmp_path,
                         audit_database_url=database_url, audit_checkpoint_interval_s=3600)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -173,22 +164,22 @@ async def archived(audit: Audit, n: int, what: str) -> None:
 
 
 async def test_a_broker_restart_loses_no_record_and_archives_none_twice(
-        audit: Audit, broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> None:
+        audit: Audit, own_broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> None:
     first = events("old-log", BEFORE)
-    await produce(broker.bootstrap, first)
+    await produce(own_broker.bootstrap, first)
     await archived(audit, len(first), "the first log archived")
     audit.checkpoint()  # the heads of the first log, signed: the restart must not rewrite them
 
     # The broker goes away under the running archiver and comes back empty on the same port.
-    old_epoch = broker.cluster_id
-    await asyncio.to_thread(broker.stop)
-    await asyncio.to_thread(broker.start)
-    assert broker.cluster_id != old_epoch
+    old_epoch = own_broker.cluster_id
+    await asyncio.to_thread(own_broker.stop)
+    await asyncio.to_thread(own_broker.start)
+    assert own_broker.cluster_id != old_epoch
     # New events at once, before the archiver has necessarily noticed anything: their offsets
     # 0..AFTER-1 re-use offsets the archive holds, and the first BEFORE of them sit below the
     # archiver's old position in each partition.
     second = events("new-log", AFTER)
-    await produce(broker.bootstrap, second)
+    await produce(own_broker.bootstrap, second)
 
     await archived(audit, len(first) + len(second), "the new log archived")
     rows = audit.rows()
@@ -211,21 +202,21 @@ async def test_a_broker_restart_loses_no_record_and_archives_none_twice(
 
 
 async def test_republishing_the_archive_into_the_fresh_broker_archives_nothing_twice(
-        audit: Audit, broker: EmbeddedBroker) -> None:
+        audit: Audit, own_broker: EmbeddedBroker) -> None:
     first = events("old-log", BEFORE)
-    await produce(broker.bootstrap, first)
+    await produce(own_broker.bootstrap, first)
     await archived(audit, len(first), "the first log archived")
     audit.checkpoint()
 
-    await asyncio.to_thread(broker.restart)  # the log is gone: disaster recovery
-    sent = await republish(audit.runtime.engine, broker.bootstrap, partitions=3)
+    await asyncio.to_thread(own_broker.restart)  # the log is gone: disaster recovery
+    sent = await republish(audit.runtime.engine, own_broker.bootstrap, partitions=3)
     assert sum(sent.values()) == len(first)
     # The archiver reads the re-published copies back: they carry their original ids, so none
     # is archived again. To know it has read them all (without sleeping), one new event per
     # chain goes in after them: a partition is read in order, so once these are archived every
     # copy before them has been seen.
     markers = events("after-republish", 1)
-    await produce(broker.bootstrap, markers)
+    await produce(own_broker.bootstrap, markers)
 
     await archived(audit, len(first) + len(markers), "the markers after the re-published log")
     rows = audit.rows()

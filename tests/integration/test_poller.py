@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from deploy.kafka_cluster import KafkaCluster
 from services.verification.adapters.tables import bus, partner_records
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.entrypoints.partner_topics import TOPICS, topic_of
-from shared.bus.broker import EmbeddedBroker, free_port
+from shared.bus.broker import EmbeddedBroker
 from shared.bus.kafka import Cluster, new_producer
 from shared.bus.poller import EpochCheck, Poller
 from shared.events.topics import DEAD_LETTER
@@ -97,7 +97,7 @@ def consumer_for(broker: Broker, topic: str, group: str,
 
 def poller(broker: Broker, topic: str, group: str, strategy: Recorder,
            cluster: Cluster | None = None, **over: object) -> Poller:
-    cluster = cluster or Cluster(broker.bootstrap, 1, kind=broker.kind)  # type: ignore[arg-type]
+    cluster = cluster or Cluster(broker.bootstrap, 1, kind=broker.kind)
     return Poller(consumer_for(broker, topic, group, **over), cluster, strategy,
                   who=f"test poller {group}", fetch_timeout_ms=300, retry_s=0.2)
 
@@ -136,15 +136,6 @@ async def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
 async def stopped(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-@pytest.fixture
-async def own_broker() -> AsyncIterator[EmbeddedBroker]:
-    """An embedded broker of the test's own, since the test restarts it."""
-    instance = EmbeddedBroker(free_port())
-    await asyncio.to_thread(instance.start)
-    yield instance
-    await asyncio.to_thread(instance.stop)
 
 
 @pytest.fixture
@@ -265,7 +256,7 @@ async def test_the_epoch_costs_kafka_no_round_trip(bus_broker: Broker) -> None:
     """On Apache Kafka the epoch is read once; the embedded broker is asked at every check."""
     topic = await new_topic(bus_broker)
     group = f"test-poller-{uuid.uuid4().hex[:8]}"
-    cluster = CountingCluster(bus_broker.bootstrap, 1, kind=bus_broker.kind)  # type: ignore[arg-type]
+    cluster = CountingCluster(bus_broker.bootstrap, 1, kind=bus_broker.kind)
     strategy = Recorder("before handling")
     task = asyncio.create_task(poller(bus_broker, topic, group, strategy, cluster).run())
     try:
