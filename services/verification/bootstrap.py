@@ -24,6 +24,7 @@ from services.verification.entrypoints.http import router
 from services.verification.service_layer import live
 from services.verification.service_layer.handlers import handlers
 from shared.auth import load_token_keys
+from shared.bus.consumer import one_at_a_time
 from shared.events import topics
 from shared.policy import PolicyTable, load_policy
 from shared.service import (
@@ -51,6 +52,9 @@ def _demo_credentials(runtime: ServiceRuntime, production: bool) -> None:
     """Development and tests get each department's demo credential; production refuses them,
     including any left behind in a database that was once used for development."""
     with runtime.uow() as uow:
+        # Instances starting together would each find no credential and insert it (found by
+        # CI: the second instance died on the unique key). One at a time, the second updates.
+        one_at_a_time(uow.conn, [b"verification-demo-credentials"])
         repo = PartnerRepository(uow.conn)
         if production:
             revoked = repo.revoke_tokens([demo_token(d) for d in DEPARTMENT_KINDS])

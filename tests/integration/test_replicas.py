@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +23,10 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 from services.payment.adapters.tables import bus, entitlements, ledger, payments
 from services.payment.service_layer import runs
+from services.verification.bootstrap import _demo_credentials, create_app
 from shared.db import make_engine
+from shared.migrations import upgrade
+from shared.settings import Settings
 from shared.singleton import advisory_key, run_singleton
 from tests.conftest import ROOT, migrated_engine, wait_until
 
@@ -342,3 +346,37 @@ def test_two_instances_generating_one_cycle_at_once_pay_each_household_once(post
     assert done is not None and done["status"] == "generated"
     assert (done["created_count"], done["created_fen"]) == (
         HOUSEHOLDS, sum(50_000 + n for n in range(1, HOUSEHOLDS + 1)))
+
+
+def test_instances_starting_together_set_the_demo_credentials_once(postgres_url, tmp_path):
+    """Two verification instances starting at once each set the demo partner credentials; the
+    second waits for the first and updates them instead of dying on the unique key (CI saw
+    it: the second instance exited at start)."""
+    runtimes = [create_app(Settings(env="test", data_dir=tmp_path,
+                                    verification_database_url=postgres_url)).state.runtime
+                for _ in range(2)]
+    upgrade(postgres_url, ROOT / "services" / "verification" / "migrations")
+    for _ in range(5):
+        with runtimes[0].engine.begin() as conn:
+            conn.execute(text("DELETE FROM partner_credentials"))
+        start = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        threads = [threading.Thread(target=_begin_together, args=(r, start, failures))
+                   for r in runtimes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert failures == []
+    for runtime in runtimes:
+        runtime.engine.dispose()
+
+
+def _begin_together(runtime, start: threading.Barrier,  # type: ignore[no-untyped-def]
+                    failures: list[BaseException]) -> None:
+    start.wait()
+    try:
+        _demo_credentials(runtime, production=False)
+    except BaseException as exc:
+        failures.append(exc)
