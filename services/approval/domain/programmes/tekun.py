@@ -1,6 +1,9 @@
 """Extreme-hardship support (特困人员救助供养) for one person.
 
 The "three noes" (三无): no work ability, no income source, no legal supporter able to support.
+"No income source" is income below the local Dibao standard (特困人员认定办法, 民发〔2021〕43号,
+art. 7), not below the extreme-hardship standard, which is higher: a pension between the two is
+a source of income.
 The basic living standard is the region's own figure where it sets one (Cixi: 1,709 yuan), else
 a multiple of the Dibao standard; a care subsidy follows the person's self-care ability. Care at
 home or in an institution (集中供养) changes where the care is given, not the amount.
@@ -29,7 +32,8 @@ def basic_standard(p: PolicyView) -> tuple[int, tuple[Figure, ...], str]:
 
 
 def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
-    p.require("tekun.min_working_age", "dibao.elderly_age", *(f for f, _ in CARE.values()))
+    p.require("tekun.min_working_age", "dibao.elderly_age", "dibao.monthly_standard_fen",
+              *(f for f, _ in CARE.values()))
     standard, standard_figs, standard_text = basic_standard(p)
     person = facts.applicant
     elderly, working = p.fig("dibao.elderly_age"), p.fig("tekun.min_working_age")
@@ -52,12 +56,13 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
         checks.append(pending_report(facts))
         return Outcome(False, (), tuple(checks))
     income = person.counted_monthly_fen or 0
+    dibao = p.fig("dibao.monthly_standard_fen")
     checks.append(Check(
-        "no_income_source", "无生活来源", income < standard,
+        "no_income_source", "无生活来源", income < dibao.value,
         f"own income {yuan(income)} yuan/month "
-        f"{'is below' if income < standard else 'is not below'}"
-        f" the basic living standard ({standard_text})",
-        {"counted_income_fen": str(income)}, standard_figs))
+        f"{'is below' if income < dibao.value else 'is not below'}"
+        f" the local Dibao standard {yuan(dibao.value)} yuan (民发〔2021〕43号 art. 7)",
+        {"counted_income_fen": str(income)}, (dibao,)))
     care_level = person.self_care
     if care_level not in CARE:
         checks.append(Check("self_care_assessed", "生活自理能力评估", False,
