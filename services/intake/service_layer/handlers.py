@@ -14,6 +14,7 @@ from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import Application, CaseStatus, InvalidApplication
 from services.intake.domain.resident_id import age_on
 from services.intake.service_layer import summaries
+from shared import clock
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -47,8 +48,9 @@ class UnknownCase(LookupError):
 
 
 def new_case_id(region_code: str, at: datetime) -> str:
-    # Readable at the window (region and day), unguessable, and unique without coordination.
-    return f"{region_code}-{at:%Y%m%d}-{secrets.token_hex(6)}"
+    # Readable at the window (region and the office's day, in China time like every other date
+    # the staff read), unguessable, and unique without coordination.
+    return f"{region_code}-{clock.local_date(at):%Y%m%d}-{secrets.token_hex(6)}"
 
 
 def submit_application(
