@@ -89,6 +89,17 @@ class ApplicationSubmitted(Event):
     referrals: list[ReferralKind] = Field(default_factory=list)
 
 
+class KindIncome(_Part):
+    """One kind of a member's income: declared, recorded by partners, and counted (the larger),
+    with where the figures came from ("declared", department:kind)."""
+
+    kind: IncomeKind
+    declared_fen: int = Field(ge=0)
+    recorded_fen: int = Field(ge=0)
+    counted_fen: int = Field(ge=0)
+    sources: list[str] = Field(default_factory=list)
+
+
 class MemberIncome(_Part):
     person_ref: str
     declared_monthly_fen: int
@@ -98,6 +109,10 @@ class MemberIncome(_Part):
     # The part of the counted income that comes from work (wages, business), against which the
     # employment-cost deduction applies.
     employment_monthly_fen: int = 0
+    # The count kind by kind (reports before it was kept by kind have none).
+    by_kind: list[KindIncome] = Field(default_factory=list)
+    # The disabled persons' federation's grade on record: it decides over the declared grade.
+    disability_grade: int | None = Field(default=None, ge=1, le=4)
 
 
 class AssetSummary(_Part):

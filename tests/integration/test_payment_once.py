@@ -209,3 +209,17 @@ def test_a_temporary_decision_without_its_cap_figure_is_held_not_paid(engine):
     [held] = handle(engine, temporary("d1", CASE, 100_000, cap_fen=None))
     assert isinstance(held, PaymentHeld) and "cannot be checked" in held.reason
     assert statuses(engine) == [(CASE, "held", 100_000)]
+
+
+def test_the_last_guard_follows_a_chain_of_shared_members_as_approval_does(engine):
+    # X and Y together, X alone, Y alone: one household under one cap (temporary.toml), though
+    # Y's own case shares no member with X's.
+    handle(engine, temporary("d1", "330282-20261120-0000000000x1", 1_000_000, members=("p-x",)))
+    handle(engine, temporary("d2", "330282-20261120-00000000x1y1", 1_500_000,
+                             members=("p-x", "p-y")))
+    [held] = handle(engine, temporary("d3", "330282-20261120-0000000000y1", 600_000,
+                                      members=("p-y",)))
+    assert isinstance(held, PaymentHeld) and "2500000" in held.reason
+    [ok] = handle(engine, temporary("d4", "330282-20261120-0000000000y2", 500_000,
+                                    members=("p-y",)))
+    assert isinstance(ok, PaymentScheduled)  # exactly the cap

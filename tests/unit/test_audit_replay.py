@@ -647,6 +647,34 @@ def test_temporary_assistance_granted_to_a_shared_member_this_year_counts_agains
         assert {"one_off_amount_fen", "benefits", "reasons"} <= set(found.data["fields"])
 
 
+def chain_history(recorded_granted: int) -> tuple[Log, CaseHistory]:
+    """X alone, then X and Y together, then Y alone: Y's own case shares no member with X's, but
+    the chain makes the three one household under one cap (temporary.toml)."""
+    log = Log()
+    x_alone = log.case("x-alone", "temporary", [person("p-x")], temporary=emergency(250_000))
+    x_alone.open(cst(2) - timedelta(hours=3))
+    x_alone.advanced(cst(2))
+    together = log.case("together", "temporary", [person("p-x"), person("p-y", "spouse")],
+                        temporary=emergency(250_000))
+    together.open(cst(3) - timedelta(hours=3), granted_fen=250_000)
+    together.advanced(cst(3))
+    y_alone = log.case("y-alone", "temporary", [person("p-y")], temporary=emergency(1_900_000))
+    y_alone.open(cst(4), granted_fen=recorded_granted)
+    return log, y_alone
+
+
+def test_the_replay_follows_a_chain_of_shared_members_as_approval_does() -> None:
+    log, y_alone = chain_history(500_000)  # both earlier cases, as approval counts them
+    assert y_alone.assessed is not None
+    assert y_alone.assessed.one_off_amount_fen == 1_500_000
+    assert of_kind(log.replay(), "divergence") == []
+    log, y_alone = chain_history(250_000)  # only the case Y shared: the chain broken
+    assert y_alone.assessed is not None
+    [found] = of_kind(log.replay(), "divergence")
+    assert found.data["assessment_id"] == y_alone.assessed.assessment_id
+    assert "yearly_cap" in found.data["rules"]
+
+
 # -- 4. payments --------------------------------------------------------------------------------
 
 def payments_history(planted: bool) -> tuple[Log, set[str], set[str]]:

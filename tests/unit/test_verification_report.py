@@ -27,9 +27,10 @@ def test_counted_income_is_the_larger_of_declared_and_verified():
                                     rec("deposit", "p-b", 120_000, "bank"),
                                     rec("wage", "p-stranger", 999_999)])
     counted = {m.person_ref: m.counted_monthly_fen for m in report.members}
-    assert counted == {"p-a": 180_000, "p-b": 30_000, "p-c": 0}
-    assert report.household_monthly_income_fen == 210_000
-    assert report.per_capita_monthly_income_fen == 70_000
+    # p-a: the recorded wage and the declared "other" income are different kinds: both count.
+    assert counted == {"p-a": 230_000, "p-b": 30_000, "p-c": 0}
+    assert report.household_monthly_income_fen == 260_000
+    assert report.per_capita_monthly_income_fen == 86_667
     assert (report.vehicle_count, report.real_estate_count, report.deposits_fen) == (1, 0, 120_000)
 
 
@@ -70,9 +71,45 @@ def test_employment_income_is_the_wage_records_when_they_show_more_than_declared
     assert employment(member("p-a"), rec("pension", "p-a", 90_000)) == (0, 90_000)
 
 
-def test_declared_work_outweighs_smaller_wage_records():
+def test_a_larger_wage_record_replaces_the_declared_wage_not_the_declared_business():
+    # wage: max(700, 900) = 900; business (no partner records it): 500.
     assert employment(member("p-a", wage=70_000, business=50_000),
-                      rec("wage", "p-a", 90_000)) == (120_000, 120_000)
+                      rec("wage", "p-a", 90_000)) == (140_000, 140_000)
+
+
+def test_a_declared_wage_cannot_hide_a_recorded_pension():
+    # The hostile pass's household: 1,000 yuan of wage declared, 600 of pension recorded.
+    income = build_report([member("p-a", wage=100_000)],
+                          [rec("pension", "p-a", 60_000)]).members[0]
+    assert income.counted_monthly_fen == 160_000
+    assert income.employment_monthly_fen == 100_000
+    assert [(k.kind, k.declared_fen, k.recorded_fen, k.counted_fen, k.counted_from, k.sources)
+            for k in income.by_kind] == [
+        ("pension", 0, 60_000, 60_000, "recorded", ("hr_social_security:pension",)),
+        ("wage", 100_000, 0, 100_000, "declared", ("declared",)),
+    ]
+
+
+@pytest.mark.parametrize(("declared", "recorded", "counted", "source"), [
+    (100_000, 99_999, 100_000, "declared"),
+    (100_000, 100_000, 100_000, "both"),
+    (100_000, 100_001, 100_001, "recorded"),
+    (0, 0, 0, None),  # no income of the kind: no line for it
+])
+def test_each_kind_counts_the_larger_of_declared_and_recorded(declared: int, recorded: int,
+                                                              counted: int,
+                                                              source: str | None) -> None:
+    records = [rec("wage", "p-a", recorded)] if recorded else []
+    income = build_report([member("p-a", wage=declared)], records).members[0]
+    assert income.counted_monthly_fen == counted
+    assert [k.counted_from for k in income.by_kind] == ([source] if source else [])
+
+
+def test_unemployment_benefit_is_compared_with_declared_transfer_income():
+    income = build_report([member("p-a", transfer=50_000)],
+                          [rec("unemployment_benefit", "p-a", 30_000)]).members[0]
+    assert income.counted_monthly_fen == 50_000  # the same kind: the larger, not the sum
+    assert [(k.kind, k.counted_from) for k in income.by_kind] == [("transfer", "declared")]
 
 
 def test_employment_income_never_exceeds_the_counted_income():

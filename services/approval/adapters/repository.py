@@ -110,11 +110,28 @@ class ApprovalRepository:
         return None
 
     def temporary_granted(self, member_refs: list[str], year: int, *, excluding: str) -> int:
-        """Temporary assistance granted this year to any other case that shares a member."""
-        granted = (select(temporary_grants.c.case_id, temporary_grants.c.amount_fen)
-                   .where(temporary_grants.c.person_ref.in_(member_refs))
-                   .where(temporary_grants.c.case_id != excluding)
-                   .where(temporary_grants.c.year == year).distinct().subquery())
+        """Temporary assistance granted this year to the household: every other case linked
+        to these members through shared members, however long the chain (X and Y shared a
+        case, X had one alone, Y had one alone: one household, one cap — temporary.toml)."""
+        grants = temporary_grants.c
+        people, frontier, linked = set(member_refs), set(member_refs), set[str]()
+        while frontier:
+            found = set(self.conn.execute(
+                select(grants.case_id).distinct().where(grants.year == year)
+                .where(grants.person_ref.in_(sorted(frontier)))).scalars()) - linked
+            if not found:
+                break
+            linked |= found
+            frontier = set(self.conn.execute(
+                select(grants.person_ref).distinct()
+                .where(grants.case_id.in_(sorted(found)))).scalars()) - people
+            people |= frontier
+        linked.discard(excluding)
+        if not linked:
+            return 0
+        granted = (select(grants.case_id, grants.amount_fen).distinct()
+                   .where(grants.case_id.in_(sorted(linked))).where(grants.year == year)
+                   .subquery())
         return int(self.conn.execute(select(func.coalesce(func.sum(granted.c.amount_fen), 0)))
                    .scalar_one())
 

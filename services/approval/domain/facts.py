@@ -33,6 +33,13 @@ class Member:
     # From the verification report; None while it has not arrived.
     counted_monthly_fen: int | None = None
     employment_monthly_fen: int | None = None
+    grade_on_record: int | None = None  # the disabled persons' federation's
+
+    @property
+    def grade(self) -> int | None:
+        """The disability grade the rules use: the federation's record decides over the form;
+        the form's stands where the federation has no record."""
+        return self.disability_grade if self.grade_on_record is None else self.grade_on_record
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class ReportFindings:
     report_id: str
     incomes: dict[str, tuple[int, int]]  # person_ref → (counted, from work) monthly fen
     assets: Assets
+    grades: dict[str, int] = field(default_factory=dict)  # person_ref → grade on record
 
 
 def report_findings(data: Mapping[str, Any]) -> ReportFindings:
@@ -144,7 +152,9 @@ def report_findings(data: Mapping[str, Any]) -> ReportFindings:
         data["report_id"],
         {m["person_ref"]: (m["counted_monthly_fen"], m["employment_monthly_fen"])
          for m in data["members"]},
-        Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"]))
+        Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"]),
+        # Reports from before grades were reported have none.
+        {m["person_ref"]: g for m in data["members"] if (g := m.get("disability_grade"))})
 
 
 def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
@@ -155,8 +165,9 @@ def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
 def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
     """The facts with a report's findings. A member the report leaves out keeps what earlier
     reports found."""
-    incomes = found.incomes
-    members = tuple(changed(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1]})
+    incomes, grades = found.incomes, found.grades
+    members = tuple(changed(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1],
+                                "grade_on_record": grades.get(m.person_ref)})
                     if (f := incomes.get(m.person_ref)) is not None else m
                     for m in facts.members)
     return facts.but(members=members, report_id=found.report_id, assets=found.assets)

@@ -220,6 +220,7 @@ class Replay:
         # persons are in one case, and a set for each cost more than the rest of their case.
         self._cases_of: dict[str, str | set[str]] = {}
         self._grants: dict[str, set[tuple[str, int, int]]] = {}  # person → (case, year, fen)
+        self._granted_to: dict[str, tuple[str, ...]] = {}  # case → its members when granted
 
     # -- the fold ------------------------------------------------------------------------------
     def apply(self, event_type: str, case_id: str, at: datetime | int, event_id: str | None,
@@ -422,10 +423,17 @@ class Replay:
         return _strongest({c.programme for c in cases if c.stage in RUNNING})
 
     def _granted(self, refs: Iterable[str], year: int, excluding: str) -> int:
-        """As approval's ``temporary_granted``: other cases sharing a member, each counted once."""
-        grants = {(c, fen) for r in refs for c, y, fen in self._grants.get(r, ())
-                  if y == year and c != excluding}
-        return sum(fen for _, fen in grants)
+        """As approval's ``temporary_granted``: the year's other cases linked through shared
+        members, however long the chain, each counted once."""
+        people, frontier = set(refs), set(refs)
+        grants: set[tuple[str, int]] = set()
+        while frontier:
+            found = {(c, fen) for r in frontier for c, y, fen in self._grants.get(r, ())
+                     if y == year} - grants
+            grants |= found
+            frontier = {r for c, _ in found for r in self._granted_to.get(c, ())} - people
+            people |= frontier
+        return sum(fen for c, fen in grants if c != excluding)
 
     def decided(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                 reporting: bool) -> str:
@@ -449,6 +457,7 @@ class Replay:
         """A one-off grant counts against its members' yearly cap in other cases."""
         if e["outcome"] == "approved" and e["one_off_amount_fen"]:
             year = clock.local_date(_time(e["decided_at"])).year
+            self._granted_to[case_id] = tuple(e["member_refs"])
             for ref in e["member_refs"]:
                 self._grants.setdefault(ref, set()).add(
                     (case_id, year, e["one_off_amount_fen"]))

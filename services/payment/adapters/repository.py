@@ -186,17 +186,32 @@ class PaymentRepository:
 
     def temporary_paid_in_year(self, case_id: str, year: int) -> int:
         """What the household of a case was granted in one-off temporary assistance in a
-        calendar year, through any case that shares a member — failed payments included, since
-        their re-issue pays them, and held ones excluded, since they pay nothing."""
-        sharing = (select(case_members.c.case_id).where(case_members.c.person_ref.in_(
-            select(case_members.c.person_ref).where(case_members.c.case_id == case_id))))
+        calendar year — failed payments included, since their re-issue pays them, and held
+        ones excluded, since they pay nothing. The household is every case of the year's
+        temporary assistance linked to this one through shared members, however long the chain
+        (approval's rule too: temporary.toml)."""
+        temporary = (payments.c.kind == literal_column("'one_off'"), _FIRST_ISSUE,
+                     payments.c.programme == "temporary",
+                     payments.c.period.between(f"{year:04d}-01", f"{year:04d}-12"))
+        of_year = select(payments.c.case_id).where(*temporary)
+        m = case_members.c
+        linked, people = {case_id}, set[str]()
+        frontier_cases = {case_id}
+        while frontier_cases:
+            new_people = set(self.conn.execute(
+                select(m.person_ref).distinct()
+                .where(m.case_id.in_(sorted(frontier_cases)))).scalars()) - people
+            if not new_people:
+                break
+            people |= new_people
+            frontier_cases = set(self.conn.execute(
+                select(m.case_id).distinct().where(m.person_ref.in_(sorted(new_people)))
+                .where(m.case_id.in_(of_year))).scalars()) - linked
+            linked |= frontier_cases
         total = self.conn.execute(
             select(func.coalesce(func.sum(payments.c.amount_fen), 0))
-            .where(payments.c.kind == literal_column("'one_off'"), _FIRST_ISSUE,
-                   payments.c.programme == "temporary",
-                   payments.c.status != "held",
-                   payments.c.period.between(f"{year:04d}-01", f"{year:04d}-12"),
-                   payments.c.case_id.in_(sharing))).scalar_one()
+            .where(*temporary, payments.c.status != "held",
+                   payments.c.case_id.in_(sorted(linked)))).scalar_one()
         return int(total)
 
     # -- households -------------------------------------------------------------------------

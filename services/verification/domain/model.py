@@ -19,10 +19,11 @@ from services.verification.domain.partners import KINDS
 # Unemployment benefit is transfer income, which counts like a pension.
 INCOME_KINDS = frozenset({"wage", "pension", "unemployment_benefit"})  # monthly income in fen
 ASSET_KINDS = frozenset({"real_estate", "vehicle", "deposit"})  # amount is value/balance in fen
-# Income from work, against which the employment-cost deduction (就业成本扣减) applies: as the
-# household declares it, and as partner records show it.
-DECLARED_WORK_KINDS = frozenset({"wage", "business"})
-RECORDED_WORK_KINDS = frozenset({"wage"})
+# The declared kind (the application's: wage, pension, business, property, transfer, other) a
+# recorded kind is compared with. Unemployment benefit is a transfer (转移性收入).
+DECLARED_KIND_OF = {"wage": "wage", "pension": "pension", "unemployment_benefit": "transfer"}
+# Income from work, against which the employment-cost deduction (就业成本扣减) applies.
+WORK_KINDS = frozenset({"wage", "business"})
 ADULT_AGE = 18
 # Kinds whose record is a dated event (a registration, a death, an imprisonment): its date says
 # when it happened, not how current the department's figure is.
@@ -52,10 +53,6 @@ class HouseholdMember:
     def declared_monthly_fen(self) -> int:
         return sum(self.declared_fen_by_kind.values())
 
-    @property
-    def declared_work_fen(self) -> int:
-        return sum(fen for kind, fen in self.declared_fen_by_kind.items()
-                   if kind in DECLARED_WORK_KINDS)
 
 
 @dataclass(frozen=True)
@@ -73,6 +70,24 @@ class Household:
 
 
 @dataclass(frozen=True)
+class KindIncome:
+    """One kind of a member's income: as declared, as partners record it, and as counted."""
+
+    kind: str  # the application's income kind
+    declared_fen: int
+    recorded_fen: int
+    counted_fen: int  # the larger of the two
+    sources: tuple[str, ...]  # "declared" and/or the department:kind of each record counted
+
+    @property
+    def counted_from(self) -> str:
+        """Which figure the count took: the reviewer reads where each yuan comes from."""
+        if self.recorded_fen > self.declared_fen:
+            return "recorded"
+        return "declared" if self.declared_fen > self.recorded_fen else "both"
+
+
+@dataclass(frozen=True)
 class MemberIncome:
     person_ref: str
     declared_monthly_fen: int
@@ -80,6 +95,10 @@ class MemberIncome:
     counted_monthly_fen: int
     sources: tuple[str, ...]
     employment_monthly_fen: int = 0  # the part of the counted income that comes from work
+    by_kind: tuple[KindIncome, ...] = ()
+    # The disabled persons' federation's grade on record (its newest record), which decides
+    # over the grade declared on the form.
+    disability_grade: int | None = None
 
 
 FlagKind = Literal["deceased", "imprisoned", "second_property"]
@@ -131,7 +150,8 @@ class Report:
         """What a decision rests on: every income figure per member, and the assets. Sources
         are left out: a second department confirming the same amounts changes no decision."""
         incomes = sorted((m.person_ref, m.declared_monthly_fen, m.verified_monthly_fen,
-                          m.counted_monthly_fen, m.employment_monthly_fen) for m in self.members)
+                          m.counted_monthly_fen, m.employment_monthly_fen,
+                          m.disability_grade or 0) for m in self.members)
         # A flag is part of what a decision rests on (a death in the household is a new
         # report); a source going stale with time alone is not.
         flags = sorted((f.kind, f.person_ref or "") for f in self.flags)
@@ -156,9 +176,11 @@ def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRe
     flags the records raise; and, given the day (``on``) and each department's freshness window
     in days (``freshness_days``, 0 or absent: never stale), how current each source is.
 
-    A member's counted income is the larger of what was declared and what partners report: an
-    applicant cannot declare income away, and income a partner does not know of (casual work,
-    say) still counts when declared. The same holds for the part that comes from work.
+    A member's counted income is, kind by kind, the larger of what was declared and what
+    partners record: an applicant cannot declare income away, income a partner does not know of
+    (casual work, say) still counts when declared, and a declared wage cannot hide a recorded
+    pension (comparing the two totals would count 1,000 yuan of wage and drop 600 of pension).
+    The part that comes from work is the counted wage and business income.
     """
     members = tuple(members)
     records = tuple(records)
@@ -169,19 +191,17 @@ def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRe
     real_estate = vehicles = deposits = 0
     for member in members:
         own = by_person.get(member.person_ref, [])
-        verified = sum(r.amount_fen for r in own if r.kind in INCOME_KINDS)
-        counted = max(member.declared_monthly_fen, verified)
-        work = max(member.declared_work_fen,
-                   sum(r.amount_fen for r in own if r.kind in RECORDED_WORK_KINDS))
+        kinds = _by_kind(member, own)
+        counted = sum(k.counted_fen for k in kinds)
         incomes.append(MemberIncome(
             person_ref=member.person_ref,
             declared_monthly_fen=member.declared_monthly_fen,
-            verified_monthly_fen=verified,
+            verified_monthly_fen=sum(k.recorded_fen for k in kinds),
             counted_monthly_fen=counted,
             sources=tuple(sorted({f"{r.department}:{r.kind}" for r in own})),
-            # Never more than what is counted: the employment-cost deduction must not reduce
-            # income that was never counted.
-            employment_monthly_fen=min(work, counted),
+            employment_monthly_fen=sum(k.counted_fen for k in kinds if k.kind in WORK_KINDS),
+            by_kind=kinds,
+            disability_grade=_grade_on_record(own),
         ))
         real_estate += sum(1 for r in own if r.kind == "real_estate")
         vehicles += sum(1 for r in own if r.kind == "vehicle")
@@ -195,6 +215,28 @@ def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRe
     return Report(members=tuple(incomes), real_estate_count=real_estate, vehicle_count=vehicles,
                   deposits_fen=deposits, flags=tuple(flags),
                   sources=_sources(own, on, freshness_days or {}))
+
+
+def _grade_on_record(own: Iterable[PartnerRecord]) -> int | None:
+    graded = [r for r in own if r.kind == "disability_grade" and r.grade is not None]
+    newest = max(graded, key=lambda r: (r.as_of, r.record_id), default=None)
+    return None if newest is None else newest.grade
+
+
+def _by_kind(member: HouseholdMember, own: Iterable[PartnerRecord]) -> tuple[KindIncome, ...]:
+    declared = {kind: fen for kind, fen in member.declared_fen_by_kind.items() if fen}
+    recorded: dict[str, int] = defaultdict(int)
+    sources: dict[str, set[str]] = defaultdict(set)
+    for record in own:
+        if record.kind in INCOME_KINDS:
+            kind = DECLARED_KIND_OF[record.kind]
+            recorded[kind] += record.amount_fen
+            sources[kind].add(f"{record.department}:{record.kind}")
+    return tuple(
+        KindIncome(kind, declared.get(kind, 0), recorded.get(kind, 0),
+                   max(declared.get(kind, 0), recorded.get(kind, 0)),
+                   tuple(sorted(sources[kind] | ({"declared"} if kind in declared else set()))))
+        for kind in sorted(declared.keys() | recorded.keys()))
 
 
 def _sources(own: Iterable[PartnerRecord], on: date | None,

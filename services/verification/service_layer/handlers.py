@@ -53,6 +53,7 @@ from shared.events.catalogue import (
     AssetSummary,
     BenefitChanged,
     DeclaredIncome,
+    KindIncome,
     MemberIncome,
     ReassessmentRequested,
     ReportFlag,
@@ -78,6 +79,7 @@ class IncomingRecord:
     amount_fen: int
     as_of: date
     town_code: str | None = None
+    grade: int | None = None  # for graded kinds (disability grade)
 
 
 class KindNotAllowed(PermissionError):
@@ -100,7 +102,8 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
                              f" (allowed: {', '.join(sorted(allowed)) or 'nothing'})")
     records = [PartnerRecord(department=department, record_id=r.record_id, kind=r.kind,
                              person_ref=person_ref(pseudonym_key, r.resident_id),
-                             amount_fen=r.amount_fen, as_of=r.as_of, town_code=r.town_code)
+                             amount_fen=r.amount_fen, as_of=r.as_of, town_code=r.town_code,
+                             grade=r.grade)
                for r in incoming]
     touched = PartnerRepository(uow.conn).upsert(records)
     on_partner_data_changed(uow, sorted(touched), monitoring)
@@ -293,7 +296,12 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
         members=[MemberIncome(person_ref=m.person_ref, declared_monthly_fen=m.declared_monthly_fen,
                               verified_monthly_fen=m.verified_monthly_fen,
                               counted_monthly_fen=m.counted_monthly_fen, sources=list(m.sources),
-                              employment_monthly_fen=m.employment_monthly_fen)
+                              employment_monthly_fen=m.employment_monthly_fen,
+                              by_kind=[KindIncome(kind=k.kind, declared_fen=k.declared_fen,  # type: ignore[arg-type]
+                                                  recorded_fen=k.recorded_fen,
+                                                  counted_fen=k.counted_fen,
+                                                  sources=list(k.sources)) for k in m.by_kind],
+                              disability_grade=m.disability_grade)
                  for m in report.members],
         assets=AssetSummary(real_estate_count=report.real_estate_count,
                             vehicle_count=report.vehicle_count,
@@ -331,7 +339,11 @@ def _report_of(stored: StoredReport) -> model.Report:
             person_ref=m.person_ref, declared_monthly_fen=m.declared_monthly_fen,
             verified_monthly_fen=m.verified_monthly_fen,
             counted_monthly_fen=m.counted_monthly_fen, sources=tuple(m.sources),
-            employment_monthly_fen=m.employment_monthly_fen) for m in event.members),
+            employment_monthly_fen=m.employment_monthly_fen,
+            by_kind=tuple(model.KindIncome(k.kind, k.declared_fen, k.recorded_fen, k.counted_fen,
+                                           tuple(k.sources)) for k in m.by_kind),
+            disability_grade=m.disability_grade)
+            for m in event.members),
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,
         deposits_fen=event.assets.deposits_fen,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.approval.domain.assessment import Benefit
-from services.approval.domain.facts import CaseFacts, per_capita, yuan
+from services.approval.domain.facts import CaseFacts, Member, per_capita, yuan
 from services.approval.domain.trace import Check, PolicyView
 
 
@@ -68,6 +68,17 @@ def asset_checks(facts: CaseFacts, p: PolicyView, standard: int) -> list[Check]:
     ]
 
 
+def grade_differs(m: Member) -> Check:
+    """The reviewer's flag: the form and the disabled persons' federation disagree on a grade
+    (the record decides; the form may be out of date, or wrong)."""
+    declared = "none" if m.disability_grade is None else f"grade {m.disability_grade}"
+    return Check("disability_grade_on_record", "残疾等级以残联记录为准", True,
+                 f"declared {declared}; the disabled persons' federation records grade "
+                 f"{m.grade_on_record}, which the rules use",
+                 {"person_ref": m.person_ref, "declared_grade": str(m.disability_grade),
+                  "grade_on_record": str(m.grade_on_record)})
+
+
 def disability_subsidies(facts: CaseFacts, p: PolicyView, low_income: bool,
                          add_on: bool = False) -> tuple[list[Benefit], list[Check]]:
     """The two disability subsidies (残疾人两项补贴) for the household's disabled members.
@@ -77,7 +88,7 @@ def disability_subsidies(facts: CaseFacts, p: PolicyView, low_income: bool,
     add-on to an approval (``add_on``), a member not severe enough is noted, not failed: the
     approval itself did not fail any condition.
     """
-    disabled = [m for m in facts.members if m.disability_grade is not None]
+    disabled = [m for m in facts.members if m.grade is not None]
     if not disabled:
         return [], []
     living = p.fig("disability.living_subsidy_fen")
@@ -85,9 +96,11 @@ def disability_subsidies(facts: CaseFacts, p: PolicyView, low_income: bool,
     severe = p.fig("disability.nursing_max_grade")
     benefits, checks = [], []
     for m in disabled:
-        grade = m.disability_grade
+        grade = m.grade
         assert grade is not None
         who = {"person_ref": m.person_ref, "disability_grade": str(grade)}
+        if m.grade_on_record is not None and m.grade_on_record != m.disability_grade:
+            checks.append(grade_differs(m))
         checks.append(Check(
             "disability_living_subsidy", "困难残疾人生活补贴", low_income,
             f"grade {grade} disabled member of a "

@@ -62,7 +62,7 @@ def classified(member: Member, p: PolicyView, standard: int) -> tuple[int, Check
     options = []
     if member.age_years >= elderly_age.value:
         options.append(("elderly", "老年人", p.fig("dibao.addon_elderly_permille"), elderly_age))
-    if member.disability_grade is not None:
+    if member.grade is not None:
         options.append(("disabled", "残疾人", p.fig("dibao.addon_disabled_permille"), None))
     if member.age_years < ADULT_AGE:
         options.append(("minor", "未成年人", p.fig("dibao.addon_minor_permille"), None))
