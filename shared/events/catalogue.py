@@ -2,14 +2,22 @@
 
 Money is integer fen. Persons appear only as pseudonymous references (``person_ref``), never by
 name or resident ID number: this log is kept for years and replayed by auditors.
+
+No text a person typed is published either (issue 21): staff notes, objections, survey findings,
+justifications and partner departments' answers can hold anything — a phone number, an ID number
+read out at the window — and the archive keeps every event forever. The service that owns such
+text keeps it (approval's ``GET /cases/{id}``, for those entitled to the case) and its events say
+only that there is some (``has_note``). Text that code composes from codes and figures (a rule's
+detail, a composed reason) may travel. Events archived before this carried the text: their old
+fields are still read, and dropped on the way in (``_without_typed_text``).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import topics
 from shared.events.base import Event, register
@@ -27,6 +35,21 @@ Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]  # "YYYY-MM
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _without_typed_text(data: Any, *fields: str) -> tuple[Any, bool]:
+    """Data of an event archived before issue 21 without its typed-text ``fields`` (their text is
+    never read again: the owning service keeps it), and whether any of them held some."""
+    if not isinstance(data, dict) or not any(f in data for f in fields):
+        return data, False
+    data = dict(data)
+    held = [data.pop(f) for f in fields if f in data]
+    return data, any(isinstance(t, str) and t.strip() for t in held)
+
+
+# The staff's decision reason used to quote the staff's note after this prefix's colon.
+STAFF_DECISION = "staff_decision"
+NOTE_ON_FILE = "note on file"
 
 
 class DeclaredIncome(_Part):
@@ -223,8 +246,29 @@ class ApplicationDecided(Event):
     decided_by: Literal["district", "town", "system"] = "system"
     # Temporary assistance paid ahead of verification (急难对象先行救助).
     advance: bool = False
-    # "One case, one discussion" (一事一议): why an amount above the normal ceiling was granted.
-    justification: str | None = None
+    # "One case, one discussion" (一事一议): a justification of an amount above the normal
+    # ceiling was recorded. Its text stays in approval (``GET /decisions/{case_id}``).
+    has_justification: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """Before issue 21 the justification travelled, and the staff decision's reason quoted
+        the staff's note after its colon: both are dropped here."""
+        data, justified = _without_typed_text(data, "justification")
+        if justified:
+            data["has_justification"] = True
+        if isinstance(data, dict) and isinstance(data.get("reasons"), list):
+            data = {**data, "reasons": [_staff_reason_without_note(r) for r in data["reasons"]]}
+        return data
+
+
+def _staff_reason_without_note(reason: Any) -> Any:
+    if isinstance(reason, dict) and reason.get("rule") == STAFF_DECISION \
+            and ":" in str(reason.get("detail", "")):
+        who = str(reason["detail"]).split(":", 1)[0]
+        return {**reason, "detail": f"{who} ({NOTE_ON_FILE})"}
+    return reason
 
 
 Stage = Literal[
@@ -257,9 +301,27 @@ class CaseStageChanged(Event):
     to_stage: Stage
     action: str
     actor: str  # staff id and role ("town_reviewer:t-017"), or "system"
-    note: str | None = None
+    # The acting staff wrote a note (a reason, an objection, a resolution); approval keeps it,
+    # as this change of its ``GET /cases/{id}`` history.
+    has_note: bool = False
+    # What approval's code says of the change, composed from the assessment's figures (never
+    # text a person typed): "eligible: 405.00 yuan/month", "not eligible: ...".
+    explanation: str | None = None
     due_at: datetime | None = None  # the stage's time limit, when it has one
     changed_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """Before issue 21 ``note`` held both: the system's composed text, and staff's own."""
+        if isinstance(data, dict) and data.get("actor") == "system" and "note" in data:
+            data = {**data, "explanation": data.get("explanation") or data["note"]}
+            del data["note"]
+            return data
+        data, noted = _without_typed_text(data, "note")
+        if noted:
+            data["has_note"] = True
+        return data
 
 
 @register
@@ -298,6 +360,8 @@ class BenefitChanged(Event):
     effective_month: Month  # first month the change applies to
     end_month: Month | None = None  # gradual exit: the last month still paid
     monthly_amount_fen: int = Field(ge=0)  # the monthly amount from effective_month
+    # Composed by approval's code: the reassessment's figures, or which staff action it was
+    # (the staff's own reason is the stage change's note, kept in approval).
     reason: str
     changed_at: datetime
 
@@ -424,8 +488,17 @@ class ReferralAnswered(Event):
     kind: ReferralKind
     outcome: Literal["granted", "declined", "in_progress"]
     amount_fen: int = Field(default=0, ge=0)
-    note: str | None = None
+    # The department wrote a note; approval keeps it with the referral (``GET /cases/{id}``).
+    has_note: bool = False
     answered_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        data, noted = _without_typed_text(data, "note")
+        if noted:
+            data["has_note"] = True
+        return data
 
 
 @register

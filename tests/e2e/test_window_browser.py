@@ -39,6 +39,7 @@ HOUSEHOLD: Household = HOUSEHOLDS[1]  # a couple with a child on low wages: appr
 assert HOUSEHOLD.expect == "approved" and len(HOUSEHOLD.members) == 3
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1180}
+APPROVE_NOTE = "同意，按预审金额（浏览器测试）"
 
 
 def _unavailable(reason: str) -> None:
@@ -202,13 +203,18 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     approver = Person(browser, system, "a-cixi")
     approver.sign_in()
     approver.open(f"/cases/{case_id}")
-    approver.page.fill("#approve-note", "同意")
+    approver.page.fill("#approve-note", APPROVE_NOTE)
     approver.page.click("#action-approve button[type=submit]")
     approver.page.wait_for_selector("p.ok-box")
     assert approver.page.inner_text("#case-stage") == "已批准"
     approver.wait_for_text(f"/cases/{case_id}", "#payments", "已安排|已到账")
     main = approver.page.inner_text("main")
     assert "审批决定" in main and "已批准" in main
+    # What staff typed is not on the bus (issue 21): intake's timeline says a note is on file,
+    # and the page shows the note and the survey's findings from approval itself.
+    assert "note on file" in approver.page.inner_text("#timeline")
+    assert APPROVE_NOTE in approver.page.inner_text("section[aria-labelledby=h-decision]")
+    assert "住房与申报一致（浏览器测试）" in approver.page.inner_text("#review-records")
     approver.page.screenshot(path=str(shots / "case.png"), full_page=True)
 
     tablet = Person(browser, system, "c-cixi-001", viewport=TABLET)

@@ -226,14 +226,24 @@ class ApprovalRepository:
     def decided(self, case_id: str) -> bool:
         return self.conn.execute(_DECISION_EXISTS, {"cid": case_id}).first() is not None
 
-    def add_decision(self, decided: ApplicationDecided) -> None:
+    def add_decision(self, decided: ApplicationDecided, *, note: str | None,
+                     justification: str | None) -> None:
         self.conn.execute(insert(decisions), {
             "case_id": decided.case_id, "decision_id": decided.decision_id,
             "outcome": decided.outcome, "region_code": decided.region_code,
             "monthly_amount_fen": decided.monthly_amount_fen,
-            "body": decided.model_dump_json(), "decided_at": decided.decided_at})
+            "body": decided.model_dump_json(), "decided_at": decided.decided_at,
+            "note": note, "justification": justification})
 
     def decision(self, case_id: str) -> dict[str, Any] | None:
-        body = self.conn.execute(select(decisions.c.body).where(
-            decisions.c.case_id == case_id)).scalar_one_or_none()
-        return None if body is None else json.loads(body)  # type: ignore[no-any-return]
+        """The decision as published, with what the deciding staff typed (for callers
+        entitled to the case). A decision stored before issue 21 has them in its body."""
+        row = self.conn.execute(select(decisions.c.body, decisions.c.note,
+                                       decisions.c.justification).where(
+            decisions.c.case_id == case_id)).first()
+        if row is None:
+            return None
+        body: dict[str, Any] = json.loads(row.body)
+        body["justification"] = row.justification or body.get("justification")
+        body["note"] = row.note
+        return body

@@ -1,6 +1,8 @@
 """Approval's own tables: cases and their workflow, assessments with their inputs, decisions.
 
 Only pseudonymous references are stored here: names and resident ID numbers stay in intake.
+What staff and partner departments type (notes, objections, survey findings, justifications) is
+kept here and nowhere else: events only say there is some.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ decisions = Table(
     Column("monthly_amount_fen", BigInteger, nullable=False),
     Column("body", Text, nullable=False),  # JSON of the ApplicationDecided event
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    # What the deciding staff typed: kept here, never in the event (issue 21).
+    Column("note", Text, nullable=True),
+    Column("justification", Text, nullable=True),  # one case, one discussion (一事一议)
 )
 
 cases = Table(
@@ -94,7 +99,8 @@ stage_changes = Table(
     Column("to_stage", String(30), nullable=False),
     Column("action", String(40), nullable=False),
     Column("actor", String(80), nullable=False),
-    Column("note", Text, nullable=True),
+    Column("note", Text, nullable=True),  # typed by the staff who acted: never published
+    Column("explanation", Text, nullable=True),  # composed by the workflow from figures
     Column("at", DateTime(timezone=True), nullable=False),
 )
 

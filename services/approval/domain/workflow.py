@@ -74,7 +74,8 @@ class Change:
 
     to_stage: str
     action: str
-    note: str | None = None
+    note: str | None = None  # typed by the staff who act: kept in approval, never published
+    explanation: str | None = None  # composed here from the assessment's figures
     due_at: datetime | None = None
     notice_ends_at: datetime | None = None
     decides: str | None = None  # approved | rejected | advance
@@ -237,7 +238,8 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
                                 "this amount goes the normal way")
         paid = Change("advance_paid", action, note, decides="advance", decided_by="town")
         if case.verified:  # the report came first: nothing is left to verify afterwards
-            return [paid, Change("approved", "verified_before_advance", summary(assessment))]
+            return [paid, Change("approved", "verified_before_advance",
+                                 explanation=summary(assessment))]
         return [paid]
     if action == "confirm":  # after a failed verification of an advance, staff keep it
         _need(case, actor, action, ("follow_up",), (TOWN, DISTRICT))
@@ -272,14 +274,14 @@ def _recurring(case: Case, action: str) -> None:
 def on_report(case: Case, assessment: Assessment, now: datetime, rules: Rules) -> list[Change]:
     """What a verification report does to a case that is not yet a running benefit."""
     if case.stage == "awaiting_report":
-        return [Change("awaiting_review", "pre_assessed", summary(assessment),
+        return [Change("awaiting_review", "pre_assessed", explanation=summary(assessment),
                        due_at=town_review_due(now, rules, case.emergency))]
     if case.stage == "advance_paid":
         if assessment.eligible:
-            return [Change("approved", "verified_after_advance", summary(assessment))]
+            return [Change("approved", "verified_after_advance", explanation=summary(assessment))]
         action = ("verification_failed_after_advance" if assessment.eligible is False
                   else "verification_inconclusive_after_advance")
-        return [Change("follow_up", action, summary(assessment))]
+        return [Change("follow_up", action, explanation=summary(assessment))]
     return []  # a newer report during review replaces the assessment; the stage stays
 
 

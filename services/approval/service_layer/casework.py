@@ -91,33 +91,47 @@ def run_assessment(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any
 def apply_changes(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case: Case,
                   changes: list[Change], actor: Actor, now: datetime, *,
                   justification: str | None = None) -> None:
-    """Store and publish each stage change, and the decision or benefit change it makes."""
+    """Store and publish each stage change, and the decision or benefit change it makes.
+
+    What staff typed (the note, the justification) is stored here and never published: the
+    events say only that there is one (issue 21)."""
     if not changes:
         return
     stage, sequence = case.stage, case.sequence
     for change in changes:
         sequence += 1
+        note = typed(change.note)
         uow.publish(ev.CaseStageChanged(
             case_id=case.case_id, sequence=sequence,
             from_stage=None if sequence == 1 else stage,  # type: ignore[arg-type]
             to_stage=change.to_stage, action=change.action,  # type: ignore[arg-type]
-            actor=str(actor), note=change.note, due_at=change.due_at, changed_at=now))
+            actor=str(actor), has_note=note is not None, explanation=change.explanation,
+            due_at=change.due_at, changed_at=now))
         repo.record_change({"case_id": case.case_id, "sequence": sequence,
                             "from_stage": None if sequence == 1 else stage,
                             "to_stage": change.to_stage, "action": change.action,
-                            "actor": str(actor), "note": change.note, "at": now})
+                            "actor": str(actor), "note": note,
+                            "explanation": change.explanation, "at": now})
         stage = change.to_stage
         if change.decides:
-            _decide(uow, repo, row, case, change, now, justification)
+            _decide(uow, repo, row, case, change, now, note, typed(justification))
         if change.benefit_change:
-            benefit_changed(uow, row, change.benefit_change, now, change.note or "")
+            benefit_changed(uow, row, change.benefit_change, now,
+                            f"{change.action} by {actor.role}"
+                            + (f" ({ev.NOTE_ON_FILE})" if note else ""))
     last = changes[-1]
     repo.move(case.case_id, case.sequence, stage, sequence, last.due_at, last.notice_ends_at, now)
     row.update(stage=stage, sequence=sequence)
 
 
+def typed(text: str | None) -> str | None:
+    """Text a person typed, or None when there is none to keep."""
+    return text.strip() if text and text.strip() else None
+
+
 def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case: Case,
-            change: Change, now: datetime, justification: str | None) -> None:
+            change: Change, now: datetime, note: str | None,
+            justification: str | None) -> None:
     if repo.decided(case.case_id):
         return  # a case is decided once; later changes are benefit changes
     facts = facts_of(row)
@@ -125,10 +139,10 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
     approved = change.decides in ("approved", "advance")
     checks = a.checks if a else ()
     decision_reasons = reasons(checks)
-    if change.note:
+    if note:
         decision_reasons.append(ev.DecisionReason(
-            rule="staff_decision", passed=approved, label_zh="审核审批意见",
-            detail=f"{change.decided_by} {change.decides}: {change.note}"))
+            rule=ev.STAFF_DECISION, passed=approved, label_zh="审核审批意见",
+            detail=f"{change.decided_by} {change.decides} ({ev.NOTE_ON_FILE})"))
     monthly = a.monthly_amount_fen if approved and a else 0
     one_off = a.one_off_amount_fen if approved and a else 0
     month = f"{clock.local_date(now):%Y-%m}"
@@ -144,8 +158,8 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
         benefits=benefits(a.benefits) if approved and a else [],
         member_refs=[m.person_ref for m in facts.members],
         decided_by=change.decided_by or "district",  # type: ignore[arg-type]
-        advance=change.decides == "advance", justification=justification)
-    repo.add_decision(decided)
+        advance=change.decides == "advance", has_justification=justification is not None)
+    repo.add_decision(decided, note=note, justification=justification)
     uow.publish(decided)
     if not approved:
         return

@@ -108,11 +108,13 @@ def answer_referral(uow: UnitOfWork, referral_id: str, outcome: str, amount_fen:
     if referral["status"] in ("granted", "declined"):
         raise ActionRefused(f"referral {referral_id} was answered already ({referral['status']})")
     now = datetime.now(UTC)
+    note = casework.typed(note)  # the department's words stay here, with the referral
     repo.answer_referral(referral_id, status=outcome, amount_fen=amount_fen, note=note,
                          answered_at=now)
     uow.publish(ReferralAnswered(case_id=referral["case_id"], referral_id=referral_id,
                                  kind=referral["kind"], outcome=outcome,  # type: ignore[arg-type]
-                                 amount_fen=amount_fen, note=note, answered_at=now))
+                                 amount_fen=amount_fen, has_note=note is not None,
+                                 answered_at=now))
     uow.commit()
     return {**referral, "status": outcome}
 

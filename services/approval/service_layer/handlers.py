@@ -66,7 +66,7 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
         casework.run_assessment(uow, repo, row, _current(repo, facts, now), policy, now)
         rules = casework.rules_for(policy, event.region_code, now)
         changes.append(Change("awaiting_review", "emergency_registered",
-                              "emergency: may be paid in advance, verified after",
+                              explanation="emergency: may be paid in advance, verified after",
                               due_at=town_review_due(now, rules, emergency=True)))
     casework.apply_changes(uow, repo, row, case, changes, SYSTEM, now)
     for kind in event.referrals:
@@ -122,7 +122,8 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
             repo.set_case(case.case_id, monthly_amount_fen=change.monthly_amount_fen)
         if change.to_stage:
             casework.apply_changes(uow, repo, row, case, [Change(
-                change.to_stage, f"reassessed_{report.occasion}", change.reason)], SYSTEM, now)
+                change.to_stage, f"reassessed_{report.occasion}", explanation=change.reason)],
+                SYSTEM, now)
         return
     casework.apply_changes(uow, repo, row, replace(case, assessment=assessment),
                            on_report(case, assessment, now, rules), SYSTEM, now)

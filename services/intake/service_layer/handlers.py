@@ -172,7 +172,7 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
         "policy_version": event.policy_version,
         "benefits": [b.model_dump() for b in event.benefits],
         "decided_by": event.decided_by, "advance": event.advance,
-        "justification": event.justification,
+        "has_justification": event.has_justification,  # its text stays in approval
         "reasons": [r.model_dump() for r in event.reasons]})
 
 

@@ -2,6 +2,8 @@
 English for everyone else, and the figures that matter.
 
 Only what the event says is used: these lines are built from the bus, never from intake's names.
+The bus carries no text a person typed (issue 21): a line says a note is on file, and the window
+shows the note itself from approval, to those entitled to the case.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ REFERRALS = {"medical": "医疗救助 medical assistance", "education": "教育�
              "housing": "住房救助 housing assistance",
              "employment": "就业救助 employment assistance"}
 REFERRAL_OUTCOMES = {"granted": "granted", "declined": "declined", "in_progress": "in progress"}
+ON_FILE = " (意见已存档 note on file)"
 
 
 def yuan(fen: int) -> str:
@@ -93,8 +96,10 @@ def stage_changed(event: CaseStageChanged) -> str:
     summary = STAGES.get(event.to_stage, event.to_stage)
     if event.due_at is not None:
         summary += f" until {_local(event.due_at)}"
-    if event.note:
-        summary += f": {event.note}"
+    if event.explanation:
+        summary += f": {event.explanation}"
+    if event.has_note:
+        summary += ON_FILE
     return summary
 
 
@@ -119,7 +124,7 @@ def decided(event: ApplicationDecided) -> str:
             summary += f": {amounts}"
         if event.monthly_amount_fen and event.start_month:
             summary += f" from {event.start_month}"
-        if event.justification:
+        if event.has_justification:
             summary += " (一事一议 one case, one discussion)"
     else:
         failed = _failed(event.reasons)
@@ -156,8 +161,8 @@ def referral_answered(event: ReferralAnswered) -> str:
     summary = f"转介答复 {REFERRALS[event.kind]}: {REFERRAL_OUTCOMES[event.outcome]}"
     if event.amount_fen:
         summary += f", {yuan(event.amount_fen)} yuan"
-    if event.note:
-        summary += f" ({event.note})"
+    if event.has_note:
+        summary += ON_FILE
     return summary
 
 

@@ -83,6 +83,7 @@ T: dict[str, tuple[str, str]] = {
     "findings": ("调查结论", "Findings"),
     "objection": ("异议", "Objection"), "upheld": ("异议成立", "Upheld"),
     "dismissed": ("异议不成立", "Dismissed"),
+    "open_objection": ("待处理", "Open"), "review_records": ("审核记录", "Review records"),
     "per_capita": ("家庭月人均收入", "Per-capita monthly income"),
     "household_income": ("家庭月收入", "Household monthly income"),
     "assets": ("财产", "Assets"), "real_estate": ("房产", "Real estate"),
