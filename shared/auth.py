@@ -94,6 +94,12 @@ class Principal:
             raise ValueError(problem)
         object.__setattr__(self, "role", Role(self.role))
 
+    @property
+    def key_scope(self) -> str:
+        """Whose Idempotency-Keys these are: the caller in their jurisdiction, as a payment
+        provider scopes keys to an account. A key used elsewhere is another caller's, unseen."""
+        return f"{self.subject}@{self.jurisdiction}"
+
     def covers(self, area: str | None) -> bool:
         """Whether ``area`` (a region code) is within reach. A case known only at district level
         is not a town's to see: it may belong to another town of the district."""
@@ -438,26 +444,37 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
 
     async def dependency(request: Request, credentials: Annotated[
             HTTPAuthorizationCredentials | None, Security(_bearer)]) -> Principal:
-        verifier: TokenVerifier | None = getattr(request.app.state, "auth_verifier", None)
-        if verifier is None:  # a 500, not a 401: the service is broken, not the caller
-            raise RuntimeError("app.state.auth_verifier is unset: the service's bootstrap must "
-                               "put load_token_keys(settings)[1] there")
-        request.state.permission = permission
-        if credentials is None:
-            raise _refuse(401, "sign-in required: send Authorization: Bearer <access token>",
-                          "no bearer token", request=request)
-        try:
-            principal = verifier.verify(credentials.credentials)
-        except Unauthenticated as exc:
-            detail = "access token expired" if exc.reason == "expired" else "invalid access token"
-            raise _refuse(401, detail, exc.reason, request=request) from None
-        request.state.principal = principal
-        if principal.role not in roles:
-            raise _refuse(403, f"role {principal.role} does not grant {permission!r}",
-                          "role lacks permission", request=request, principal=principal)
-        return principal
+        return _admit(request, credentials, permission, roles)
 
+    async def gate(request: Request) -> None:
+        # The same check, for a route to make before it answers 422 (shared/http.py).
+        _admit(request, await _bearer(request), permission, roles)
+
+    dependency.gate = gate  # type: ignore[attr-defined]
+    dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def _admit(request: Request, credentials: HTTPAuthorizationCredentials | None, permission: str,
+           roles: frozenset[Role]) -> Principal:
+    verifier: TokenVerifier | None = getattr(request.app.state, "auth_verifier", None)
+    if verifier is None:  # a 500, not a 401: the service is broken, not the caller
+        raise RuntimeError("app.state.auth_verifier is unset: the service's bootstrap must "
+                           "put load_token_keys(settings)[1] there")
+    request.state.permission = permission
+    if credentials is None:
+        raise _refuse(401, "sign-in required: send Authorization: Bearer <access token>",
+                      "no bearer token", request=request)
+    try:
+        principal = verifier.verify(credentials.credentials)
+    except Unauthenticated as exc:
+        detail = "access token expired" if exc.reason == "expired" else "invalid access token"
+        raise _refuse(401, detail, exc.reason, request=request) from None
+    request.state.principal = principal
+    if principal.role not in roles:
+        raise _refuse(403, f"role {principal.role} does not grant {permission!r}",
+                      "role lacks permission", request=request, principal=principal)
+    return principal
 
 
 def area_of(region_code: str | None, town_code: str | None) -> str | None:

@@ -32,7 +32,6 @@ from deploy.tokens import DevTokens
 from services.payment.adapters.tables import accounts, bank_files, bank_results, bus, ledger
 from services.payment.adapters.tables import payments as payments_table
 from services.payment.adapters.vault import AccountVault, SealBroken
-from services.payment.bootstrap import _without_input
 from services.payment.domain.bankfile import BankLine, parse_disbursement, write_results
 from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
@@ -46,6 +45,7 @@ from shared.events.catalogue import (
     PolicyParameter,
 )
 from shared.events.envelope import Envelope
+from shared.service import unprocessable_without_input as _without_input
 from shared.settings import load_settings
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine

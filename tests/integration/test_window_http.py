@@ -621,3 +621,21 @@ def test_a_disability_grade_that_is_not_a_number_is_named_on_the_form_not_a_500(
     assert 'id="m0_disability_grade-error"' in page.text
     assert 'href="#m0_disability_grade"' in page.text
     assert "abc" not in page.text
+
+
+def test_control_and_bidi_characters_are_refused_on_the_form_and_not_shown_again(window):
+    http = window.http
+    signed_in(http, CLERK)
+    for hostile in ("孙\u0000七", "孙\u001b[31m七", "孙\u202e七"):
+        token = field(_CSRF_FIELD, http.get("/applications/new"))
+        page = http.post("/applications/new", data={
+            "csrf_token": token, "region_code": "330282", "programme": "temporary",
+            "m0_name": hostile, "m0_resident_id": resident_id("330282", date(1958, 6, 6), 55),
+            "m0_relation": "applicant", "tmp_kind": "emergency", "tmp_cause": "fire",
+            "tmp_yuan": "100", "tmp_description": "火灾\r\n" + hostile})
+        # Refused by the window itself: intake is down, and asking it would have been a 502.
+        assert page.status_code == 422, page.text
+        assert 'id="m0_name-error"' in page.text, page.text[page.text.find('role="alert"'):][:800]
+        assert 'id="tmp_description-error"' in page.text
+        assert "不能包含控制字符" in page.text
+        assert hostile not in page.text and "\u0000" not in page.text

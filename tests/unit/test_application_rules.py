@@ -75,8 +75,12 @@ def test_members_of_another_open_case_are_named():
                       submitted_on=TODAY)
     problems = app.already_in_open_cases(["p-a", "p-b"], {"p-b": "330282-20261101-aa"})
     assert [(p.path, p.reason) for p in problems] == [
-        (("members", 1, "resident_id"), "already a member of open case 330282-20261101-aa "
-                                        "for dibao")]
+        (("members", 1, "resident_id"), "already has an open case for dibao: "
+                                        "330282-20261101-aa")]
+    # A case the caller may not see is not named.
+    hidden = app.already_in_open_cases(["p-a", "p-b"], {"p-a": None})
+    assert [(p.path, p.reason) for p in hidden] == [
+        (("members", 0, "resident_id"), "already has an open case for dibao")]
 
 
 def test_sample_households_are_distinct_persons_within_and_across_seeds():

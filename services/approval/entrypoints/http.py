@@ -20,6 +20,8 @@ from services.approval.service_layer.casework import UnknownCase
 from shared import clock
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
+from shared.http import CheckedRoute
+from shared.inputs import FreeText, TextLine
 from shared.service import Runtime, ServiceRuntime
 
 T = TypeVar("T")
@@ -30,7 +32,7 @@ def policy(request: Request) -> PolicyTable:
 
 
 Policy = Annotated[PolicyTable, Depends(policy)]
-router = APIRouter()
+router = APIRouter(route_class=CheckedRoute)
 Reader = Annotated[Principal, Depends(require("case.read"))]
 # Who acts is the signed-in person: the token's role and subject, never a name in the body.
 Worker = Annotated[Principal, Depends(require("case.act"))]
@@ -55,9 +57,9 @@ def _case_in_reach(rt: ServiceRuntime, case_id: str, who: Principal, request: Re
 class HomeSurveyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     surveyed_on: date
-    surveyors: str = Field(min_length=1, max_length=200, description="Staff ids, two at least "
+    surveyors: TextLine = Field(min_length=1, max_length=200, description="Staff ids, two at least "
                            "by national practice")
-    findings: str = Field(min_length=1, max_length=4000)
+    findings: FreeText = Field(min_length=1, max_length=4000)
 
 
 class ActionIn(BaseModel):
@@ -69,15 +71,15 @@ class ActionIn(BaseModel):
     action: Literal["accept", "return", "resume", "reject", "object", "resolve_objection",
                     "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
                     "terminate"]
-    note: str | None = Field(default=None, max_length=4000,
+    note: FreeText | None = Field(default=None, max_length=4000,
                              description="Reason or remark; required to return, reject, object,"
                                          " resolve, suspend, terminate")
-    justification: str | None = Field(default=None, max_length=4000,
+    justification: FreeText | None = Field(default=None, max_length=4000,
                                       description="One case, one discussion (一事一议): required"
                                                   " to approve temporary assistance above the "
                                                   "normal ceiling")
     upheld: bool | None = None
-    objection_id: str | None = None
+    objection_id: TextLine | None = None
     home_survey: HomeSurveyIn | None = None
 
 
@@ -85,7 +87,7 @@ class ReferralAnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Literal["granted", "declined", "in_progress"]
     amount_fen: int = Field(default=0, ge=0, le=10_000_000_00)
-    note: str | None = Field(default=None, max_length=2000)
+    note: FreeText | None = Field(default=None, max_length=2000)
 
 
 def _run(rt: ServiceRuntime, work: Callable[[Any], T]) -> T:
@@ -106,7 +108,9 @@ def _run(rt: ServiceRuntime, work: Callable[[Any], T]) -> T:
 
 
 @router.post("/cases/{case_id}/actions", tags=["workflow"],
-             summary="Act on a case: review, notice, approval, and after (审核/公示/审批)")
+             summary="Act on a case: review, notice, approval, and after (审核/公示/审批)",
+             responses={409: {"description": "The case's stage or the caller's role does not "
+                                             "allow this action, or the case changed meanwhile"}})
 def case_action(case_id: str, body: ActionIn, rt: Runtime, table: Policy, request: Request,
                 who: Worker) -> dict[str, Any]:
     """One action, by the signed-in person; 409 when the case's stage or their role does not
@@ -121,7 +125,9 @@ def case_action(case_id: str, body: ActionIn, rt: Runtime, table: Policy, reques
 
 
 @router.post("/cases/{case_id}/home-surveys", tags=["workflow"], status_code=201,
-             summary="Record a home survey (入户调查)")
+             summary="Record a home survey (入户调查)",
+             responses={409: {"description": "The case's stage or the caller's role does not "
+                                             "allow a survey now"}})
 def home_survey(case_id: str, body: HomeSurveyIn, rt: Runtime, request: Request,
                 who: Reviewer) -> dict[str, str]:
     _case_in_reach(rt, case_id, who, request)
@@ -131,7 +137,8 @@ def home_survey(case_id: str, body: HomeSurveyIn, rt: Runtime, request: Request,
 
 
 @router.post("/cases/{case_id}/periodic-review", tags=["workflow"], status_code=202,
-             summary="Start a recipient's periodic review (定期复核)")
+             summary="Start a recipient's periodic review (定期复核)",
+             responses={409: {"description": "Only a running benefit is reviewed"}})
 def periodic_review(case_id: str, rt: Runtime, request: Request,
                     who: Reviewer) -> dict[str, str]:
     _case_in_reach(rt, case_id, who, request)
@@ -140,7 +147,8 @@ def periodic_review(case_id: str, rt: Runtime, request: Request,
 
 
 @router.post("/referrals/{referral_id}/answer", tags=["referrals"],
-             summary="A department answers a referral (专项救助)")
+             summary="A department answers a referral (专项救助)",
+             responses={409: {"description": "The referral was answered already"}})
 def answer_referral(referral_id: str, body: ReferralAnswerIn, rt: Runtime, request: Request,
                     who: Answerer) -> dict[str, Any]:
     with reading(rt.engine) as conn:
@@ -234,7 +242,8 @@ def policy_figures(region_code: str, table: Policy,
                    programme: Annotated[str | None, Query()] = None) -> dict[str, Any]:
     if not re.fullmatch(r"[0-9]{6}", region_code):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=[{"loc": ["path", "region_code"],
+                            detail=[{"type": "string_pattern_mismatch",
+                                     "loc": ["path", "region_code"],
                                      "msg": "must be a 6-digit region code"}])
     day = on or clock.today()
     figures = {}

@@ -27,9 +27,10 @@ from services.audit.service_layer import replaying
 from shared import clock
 from shared.auth import Principal, check_jurisdiction, require
 from shared.db import reading
+from shared.http import CheckedRoute
 from shared.service import Runtime, ServiceRuntime
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=CheckedRoute, tags=["audit"])
 Auditor = Annotated[Principal, Depends(require("audit.read"))]
 # Bounds that keep a query's figures within what the database and the date arithmetic hold: a
 # Kafka partition is a 32-bit number, a sequence number a signed 64-bit one, and a day is turned

@@ -45,7 +45,7 @@ _RECORD = {
 }
 # Run inside every submission's write transaction, so its cost is paid while others wait.
 _OPEN_CASES_OF = (
-    select(members.c.person_ref, members.c.case_id)
+    select(members.c.person_ref, members.c.case_id, cases.c.region_code, cases.c.town_code)
     .join(cases, cases.c.case_id == members.c.case_id)
     .where(members.c.person_ref.in_(bindparam("refs", expanding=True)))
     .where(cases.c.programme == bindparam("programme"))
@@ -86,11 +86,13 @@ class CaseRepository:
             for i, m in enumerate(application.members)
         ])
 
-    def open_cases_of(self, refs: list[str], programme: str) -> dict[str, str]:
-        """person_ref → case id, for these persons' cases of a programme that are not closed."""
+    def open_cases_of(self, refs: list[str], programme: str
+                      ) -> dict[str, tuple[str, str, str | None]]:
+        """person_ref → (case id, region, town), for these persons' cases of a programme that
+        are not closed."""
         rows = self.conn.execute(_OPEN_CASES_OF, {"refs": refs, "programme": programme,
                                                   "closed": list(closed_statuses(programme))})
-        return {ref: case_id for ref, case_id in rows}
+        return {ref: (case_id, region, town) for ref, case_id, region, town in rows}
 
     def status(self, case_id: str, *, for_update: bool = False) -> CaseStatus | None:
         """The case's status; ``for_update`` holds its row until the transaction ends."""
@@ -156,13 +158,18 @@ class CaseRepository:
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
     # Idempotency keys: a window clerk's double click, or a retry after a lost answer, must not
-    # open a second case for the same household.
-    def case_for_key(self, key: str) -> tuple[str, str] | None:
+    # open a second case for the same household. A key is its caller's (Principal.key_scope).
+    def case_for_key(self, caller: str, key: str
+                     ) -> tuple[str, str, str | None, str | None] | None:
+        """(request hash, case id, region, town) remembered for the caller's key."""
         row = self.conn.execute(
-            select(idempotency_keys.c.request_hash, idempotency_keys.c.case_id)
-            .where(idempotency_keys.c.key == key)).first()
-        return None if row is None else (row[0], row[1])
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.case_id,
+                   cases.c.region_code, cases.c.town_code)
+            .outerjoin(cases, cases.c.case_id == idempotency_keys.c.case_id)
+            .where(idempotency_keys.c.caller == caller, idempotency_keys.c.key == key)).first()
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
-    def remember_key(self, key: str, request_hash: str, case_id: str, at: datetime) -> None:
+    def remember_key(self, caller: str, key: str, request_hash: str, case_id: str,
+                     at: datetime) -> None:
         self.conn.execute(insert(idempotency_keys).values(
-            key=key, request_hash=request_hash, case_id=case_id, created_at=at))
+            caller=caller, key=key, request_hash=request_hash, case_id=case_id, created_at=at))

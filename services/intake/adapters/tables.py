@@ -71,9 +71,12 @@ timeline = Table(
     Column("summary", Text, nullable=False),
 )
 
+# A key is its caller's (Principal.key_scope): a key another caller used is unknown here, not a
+# conflict. Keys stored before callers were recorded have caller "".
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("caller", String(80), primary_key=True, server_default=""),
     Column("key", String(200), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("case_id", String(40), nullable=False),

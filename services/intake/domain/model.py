@@ -172,10 +172,14 @@ class Application:
                                  " with a disability_grade"))
         return found
 
-    def already_in_open_cases(self, refs: list[str], open_cases: dict[str, str]) -> list[Problem]:
-        """Problems for members (refs in member order) who are in another open case."""
+    def already_in_open_cases(self, refs: list[str],
+                              open_cases: dict[str, str | None]) -> list[Problem]:
+        """Problems for members (refs in member order) who are in another open case. The case
+        is named where ``open_cases`` gives its id: only to staff whose jurisdiction covers it
+        (None otherwise), so that a clerk elsewhere learns no other town's case."""
         return [Problem(("members", i, "resident_id"),
-                        f"already a member of open case {open_cases[ref]} for {self.programme}")
+                        f"already has an open case for {self.programme}"
+                        + (f": {open_cases[ref]}" if open_cases[ref] else ""))
                 for i, ref in enumerate(refs) if ref in open_cases]
 
     @property

@@ -24,10 +24,11 @@ from services.intake.entrypoints.schemas import (
 from services.intake.service_layer import handlers
 from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
 from shared.db import reading, within
+from shared.http import CheckedRoute
 from shared.pseudonym import person_ref
 from shared.service import Runtime, ServiceRuntime
 
-router = APIRouter(tags=["applications"])
+router = APIRouter(route_class=CheckedRoute, tags=["applications"])
 Clerk = Annotated[Principal, Depends(require("case.submit"))]
 Reader = Annotated[Principal, Depends(require("case.read"))]
 Searcher = Annotated[Principal, Depends(require("case.search"))]
@@ -53,7 +54,8 @@ def submit_application(
     """Registers the application and answers with its case id.
 
     Send an ``Idempotency-Key`` header to make retries safe: the same key with the same body
-    answers with the original case; the same key with a different body is refused (409).
+    answers with the original case; the same key with a different body is refused (409). Keys
+    are the caller's own: a key someone else used is, to you, a new key.
     A clerk takes applications for their own town or district only (403 otherwise); a town's
     clerk who sends no ``town_code`` takes it for their own town.
     """
@@ -64,7 +66,7 @@ def submit_application(
     check_jurisdiction(who, area_of(body.region_code, body.town_code), request=request)
     application = body.to_domain()
     try:
-        case_id = _submit(rt, application, idempotency_key, request_hash)
+        case_id = _submit(rt, application, idempotency_key, request_hash, who)
     except InvalidApplication as exc:
         raise _unprocessable(exc) from exc
     except handlers.IdempotencyConflict as exc:
@@ -76,14 +78,14 @@ def submit_application(
 
 
 def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str | None,
-            request_hash: str) -> str:
+            request_hash: str, who: Principal) -> str:
     key = rt.settings.pseudonym_key.get_secret_value().encode()
     for attempt in (1, 2):
         try:
             with rt.uow() as uow:
                 case_id, _created = handlers.submit_application(
                     application, uow, pseudonym_key=key, idempotency_key=idempotency_key,
-                    request_hash=request_hash)
+                    request_hash=request_hash, by=who)
             return case_id
         except IntegrityError:
             # On PostgreSQL two requests with one Idempotency-Key can both pass the lookup; the

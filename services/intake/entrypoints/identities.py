@@ -12,19 +12,22 @@ from services.intake.adapters.tables import cases, identity_lookups, members
 from services.intake.service_layer import identities
 from shared.auth import Principal, check_jurisdiction, require
 from shared.db import reading, within
+from shared.http import CheckedRoute
+from shared.inputs import FreeText
 from shared.service import Runtime
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=CheckedRoute, tags=["audit"])
 
 
 class LookupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     person_ref: str = Field(pattern=r"^p-[0-9a-f]{16,64}$")
-    reason: str = Field(min_length=10, max_length=500,
+    reason: FreeText = Field(min_length=10, max_length=500,
                         description="Why this person must be known: kept with the lookup")
 
 
-@router.post("/identity-lookups", summary="Who a pseudonym is (auditors; logged)")
+@router.post("/identity-lookups", summary="Who a pseudonym is (auditors; logged)",
+              responses={404: {"description": "No person with this reference"}})
 def look_up(body: LookupIn, request: Request, rt: Runtime,
             who: Annotated[Principal, Depends(require("identity.lookup"))]) -> dict[str, Any]:
     """POST, not GET: the lookup is itself a record, and neither the reference nor the reason

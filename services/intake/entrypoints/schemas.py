@@ -19,6 +19,7 @@ from services.intake.domain.region import region_problem
 from services.intake.domain.resident_id import InvalidResidentId, parse_resident_id
 from shared import clock
 from shared.events.catalogue import Programme, ReferralKind, Relation, SelfCare
+from shared.inputs import FreeText, TextLine
 
 CareMode = Literal["home", "centralised"]
 # Far above any one-off grant (Qingdao's yearly cap per household is 30,000 yuan, and "one case,
@@ -36,7 +37,7 @@ class DeclaredIncomeIn(BaseModel):
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=50)
+    name: TextLine = Field(min_length=1, max_length=50)
     resident_id: str = Field(description="18-character resident ID number (GB 11643)")
     relation: Relation
     declared_incomes: list[DeclaredIncomeIn] = Field(default_factory=list, max_length=20)
@@ -83,7 +84,7 @@ class TemporaryIn(BaseModel):
     rigid_medical_spending_fen: StrictInt = Field(
         default=0, ge=0, le=MAX_SPENDING_FEN,
         description="Medical spending the household could not avoid, last 12 months")
-    description: str | None = Field(
+    description: FreeText | None = Field(
         default=None, max_length=DESCRIPTION_MAX_CHARS,
         description="What happened, in the household's words; kept by intake, never published")
 

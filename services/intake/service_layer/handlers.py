@@ -15,6 +15,7 @@ from services.intake.domain.model import Application, CaseStatus, InvalidApplica
 from services.intake.domain.resident_id import age_on
 from services.intake.service_layer import summaries
 from shared import clock
+from shared.auth import Principal, area_of
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -60,8 +61,13 @@ def submit_application(
     pseudonym_key: bytes,
     idempotency_key: str | None = None,
     request_hash: str = "",
+    by: Principal | None = None,
 ) -> tuple[str, bool]:
-    """Register an application; returns (case id, whether it is new)."""
+    """Register an application; returns (case id, whether it is new).
+
+    ``by`` is the staff member who takes it: their Idempotency-Keys are theirs alone, and a
+    member's open case elsewhere is named only if their jurisdiction covers it. None: OneDoor
+    itself (the demo, tests), which sees every region."""
     problems = application.problems()
     if problems:
         raise InvalidApplication(problems)
@@ -71,24 +77,43 @@ def submit_application(
     refs = [person_ref(pseudonym_key, m.resident_id.number) for m in application.members]
     envelope = uow.publish(_submitted(application, case_id, refs, now))
     repo = CaseRepository(uow.conn)
+    caller = by.key_scope if by is not None else ""
     if idempotency_key:
-        known = repo.case_for_key(idempotency_key)
+        known = _remembered(repo, caller, idempotency_key, request_hash, by)
         if known is not None:
-            if known[0] != request_hash:
-                raise IdempotencyConflict(idempotency_key)
             uow.rollback()  # drops the event prepared above
-            return known[1], False
-    taken = application.already_in_open_cases(refs, repo.open_cases_of(refs,
-                                                                      application.programme))
+            return known, False
+    open_cases = repo.open_cases_of(refs, application.programme)
+    taken = application.already_in_open_cases(refs, {
+        ref: case if by is None or by.covers(area_of(region, town)) else None
+        for ref, (case, region, town) in open_cases.items()})
     if taken:
         raise InvalidApplication(taken)
     repo.add(case_id, application, refs, now)
     if idempotency_key:
-        repo.remember_key(idempotency_key, request_hash, case_id, now)
+        repo.remember_key(caller, idempotency_key, request_hash, case_id, now)
     repo.record(case_id, envelope.id, envelope.time, envelope.type,
                 summaries.received(len(application.members)))
     uow.commit()
     return case_id, True
+
+
+def _remembered(repo: CaseRepository, caller: str, key: str, request_hash: str,
+                by: Principal | None) -> str | None:
+    """The case the caller's key opened before, IdempotencyConflict for another request under
+    it, or None. A key stored before keys had callers (caller "") is honoured only for the
+    identical request from someone whose jurisdiction covers its case, and never refused: a
+    conflict there would tell a stranger that the key was used."""
+    known = repo.case_for_key(caller, key)
+    if known is not None:
+        if known[0] != request_hash:
+            raise IdempotencyConflict(key)
+        return known[1]
+    legacy = repo.case_for_key("", key) if caller else None
+    if legacy is not None and legacy[0] == request_hash and (
+            by is None or by.covers(area_of(legacy[2], legacy[3]))):
+        return legacy[1]
+    return None
 
 
 def _submitted(application: Application, case_id: str, refs: list[str],

@@ -301,16 +301,17 @@ class PaymentRepository:
 
     # -- idempotency keys -------------------------------------------------------------------
 
-    def remembered(self, scope: str, key: str) -> tuple[str, int, Any] | None:
+    def remembered(self, caller: str, scope: str, key: str) -> tuple[str, int, Any] | None:
         row = self.conn.execute(select(idempotency_keys).where(
-            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+            idempotency_keys.c.caller == caller, idempotency_keys.c.scope == scope,
+            idempotency_keys.c.key == key)).first()
         return None if row is None else (row.request_hash, row.status_code, json.loads(row.body))
 
-    def remember(self, scope: str, key: str, request_hash: str, status_code: int, body: Any,
-                 at: datetime) -> None:
+    def remember(self, caller: str, scope: str, key: str, request_hash: str, status_code: int,
+                 body: Any, at: datetime) -> None:
         self.conn.execute(insert(idempotency_keys).values(
-            scope=scope, key=key, request_hash=request_hash, status_code=status_code,
-            body=json.dumps(body, default=str), created_at=at))
+            caller=caller, scope=scope, key=key, request_hash=request_hash,
+            status_code=status_code, body=json.dumps(body, default=str), created_at=at))
 
 
 def _payment_row(new: NewPayment, at: datetime) -> dict[str, Any]:

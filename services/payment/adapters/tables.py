@@ -208,10 +208,12 @@ ledger = Table(
 )
 
 # Answers of mutating requests, by Idempotency-Key: the same key and body get the original
-# answer; the same key with another body is refused.
+# answer; the same key with another body is refused. A key is its caller's
+# (Principal.key_scope); keys stored before callers were recorded have caller "".
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("caller", String(80), primary_key=True, server_default=""),
     Column("scope", String(80), primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("request_hash", String(64), nullable=False),

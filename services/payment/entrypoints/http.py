@@ -29,9 +29,11 @@ from services.payment.service_layer import banking, reconciliation, runs
 from shared import clock
 from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
 from shared.db import reading, within
+from shared.http import CheckedRoute
+from shared.inputs import FreeText, TextLine
 from shared.service import Runtime, ServiceRuntime
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(route_class=CheckedRoute, tags=["payments"])
 
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 REGION = r"^[0-9]{6}$"
@@ -112,8 +114,8 @@ def case_payments(case_id: str, rt: Runtime, request: Request, who: Reader) -> d
 class AccountIn(BaseModel):
     bank_code: str = Field(pattern=r"^[0-9A-Z]{3,20}$", examples=["ICBC"],
                            description="the bank's code, as in the bank file's name")
-    account_number: str = Field(min_length=1, max_length=60)
-    holder_name: str = Field(min_length=1, max_length=120)
+    account_number: TextLine = Field(min_length=1, max_length=60)
+    holder_name: TextLine = Field(min_length=1, max_length=120)
 
 
 @router.put("/cases/{case_id}/account",
@@ -132,7 +134,7 @@ def put_account(case_id: str, body: AccountIn, request: Request, rt: Runtime, wh
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
                 {"type": "value_error", "loc": ["body", field], "msg": str(exc)}]) from exc
 
-    return _answer(*once(rt, f"PUT /cases/{case_id}/account", idempotency_key,
+    return _answer(*once(rt, who, f"PUT /cases/{case_id}/account", idempotency_key,
                          fingerprint(case_id, body.model_dump()), action))
 
 
@@ -164,8 +166,8 @@ def generate_cycle(body: CycleIn, request: Request, rt: Runtime, who: Operator,
         return 202, _run_out(runs.open_cycle(uow.conn, body.month, body.region_code,
                                              datetime.now(UTC)))
 
-    code, answer = once(rt, "POST /cycles", idempotency_key, fingerprint(body.model_dump()),
-                        action)
+    code, answer = once(rt, who, "POST /cycles", idempotency_key,
+                        fingerprint(body.model_dump()), action)
     _runner(request).start(answer["run_id"])
     return _answer(code, answer)
 
@@ -203,7 +205,7 @@ class BatchIn(BaseModel):
     amount_fen: int = Field(gt=0, le=MAX_BATCH_AMOUNT_FEN,
                             description="per household, or per member (basis)")
     basis: Literal["household", "member"] = "household"
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
     def terms(self) -> runs.BatchTerms:
         return runs.BatchTerms(
@@ -232,8 +234,8 @@ def generate_batch(body: BatchIn, request: Request, rt: Runtime, who: Operator,
         except runs.RunRefused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
-    code, answer = once(rt, "POST /batches", idempotency_key, fingerprint(body.model_dump()),
-                        action)
+    code, answer = once(rt, who, "POST /batches", idempotency_key,
+                        fingerprint(body.model_dump()), action)
     _runner(request).start(answer["run_id"])
     return _answer(code, answer)
 
@@ -257,7 +259,7 @@ def export_cycle(run_id: str, rt: Runtime, request: Request, who: Operator,
     if found["status"] != "generated":
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"run {run_id} is still {found['status']}")
-    return _answer(*once(rt, f"POST /cycles/{run_id}/bank-files", idempotency_key,
+    return _answer(*once(rt, who, f"POST /cycles/{run_id}/bank-files", idempotency_key,
                          fingerprint(run_id), lambda uow: (200, banking.export(
                              uow, found["region_code"], found["month"], run_id))))
 
@@ -268,7 +270,8 @@ def export_cycle(run_id: str, rt: Runtime, request: Request, who: Operator,
 def export_now(body: ExportIn, rt: Runtime, request: Request, who: Operator,
                idempotency_key: IdempotencyKey = None) -> JSONResponse:
     _region_in_reach(who, body.region_code, request)
-    return _answer(*once(rt, "POST /bank-files", idempotency_key, fingerprint(body.model_dump()),
+    return _answer(*once(rt, who, "POST /bank-files", idempotency_key,
+                         fingerprint(body.model_dump()),
                          lambda uow: (200, banking.export(uow, body.region_code,
                                                           body.up_to_month, None))))
 
@@ -373,7 +376,7 @@ def import_results(rt: Runtime, request: Request, who: Operator,
             head = banking.bank_file(uow.conn, answer["file_id"])
             _region_in_reach(who, head["region_code"], request)
 
-    return _answer(*once(rt, "POST /bank-files/results", idempotency_key,
+    return _answer(*once(rt, who, "POST /bank-files/results", idempotency_key,
                          fingerprint(content.decode("utf-8", "replace")), action,
                          remembered=in_reach))
 
@@ -397,7 +400,7 @@ def reissue(payment_id: str, request: Request, rt: Runtime, who: Operator,
         except banking.Refused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
-    return _answer(*once(rt, f"POST /payments/{payment_id}/reissue", idempotency_key,
+    return _answer(*once(rt, who, f"POST /payments/{payment_id}/reissue", idempotency_key,
                          fingerprint(payment_id), action))
 
 
@@ -443,7 +446,8 @@ def reconcile_cycle(run_id: str, rt: Runtime, request: Request, who: Reconciler,
     return reconcile(found["month"], found["region_code"], rt, request, who, format)
 
 
-@router.get("/ledger", summary="The ledger entries of a case, oldest first")
+@router.get("/ledger", summary="The ledger entries of a case, oldest first",
+            responses={404: {"description": "No payment decision for that case yet"}})
 def case_ledger(case_id: str, rt: Runtime, request: Request,
                 who: Reconciler) -> list[dict[str, Any]]:
     _case_in_reach(rt, case_id, who, request)

@@ -1,5 +1,6 @@
 """Idempotency-Key for every mutating request: the same key with the same body answers with the
-original answer and does nothing again; the same key with another body is refused (409).
+original answer and does nothing again; the same key with another body is refused (409). A key
+is its caller's (``Principal.key_scope``): a key another caller used is, to this one, new.
 
 The answer is stored in the same transaction as the effects, so a request either happened with
 its answer remembered, or did not happen at all."""
@@ -16,6 +17,7 @@ from fastapi import HTTPException, status
 from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.repository import PaymentRepository
+from shared.auth import Principal
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
 
@@ -26,7 +28,7 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
+def once(rt: ServiceRuntime, who: Principal, scope: str, key: str | None, request_hash: str,
          action: Action, *,
          remembered: Callable[[UnitOfWork, Any], None] | None = None) -> tuple[int, Any]:
     """Runs ``action`` in one unit of work and commits it, unless this key was seen before.
@@ -39,18 +41,15 @@ def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
         try:
             with rt.uow() as uow:
                 repo = PaymentRepository(uow.conn)
-                if key:
-                    known = repo.remembered(scope, key)
-                    if known is not None:
-                        if known[0] != request_hash:
-                            raise HTTPException(status.HTTP_409_CONFLICT, detail=(
-                                "Idempotency-Key was already used for a different request"))
-                        if remembered is not None:
-                            remembered(uow, known[2])
-                        return known[1], known[2]
+                known = _known(repo, who.key_scope, scope, key, request_hash) if key else None
+                if known is not None:
+                    if remembered is not None:
+                        remembered(uow, known[1])
+                    return known
                 code, body = action(uow)
                 if key:
-                    repo.remember(scope, key, request_hash, code, body, datetime.now(UTC))
+                    repo.remember(who.key_scope, scope, key, request_hash, code, body,
+                                  datetime.now(UTC))
                 uow.commit()
                 return code, body
         except IntegrityError:
@@ -60,3 +59,20 @@ def once(rt: ServiceRuntime, scope: str, key: str | None, request_hash: str,
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _known(repo: PaymentRepository, caller: str, scope: str, key: str,
+           request_hash: str) -> tuple[int, Any] | None:
+    """The caller's remembered answer, a 409 for another request under their key, or None.
+    A key stored before keys had callers (caller "") answers only the identical request, whose
+    jurisdiction the route checked before asking, and is never refused: a 409 there would
+    tell a stranger that the key was used."""
+    known = repo.remembered(caller, scope, key)
+    if known is not None and known[0] != request_hash:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail="Idempotency-Key was already used for a different request")
+    if known is None:
+        known = repo.remembered("", scope, key)
+        if known is None or known[0] != request_hash:
+            return None
+    return known[1], known[2]

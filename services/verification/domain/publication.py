@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
+from shared.inputs import DuplicateMember, loads_unique, text_problem
 
 FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of", "town_code")
 # Kinds whose records must name the person's town of residence (a 9-digit code): a large medical
@@ -96,9 +97,11 @@ def ndjson_line(department: str, line: int, raw: bytes,
     if not raw.strip():
         return None
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = loads_unique(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return Rejected(line, "not UTF-8 text")
+    except DuplicateMember as exc:  # which one the department meant is not ours to guess
+        return Rejected(line, str(exc))
     except json.JSONDecodeError as exc:  # its message gives the position, never the text
         return Rejected(line, f"not JSON: {exc.msg} at column {exc.colno}")
     except (ValueError, RecursionError):
@@ -181,6 +184,8 @@ def _read(department: str, line: int, fields: Mapping[str, object],
     if not isinstance(record_id, str) or not 0 < len(record_id.strip()) <= MAX_RECORD_ID:
         raise _Bad(f"record_id: required, 1 to {MAX_RECORD_ID} characters")
     record_id = record_id.strip()
+    if problem := text_problem(record_id):  # a NUL or an ESC ends up in the audit's exports
+        raise _Bad(f"record_id: {problem}")
     kind = fields.get("kind")
     if op == "delete" and kind is None:
         return Delete(line, record_id)  # the record is the department's own by its id

@@ -4,11 +4,12 @@ files: entrypoints/publications.py); staff read a case's report."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from services.verification.adapters.access import accesses, log_access
 from services.verification.adapters.pending import PendingRepository
@@ -17,13 +18,19 @@ from services.verification.adapters.repository import (
     PartnerRepository,
     ReportRepository,
 )
-from services.verification.domain.partners import KINDS
-from services.verification.domain.publication import TOWN_REQUIRED
+from services.verification.domain.partners import DEPARTMENT_KINDS, KINDS
+from services.verification.domain.publication import (
+    MAX_RECORD_ID,
+    Rejected,
+    Upsert,
+    read_fields,
+)
 from services.verification.service_layer import handlers
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
 from shared.events.catalogue import VerificationReported
-from shared.service import Runtime, ServiceRuntime
+from shared.http import CheckedRoute
+from shared.service import Runtime, ServiceRuntime, current_runtime
 
 
 def department_of(rt: ServiceRuntime, token: str) -> str | None:
@@ -32,43 +39,57 @@ def department_of(rt: ServiceRuntime, token: str) -> str | None:
 
 
 def department(rt: Runtime, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The department whose credential signs the request (``Authorization: Bearer <token>``)."""
-    if not authorization or not authorization.startswith("Bearer "):
+    """The department whose credential signs the request (``Authorization: Bearer <token>``;
+    the scheme's name in any case, as RFC 7235 has it and the staff APIs take it)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Bearer token required",
                             headers={"WWW-Authenticate": "Bearer"})
-    found = department_of(rt, authorization[7:].strip())
+    found = department_of(rt, token.strip())
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown credential",
                             headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
-router = APIRouter()
+async def _department_gate(request: Request) -> None:
+    # The same check, made before a 422 (shared/http.py): a stranger learns nothing of a body.
+    await run_in_threadpool(department, current_runtime(request),
+                            request.headers.get("authorization"))
+
+
+department.gate = _department_gate  # type: ignore[attr-defined]
+
+
+router = APIRouter(route_class=CheckedRoute)
+
+
+def _given(schema: dict[str, Any]) -> Any:
+    # Any value, documented as what it should be: read_fields judges it, with a file's words.
+    return Annotated[Any, WithJsonSchema(schema)]
 
 
 class RecordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    record_id: str = Field(min_length=1, max_length=100,
-                           description="The department's own id: sending it again replaces it")
-    kind: Literal["wage", "pension", "unemployment_benefit", "vehicle", "real_estate",
-                  "deposit", "death", "imprisonment", "large_medical_bill"]
-    resident_id: str = Field(pattern=r"^[0-9]{17}[0-9Xx]$")
-    amount_fen: StrictInt = Field(ge=0, le=10**15,
-                                  description="Monthly income, or value/balance, in fen; 0 for "
-                                              "a death or an imprisonment")
-    as_of: date
-    town_code: str | None = Field(default=None, pattern=r"^[0-9]{9}$",
-                                  description="The person's town of residence; required for "
-                                              "large_medical_bill")
+    """A record. Its fields are judged by the code that judges a bulk file's lines
+    (domain.publication.read_fields), so that both paths take and refuse the same records for
+    the same reasons; only their names are checked here."""
 
-    @model_validator(mode="after")
-    def _as_the_kind_needs(self) -> RecordIn:
-        # The same rules as a bulk file's lines (domain.publication), said as pydantic says them.
-        if KINDS[self.kind].measure == "fact" and self.amount_fen:
-            raise ValueError(f"amount_fen: {self.kind} carries no amount")
-        if self.kind in TOWN_REQUIRED and self.town_code is None:
-            raise ValueError(f"town_code: required for {self.kind}, the town of residence")
-        return self
+    model_config = ConfigDict(extra="forbid")
+    record_id: _given({"type": "string", "maxLength": MAX_RECORD_ID,  # type: ignore[valid-type]
+                       "description": "The department's own id: sending it again replaces it"})
+    kind: _given({"type": "string", "examples": ["deposit"],  # type: ignore[valid-type]
+                  "description": "A kind of the registry the department owns"})
+    resident_id: _given({"type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",  # type: ignore[valid-type]
+                         "description": "18-character resident ID number (GB 11643)"})
+    amount_fen: _given({"type": "integer", "minimum": 0,  # type: ignore[valid-type]
+                        "description": "Monthly income, or value/balance, in fen; none (or 0) "
+                                       "for a death or an imprisonment"}) = None
+    grade: _given({"type": "integer", "minimum": 1, "maximum": 4,  # type: ignore[valid-type]
+                   "description": "For graded kinds"}) = None
+    as_of: _given({"type": "string", "format": "date"})  # type: ignore[valid-type]
+    town_code: _given({"type": "string", "pattern": "^[0-9]{9}$",  # type: ignore[valid-type]
+                       "description": "The person's town of residence; required for "
+                                      "large_medical_bill"}) = None
 
 
 class RecordsIn(BaseModel):
@@ -80,10 +101,13 @@ class RecordsIn(BaseModel):
     def _one_of_each_record_id(cls, records: list[RecordIn]) -> list[RecordIn]:
         seen: dict[str, int] = {}
         for i, record in enumerate(records):
-            if record.record_id in seen:
-                raise ValueError(f"records[{i}].record_id {record.record_id!r} is sent twice "
-                                 f"(also records[{seen[record.record_id]}])")
-            seen[record.record_id] = i
+            if not isinstance(record.record_id, str):
+                continue  # read_fields refuses it
+            record_id = record.record_id.strip()
+            if record_id in seen:
+                raise ValueError(f"records[{i}].record_id is sent twice "
+                                 f"(also records[{seen[record_id]}])")
+            seen[record_id] = i
         return records
 
 
@@ -95,11 +119,12 @@ def publish_records(body: RecordsIn, rt: Runtime, request: Request,
 
     The answer says nothing of the reports the records caused: which persons receive assistance
     is none of a partner's business."""
-    incoming = [handlers.IncomingRecord(record_id=r.record_id, kind=r.kind,
-                                        resident_id=r.resident_id.upper(),
-                                        amount_fen=r.amount_fen, as_of=r.as_of,
-                                        town_code=r.town_code)
-                for r in body.records]
+    allowed = DEPARTMENT_KINDS.get(dept, frozenset())
+    if refused := sorted({r.kind for r in body.records
+                          if isinstance(r.kind, str) and r.kind in KINDS} - allowed):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            detail=f"{dept} may not publish {', '.join(refused)}")
+    incoming = _judged(dept, body.records)
     try:
         with rt.uow() as uow:
             count = handlers.publish_records(
@@ -109,6 +134,28 @@ def publish_records(body: RecordsIn, rt: Runtime, request: Request,
     except handlers.KindNotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
     return {"department": dept, "accepted": count}
+
+
+def _judged(dept: str, records: list[RecordIn]) -> list[handlers.IncomingRecord]:
+    """Each record judged as a bulk file's line is; a 422 naming every record refused, and
+    why (never what it held)."""
+    incoming, problems = [], []
+    for i, record in enumerate(records):
+        # The number stays as it is here: the handler pseudonymises it, in the transaction.
+        judged = read_fields(dept, i, record.model_dump(), pseudonymise=str)
+        if isinstance(judged, Upsert):
+            incoming.append(handlers.IncomingRecord(
+                record_id=judged.record_id, kind=judged.kind, resident_id=judged.person_ref,
+                amount_fen=judged.amount_fen, as_of=judged.as_of, town_code=judged.town_code,
+                grade=judged.grade))
+        else:
+            assert isinstance(judged, Rejected)  # a record has no op: never a Delete
+            field, _, reason = judged.reason.partition(": ")
+            problems.append({"type": "value_error", "msg": reason if reason else field,
+                             "loc": ["body", "records", i, *([field] if reason else [])]})
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problems)
+    return incoming
 
 
 @router.get("/partner-data-access", tags=["reports"],

@@ -15,10 +15,12 @@ from services.verification.service_layer import monitoring
 from shared.auth import Principal, area_of, check_jurisdiction, require
 from shared.db import reading
 from shared.events.catalogue import LeadOutcome, WarningOutcome
+from shared.http import CheckedRoute
+from shared.inputs import FreeText, TextLine
 from shared.service import Runtime, ServiceRuntime
 from shared.uow import UnitOfWork
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(route_class=CheckedRoute, tags=["monitoring"])
 _read = require("monitoring.read")
 _close = require("monitoring.close")
 
@@ -26,14 +28,14 @@ _close = require("monitoring.close")
 class WarningClosing(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: WarningOutcome
-    note: str | None = Field(default=None, max_length=2000)
+    note: FreeText | None = Field(default=None, max_length=2000)
 
 
 class LeadClosing(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: LeadOutcome
-    note: str | None = Field(default=None, max_length=2000)
-    case_id: str | None = Field(default=None, max_length=40,
+    note: FreeText | None = Field(default=None, max_length=2000)
+    case_id: TextLine | None = Field(default=None, max_length=40,
                                 description="the application the lead led to (outcome applied)")
 
 
@@ -51,7 +53,8 @@ def list_warnings(rt: Runtime, who: Annotated[Principal, Depends(_read)],
     return {"warnings": found}
 
 
-@router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome")
+@router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome",
+             responses={409: {"description": "Someone closed it already"}})
 def close_warning(warning_id: str, body: WarningClosing, rt: Runtime, request: Request,
                   who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
     return _closing(rt, request, who, "warning", warning_id, WarningRepository,
@@ -69,7 +72,8 @@ def list_leads(rt: Runtime, who: Annotated[Principal, Depends(_read)],
     return {"leads": found}
 
 
-@router.post("/leads/{lead_id}/close", summary="Close a lead with its outcome")
+@router.post("/leads/{lead_id}/close", summary="Close a lead with its outcome",
+             responses={409: {"description": "Someone closed it already"}})
 def close_lead(lead_id: str, body: LeadClosing, rt: Runtime, request: Request,
                who: Annotated[Principal, Depends(_close)]) -> dict[str, Any]:
     if (body.outcome == "applied") != (body.case_id is not None):

@@ -29,6 +29,7 @@ from services.verification.entrypoints.http import department, department_of
 from services.verification.service_layer import publishing
 from shared.auth import require
 from shared.db import reading
+from shared.http import CheckedRoute
 from shared.service import Runtime
 
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
@@ -37,7 +38,7 @@ MAX_BYTES = 8 * 2**30  # 8 GiB: ~40 million records, far above any department's 
 SPOOL_IN_MEMORY = 2**20  # a larger file goes to a temporary file on disk as it arrives
 MAX_ID = 2**63 - 1  # a publication's id is a signed 64-bit number in SQLite and PostgreSQL
 
-router = APIRouter(tags=["partners"])
+router = APIRouter(route_class=CheckedRoute, tags=["partners"])
 _bearer = HTTPBearer(auto_error=False, description="an administrator's access token, or a "
                                                    "department's own credential")
 _administrator = require("partner.publications.read")

@@ -23,8 +23,10 @@ from services.intake.domain.resident_id import (
     age_on,
     parse_resident_id,
 )
+from shared.inputs import text_problem
 
 MAX_MEMBERS = 30  # intake's own limit
+_MULTILINE = frozenset({"tmp_description"})  # the one field that may run over lines
 INCOME_SLOTS = 3  # income lines per member on the form; more are rare at a window
 REFERRALS = ("medical", "education", "housing", "employment")
 SELF_CARE = ("full", "partial", "none")
@@ -68,7 +70,7 @@ class HouseholdForm:
 
     def to_application(self, today: date) -> tuple[dict[str, Any], list[FieldProblem]]:
         """Intake's request body, and the problems the window can name before sending it."""
-        problems: list[FieldProblem] = []
+        problems = self.text_problems()
         body: dict[str, Any] = {"region_code": self.get("region_code"),
                                 "programme": self.get("programme")}
         if self.get("town_code"):
@@ -81,6 +83,19 @@ class HouseholdForm:
         if body["programme"] == "temporary":
             body["temporary"] = self._temporary(problems)
         return body, problems
+
+    def text_problems(self) -> list[FieldProblem]:
+        """Fields holding control or bidirectional-override characters (pasted from elsewhere,
+        or sent by hand): refused as intake refuses them (shared/inputs.py), on the form."""
+        return [FieldProblem(name, "不能包含控制字符或文字方向控制字符，请重新输入", problem)
+                for name, value in self.values.items()
+                if (problem := text_problem(value, multiline=name in _MULTILINE))]
+
+    def cleaned(self) -> HouseholdForm:
+        """The form to show again: a value with such characters is left out, not echoed."""
+        return HouseholdForm({name: value for name, value in self.values.items()
+                              if not text_problem(value, multiline=name in _MULTILINE)},
+                             self.members, self.referrals)
 
     def _member(self, i: int, today: date, problems: list[FieldProblem]) -> dict[str, Any]:
         p = f"m{i}_"
@@ -196,7 +211,8 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
      "须有且只有一名申请人（现有{0}名）"),
     (r"the applicant must be an adult", "申请人须为成年人"),
     (r"same resident ID number as member (\d+)", "与另一名成员的身份证号相同"),
-    (r"already a member of open case (\S+) for", "此人已在办理中的同类案件{0}中"),
+    (r"already has an open case for \S+: (\S+)", "此人已在办理中的同类案件{0}中"),
+    (r"already has an open case for", "此人已有办理中的同类案件"),
     (r"^Field required", "必填"),
     (r"String should have at least 1 character", "必填"),
     (r"must not be blank", "必填"),

@@ -73,7 +73,7 @@ async def submit_application(request: Request, web: WebApp, user: SignedIn,
         return _form_page(request, user, form.with_member())
     body, problems = form.to_application(clock.today())
     if problems:
-        return _form_page(request, user, form, status=422, problems=problems)
+        return _form_page(request, user, form.cleaned(), status=422, problems=problems)
     key = f"window-{user.account.staff_id}-{form.get('form_id') or secrets.token_urlsafe(16)}"
     answer = await web.services.call(user.account, "intake", "POST", "/applications",
                                      json=body, headers={"Idempotency-Key": key[:200]})
