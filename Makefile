@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser up demo test test-unit lint bench clean
+.PHONY: install browser compose up demo test test-unit lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OneDoor needs Python 3.11 or newer")'
@@ -22,6 +22,21 @@ install: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || apt-get install -y -q chromium fonts-noto-cjk \
 		|| (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk)
+
+# `docker compose`, for the check of deploy/compose.yaml (tests/unit/test_deployment.py; no
+# Docker engine is needed for it). Docker's release downloads cannot be reached here, so the
+# client plugin is built from its Go module, once per machine (about 5 minutes, most of it
+# fetching modules). Needs Go and the docker client; CI calls it.
+COMPOSE_VERSION := v5.6.0
+COMPOSE_PLUGIN  := $(HOME)/.docker/cli-plugins/docker-compose
+compose:
+	@docker compose version >/dev/null 2>&1 || { \
+		dir=$$(go mod download -json github.com/docker/compose/v5@$(COMPOSE_VERSION) \
+			| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') \
+		&& mkdir -p $(dir $(COMPOSE_PLUGIN)) \
+		&& cd "$$dir" && go build -trimpath -o $(COMPOSE_PLUGIN) \
+			-ldflags "-X github.com/docker/compose/v5/internal.Version=$(COMPOSE_VERSION)" ./cmd; }
+	@docker compose version
 
 up: install
 	$(BIN)/onedoor up

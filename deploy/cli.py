@@ -12,7 +12,7 @@ import time
 from deploy.demo import load_partner_data, run_demo
 from deploy.households import make_emergency, make_households
 from deploy.postgres import LocalPostgres
-from deploy.supervisor import DEFAULT_PORTS, System
+from deploy.supervisor import DEFAULT_PORTS, ROOT, System
 from deploy.tokens import DevTokens
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
 from services.window.entrypoints.cli import add_commands as add_staff_commands
@@ -178,6 +178,38 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """One service in this process, as a container runs it (Dockerfile): uvicorn on every
+    interface, its own lines as JSON (shared/logs.py), no access log."""
+    import uvicorn
+
+    # The service writes its own lines (shared/logs.py): main()'s plain ones would double them.
+    for handler in logging.getLogger().handlers[:]:
+        logging.getLogger().removeHandler(handler)
+    uvicorn.run(f"services.{args.service}.bootstrap:create_app", factory=True, host=args.host,
+                port=args.port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=args.grace)
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Bring these services' databases (all of them by default) to the code's head, and do
+    nothing else: the step before a rollout (deploy/k8s/migrate-job.yaml), so that no new
+    instance waits on the migration lock and readiness sees the schema current."""
+    from shared.migrations import upgrade
+
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        print(f"refused: no service {', '.join(sorted(unknown))}; there are "
+              f"{', '.join(SERVICES)}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    for name in args.services or SERVICES:
+        upgrade(settings.database_url(name), ROOT / "services" / name / "migrations")
+        print(f"{name}: migrated")
+    return 0
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the rest
@@ -218,6 +250,19 @@ def main() -> None:
                          help="region code prefix (6 digits district, 9 town; '' everywhere)")
     p_token.add_argument("--minutes", type=int, default=60)
     p_token.set_defaults(func=token)
+    p_serve = sub.add_parser("serve", help="run one service in this process (a container's "
+                                           "command)")
+    p_serve.add_argument("service", choices=SERVICES)
+    p_serve.add_argument("--host", default="0.0.0.0")  # inside its container: every interface
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--grace", type=int, default=20,
+                         help="seconds open requests get to finish on SIGTERM")
+    p_serve.set_defaults(func=serve)
+    p_migrate = sub.add_parser("migrate", help="migrate services' databases, and nothing else")
+    # No choices=: Python 3.11's argparse refuses an empty list against them.
+    p_migrate.add_argument("services", nargs="*", metavar="SERVICE",
+                           help=f"any of {', '.join(SERVICES)} (default: all)")
+    p_migrate.set_defaults(func=migrate)
     add_audit_commands(sub)
     add_staff_commands(sub)
     args = parser.parse_args()

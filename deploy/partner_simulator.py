@@ -25,6 +25,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import logs
 from shared.pseudonym import person_ref
 from shared.settings import load_settings
 
@@ -116,7 +117,8 @@ def main() -> None:
                if line.strip()] if args.records else []
     key = load_settings().pseudonym_key.get_secret_value().encode()
     app = build_app(key, args.department, Behaviour(args.latency_ms, args.failure_rate), records)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    logs.configure(f"partner-simulator-{args.department}", "WARNING")  # it holds resident IDs
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None)
 
 
 if __name__ == "__main__":

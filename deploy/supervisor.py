@@ -23,6 +23,7 @@ import httpx
 from pydantic import SecretStr
 
 from deploy.kafka_cluster import KafkaCluster
+from shared import logs
 from shared.bus.broker import EmbeddedBroker, end_processes, free_port
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
@@ -63,6 +64,7 @@ class System:
     broker: EmbeddedBroker | None = None
     kafka: KafkaCluster | None = None
     children: dict[str, Child] = field(default_factory=dict)
+    log_file: logging.Handler | None = None
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -96,6 +98,9 @@ class System:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The supervisor's own lines (restarts), as the services write theirs.
+        if self.log_file is None:
+            self.log_file = logs.to_file(log, self.log_dir / "supervisor.log", "supervisor")
         if self.broker_port is not None:
             self.broker = EmbeddedBroker(self.broker_port, self.log_dir / "broker.log")
             self.broker.start()
@@ -158,36 +163,32 @@ class System:
         child.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", f"services.{child.service}.bootstrap:create_app",
              "--factory", "--host", "127.0.0.1", "--port", str(child.port),
-             "--log-level", "warning", "--no-access-log"],
+             # uvicorn's own lines too go through the service's JSON lines (shared/logs.py),
+             # and its access log is off: each service logs its requests by route, not by URL.
+             "--log-level", "info", "--no-access-log"],
             cwd=ROOT, env=self._env(), stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until every instance answers /health and every service's consumer group holds
-        partitions (among several instances, one may hold none)."""
+        """Until every instance answers /health/ready with 200: its database answers and is
+        migrated, the broker answers, its consumer holds partitions (shared/health.py)."""
         deadline = time.monotonic() + timeout_s
         pending = set(self.children)
-        held: dict[str, set[str]] = {}
+        why: dict[str, object] = {}
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
                 child = self.children[name]
                 self._check_alive(name)
                 try:
-                    health = httpx.get(f"http://127.0.0.1:{child.port}/health", timeout=2).json()
-                except (httpx.HTTPError, ValueError):
+                    answer = httpx.get(f"http://127.0.0.1:{child.port}/health/ready", timeout=5)
+                    why[name] = answer.json().get("checks")
+                except (httpx.HTTPError, ValueError, AttributeError):
                     continue
-                consumer = health.get("consumer")
-                if health.get("uses_bus") is False and health.get("status") == "ok":
-                    pending.discard(name)  # the window: no broker to wait for
-                elif health.get("broker_epoch"):
-                    if consumer is not None:
-                        held.setdefault(child.service, set()).update(
-                            consumer["assigned_partitions"])
-                    if consumer is None or held.get(child.service):
-                        pending.discard(name)
+                if answer.status_code == 200:
+                    pending.discard(name)
             time.sleep(0.2)
         if pending:
-            raise TimeoutError(f"not ready after {timeout_s}s: {', '.join(sorted(pending))} "
-                               f"(logs in {self.log_dir})")
+            reasons = "; ".join(f"{name} {why.get(name, 'no answer')}" for name in sorted(pending))
+            raise TimeoutError(f"not ready after {timeout_s}s: {reasons} (logs in {self.log_dir})")
 
     def _check_alive(self, name: str) -> None:
         child = self.children[name]
@@ -238,3 +239,7 @@ class System:
             self.broker.stop()
         if self.kafka is not None:
             self.kafka.stop()
+        if self.log_file is not None:
+            log.removeHandler(self.log_file)
+            self.log_file.close()
+            self.log_file = None

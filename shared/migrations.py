@@ -13,12 +13,15 @@ process's file, and SQLite takes one writer at a time anyway.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, text
+from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from sqlalchemy import Engine, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -59,6 +62,30 @@ def upgrade(url: str, migrations_dir: Path) -> None:
                     lock.execute(text("SELECT pg_advisory_unlock(:key)"), key)
     finally:
         engine.dispose()
+
+
+def pending(engine: Engine, migrations_dir: Path) -> list[str]:
+    """The revisions :func:`upgrade` would apply to this database, newest first.
+
+    None when it is at the code's head, and none either when it is at a revision this code does
+    not know: a newer release's. In a rollout the new release's migrations run first (expanding
+    the schema, never breaking the release before), while this release's instances still serve;
+    they must not count as behind then."""
+    script = _script(migrations_dir)
+    with engine.connect() as conn:
+        # Read as Alembic keeps it, without its MigrationContext: that logs each time, and
+        # readiness asks every few seconds.
+        current = tuple(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                        ) if inspect(conn).has_table("alembic_version") else ()
+    try:
+        return [s.revision for s in script.iterate_revisions("heads", current or "base")]
+    except ResolutionError:  # a revision of a newer release
+        return []
+
+
+@functools.cache
+def _script(migrations_dir: Path) -> ScriptDirectory:
+    return ScriptDirectory(str(migrations_dir))
 
 
 def run_env(target_metadata: MetaData) -> None:

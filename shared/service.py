@@ -12,9 +12,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, MetaData, func, select
@@ -23,8 +24,10 @@ from shared.auth import Principal, require
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.kafka import Cluster, cluster_for
 from shared.bus.relay import OutboxRelay
+from shared.contract import api_routes, dependants, document_problems
 from shared.db import make_engine, reading
 from shared.events.base import Event
+from shared.health import service_probes
 from shared.migrations import upgrade
 from shared.settings import Settings
 from shared.uow import BusTables, UnitOfWork
@@ -153,6 +156,7 @@ async def _within_deadline(closing: Coroutine[object, object, object], what: str
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(tags=["operations"])
+    router.include_router(service_probes(runtime))  # /health/live, /health/ready
 
     @router.get("/health", summary="Liveness and the state of this service's bus")
     def health() -> dict[str, object]:
@@ -204,8 +208,11 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
 # -- 422s that name the field and the reason, never the value ------------------------------------
 
 def refuse_without_input(app: FastAPI) -> None:
-    """Answer request validation errors with :func:`unprocessable_without_input`."""
+    """Answer request validation errors with :func:`unprocessable_without_input`, and say in the
+    OpenAPI document what each operation's errors look like (shared/contract.py)."""
     app.add_exception_handler(RequestValidationError, unprocessable_without_input)  # type: ignore[arg-type]
+    app.add_middleware(RefuseNul)
+    document_problems(app)
 
 
 async def unprocessable_without_input(_request: Request, exc: RequestValidationError
@@ -224,3 +231,60 @@ async def unprocessable_without_input(_request: Request, exc: RequestValidationE
 
 def _text(value: object) -> str:
     return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+class RefuseNul:
+    """ASGI middleware: a NUL (U+0000) in a path or query parameter is a 422 naming it.
+
+    PostgreSQL's text cannot hold a NUL: a query comparing a column with one fails, a 500 (found
+    by tests/integration/test_openapi_fuzz.py on ``GET /applications?status=%00``), where SQLite
+    compares and stores it. Refused before the route, the same on both — after the route's
+    credential check (the ``gate`` of shared.auth.require), so that a stranger hears 401 or 403
+    and not what the route expects. Only the parameters the route declares are looked at: one it
+    does not read is ignored, as FastAPI ignores it."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"")
+                                        or "\x00" in scope.get("path", "")):
+            answer = await _refusing_nul(scope)
+            if answer is not None:
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refusing_nul(scope: dict[str, Any]) -> JSONResponse | None:
+    path = scope.get("path", "")
+    for route in api_routes(scope["app"]):
+        found = route.path_regex.match(path)
+        if found is None or scope["method"] not in route.methods:
+            continue
+        loc = _nul_at(route, found.groupdict(), scope.get("query_string", b""))
+        if loc is None:
+            return None
+        request = Request(scope)
+        try:
+            for gate in (d.call.gate for d in dependants(route.dependant)  # type: ignore[union-attr]
+                         if hasattr(d.call, "gate")):
+                await gate(request)
+        except HTTPException as refused:
+            return JSONResponse(status_code=refused.status_code,
+                                content={"detail": refused.detail}, headers=refused.headers)
+        return JSONResponse(status_code=422, content={"detail": [{
+            "type": "string_nul", "loc": loc, "msg": "must not contain NUL (U+0000)"}]})
+    return None
+
+
+def _nul_at(route: Any, path_params: dict[str, str], query_string: bytes) -> list[str] | None:
+    for name, value in path_params.items():
+        if "\x00" in value:
+            return ["path", name]
+    declared = {(f.alias or f.name) for d in dependants(route.dependant) for f in d.query_params}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True,
+                                 encoding="utf-8", errors="replace"):
+        if name in declared and "\x00" in value:
+            return ["query", name]
+    return None

@@ -6,6 +6,7 @@ bootstrap, and passes the result down.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     # min.insync.replicas follows it: 2 at a replication factor of 3 or more, else 1.
     topic_replication_factor: int = 0
     data_dir: Path = Path("var")
+    # From which level the services log (JSON lines on stderr, shared/logs.py).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
     # The secret the payment service derives its bank-account encryption key from. Changing it
     # makes existing sealed accounts unreadable until a key-rotation version is added.
@@ -154,5 +157,12 @@ def instances(setting: str) -> list[str]:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment (and explicit overrides, for tests and the supervisor)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read the environment (and explicit overrides, for tests and the supervisor).
+
+    A setting not in the environment is read from a file in ``ONEDOOR_SECRETS_DIR``, when that is
+    set: one file per setting, named like its variable (``onedoor_pseudonym_key``, any case),
+    holding the value — secrets as Docker and Kubernetes mount them (deploy/compose.yaml,
+    deploy/k8s/), never in the environment, where every child process and crash report sees
+    them."""
+    return Settings(_secrets_dir=os.environ.get("ONEDOOR_SECRETS_DIR") or None,  # type: ignore[call-arg]
+                    **overrides)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from services.approval.adapters.tables import bus, metadata
 from services.approval.domain.policy import load_policy
 from services.approval.entrypoints.http import router
 from services.approval.service_layer.handlers import handlers
+from shared import logs
 from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
+    logs.set_up(app, NAME, settings.log_level)
     return app

@@ -20,6 +20,7 @@ from services.audit.adapters.keys import load_signer
 from services.audit.adapters.tables import bus, metadata
 from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
+from shared import logs
 from shared.auth import load_token_keys
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input, supervised
 from shared.settings import Settings, load_settings
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
+    logs.set_up(app, NAME, settings.log_level)
     return app

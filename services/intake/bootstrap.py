@@ -13,6 +13,7 @@ from services.intake.adapters.tables import bus, metadata
 from services.intake.entrypoints.http import router
 from services.intake.entrypoints.identities import router as identities_router
 from services.intake.service_layer.handlers import HANDLERS
+from shared import logs
 from shared.auth import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(identities_router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
+    logs.set_up(app, NAME, settings.log_level)
     return app

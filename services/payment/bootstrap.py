@@ -10,17 +10,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 
 from services.payment.adapters.tables import bus, metadata
 from services.payment.adapters.vault import AccountVault
 from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer.handlers import HANDLERS
+from shared import logs
 from shared.auth import load_token_keys
 from shared.events import topics
-from shared.service import build_runtime, health_router, lifespan
-from shared.service import unprocessable_without_input as _without_input
+from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
 
 NAME = "payment"
@@ -50,10 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_verifier = load_token_keys(settings)[1]
     app.state.vault = AccountVault(settings.payment_account_key.get_secret_value())
     app.state.runner = runner
-    # FastAPI's 422 echoes the rejected value; here that could be an account number. The field
-    # and the reason are what the caller needs (shared/service.py).
-    app.add_exception_handler(RequestValidationError, _without_input)  # type: ignore[arg-type]
     app.include_router(router)
     app.include_router(health_router(runtime))
+    # FastAPI's 422 echoes the rejected value; here that could be an account number. The field
+    # and the reason are what the caller needs (shared/service.py).
+    refuse_without_input(app)
+    logs.set_up(app, NAME, settings.log_level)
     return app
 

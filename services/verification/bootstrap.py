@@ -23,6 +23,7 @@ from services.verification.entrypoints import monitoring, partner_topics, public
 from services.verification.entrypoints.http import router
 from services.verification.service_layer import live
 from services.verification.service_layer.handlers import handlers
+from shared import logs
 from shared.auth import load_token_keys
 from shared.bus.consumer import one_at_a_time
 from shared.events import topics
@@ -136,4 +137,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
+    logs.set_up(app, NAME, settings.log_level)
     return app

@@ -26,8 +26,10 @@ from services.window.entrypoints.web import STATIC, TEMPLATES, Web, install_erro
 from services.window.service_layer import signin
 from services.window.service_layer.demo import demo_accounts
 from services.window.service_layer.identity import identity_provider
+from shared import logs
 from shared.auth import load_token_keys
 from shared.db import make_engine, reading
+from shared.health import database_checks, probes
 from shared.migrations import upgrade
 from shared.settings import Settings, load_settings
 
@@ -106,10 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"service": NAME, "status": "ok", "uses_bus": False, "broker_epoch": None,
                 "consumer": None, "dead_lettered": 0}
 
+    # Ready when its own database is: the services it calls are not asked. Were they, one
+    # service down would take the window out of rotation, its sign-in and its pages that say
+    # which service is away with it; and every window instance would flap with them.
+    app.include_router(probes(NAME, database_checks(engine, Path(__file__).parent / "migrations")))
+
     install_error_pages(app)
     for module in (sign_in, lists, monitoring, apply, case_page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    logs.set_up(app, NAME, settings.log_level)
     return app
 
 

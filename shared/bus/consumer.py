@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from shared.events.envelope import (
     header_map,
 )
 from shared.events.topics import DEAD_LETTER
+from shared.logs import about_case
 from shared.singleton import advisory_key
 from shared.uow import UnitOfWork
 
@@ -151,7 +151,8 @@ class EventConsumer:
             log.info("consumer %s: batch of %d failed (%s); one by one", self.group_id,
                      len(deliveries), exc)
         for delivery in deliveries:
-            await self._process_one(delivery)
+            with about_case((delivery.record.key or b"").decode(errors="replace") or None):
+                await self._process_one(delivery)
 
     async def _process_one(self, delivery: Delivery) -> None:
         if delivery.envelope is None:
@@ -171,9 +172,10 @@ class EventConsumer:
                     continue
                 if attempt >= self._max_attempts:
                     reason = f"{type(exc).__name__}: {exc}"
+                    # The exception, not the reason: a log shows its type and frames, never
+                    # its message, which can quote the event's data (shared/logs.py).
                     log.error("consumer %s: event %s dead-lettered after %d attempts: %s",
-                              self.group_id, delivery.envelope.id, attempt, reason)
-                    log.debug("%s", traceback.format_exc())
+                              self.group_id, delivery.envelope.id, attempt, exc, exc_info=exc)
                     await asyncio.to_thread(self._dead_letter, delivery, reason)
                     return
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
@@ -197,7 +199,8 @@ class EventConsumer:
                     continue
                 handler = self._handlers.get(type(envelope.data))
                 if handler is not None:
-                    handler(envelope.data, envelope, uow)
+                    with about_case(envelope.subject):
+                        handler(envelope.data, envelope, uow)
                 done.add(envelope.id)
                 rows.append({"event_id": envelope.id, "event_type": envelope.type,
                              "topic": delivery.record.topic, "outcome": "processed",

@@ -75,6 +75,10 @@ class Cluster:
         self._admin: AIOKafkaAdminClient | None = None
         self._epoch: str | None = None
 
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
     async def _client(self) -> AIOKafkaAdminClient:
         if self._admin is None:
             admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=5000)
@@ -94,6 +98,15 @@ class Cluster:
             raise
         self._epoch = str(info["cluster_id"])
         return self._epoch
+
+    async def describe(self) -> dict[str, object]:
+        """The cluster's id, controller and brokers, asked now: a round trip every time, unlike
+        :meth:`epoch` on Apache Kafka (the readiness probe's question, shared/health.py)."""
+        try:
+            return await (await self._client()).describe_cluster()  # type: ignore[no-any-return]
+        except Exception:
+            await self.close()
+            raise
 
     async def ensure_topics(self, extra: Sequence[str] = ()) -> None:
         """Create every catalogued topic (and these ``extra`` ones) that does not exist yet: on

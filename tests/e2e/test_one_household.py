@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from shared.events import topics
 from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit, tokens
-from tests.integration.busutil import read_topic
+from tests.integration.busutil import produce, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -177,3 +178,71 @@ def test_partner_departments_publish_only_their_own_kinds(system):
     huge = httpx.post(url, json={"records": [{**record, "amount_fen": 10**19}]}, headers=police)
     assert huge.status_code == 422
     assert huge.json()["detail"][0]["loc"] == ["body", "records", 0, "amount_fen"]
+
+
+# Last in this module: it reads the logs of every test above as well as its own requests'.
+def test_logs_carry_no_names_or_id_numbers(system):
+    """Issue 21: no log line carries a request's body or a value that can hold personal data,
+    whatever the request — refused, malformed, a bad event on the bus — and every line of a
+    service's log is a JSON object naming the service."""
+    household = HOUSEHOLDS[13]
+    case_id = submit(system, household)
+    final_cases(system, [case_id])
+    member = household.members[0]
+    name, number, account = member["name"], member["resident_id"], "6222020200112233445"
+    clerk, intake = tokens(system).clerk(household.application()["region_code"]), \
+        system.url("intake")
+    # Refused, with the person in the path or the query: the refusal is logged, by route.
+    for path in (f"/applications/{number}", f"/applications/{name}", f"/applications?q={name}"):
+        assert httpx.get(intake + path, timeout=10).status_code == 401
+    assert httpx.get(f"{intake}/applications?q={name}", headers=clerk,
+                     timeout=10).status_code == 200
+    refused = httpx.post(f"{intake}/applications/search", json={"resident_id": number},
+                         headers=tokens(system).auditor(), timeout=10)
+    assert refused.status_code == 403
+    # Malformed: a 422 (a bad check digit), and a body that is not even JSON.
+    bad = {**household.application(), "members": [{**member, "resident_id": number[:-1] + "Y"}]}
+    assert httpx.post(f"{intake}/applications", json=bad, headers=clerk,
+                      timeout=10).status_code == 422
+    broken = f'{{"members": [{{"name": "{name}", "resident_id": "{number}"'.encode()
+    assert httpx.post(f"{intake}/applications", content=broken, timeout=10, headers={
+        **clerk, "Content-Type": "application/json"}).status_code == 422
+    account_url = f"{system.url('payment')}/cases/{case_id}/account"
+    body = {"bank_code": "??", "account_number": account, "holder_name": name}
+    for n, headers in enumerate((clerk, tokens(system).auditor())):
+        assert httpx.put(account_url, json=body, timeout=10, headers={
+            **headers, "Idempotency-Key": f"logs-{n}"}).status_code in (403, 422)
+    # A bad event on the bus, its data quoting a name and a number: its consumers log their
+    # failure (a pydantic error's message quotes the input) and dead-letter it.
+    headers = [("ce_specversion", b"1.0"), ("ce_id", b"logs-bad-event"),
+               ("ce_source", b"/test"), ("ce_type", b"onedoor.application.submitted"),
+               ("ce_time", b"2026-01-01T00:00:00+00:00"), ("ce_schemaversion", b"1")]
+    value = json.dumps({"case_id": case_id, "region_code": f"{name} {number}"}).encode()
+    asyncio.run(produce(system.bootstrap, [(topics.APPLICATIONS, case_id.encode(), value,
+                                            headers)]))
+    dead = asyncio.run(read_topic(system.bootstrap, topics.DEAD_LETTER, lambda r: (
+        "ce_id", b"logs-bad-event") in r.headers, want=2, timeout_s=30))
+    assert len(dead) == 2  # by verification and by approval
+
+    secrets = {account, "小明", "330282201501010016", "11010519491231002X",
+               "３３０２８２１９５８０３１５００２４"}
+    for h in HOUSEHOLDS:
+        for person in h.members:
+            secrets |= {person["name"], person["resident_id"]}
+    logs = system.log_dir
+    services = {child.name for child in system.children.values()} | {"supervisor"}
+    read = {path.name: path.read_text(encoding="utf-8", errors="replace")
+            for path in logs.iterdir() if path.is_file()}
+    for file, text in read.items():
+        found = sorted(s for s in secrets if s in text)
+        assert not found, f"{file} holds {found}"
+    assert {f"{service}.log" for service in services} <= read.keys()
+    for service in services:  # payment-2 is an instance of payment
+        lines = [json.loads(line) for line in read[f"{service}.log"].splitlines() if line]
+        assert all(line["service"] == service.split("-")[0] for line in lines), service
+    intake_lines = [json.loads(line) for line in read["intake.log"].splitlines()]
+    assert {"/applications/{case_id}", "/applications"} <= {
+        line.get("route") for line in intake_lines}
+    assert any(line.get("case_id") == case_id for line in intake_lines)
+    assert any(line["logger"] == "onedoor.access" and line.get("outcome") == "forbidden"
+               for line in intake_lines)

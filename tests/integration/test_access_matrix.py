@@ -105,6 +105,8 @@ ALL_CALLERS = STAFF + UNAUTHENTICATED
 # -- the matrix -------------------------------------------------------------------------------
 
 PUBLIC = "public"  # answers anyone: health, the API's own documentation, published figures
+# Answers anyone too; 503 here, where the services run without their bus (shared/health.py).
+READINESS = "/health/ready"
 # POST /partner-records and /partner-publications: a department's own bearer credential
 # (verification's partner_credentials), not a staff access token
 PARTNER_CREDENTIAL = "partner department credential"
@@ -184,7 +186,7 @@ def _public(service: str, *paths: str, **values: str) -> list[Endpoint]:
 
 def _operations(service: str) -> list[Endpoint]:
     return [*_public(service, "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                     "/health"),
+                     "/health", "/health/live", READINESS),
             Endpoint(service, "GET", "/dead-letters", "admin", _get("/dead-letters"))]
 
 
@@ -651,6 +653,7 @@ def test_access(system: System, endpoint: Endpoint, caller: Caller,
             assert [r for r in caplog.records if r.name == "onedoor.access"
                     and getattr(r, "outcome", None) == outcome], f"refusal not logged: {said}"
         return
-    assert response.status_code in (200, 201, 202, 204, 404, 409, 422), said
+    not_ready = (503,) if endpoint.path == READINESS else ()
+    assert response.status_code in (200, 201, 202, 204, 404, 409, 422, *not_ready), said
     if want.listed is not None:
         assert (endpoint.shows(system.seed) in response.text) is want.listed, said  # type: ignore[misc]

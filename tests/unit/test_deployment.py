@@ -1,0 +1,243 @@
+"""The deployment descriptions (Dockerfile, deploy/compose.yaml, deploy/k8s/), checked without
+running them: no Docker engine or Kubernetes cluster is at hand. What is checked here:
+
+- ``docker compose config -q`` accepts the compose file (the real client: `make compose`);
+- every Kubernetes manifest validates, strictly (no unknown field), against the JSON schemas of
+  the Kubernetes API that the ``kubernetes-validate`` package ships, and ``kubectl kustomize``
+  renders the directory;
+- every setting a service reads (``settings.<field>`` in its code and in shared/) is set for it
+  in both descriptions, or is one whose default holds in production; and with exactly what they
+  give it, each service's settings load in production (so no secret is missing);
+- the Kafka nodes in compose have the settings of deploy/kafka_cluster.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from deploy.kafka_cluster import KafkaCluster
+from shared.settings import SERVICES, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes release still supported when written
+
+# Read by a service, and right in production as they are (every other setting read is set).
+DEFAULT_HOLDS = {
+    "consumer_batch_size", "consumer_fetch_max_wait_ms", "consumer_max_attempts",
+    "consumer_retry_backoff_s",  # tuning
+    "policy_paths", "monitoring_policy_paths",  # the packaged policies
+    "verification_live_sources", "verification_live_timeout_s", "verification_live_retries",
+    "verification_live_breaker_failures", "verification_live_breaker_reset_s",  # none
+    "audit_checkpoint_interval_s",
+    "auth_signing_key",  # only the window signs tokens (required for it below)
+    "window_session_idle_minutes", "window_session_max_hours", "window_token_minutes",
+    "window_sign_in_max_failures", "window_sign_in_lockout_minutes",
+    # local sign-in; OIDC is the deployer's choice (docs/WINDOW.md)
+    "window_identity_provider", "window_oidc_issuer", "window_oidc_client_id",
+    "window_oidc_client_secret", "window_oidc_username_claim", "window_public_url",
+}
+MUST_SET_TOO = {"window": {"auth_signing_key"}}
+# The production validator reads these in every process (shared/settings.py).
+READ_BY_ALL = {"env", "pseudonym_key", "payment_account_key"}
+
+
+def settings_read(service: str) -> set[str]:
+    """The Settings fields a service's code reads: ``settings.<field>`` in services/<service>/
+    and shared/, and its own database's URL."""
+    fields = set(Settings.model_fields)
+    found: set[str] = set()
+    for path in [*(ROOT / "services" / service).rglob("*.py"), *(ROOT / "shared").rglob("*.py")]:
+        if "migrations" not in path.parts:
+            found |= set(re.findall(r"settings\.([a-z_]+)", path.read_text()))
+    return (found & fields) | READ_BY_ALL | {f"{service}_database_url"}
+
+
+def must_set(service: str) -> set[str]:
+    return settings_read(service) - DEFAULT_HOLDS | MUST_SET_TOO.get(service, set())
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())  # type: ignore[no-any-return]
+
+
+def manifests() -> list[dict[str, Any]]:
+    return [doc for path in sorted(K8S.glob("*.yaml")) if path.name != "kustomization.yaml"
+            for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def given(environment: dict[str, str], secret_files: list[str]) -> dict[str, str]:
+    """Setting name → where it comes from: the ONEDOOR_* variables and the files in the
+    secrets directory, each named like its setting."""
+    found = {name.removeprefix("ONEDOOR_").lower(): "environment" for name in environment
+             if name.startswith("ONEDOOR_")}
+    found |= {name.removeprefix("onedoor_"): "secret file" for name in secret_files}
+    return found
+
+
+def compose_services() -> dict[str, dict[str, str]]:
+    services = compose()["services"]
+    return {name: given(services[name]["environment"],
+                        [s["target"] for s in services[name]["secrets"]])
+            for name in SERVICES}
+
+
+def k8s_services() -> dict[str, dict[str, str]]:
+    docs = manifests()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    out = {}
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        container, = pod["containers"]
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+        files = [item["path"] for volume in pod["volumes"] if "projected" in volume
+                 for source in volume["projected"]["sources"]
+                 for item in source["secret"]["items"]]
+        out[container["args"][1]] = given(config["data"], files)
+    return out
+
+
+@pytest.fixture(params=["compose", "kubernetes"])
+def deployment(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
+    return compose_services() if request.param == "compose" else k8s_services()
+
+
+def test_every_setting_a_service_reads_is_set_or_defaulted(deployment):
+    assert set(deployment) == set(SERVICES)
+    for service, settings in deployment.items():
+        missing = must_set(service) - set(settings)
+        assert not missing, f"{service} reads {sorted(missing)}, which are neither set nor " \
+                            "defaulted for production (DEFAULT_HOLDS)"
+        unknown = set(settings) - set(Settings.model_fields) - {"secrets_dir"}
+        assert not unknown, f"{service} is given settings that do not exist: {unknown}"
+
+
+def test_with_what_it_is_given_each_service_starts_in_production(deployment, tmp_path,
+                                                                 monkeypatch):
+    for name in [n for n in os.environ if n.startswith("ONEDOOR_")]:
+        monkeypatch.delenv(name)
+    for service, settings in deployment.items():
+        secrets = tmp_path / service
+        secrets.mkdir()
+        for name, where in settings.items():
+            if where == "secret file":
+                (secrets / f"onedoor_{name}").write_text(f"a {name} of the deployer's own")
+        monkeypatch.setenv("ONEDOOR_SECRETS_DIR", str(secrets))
+        monkeypatch.setenv("ONEDOOR_ENV", "production")
+        loaded = load_settings()
+        assert loaded.pseudonym_key.get_secret_value() == "a pseudonym_key of the deployer's own"
+        assert loaded.database_url(service) == f"a {service}_database_url of the deployer's own"
+
+
+def test_docker_compose_accepts_the_compose_file(tmp_path):
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode != 0:
+        message = "the docker compose client is missing (make compose builds it)"
+        if os.environ.get("ONEDOOR_REQUIRE_COMPOSE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def check(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "compose", "-f", str(path), "config", "-q"],
+                              capture_output=True, text=True, timeout=60)
+
+    checked = check(COMPOSE)
+    assert checked.returncode == 0, checked.stderr
+    # The check is real: a misspelt key is refused.
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(COMPOSE.read_text().replace("stop_grace_period:", "stop_grace_periods:"))
+    assert check(broken).returncode != 0
+
+
+def test_the_kafka_nodes_have_the_settings_of_the_test_cluster():
+    cluster = KafkaCluster(3)
+    try:
+        expected = dict(line.split("=", 1) for line in
+                        cluster._properties(cluster.nodes[0]).splitlines() if line)
+    finally:
+        cluster.stop()
+    # Per node, or the JVM's and the machine's: set where the node is.
+    for key in ("node.id", "controller.quorum.voters", "listeners", "advertised.listeners",
+                "log.dirs", "num.network.threads", "num.io.threads",
+                "log.cleaner.dedupe.buffer.size"):
+        expected.pop(key)
+    services = compose()["services"]
+    for node in ("kafka-1", "kafka-2", "kafka-3"):
+        environment = services[node]["environment"]
+        given_ = {name.removeprefix("KAFKA_").lower().replace("_", "."): str(value)
+                  for name, value in environment.items() if name.startswith("KAFKA_")}
+        assert {k: given_.get(k) for k in expected} == expected, node
+        assert services[node]["image"].startswith("apache/kafka:4.0.")
+
+
+def test_the_manifests_match_the_kubernetes_schemas():
+    docs = manifests()
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    for service in SERVICES:
+        for kind in ("Deployment", "Service", "PodDisruptionBudget"):
+            assert (kind, f"onedoor-{service}") in kinds
+    assert ("Job", "onedoor-migrate-0-1-0") in kinds
+    # The schema check is real: an unknown field is refused.
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_traffic_waits_for_readiness_and_restarts_ask_liveness():
+    docs = manifests()
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        labels = deployment["spec"]["selector"]["matchLabels"]
+        assert deployment["spec"]["template"]["metadata"]["labels"] == labels
+        assert deployment["spec"]["replicas"] >= 2
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        container, = pod["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["args"][0] == "serve" and container["args"][1] in SERVICES
+        name = deployment["metadata"]["name"]
+        for kind in ("Service", "PodDisruptionBudget"):
+            other = next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+            selector = other["spec"]["selector"]
+            assert selector.get("matchLabels", selector) == labels, (kind, name)
+    services = compose()["services"]
+    for service in SERVICES:
+        assert services[service]["command"] == ["serve", service]
+        assert "/health/ready" in " ".join(services[service]["healthcheck"]["test"])
+        if service != "window":
+            assert services[service]["deploy"]["replicas"] == 2
+    assert services["migrate"]["command"] == ["migrate"]
+
+
+def test_the_image_runs_as_a_user_and_checks_liveness():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
+    user = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert "/health/live" in dockerfile.split("HEALTHCHECK", 1)[1].split("\n\n")[0]
+    assert 'ENTRYPOINT ["onedoor"]' in dockerfile
+
+
+def test_kustomize_renders_the_rollout():
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    rendered = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True,
+                              text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d]
+    assert kinds.count("Deployment") == len(SERVICES)
+    assert "Job" not in kinds  # it runs before the rollout, not with it
