@@ -48,6 +48,7 @@ from shared.events.envelope import (
 )
 from shared.events.topics import DEAD_LETTER
 from shared.logs import about_case
+from shared.reasons import reason_of
 from shared.singleton import advisory_key
 from shared.uow import UnitOfWork
 
@@ -171,9 +172,9 @@ class EventConsumer:
                     await asyncio.sleep(min(self._backoff * 2**min(attempt, 5), 5.0))
                     continue
                 if attempt >= self._max_attempts:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    # The exception, not the reason: a log shows its type and frames, never
-                    # its message, which can quote the event's data (shared/logs.py).
+                    # Where and what kind of error, never the event's data: the reason is
+                    # kept for years (shared/reasons.py); a log line likewise (shared/logs.py).
+                    reason = reason_of(exc)
                     log.error("consumer %s: event %s dead-lettered after %d attempts: %s",
                               self.group_id, delivery.envelope.id, attempt, exc, exc_info=exc)
                     await asyncio.to_thread(self._dead_letter, delivery, reason)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from shared.events.base import Event, lookup
+from shared.reasons import invalid
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -105,13 +106,17 @@ def from_record(value: bytes | None, headers: list[tuple[str, bytes]]) -> Envelo
     try:
         version = int(h["ce_schemaversion"])
         time = datetime.fromisoformat(h["ce_time"])
-    except ValueError as exc:
-        raise UnprocessableEvent(f"bad context attribute: {exc}") from exc
+    except ValueError as exc:  # the reason names the attribute, never its value
+        raise UnprocessableEvent("bad context attribute: ce_schemaversion must be a whole number"
+                                 " and ce_time an ISO 8601 time") from exc
     model = lookup(h["ce_type"], version)
     if model is None:
         raise UnprocessableEvent(f"unknown event type {h['ce_type']} version {version}")
     try:
         data = model.model_validate(json.loads(value or b"null"))
-    except (ValidationError, ValueError) as exc:
-        raise UnprocessableEvent(f"{h['ce_type']} v{version} data invalid: {exc}") from exc
+    except ValidationError as exc:
+        raise UnprocessableEvent(f"{h['ce_type']} v{version} data invalid: {invalid(exc)}"
+                                 ) from exc
+    except ValueError as exc:  # not JSON; its message quotes the bytes around the fault
+        raise UnprocessableEvent(f"{h['ce_type']} v{version} data is not JSON") from exc
     return Envelope(data=data, source=h["ce_source"], id=h["ce_id"], time=time)

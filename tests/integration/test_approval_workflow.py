@@ -270,6 +270,27 @@ def test_an_advance_after_the_report_closes_the_case(engine):
     assert decided.advance and decided.one_off_amount_fen == 100_000
 
 
+def test_an_advance_needs_only_the_figures_it_uses_even_after_the_report(engine):
+    """Qingdao (370202) has the cap and the town's limit but no Dibao standard in the packaged
+    policy: the report came first, its means test cannot run, and the 2,000-yuan emergency
+    advance is still paid on the form — then followed up, since nothing was verified."""
+    temporary = ev.TemporaryRequest(kind="emergency", requested_amount_fen=200_000,
+                                    cause="fire")
+    app = application("c11", programme="temporary", region="370202", incomes=(0,),
+                      temporary=temporary)
+    deliver(engine, app)
+    deliver(engine, report(app))
+    assert stage(engine, "c11")[0] == "awaiting_review"
+    result, published = perform(engine, "c11", "advance", TOWN, note="house fire")
+    decided = next(e for e in published if isinstance(e, ev.ApplicationDecided))
+    assert decided.advance and decided.one_off_amount_fen == 200_000
+    assert result["stage"] == "follow_up"
+    moves = [e.action for e in published if isinstance(e, ev.CaseStageChanged)]
+    assert moves == ["advance", "verification_inconclusive_after_advance"]
+    with pytest.raises(ActionRefused):  # nothing verified: no approval on that assessment
+        perform(engine, "c11", "approve", DISTRICT)
+
+
 @pytest.mark.postgres
 def test_two_instances_applying_one_cases_application_and_report_at_once_assess_it(
         postgres_url):

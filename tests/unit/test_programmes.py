@@ -338,6 +338,19 @@ TEMPORARY = [
              # the packaged policy has no Qingdao Dibao standard: the advance must not need it
              case("temporary", person(), **QD, assets=None, temporary=temp("emergency", 100_000)),
              True, one_off=100_000, says=("may be paid before verification",)),
+    Scenario("emergency whose report came first, in a region without the means test's figures: "
+             "undecided, with the advance's amount on the form (Qingdao, the hostile pass)",
+             case("temporary", person(), **QD, temporary=temp("emergency", 200_000)), None,
+             one_off=200_000, failed=("means_test_policy",),
+             says=("means test cannot run: no dibao.monthly_standard_fen",)),
+    Scenario("emergency after verification over the cap, without the means test's figures: the "
+             "cap fails, nothing to advance",
+             case("temporary", person(), **QD, temporary=temp("emergency", 200_000),
+                  temporary_granted_this_year_fen=3_000_000), False,
+             failed=("yearly_cap", "means_test_policy")),
+    Scenario("spending-type in a region without the means test's figures is undecidable",
+             case("temporary", person(), **QD, temporary=temp("spending", 200_000)), None,
+             failed=("policy_in_force",), says=("missing dibao.monthly_standard_fen",)),
     Scenario("emergency after verification: income above the band fails",
              case("temporary", person(income=150_000), **QD,
                   temporary=temp("emergency", 100_000)), False,
@@ -510,9 +523,16 @@ def test_every_decision_names_its_figures_with_region_and_effective_date(s: Scen
 
 @by_name([s for s in ALL if s.eligible is None])
 def test_an_undecidable_assessment_grants_nothing(s: Scenario):
+    """Nothing — but the one amount the 24-hour path may pay on the form alone: an emergency's
+    advance, when only the means test after verification lacks its figures (the workflow pays it
+    as an advance and sends the case to follow-up; no approval may use it)."""
     a = s.run()
-    assert a.benefits == ()
     assert a.failed
+    if {c.rule for c in a.failed} == {"means_test_policy"}:
+        assert s.facts.temporary is not None and s.facts.temporary.kind == "emergency"
+        assert [b.kind for b in a.benefits] == ["temporary"] and a.monthly_amount_fen == 0
+    else:
+        assert a.benefits == ()
 
 
 # --- what the scenarios cannot say on their own ---------------------------------------------

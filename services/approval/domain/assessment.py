@@ -67,6 +67,8 @@ def _registry() -> dict[str, Rules]:
 
 
 PROGRAMMES: dict[str, Rules] = {}
+# Failed checks that leave a case undecided rather than refused: a person must act.
+UNDECIDED = frozenset({"verification_report", "means_test_policy"})
 
 
 def assess(facts: CaseFacts, table: PolicyTable, on: date) -> Assessment:
@@ -86,8 +88,8 @@ def assess(facts: CaseFacts, table: PolicyTable, on: date) -> Assessment:
             {"region_code": facts.region_code, "on": on.isoformat()}),), None, on)
     version = view.version or None
     failed = {c.rule for c in outcome.checks if not c.passed}
-    if failed == {"verification_report"}:
-        # Only the report is missing: the case cannot be decided yet. A rule that fails
-        # without the report (working age, the yearly cap) fails now.
+    if failed and failed <= UNDECIDED:
+        # Only the report (or a figure its test needs) is missing: the case cannot be decided
+        # yet. A rule that fails without it (working age, the yearly cap) fails now.
         return Assessment(None, outcome.benefits, outcome.checks, version, on)
     return Assessment(outcome.eligible, outcome.benefits, outcome.checks, version, on)

@@ -229,7 +229,11 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
             raise ActionRefused("only emergency temporary assistance is paid in advance")
         _need(case, actor, action, ("awaiting_report", "awaiting_review"), (TOWN,))
         assessment = case.assessment
-        if assessment is None or not assessment.eligible:
+        # The report came first, but the means test cannot run (a figure only it needs is not
+        # in force): the advance stands on the form alone, and staff follow the report up.
+        undecided = (assessment is not None and assessment.eligible is None
+                     and {c.rule for c in assessment.failed} == {"means_test_policy"})
+        if assessment is None or not (assessment.eligible or undecided):
             raise ActionRefused("cannot advance: " + ("; ".join(
                 c.detail for c in assessment.failed) if assessment else "not assessed yet"))
         limit = rules.value("temporary.town_approval_limit_fen")
@@ -237,6 +241,9 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
             raise ActionRefused(f"an advance is at most the town's limit of {limit} fen; "
                                 "this amount goes the normal way")
         paid = Change("advance_paid", action, note, decides="advance", decided_by="town")
+        if undecided:
+            return [paid, Change("follow_up", "verification_inconclusive_after_advance",
+                                 explanation=summary(assessment))]
         if case.verified:  # the report came first: nothing is left to verify afterwards
             return [paid, Change("approved", "verified_before_advance",
                                  explanation=summary(assessment))]
