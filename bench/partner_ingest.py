@@ -40,13 +40,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.measure import machine, rate, rss_mb, safe_url
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.adapters.tables import bus, partner_records
 from services.verification.bootstrap import packaged_monitoring
 from services.verification.service_layer import publishing
 from shared.db import make_engine, reading
 from shared.migrations import upgrade
 from shared.pseudonym import person_ref
+from shared.resident_id import check_character
 from shared.uow import UnitOfWork
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,14 +55,12 @@ MIGRATIONS = ROOT / "services" / "verification" / "migrations"
 DEPARTMENT = "hr_social_security"
 DIRECTION = 50_000  # records/s, issue 4
 KEY = b"onedoor bench pseudonym key, not a secret"
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def _resident_id(i: int) -> str:
     # Not a real birth date layout, but 17 digits unique per i, which is all the bench needs.
     first17 = f"330282{date(1930, 1, 1).toordinal() + i % 30_000:07d}{i // 30_000 % 10**4:04d}"
-    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, _WEIGHTS,
-                                                                 strict=True)) % 11]
+    return first17 + check_character(first17)
 
 
 def write_file(path: Path, n: int, seed: int = 4) -> tuple[str, int, int, int]:

@@ -60,7 +60,8 @@ from services.payment.adapters.tables import (
 from services.payment.adapters.vault import AccountVault
 from services.payment.domain.model import Entitlement, Period, next_month, previous_month
 from services.payment.service_layer import banking, runs
-from shared.db import insert_rows, make_engine, reading
+from shared.bulk import insert_rows
+from shared.db import make_engine, reading
 from shared.migrations import upgrade
 from shared.uow import UnitOfWork
 

@@ -46,8 +46,9 @@ from services.verification.adapters.tables import (
 )
 from services.verification.bootstrap import packaged_monitoring
 from services.verification.service_layer import publishing
+from shared.bulk import insert_rows
 from shared.clock import today
-from shared.db import insert_rows, make_engine, reading
+from shared.db import make_engine, reading
 from shared.migrations import upgrade
 from shared.pseudonym import person_ref
 from shared.uow import UnitOfWork

@@ -13,12 +13,9 @@ import io
 import sys
 from collections.abc import Callable
 
-from services.payment.domain.bankfile import (
-    BankLine,
-    FileRefused,
-    parse_disbursement,
-    write_results,
-)
+from services.payment.domain.bankfile.cells import FileRefused
+from services.payment.domain.bankfile.disbursement import BankLine, parse_disbursement
+from services.payment.domain.bankfile.results import write_results
 
 SIMULATED_FAILURE = "账户已销户 (account closed, simulated)"
 

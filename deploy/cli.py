@@ -163,7 +163,7 @@ def token(args: argparse.Namespace) -> int:
     come from the window alone."""
     from datetime import timedelta
 
-    from shared.auth import load_token_keys
+    from shared.auth.tokens import load_token_keys
 
     settings = load_settings()
     if settings.env == "production":

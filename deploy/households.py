@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from services.intake.domain.resident_id import check_character
+from shared.resident_id import check_character
 
 REGION = "330282"  # 慈溪市 Cixi, whose 2021 Dibao standard is a seed fact
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"

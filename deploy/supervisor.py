@@ -161,7 +161,8 @@ class System:
     def _spawn(self, child: Child) -> None:
         out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"services.{child.service}.bootstrap:create_app",
+            # uvicorn's command line, with a server that rests when idle (deploy/serve.py).
+            [sys.executable, "-m", "deploy.serve", f"services.{child.service}.bootstrap:create_app",
              "--factory", "--host", "127.0.0.1", "--port", str(child.port),
              # uvicorn's own lines too go through the service's JSON lines (shared/logs.py),
              # and its access log is off: each service logs its requests by route, not by URL.

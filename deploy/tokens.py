@@ -1,7 +1,7 @@
 """Access tokens for OneDoor's own scripts — the demo, the benchmarks, the tests — which act as
 the staff would after signing in: a clerk of the household's town, the district's approver.
 
-Signed with the development key in the data directory (shared/auth.py makes it once), so a
+Signed with the development key in the data directory (shared/auth/tokens.py makes it once), so a
 running system trusts them. Refused in production, where tokens come from the sign-in service
 alone.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from shared.auth import Role, TokenIssuer, bearer, load_token_keys
+from shared.auth.principals import Role
+from shared.auth.tokens import TokenIssuer, bearer, load_token_keys
 from shared.settings import Settings
 
 _TTL = timedelta(minutes=30)

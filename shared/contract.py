@@ -6,7 +6,7 @@ Every refusal is ``{"detail": ...}``: a sentence for 400, 401, 403, 404, 409, 41
 routes that refuse a value the schema cannot express). Each route is read once and documented
 with what it can answer from what it is:
 
-- 401 and 403 when it reads a credential (the bearer scheme of ``shared.auth.require``, or an
+- 401 and 403 when it reads a credential (the bearer scheme of ``require`` in shared/auth, or an
   ``Authorization`` header of its own, as partner departments' routes do);
 - 404 when it has path parameters (the thing they name may not exist);
 - 409 when it takes an ``Idempotency-Key`` (the key used before with another request);

@@ -10,7 +10,7 @@ Two things FastAPI does not do by itself:
 
 The second needs to know how a route authenticates: a dependency that does carries a ``gate``
 attribute, an ``async (request) -> None`` that makes the same check and raises its refusal
-(``shared.auth.require`` and verification's partner credential do).
+(``require`` in shared/auth and verification's partner credential do).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, MetaData, func, select
 
-from shared.auth import Principal, require
+from shared.auth.dependencies import require
+from shared.auth.principals import Principal
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.kafka import Cluster, cluster_for
 from shared.bus.relay import OutboxRelay
@@ -239,7 +240,7 @@ class RefuseNul:
     PostgreSQL's text cannot hold a NUL: a query comparing a column with one fails, a 500 (found
     by tests/integration/test_openapi_fuzz.py on ``GET /applications?status=%00``), where SQLite
     compares and stores it. Refused before the route, the same on both — after the route's
-    credential check (the ``gate`` of shared.auth.require), so that a stranger hears 401 or 403
+    credential check (the ``gate`` of auth's ``require``), so that a stranger hears 401 or 403
     and not what the route expects. Only the parameters the route declares are looked at: one it
     does not read is ignored, as FastAPI ignores it."""
 

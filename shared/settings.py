@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # How often the archive signs a checkpoint of its chains' heads (when they moved).
     audit_checkpoint_interval_s: float = 60.0
 
-    # Staff sign-in (shared/auth.py). The Ed25519 key access tokens are signed with (PEM): only
+    # Staff sign-in (shared/auth/). The Ed25519 key access tokens are signed with (PEM): only
     # the side that signs users in needs it. Every service verifies tokens against its public key
     # and against ``auth_public_keys`` (PEM public keys, concatenated: the next key during a
     # rotation, or the only keys of a service that never signs). Both unset in development: a key
@@ -117,9 +117,10 @@ class Settings(BaseSettings):
     # Consumer tuning: how many records one transaction may take, and how often an event that
     # fails is tried before it goes to the dead-letter topic.
     consumer_batch_size: int = 500
-    # How long the broker may hold a fetch while waiting for data. Each of the four hops can wait
-    # this long, so it adds straight to a case's latency when traffic is light.
-    consumer_fetch_max_wait_ms: int = 20
+    # How long the broker may hold a fetch while waiting for data; unset, the broker's default
+    # (shared/bus/poller.py): 500 ms on Apache Kafka, which answers as soon as a record arrives,
+    # 20 ms on the embedded broker, which looks again only after half the remaining wait.
+    consumer_fetch_max_wait_ms: int | None = None
     consumer_max_attempts: int = 4
     consumer_retry_backoff_s: float = 0.2
     topic_partitions: int = 3

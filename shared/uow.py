@@ -20,8 +20,8 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table
 
+from shared.bulk import insert_rows
 from shared.bus.tables import inbox_table, outbox_table
-from shared.db import insert_rows
 from shared.events.base import Event
 from shared.events.envelope import Envelope, KafkaRecord, to_record
 

@@ -12,15 +12,16 @@ from fastapi import FastAPI
 from services.approval.adapters.tables import bus, metadata
 from services.approval.domain.policy import load_policy
 from services.approval.entrypoints.http import router
+from services.approval.rules import DEFAULT_POLICY
 from services.approval.service_layer.handlers import handlers
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
+from shared.version import VERSION
 
 NAME = "approval"
-DEFAULT_POLICY = Path(__file__).parent / "policies"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[topics.APPLICATIONS, topics.VERIFICATIONS],
         handlers=handlers(policy),  # type: ignore[arg-type]
     )
-    app = FastAPI(title="OneDoor approval (审批)", version="0.1.0",
+    app = FastAPI(title="OneDoor approval (审批)", version=VERSION,
                   description=("Applications and verification reports in; pre-assessment, town "
                                "review, public notice and approval; decisions with their full "
                                "explanation out."),

@@ -14,17 +14,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.approval.bootstrap import DEFAULT_POLICY
-from services.approval.domain.policy import load_policy
+from services.approval.rules import DEFAULT_POLICY, load_policy
 from services.audit.adapters.keys import load_signer
 from services.audit.adapters.tables import bus, metadata
 from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input, supervised
 from shared.settings import Settings, load_settings
 from shared.singleton import run_singleton
+from shared.version import VERSION
 
 NAME = "audit"
 
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 runtime.engine, "audit-checkpoints", lambda: checkpoints(runtime, signer))))
             yield
 
-    app = FastAPI(title="OneDoor audit (审计)", version="0.1.0",
+    app = FastAPI(title="OneDoor audit (审计)", version=VERSION,
                   description="Every event, archived append-only and hash-chained, with signed "
                               "checkpoints; for auditors.",
                   lifespan=_lifespan)

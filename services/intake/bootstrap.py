@@ -14,10 +14,11 @@ from services.intake.entrypoints.http import router
 from services.intake.entrypoints.identities import router as identities_router
 from services.intake.service_layer.handlers import HANDLERS
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
+from shared.version import VERSION
 
 NAME = "intake"
 
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS, topics.REFERRALS],
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
-    app = FastAPI(title="OneDoor intake (受理)", version="0.1.0",
+    app = FastAPI(title="OneDoor intake (受理)", version=VERSION,
                   description="The service window: applications in, case status out.",
                   lifespan=lambda _app: lifespan(runtime))
     app.state.runtime = runtime

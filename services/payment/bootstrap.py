@@ -17,10 +17,11 @@ from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer.handlers import HANDLERS
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.events import topics
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input
 from shared.settings import Settings, load_settings
+from shared.version import VERSION
 
 NAME = "payment"
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner.resume_unfinished()  # a cycle a crash stopped half-way completes
             yield
 
-    app = FastAPI(title="OneDoor payment (资金发放)", version="0.2.0",
+    app = FastAPI(title="OneDoor payment (资金发放)", version=VERSION,
                   description="Approvals in; monthly cycles, one-off and batch payments, bank "
                               "files and reconciliation out — never paying twice.",
                   lifespan=_lifespan)

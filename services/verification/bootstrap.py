@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.verification.adapters.live_sources import CircuitBreaker, LiveSource
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
 from services.verification.domain.monitoring import FIGURES as MONITORING_FIGURES
 from services.verification.domain.partners import DEPARTMENT_KINDS
@@ -24,7 +24,7 @@ from services.verification.entrypoints.http import router
 from services.verification.service_layer import live
 from services.verification.service_layer.handlers import handlers
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.bus.consumer import one_at_a_time
 from shared.events import topics
 from shared.policy import PolicyTable, load_policy
@@ -38,6 +38,7 @@ from shared.service import (
 )
 from shared.settings import Settings, load_settings
 from shared.singleton import run_singleton
+from shared.version import VERSION
 
 NAME = "verification"
 DEFAULT_MONITORING = Path(__file__).parent / "policies"
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 client.close()
 
-    app = FastAPI(title="OneDoor verification (核对)", version="0.1.0",
+    app = FastAPI(title="OneDoor verification (核对)", version=VERSION,
                   description="Partner departments' data in; household economic status reports "
                               "out.", lifespan=_lifespan)
     app.state.runtime = runtime

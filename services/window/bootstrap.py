@@ -27,11 +27,12 @@ from services.window.service_layer import signin
 from services.window.service_layer.demo import demo_accounts
 from services.window.service_layer.identity import identity_provider
 from shared import logs
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.db import make_engine, reading
 from shared.health import database_checks, probes
 from shared.migrations import upgrade
 from shared.settings import Settings, load_settings
+from shared.version import VERSION
 
 NAME = "window"
 log = logging.getLogger("onedoor.window")
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await client.aclose()
             engine.dispose()
 
-    app = FastAPI(title="OneDoor window (窗口)", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="OneDoor window (窗口)", version=VERSION, lifespan=lifespan,
                   description="The staff web application and sign-in.", docs_url=None,
                   redoc_url=None, openapi_url=None)
     app.state.web = web

@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared.bus import poller
 from shared.bus.kafka import Cluster
 from shared.bus.poller import EpochCheck, Poller
 
@@ -91,7 +92,7 @@ class EventConsumer:
         bootstrap: str,
         cluster: Cluster,
         batch_size: int = 500,
-        fetch_max_wait_ms: int = 20,
+        fetch_max_wait_ms: int | None = None,
         max_attempts: int = 4,
         retry_backoff_s: float = 0.2,
     ) -> None:
@@ -107,7 +108,7 @@ class EventConsumer:
         self._bootstrap = bootstrap
         self._cluster = cluster
         self._batch_size = batch_size
-        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_max_wait_ms = poller.fetch_max_wait_ms(cluster.kind, fetch_max_wait_ms)
         self._max_attempts = max_attempts
         self._backoff = retry_backoff_s
         self.processed_total = 0
@@ -134,6 +135,7 @@ class EventConsumer:
             metadata_max_age_ms=5000,
             max_poll_records=self._batch_size,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            consumer_timeout_ms=poller.FETCHER_TIMEOUT_MS,
         )
 
     async def close(self) -> None:

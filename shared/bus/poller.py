@@ -34,6 +34,18 @@ later start of the consumer cannot skip the head of the new log either.
 
 On Apache Kafka the log and the cluster id survive a restart: ``Cluster.epoch`` answers from its
 cache after the first read, so every check here costs no round trip and never fires.
+
+Resting (issue 24: a stack with nothing to do should cost nothing, and still pass an event on
+within 20 ms). Apache Kafka holds a fetch until a record arrives or the fetch's wait is up, so
+there a long wait (``fetch_max_wait_ms``) is free: the consumer asks twice a second and hears of
+a record the moment it is written. Tansu, the embedded broker, looks at its log only when the
+fetch comes in and then after half the remaining wait, a quarter, and so on: a long wait delays
+a record by up to half of it, and a short one keeps every reader fetching fifty times a second.
+So on the embedded broker a poller whose fetch brought nothing *rests*: it pauses its partitions
+and waits for the doorbell (doorbell.py), which the outbox relays ring once their records are in
+the log, or for ``rest_s`` — the latency left for writers that do not ring (partners, tools).
+Before and after each wait it asks the broker for the partitions' ends: a ring for another
+topic, or none, leaves it resting; records past its position end the rest.
 """
 
 from __future__ import annotations
@@ -46,12 +58,29 @@ from typing import Literal, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared.bus.doorbell import Doorbell
 from shared.bus.kafka import Cluster, start_with_retry
+from shared.settings import BrokerKind
 
 log = logging.getLogger(__name__)
 
 EpochCheck = Literal["before commit", "before handling"]
 Batches = dict[TopicPartition, list[ConsumerRecord]]  # type: ignore[type-arg]
+
+# How long a fetch may wait at the broker for records, unless configured: see "Resting" above.
+# Tansu delays a record written during the wait by up to half of it, so it is kept short there.
+FETCH_MAX_WAIT_MS: dict[BrokerKind, int] = {"embedded": 20, "kafka": 500}
+
+
+# aiokafka's fetcher looks round every consumer_timeout_ms (200 by default) even with every
+# partition paused. Whatever it waits for wakes it anyway (records consumed, a resume, a
+# rebalance, new metadata), so a resting consumer need not look five times a second.
+FETCHER_TIMEOUT_MS = 2000
+
+
+def fetch_max_wait_ms(kind: BrokerKind, configured: int | None = None) -> int:
+    """The fetch wait for a consumer of a ``kind`` broker: ``configured``, or else its default."""
+    return FETCH_MAX_WAIT_MS[kind] if configured is None else configured
 
 
 class Strategy(Protocol):
@@ -99,11 +128,13 @@ class Poller:
 
     def __init__(self, new_consumer: Callable[[], AIOKafkaConsumer], cluster: Cluster,
                  strategy: Strategy, *, who: str, fetch_timeout_ms: int = 1000,
-                 max_records: int = 500, retry_s: float = 0.5, quiet: bool = False) -> None:
+                 max_records: int = 500, retry_s: float = 0.5, rest_s: float = 5.0,
+                 quiet: bool = False) -> None:
         """``cluster`` is asked the epoch; a client of the poller's own is best, since
         ``Cluster.epoch`` closes its admin client on a failure, which must not pull another
-        user's from under it. ``quiet`` logs an unanswered epoch question as information rather
-        than a warning (for a poller that asks often, or beside one that warns already)."""
+        user's from under it. ``rest_s``: the longest rest on the embedded broker without a
+        ring. ``quiet`` logs an unanswered epoch question as information rather than a warning
+        (for a poller that asks often, or beside one that warns already)."""
         self._new_consumer = new_consumer
         self._cluster = cluster
         self._strategy = strategy
@@ -111,7 +142,11 @@ class Poller:
         self._fetch_timeout_ms = fetch_timeout_ms
         self._max_records = max_records
         self._retry_s = retry_s
+        self._rest_s = rest_s
         self._quiet = quiet
+        # The embedded broker's readers rest on the doorbell; Kafka's wait at the broker.
+        self.doorbell = Doorbell(cluster.bootstrap) if cluster.kind == "embedded" else None
+        self.rests = 0  # rests begun (for the tests)
         self.consumer: AIOKafkaConsumer | None = None  # while running
         self.epoch: str | None = None  # the cluster id the consumer's positions belong to
         # Offsets were committed and the broker has not yet answered, since, with the epoch they
@@ -129,10 +164,14 @@ class Poller:
         consumer = self._new_consumer()
         await start_with_retry(consumer, self.who)
         self.consumer = consumer
+        if self.doorbell is not None:
+            self.doorbell.open()
         try:
             await self._poll(consumer)
         finally:
             self.consumer = None
+            if self.doorbell is not None:
+                self.doorbell.close()
             await consumer.stop()
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
@@ -150,7 +189,8 @@ class Poller:
             records = [r for part in batches.values() for r in part]
             if not records:
                 # Idle: notice a restart now, so that the next fetch is already from the start.
-                await self._in_epoch(consumer, await self._epoch_now())
+                if await self._in_epoch(consumer, await self._epoch_now()) and self.doorbell:
+                    await self._rest(consumer, self.doorbell)
                 continue
             if before_handling:
                 # A batch in hand is held until the broker answers: handling it unplaced could
@@ -163,6 +203,47 @@ class Poller:
                 if not await self._in_epoch(consumer, await self._epoch_now()):
                     continue  # never commit an offset we cannot place in the current epoch
             await self._commit(consumer, batches)
+
+    async def _rest(self, consumer: AIOKafkaConsumer, doorbell: Doorbell) -> None:
+        """Stops fetching until the partitions hold records past the consumer's position, the
+        assignment or the epoch changes. Looks after each ring (which may be another topic's)
+        and every ``rest_s``."""
+        resting = consumer.assignment()
+        if not resting:
+            return
+        consumer.pause(*resting)
+        self.rests += 1
+        try:
+            while consumer.assignment() == resting:
+                # Forgotten before looking: a record rung for before now is in the ends read
+                # next, and a ring from now on ends the wait at once.
+                doorbell.clear()
+                if not await self._caught_up(consumer, resting):
+                    return
+                if not await doorbell.wait(self._rest_s) and not await self._in_epoch(
+                        consumer, await self._epoch_now()):
+                    return
+                # Paused, this returns nothing; it tells the group this member still reads
+                # (a consumer that stops asking for max_poll_interval_ms is put out of it).
+                await consumer.getmany(timeout_ms=0)
+        finally:
+            consumer.resume(*consumer.paused())
+
+    async def _caught_up(self, consumer: AIOKafkaConsumer,
+                         partitions: set[TopicPartition]) -> bool:
+        """Whether the consumer's position is at the end of every partition (False when the
+        broker does not say)."""
+        async def at_ends() -> bool:
+            ends = await consumer.end_offsets(list(partitions))
+            return all([await consumer.position(tp) >= ends[tp] for tp in partitions])
+
+        try:
+            return await asyncio.wait_for(at_ends(), 10)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker went away: fetching again finds out
+            log.info("%s: cannot read the partitions' ends: %s", self.who, exc)
+            return False
 
     async def _in_epoch(self, consumer: AIOKafkaConsumer, epoch: str | None) -> bool:
         """Whether ``epoch`` (None: the broker did not answer) is the positions' epoch; when it

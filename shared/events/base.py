@@ -10,8 +10,12 @@ from pydantic import BaseModel, ConfigDict
 class Event(BaseModel):
     """An application event: something that happened to a case, in the past tense.
 
-    Subclasses set ``type`` (the CloudEvents type), ``version`` (the schema version, bumped on any
-    incompatible change, with an upcaster for the old one) and ``topic`` (where it is published).
+    Subclasses set ``type`` (the CloudEvents type), ``version`` (the schema version, sent as
+    ``ce_schemaversion``; a record of a version no model is registered for is refused as
+    unprocessable) and ``topic`` (where it is published). Every event type is at version 1: an
+    event archived before a field changed is read by the model itself — a default for a field
+    added, or a ``mode="before"`` validator (``_upcast`` in ``catalogue.py``) that rewrites the
+    old form — so the old records still decode without a version of their own.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -28,7 +28,7 @@ from deploy.supervisor import System
 from services.audit.domain.chain import GENESIS, encode_headers, link
 from services.audit.domain.checkpoint import Signer, from_json, verify_checkpoint
 from shared import clock
-from shared.auth import bearer, load_token_keys
+from shared.auth.tokens import bearer, load_token_keys
 from shared.bus.broker import free_port
 from shared.events import topics
 from shared.settings import SERVICES, Settings

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from deploy.bank_simulator import SIMULATED_FAILURE, settle
-from services.payment.domain.bankfile import DisbursementFile, parse_disbursement
+from services.payment.domain.bankfile.disbursement import DisbursementFile, parse_disbursement
 from services.payment.domain.model import next_month
 from shared.events import topics
 from tests.conftest import wait_until

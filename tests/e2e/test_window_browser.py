@@ -184,6 +184,8 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     reviewer.open(f"/cases/{case_id}")
     page = reviewer.page
     assert "家庭月人均收入" in page.inner_text("main")  # the verification report
+    # Each kind of income with its source, counted at the larger of declared and on record.
+    assert any("工资" in row for row in page.locator("tr.by-kind").all_inner_texts())
     page.fill("#accept-surveyed_on", clock.today().isoformat())
     page.fill("#accept-surveyors", "r-cixi-001, r-cixi-002")
     page.fill("#accept-findings", "三口之家，住房与申报一致（浏览器测试）")

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.bus.doorbell import ring
+
 
 async def eventually(predicate: Callable[[], Any], timeout_s: float = 30.0,
                      what: str = "condition") -> Any:
@@ -28,6 +30,7 @@ async def produce(bootstrap: str, records: list[tuple[str, bytes, bytes, list]])
     try:
         for topic, key, value, headers in records:
             await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        ring(bootstrap)  # as the relays do: resting consumers look (embedded broker)
     finally:
         await producer.stop()
 

@@ -10,7 +10,7 @@ nothing new is written. Then staff act on the case through approval's and paymen
 service's database knows the case — district 330282, town 330282001 — and its decision, payments,
 cycle, bank file and archive records.
 
-The matrix is ENDPOINTS: for each route, what it needs (a permission of shared.auth.PERMISSIONS,
+The matrix is ENDPOINTS: for each route, what it needs (a permission of auth.permissions,
 whose roles tests/unit/test_auth.py pins, which a partner department's own credential may also
 satisfy (``department_too``); or PUBLIC; or a partner department's credential alone) and
 where the thing it touches lies. The expected outcome of every call follows from that table alone:
@@ -48,12 +48,14 @@ from services.intake.bootstrap import create_app as create_intake
 from services.intake.service_layer.handlers import HANDLERS as INTAKE_HANDLERS
 from services.payment.bootstrap import create_app as create_payment
 from services.payment.service_layer.handlers import HANDLERS as PAYMENT_HANDLERS
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.bootstrap import demo_token
 from services.verification.service_layer.handlers import handlers as verification_handlers
 from shared import clock
-from shared.auth import PERMISSIONS, Role, TokenIssuer, bearer, load_token_keys
+from shared.auth.permissions import PERMISSIONS
+from shared.auth.principals import Role
+from shared.auth.tokens import TokenIssuer, bearer, load_token_keys
 from shared.events.envelope import from_record
 from shared.pseudonym import person_ref
 from shared.settings import Settings, load_settings
@@ -130,7 +132,7 @@ class Endpoint:
     service: str
     method: str
     path: str  # the route's path as the app declares it
-    needs: str  # a permission in shared.auth.PERMISSIONS, or PUBLIC, PARTNER_CREDENTIAL
+    needs: str  # a permission in shared.auth.permissions.PERMISSIONS, or PUBLIC, PARTNER_CREDENTIAL
     call: Callable[[Seed], Call]
     # Where what it touches lies: refused (403) to callers whose jurisdiction does not cover it.
     # None: not tied to a place (the whole archive's integrity, a list that is filtered).

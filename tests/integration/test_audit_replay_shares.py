@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from services.audit.adapters import replay_store
 from services.audit.domain import event_time
-from services.audit.domain.replay import Finding
+from services.audit.domain.findings import Finding
 from services.audit.service_layer import replay_shares, replaying
 from services.audit.service_layer.archiving import Incoming, archive
 from services.audit.service_layer.replay_shares import replay_archive, share_of

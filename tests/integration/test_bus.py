@@ -20,7 +20,7 @@ from services.intake.service_layer.handlers import submit_application
 from services.payment.adapters.tables import bus, metadata, payments
 from services.payment.bootstrap import create_app as create_payment
 from services.payment.service_layer.handlers import on_application_decided
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.bus.broker import EmbeddedBroker, free_port
 from shared.events import topics
 from shared.events.catalogue import ApplicationDecided, CaseStageChanged

@@ -1,4 +1,4 @@
-"""shared.db's bulk helpers on real SQLite and PostgreSQL: a list of any length bound as one
+"""shared.bulk and shared.sql on real SQLite and PostgreSQL: a list of any length bound as one
 value (among), rows written column by column with their conversions and ON CONFLICT
 (insert_columns), and SQLite's checkpoints held back during a bulk write (fewer_checkpoints)."""
 
@@ -18,7 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import among, fewer_checkpoints, insert_columns, make_engine
+from shared.bulk import insert_columns
+from shared.db import fewer_checkpoints, make_engine
+from shared.sql import among
 
 metadata = MetaData()
 things = Table("things", metadata,

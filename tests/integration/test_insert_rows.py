@@ -1,4 +1,4 @@
-"""shared.db.insert_rows, the bulk insert of the hot paths, stores exactly what SQLAlchemy's own
+"""shared.bulk.insert_rows, the bulk insert of the hot paths, stores exactly what SQLAlchemy's own
 insert stores — same text for timestamps on SQLite, same values on PostgreSQL — so queries that
 compare them (the ledger entries of a cycle's chunk) find them."""
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, select, text
 
-from shared.db import insert_rows, make_engine
+from shared.bulk import insert_rows
+from shared.db import make_engine
 
 metadata = MetaData()
 things = Table("things", metadata, Column("id", Integer, primary_key=True),

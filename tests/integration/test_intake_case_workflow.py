@@ -18,7 +18,6 @@ from services.intake.domain.model import (
     Member,
     TemporaryRequest,
 )
-from services.intake.domain.resident_id import parse_resident_id
 from services.intake.service_layer import handlers
 from shared.events.base import Event
 from shared.events.catalogue import (
@@ -37,6 +36,7 @@ from shared.events.catalogue import (
     VerificationReported,
 )
 from shared.events.envelope import Envelope, from_record, to_record
+from shared.resident_id import parse_resident_id
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
 

@@ -19,7 +19,7 @@ import uvicorn
 from deploy.partner_simulator import Behaviour, Record, build_app
 from deploy.tokens import DevTokens
 from services.verification.adapters.live_sources import CircuitBreaker
-from services.verification.adapters.repository import ReportRepository
+from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.bootstrap import _demo_credentials, create_app
 from services.verification.service_layer import live
 from shared.bus.broker import free_port

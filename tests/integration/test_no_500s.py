@@ -36,7 +36,7 @@ from services.payment.bootstrap import create_app as create_payment
 from services.payment.entrypoints.http import MAX_BATCH_AMOUNT_FEN
 from services.verification.bootstrap import create_app as create_verification
 from shared import clock
-from shared.auth import Role
+from shared.auth.principals import Role
 from shared.settings import load_settings
 from tests.conftest import migrated_engine
 

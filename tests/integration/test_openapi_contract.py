@@ -23,7 +23,7 @@ from services.approval.bootstrap import create_app as create_approval
 from services.audit.bootstrap import create_app as create_audit
 from services.intake.bootstrap import create_app as create_intake
 from services.payment.bootstrap import create_app as create_payment
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.bootstrap import demo_token
 from shared.settings import load_settings

@@ -46,10 +46,10 @@ from services.approval.bootstrap import create_app as create_approval
 from services.audit.bootstrap import create_app as create_audit
 from services.intake.bootstrap import create_app as create_intake
 from services.payment.bootstrap import create_app as create_payment
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.bootstrap import demo_token
-from shared.auth import Role
+from shared.auth.principals import Role
 from shared.settings import Settings, load_settings
 from tests.conftest import migrated_engine
 
@@ -61,7 +61,7 @@ DISTRICT = "330282"
 CREATE_APP: dict[str, Callable[[Settings], FastAPI]] = {
     "intake": create_intake, "verification": create_verification, "approval": create_approval,
     "payment": create_payment, "audit": create_audit}
-# Whose work each service is (shared.auth.PERMISSIONS), and a role it refuses.
+# Whose work each service is (shared.auth.permissions.PERMISSIONS), and a role it refuses.
 ALLOWED: dict[str, tuple[Role, str]] = {
     "intake": (Role.WINDOW_CLERK, DISTRICT), "verification": (Role.ADMINISTRATOR, ""),
     "approval": (Role.DISTRICT_APPROVER, DISTRICT), "payment": (Role.DISTRICT_APPROVER, DISTRICT),

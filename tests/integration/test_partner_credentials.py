@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.adapters.tables import bus, metadata
 from services.verification.bootstrap import _demo_credentials, demo_token
 from shared.db import reading

@@ -30,7 +30,7 @@ from services.verification.bootstrap import (
     packaged_monitoring,
 )
 from services.verification.service_layer import handlers, publishing
-from shared.auth import Role
+from shared.auth.principals import Role
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,

@@ -32,12 +32,13 @@ from deploy.tokens import DevTokens
 from services.payment.adapters.tables import accounts, bank_files, bank_results, bus, ledger
 from services.payment.adapters.tables import payments as payments_table
 from services.payment.adapters.vault import AccountVault, SealBroken
-from services.payment.domain.bankfile import BankLine, parse_disbursement, write_results
+from services.payment.domain.bankfile.disbursement import BankLine, parse_disbursement
+from services.payment.domain.bankfile.results import write_results
 from services.payment.entrypoints.http import router
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import runs
 from services.payment.service_layer.handlers import on_application_decided, on_benefit_changed
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.events.catalogue import (
     ApplicationDecided,
     BenefitChanged,

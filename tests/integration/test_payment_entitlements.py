@@ -20,7 +20,7 @@ from services.payment.service_layer.handlers import (
     on_application_decided,
     on_benefit_changed,
 )
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.bus.consumer import _is_infrastructure_failure
 from shared.db import make_engine
 from shared.events.catalogue import ApplicationDecided, BenefitChanged

@@ -25,6 +25,7 @@ from services.verification.adapters.tables import bus, partner_records
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.entrypoints.partner_topics import TOPICS, topic_of
 from shared.bus.broker import EmbeddedBroker
+from shared.bus.doorbell import ring
 from shared.bus.kafka import Cluster, new_producer
 from shared.bus.poller import EpochCheck, Poller
 from shared.events.topics import DEAD_LETTER
@@ -129,6 +130,7 @@ async def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
     try:
         for value in values:
             await producer.send_and_wait(topic, value=value, key=b"k", partition=0)
+        ring(bootstrap)  # as the relays do: resting pollers look (embedded broker)
     finally:
         await producer.stop()
 

@@ -19,9 +19,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from deploy.tokens import DevTokens
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.bootstrap import demo_token
-from shared.auth import PERMISSIONS, Role
+from shared.auth.permissions import PERMISSIONS
+from shared.auth.principals import Role
 from shared.http import CheckedRoute
 from shared.settings import load_settings
 from tests.conftest import migrated_engine

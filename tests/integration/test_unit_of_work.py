@@ -9,9 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from deploy.households import resident_id
 from services.intake.adapters.tables import bus, cases
 from services.intake.domain.model import Application, InvalidApplication, Member
-from services.intake.domain.resident_id import parse_resident_id
 from services.intake.service_layer import handlers
 from shared.events.envelope import KafkaRecord
+from shared.resident_id import parse_resident_id
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
 

@@ -10,11 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from services.verification.adapters.repository import (
-    HouseholdRepository,
-    RecipientRepository,
-    ReportRepository,
-)
+from services.verification.adapters.repositories.households import HouseholdRepository
+from services.verification.adapters.repositories.recipients import RecipientRepository
+from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.adapters.tables import bus
 from services.verification.bootstrap import create_app
 from shared.events.base import Event

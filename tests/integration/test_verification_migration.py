@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from services.verification.adapters.repository import PartnerRepository, person_key
+from services.verification.adapters.repositories.partners import PartnerRepository, person_key
 from shared.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "verification" / "migrations"

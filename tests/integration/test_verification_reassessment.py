@@ -9,14 +9,14 @@ import pytest
 from fastapi import HTTPException
 from sqlalchemy import select
 
-from services.verification.adapters.repository import ReportRepository
+from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.adapters.tables import bus, declared_incomes, household_members
 from services.verification.bootstrap import packaged_monitoring
 from services.verification.entrypoints.http import get_report
 from services.verification.service_layer import handlers
 from services.verification.service_layer.handlers import IncomingRecord
 from services.verification.service_layer.handlers import handlers as build_handlers
-from shared.auth import Principal, Role
+from shared.auth.principals import Principal, Role
 from shared.events.base import Event
 from shared.events.catalogue import (
     ApplicationDecided,

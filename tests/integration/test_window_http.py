@@ -29,6 +29,7 @@ from sqlalchemy import Engine, Table, func, select
 from starlette.testclient import TestClient
 
 from deploy.households import resident_id
+from services.window.adapters.passwords import verify_password
 from services.window.adapters.tables import sessions, sign_in_failures, staff_accounts
 from services.window.bootstrap import create_app
 from services.window.domain.accounts import STAFF_ROLES, StaffAccount
@@ -36,7 +37,7 @@ from services.window.entrypoints.i18n import translate
 from services.window.service_layer import signin
 from services.window.service_layer.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from services.window.service_layer.identity import IdentityProvider
-from shared.auth import Role, verify_password
+from shared.auth.principals import Role
 from shared.bus.broker import free_port
 from shared.settings import Settings, load_settings
 

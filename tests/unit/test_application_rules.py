@@ -2,7 +2,7 @@ from datetime import date
 
 from deploy.households import resident_id
 from services.intake.domain.model import Application, CaseStatus, DeclaredIncome, Member
-from services.intake.domain.resident_id import parse_resident_id
+from shared.resident_id import parse_resident_id
 
 TODAY = date(2026, 11, 22)
 

@@ -41,7 +41,9 @@ from services.approval.domain.workflow import (
     reassess,
     town_review_due,
 )
-from services.audit.domain.replay import CaseState, Finding, Replay
+from services.audit.domain.cases import CaseState
+from services.audit.domain.findings import Finding
+from services.audit.domain.replay import Replay
 from services.audit.service_layer.replaying import REPORTS, Event, Scope, replay
 from shared import clock
 from shared.events import catalogue as ev
@@ -1089,7 +1091,7 @@ def _part(annotation: Any) -> type[BaseModel] | None:
 def test_only_decisions_that_cannot_grant_a_one_off_amount_are_left_unread() -> None:
     """Of another share's decisions the fold reads only those that may grant a one-off amount
     (it counts against a shared member's yearly cap); the others are recognised unread."""
-    from services.audit.domain.replay import _may_grant
+    from services.audit.adapters.archived_json import may_grant
 
     log, cases = consistent_history()
     fire = cases["fire"].decision
@@ -1100,9 +1102,9 @@ def test_only_decisions_that_cannot_grant_a_one_off_amount_are_left_unread() -> 
                 and json.loads(e[4])["outcome"] == "rejected"]
     assert rejected
 
-    assert _may_grant(fire.model_dump_json().encode())
-    assert not _may_grant(yes.model_dump_json().encode())
-    assert not _may_grant(rejected[0])
+    assert may_grant(fire.model_dump_json().encode())
+    assert not may_grant(yes.model_dump_json().encode())
+    assert not may_grant(rejected[0])
     # Written otherwise than the catalogue writes it: read, whatever it holds.
     for decision in (fire, yes):
-        assert _may_grant(json.dumps(decision.model_dump(mode="json"), sort_keys=True).encode())
+        assert may_grant(json.dumps(decision.model_dump(mode="json"), sort_keys=True).encode())

@@ -1,5 +1,5 @@
-"""Sign-in mechanism (shared/auth.py): access tokens, jurisdictions, passwords, permissions, keys
-and the FastAPI guard every service puts in front of its routes."""
+"""Sign-in mechanism (shared/auth/, and the window's passwords): access tokens, jurisdictions,
+passwords, permissions, keys and the FastAPI guard every service puts in front of its routes."""
 
 from __future__ import annotations
 
@@ -20,23 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
-from shared import auth
-from shared.auth import (
+from services.window.adapters.passwords import hash_password, needs_rehash, verify_password
+from shared.auth import dependencies, tokens
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.permissions import PERMISSIONS, allowed
+from shared.auth.principals import Principal, Role
+from shared.auth.tokens import (
     LEEWAY,
-    PERMISSIONS,
-    Principal,
-    Role,
     TokenIssuer,
     TokenVerifier,
     Unauthenticated,
-    allowed,
     bearer,
-    check_jurisdiction,
-    hash_password,
     load_token_keys,
-    needs_rehash,
-    require,
-    verify_password,
 )
 from shared.files import write_once
 from shared.settings import load_settings
@@ -89,7 +84,7 @@ def forge(key: Ed25519PrivateKey, body: Any, header: Any = None) -> str:
     """A token signed properly with ``key``, whatever its header and claims say: so that the
     claim checks are reached, not stopped at the signature."""
     header = header if header is not None else {
-        "alg": "EdDSA", "typ": "JWT", "kid": auth.key_id(key.public_key())}
+        "alg": "EdDSA", "typ": "JWT", "kid": tokens.key_id(key.public_key())}
     signing_input = f"{b64json(header)}.{b64json(body)}"
     return f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
 
@@ -146,7 +141,7 @@ def test_a_key_not_trusted_is_refused(key, verifier):
     assert refused(verifier, other) == "signed by an unknown key"
     # Signed by the stranger but naming our key: the signature must not check out.
     posing = forge(stranger, claims(), {"alg": "EdDSA", "typ": "JWT",
-                                        "kid": auth.key_id(key.public_key())})
+                                        "kid": tokens.key_id(key.public_key())})
     assert refused(verifier, posing) == "bad signature"
 
 
@@ -189,7 +184,7 @@ def test_verify_uses_the_clock_when_no_time_is_given(issuer, verifier):
 def test_alg_none_is_refused(key, verifier):
     body = b64json(claims())
     for alg in ("none", "None", "NONE"):
-        unsigned = f"{b64json({'alg': alg, 'typ': 'JWT', 'kid': auth.key_id(key.public_key())})}"
+        unsigned = f"{b64json({'alg': alg, 'typ': 'JWT', 'kid': tokens.key_id(key.public_key())})}"
         assert refused(verifier, f"{unsigned}.{body}.") == "algorithm refused: only EdDSA"
     assert refused(verifier, forge(key, claims(), {"typ": "JWT"})) == (
         "algorithm refused: only EdDSA")
@@ -199,14 +194,14 @@ def test_hs256_with_the_public_key_as_secret_is_refused(key, verifier):
     # The classic confusion: an HMAC "signed" with the public key, which everybody has.
     public = key.public_key().public_bytes(serialization.Encoding.Raw,
                                            serialization.PublicFormat.Raw)
-    header = b64json({"alg": "HS256", "typ": "JWT", "kid": auth.key_id(key.public_key())})
+    header = b64json({"alg": "HS256", "typ": "JWT", "kid": tokens.key_id(key.public_key())})
     signing_input = f"{header}.{b64json(claims())}"
     mac = hmac.new(public, signing_input.encode(), hashlib.sha256).digest()
     assert refused(verifier, f"{signing_input}.{b64(mac)}") == "algorithm refused: only EdDSA"
 
 
 def test_crit_and_foreign_typ_are_refused(key, verifier):
-    kid = auth.key_id(key.public_key())
+    kid = tokens.key_id(key.public_key())
     assert refused(verifier, forge(key, claims(), {"alg": "EdDSA", "kid": kid, "crit": ["x"]}))
     assert refused(verifier, forge(key, claims(), {"alg": "EdDSA", "kid": kid, "typ": "at+x"}))
 
@@ -396,7 +391,6 @@ EXPECTED = {
     "payment.reconcile": {"district_approver", "auditor", "administrator"},
     "audit.read": {"auditor", "administrator"},
     "identity.lookup": {"auditor", "administrator"},
-    "partner.publish": {"partner"},
     "partner.publications.read": {"administrator"},
     "monitoring.read": {"window_clerk", "town_reviewer", "district_approver", "auditor",
                         "administrator"},
@@ -424,7 +418,9 @@ def test_machines_are_kept_narrow():
     service = Principal("svc-cli", Role.SERVICE, "", NOW)
     assert [p for p in PERMISSIONS if allowed(service, p)] == ["case.read", "payment.run"]
     partner = Principal("dept-hr", Role.PARTNER, "370200", NOW)
-    assert [p for p in PERMISSIONS if allowed(partner, p)] == ["partner.publish"]
+    # A partner publishes with its department's own credential (services/verification): its
+    # token grants nothing.
+    assert [p for p in PERMISSIONS if allowed(partner, p)] == []
 
 
 def test_unknown_permission_fails_loudly():
@@ -502,7 +498,7 @@ def test_configured_keys_are_used_and_no_key_is_made(tmp_path, key):
     issuer, verifier = load_token_keys(settings(
         tmp_path, env="production", auth_signing_key=pem_private(key),
         auth_public_keys=pem_public(next_key)))
-    assert issuer is not None and issuer.key_id == auth.key_id(key.public_key())
+    assert issuer is not None and issuer.key_id == tokens.key_id(key.public_key())
     for signer in (issuer, TokenIssuer(next_key)):  # its own key and the next one
         assert verifier.verify(signer.issue("c-1", "auditor", "", TTL)).role == Role.AUDITOR
     assert list(tmp_path.iterdir()) == []
@@ -609,7 +605,7 @@ def test_control_characters_in_the_path_cannot_forge_a_log_line(caplog):
     # \r by itself; an erase-line escape and U+2028, a line break to many viewers, remain.)
     request = Request({"type": "http", "method": "GET", "path": "/r/37\x1b[2K\u2028FORGED",
                        "headers": [], "query_string": b""})
-    with pytest.raises(auth.Refused):
+    with pytest.raises(dependencies.Refused):
         check_jurisdiction(Principal("c-0142", Role.TOWN_REVIEWER, TOWN, NOW), "370212004",
                            request=request)
     [record] = refusals(caplog)
@@ -631,7 +627,7 @@ def test_check_jurisdiction_logs_without_a_request(caplog):
     caplog.set_level(logging.INFO, logger="onedoor.access")
     principal = Principal("c-0142", Role.TOWN_REVIEWER, TOWN, NOW)
     check_jurisdiction(principal, TOWN)
-    with pytest.raises(auth.Refused) as caught:
+    with pytest.raises(dependencies.Refused) as caught:
         check_jurisdiction(principal, None)
     assert caught.value.status_code == 403
     [record] = refusals(caplog)

@@ -9,17 +9,15 @@ import pytest
 
 from deploy.bank_simulator import main as simulator_main
 from deploy.bank_simulator import settle
-from services.payment.domain.bankfile import (
+from services.payment.domain.bankfile.cells import FileRefused, LineRefused
+from services.payment.domain.bankfile.disbursement import (
     BankLine,
     ControlTotalMismatch,
-    FileRefused,
-    LineRefused,
     parse_disbursement,
-    parse_results,
     read_disbursement,
     write_disbursement,
-    write_results,
 )
+from services.payment.domain.bankfile.results import parse_results, write_results
 
 CST = timezone(timedelta(hours=8))
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=CST)

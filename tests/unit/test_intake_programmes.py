@@ -16,8 +16,8 @@ from services.intake.domain.model import (
     TemporaryRequest,
     closed_statuses,
 )
-from services.intake.domain.resident_id import parse_resident_id
 from services.intake.entrypoints.schemas import ApplicationIn
+from shared.resident_id import parse_resident_id
 
 TODAY = date(2026, 11, 22)
 

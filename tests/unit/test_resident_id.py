@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from deploy.households import resident_id
-from services.intake.domain.resident_id import (
+from shared.resident_id import (
     InvalidResidentId,
     age_on,
     check_character,

@@ -80,7 +80,7 @@ REVIEWED = {
         "PaymentHeld.reason",
     ], COMPOSED),
     # The bank's return message for a failed payment, from its result file: written by the
-    # bank's system, bounded (bankfile.MAX_REASON_CHARS) and refused with control characters;
+    # bank's system, bounded (bankfile.cells.MAX_REASON_CHARS) and refused with control characters;
     # the town needs it to correct the account. Never the account (payment keeps it sealed).
     "PaymentSettled.reason": "the bank's system's return message",
 }

@@ -10,7 +10,7 @@ import pytest
 
 from services.window.adapters.services import Services, Unreachable
 from services.window.domain.accounts import Role, StaffAccount
-from shared.auth import load_token_keys
+from shared.auth.tokens import load_token_keys
 from shared.settings import Settings, instances
 
 CLERK = StaffAccount("c-1", Role("window_clerk"), "330282001", "Clerk")

@@ -21,8 +21,8 @@ from services.approval.adapters.tables import (
     stage_changes,
     temporary_grants,
 )
-from shared.db import within
 from shared.events.catalogue import ApplicationDecided
+from shared.sql import within
 
 _CASE = select(cases).where(cases.c.case_id == bindparam("cid"))
 _DECISION_EXISTS = select(decisions.c.case_id).where(decisions.c.case_id == bindparam("cid"))

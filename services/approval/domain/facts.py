@@ -17,8 +17,6 @@ from services.approval.domain.frozen import changed, quick
 if TYPE_CHECKING:  # the event models are only read here, never built
     from shared.events.catalogue import ApplicationSubmitted, VerificationReported
 
-ADULT_AGE = 18  # the law's age of majority, not a policy figure
-
 
 @quick  # made by the thousand in an audit replay
 @dataclass(frozen=True)

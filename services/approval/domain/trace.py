@@ -69,9 +69,6 @@ class PolicyView:
     def __getitem__(self, name: str) -> int:
         return self.fig(name).value
 
-    def figs(self, *names: str) -> tuple[Figure, ...]:
-        return tuple(self.fig(n) for n in names)
-
     @property
     def version(self) -> str:
         """The figures used, each as name@region/effective-date: enough to re-run the decision."""

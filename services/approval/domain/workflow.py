@@ -26,7 +26,6 @@ from shared import clock
 # disability subsidies are not (national practice).
 NOTICED = frozenset({"dibao", "tekun", "marginal"})
 RECURRING = frozenset({"dibao", "tekun", "marginal", "disability"})
-ROLES = ("window_clerk", "town_reviewer", "district_approver")
 # The rules income alone can fail; gradual exit applies only when these are all that failed.
 INCOME_RULES = frozenset({"income_below_standard", "no_income_source", "income_below_band",
                           "income_after_rigid_spending"})

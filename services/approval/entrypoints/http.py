@@ -18,7 +18,8 @@ from services.approval.domain.workflow import ActionRefused, Actor
 from services.approval.service_layer import commands
 from services.approval.service_layer.casework import UnknownCase
 from shared import clock
-from shared.auth import Principal, area_of, check_jurisdiction, require
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.principals import Principal, area_of
 from shared.db import reading
 from shared.http import CheckedRoute
 from shared.inputs import FreeText, TextLine

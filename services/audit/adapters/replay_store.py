@@ -29,8 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from services.audit.domain.replay import Entry, Finding
-from shared.db import insert_rows, make_engine
+from services.audit.domain.cases import Entry
+from services.audit.domain.findings import Finding
+from shared.bulk import insert_rows
+from shared.db import make_engine
 
 metadata = MetaData()
 

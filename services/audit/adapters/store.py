@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Engine, Text, cast, func, insert, select, tup
 from services.audit.adapters.tables import access_log, archive, checkpoints
 from services.audit.domain.chain import ChainHead, Record
 from services.audit.domain.checkpoint import Checkpoint, from_json, to_json
-from shared.db import driver_rows, insert_rows, reading
+from shared.bulk import driver_rows, insert_rows
+from shared.db import reading
 
 
 def heads(conn: Connection) -> dict[tuple[str, int], ChainHead]:

@@ -30,3 +30,8 @@ def of(moment: datetime) -> int:
 
 def moment(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
+
+
+def parsed(text: str) -> datetime:
+    """A moment as an event's JSON writes it (ISO 8601; one without a zone is UTC)."""
+    return clock.as_utc(datetime.fromisoformat(text))

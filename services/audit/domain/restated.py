@@ -14,9 +14,7 @@ import json.encoder
 import re
 from typing import Any
 
-from services.approval.domain.assessment import Assessment, Benefit
-from services.approval.domain.policy import Figure
-from services.approval.domain.trace import Check
+from services.approval.rules import Assessment, Benefit, Check, Figure
 
 # Inside JSON strings quotes are escaped, so a search for `"name":` finds only keys; the
 # top-level ones come before anything nested, except assessed_on, which is last.

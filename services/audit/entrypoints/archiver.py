@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from services.audit.domain.checkpoint import Signer
 from services.audit.service_layer.archiving import Incoming, archive, checkpoint
 from shared.bus.kafka import cluster_for
-from shared.bus.poller import EpochCheck, Poller
+from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller
 from shared.events.topics import ALL_TOPICS
 from shared.service import ServiceRuntime
 
@@ -36,7 +36,6 @@ class Archiver:
 
     def __init__(self, runtime: ServiceRuntime, *, retry_s: float = 0.5) -> None:
         self._runtime = runtime
-        self.archived_total = 0
         # A cluster client of its own: Cluster.epoch closes its admin client on a failure, which
         # must not pull the relay's from under it.
         self._cluster = cluster_for(runtime.settings)
@@ -62,12 +61,13 @@ class Archiver:
             group_id="onedoor-audit", enable_auto_commit=False,
             # From the start: a group with no offsets in this log (a first start, a restarted
             # embedded broker) reads all of it; records seen before are recognised by id.
-            auto_offset_reset="earliest", fetch_max_wait_ms=200)
+            auto_offset_reset="earliest", fetch_max_wait_ms=200,
+            consumer_timeout_ms=FETCHER_TIMEOUT_MS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
         incoming = [Incoming(r.topic, r.partition, r.offset, r.key or b"",
                              list(r.headers or ()), r.value or b"") for r in records]
-        self.archived_total += await asyncio.to_thread(self._archive, incoming)
+        await asyncio.to_thread(self._archive, incoming)
 
     def _archive(self, incoming: list[Incoming]) -> int:
         with self._runtime.uow() as uow:

@@ -2,7 +2,7 @@
 checkpoints, replay reports, a case or a region's recipients as they were on a day. Every query
 is itself logged (who, what, when) — and listed by GET /access-log, which is logged too.
 
-Who is asking is the signed access token's principal (``shared/auth.py``): only the
+Who is asking is the signed access token's principal (``shared/auth/``): only the
 ``audit.read`` roles get in, and an auditor of one district reads only that district's cases.
 """
 
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import select
 
-from services.approval.domain.policy import PolicyTable
+from services.approval.rules import PolicyTable
 from services.audit.adapters import store
 from services.audit.adapters.tables import access_log, archive
 from services.audit.domain.checkpoint import Signer, to_json
@@ -25,7 +25,8 @@ from services.audit.domain.verify import verify
 from services.audit.entrypoints.replay_cli import end_of, start_of
 from services.audit.service_layer import replaying
 from shared import clock
-from shared.auth import Principal, check_jurisdiction, require
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.principals import Principal
 from shared.db import reading
 from shared.http import CheckedRoute
 from shared.service import Runtime, ServiceRuntime

@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.approval.domain.policy import PolicyTable, load_policy
+from services.approval.rules import DEFAULT_POLICY, PolicyTable, load_policy
 from services.audit.adapters import store
-from services.audit.domain.replay import KINDS
+from services.audit.domain.findings import KINDS
 from services.audit.service_layer import replay_shares, replaying
 from shared.clock import CHINA
 from shared.db import make_engine, reading
@@ -104,8 +104,6 @@ def _scope(args: argparse.Namespace) -> replaying.Scope:
 
 
 def policy_table(paths: list[Path] | None) -> PolicyTable:
-    from services.approval.bootstrap import DEFAULT_POLICY
-
     return load_policy(*(paths or load_settings().policy_paths or [DEFAULT_POLICY]))
 
 

@@ -23,10 +23,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.approval.domain.policy import PolicyTable
+from services.approval.rules import PolicyTable
 from services.audit.adapters import replay_store, store
 from services.audit.domain import event_time
-from services.audit.domain.replay import KINDS, RUNNING, CaseState, Entry, Finding, Replay
+from services.audit.domain.cases import CaseState, Entry
+from services.audit.domain.findings import KINDS, Finding
+from services.audit.domain.households import RUNNING
+from services.audit.domain.replay import Replay
 from shared import clock
 from shared.events import topics
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.intake.domain.region import region_problem, town_problem
-from services.intake.domain.resident_id import ResidentId, age_on
+from shared.resident_id import ADULT_AGE, ResidentId, age_on
 
-ADULT_AGE = 18
 INCOME_KINDS = ("wage", "pension", "business", "property", "transfer", "other")
 # 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴 (DOMAIN.md §3)
 PROGRAMMES = ("dibao", "tekun", "marginal", "temporary", "disability")

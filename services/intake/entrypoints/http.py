@@ -22,11 +22,13 @@ from services.intake.entrypoints.schemas import (
     TemporaryOut,
 )
 from services.intake.service_layer import handlers
-from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
-from shared.db import reading, within
+from shared.auth.dependencies import access_log, check_jurisdiction, require
+from shared.auth.principals import Principal, area_of
+from shared.db import reading
 from shared.http import CheckedRoute
 from shared.pseudonym import person_ref
 from shared.service import Runtime, ServiceRuntime
+from shared.sql import within
 
 router = APIRouter(route_class=CheckedRoute, tags=["applications"])
 Clerk = Annotated[Principal, Depends(require("case.submit"))]

@@ -10,11 +10,13 @@ from sqlalchemy import exists
 
 from services.intake.adapters.tables import cases, identity_lookups, members
 from services.intake.service_layer import identities
-from shared.auth import Principal, check_jurisdiction, require
-from shared.db import reading, within
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.principals import Principal
+from shared.db import reading
 from shared.http import CheckedRoute
 from shared.inputs import FreeText
 from shared.service import Runtime
+from shared.sql import within
 
 router = APIRouter(route_class=CheckedRoute, tags=["audit"])
 

@@ -16,10 +16,10 @@ from services.intake.domain.model import (
     TemporaryRequest,
 )
 from services.intake.domain.region import region_problem
-from services.intake.domain.resident_id import InvalidResidentId, parse_resident_id
 from shared import clock
 from shared.events.catalogue import Programme, ReferralKind, Relation, SelfCare
 from shared.inputs import FreeText, TextLine
+from shared.resident_id import InvalidResidentId, parse_resident_id
 
 CareMode = Literal["home", "centralised"]
 # Far above any one-off grant (Qingdao's yearly cap per household is 30,000 yuan, and "one case,

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.domain.model import Application, CaseStatus, InvalidApplication
-from services.intake.domain.resident_id import age_on
 from services.intake.service_layer import summaries
 from shared import clock
-from shared.auth import Principal, area_of
+from shared.auth.principals import Principal, area_of
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -37,6 +36,7 @@ from shared.events.catalogue import (
 )
 from shared.events.envelope import Envelope
 from shared.pseudonym import person_ref
+from shared.resident_id import age_on
 from shared.uow import UnitOfWork
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, insert, select
 
 from services.intake.adapters.tables import cases, identity_lookups, members
-from shared.auth import area_of
+from shared.auth.principals import area_of
 from shared.uow import UnitOfWork
 
 

@@ -30,8 +30,8 @@ from services.payment.adapters.tables import (
     payments,
 )
 from services.payment.domain.model import Entitlement, Period, ScheduledPayment
+from shared.bulk import insert_rows
 from shared.clock import as_utc
-from shared.db import insert_rows
 
 # Run for every approval and change, so built once (see intake's repository for why). The kind
 # is written into the SQL, not bound: SQLite (and PostgreSQL with a generic plan) uses a partial

@@ -22,16 +22,18 @@ from sqlalchemy import select
 from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import case_areas, ledger, payments
 from services.payment.adapters.vault import AccountVault
-from services.payment.domain.bankfile import FileRefused
+from services.payment.domain.bankfile.cells import FileRefused
 from services.payment.entrypoints.idempotency import fingerprint, once
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import banking, reconciliation, runs
 from shared import clock
-from shared.auth import Principal, access_log, area_of, check_jurisdiction, require
-from shared.db import reading, within
+from shared.auth.dependencies import access_log, check_jurisdiction, require
+from shared.auth.principals import Principal, area_of
+from shared.db import reading
 from shared.http import CheckedRoute
 from shared.inputs import FreeText, TextLine
 from shared.service import Runtime, ServiceRuntime
+from shared.sql import within
 
 router = APIRouter(route_class=CheckedRoute, tags=["payments"])
 

@@ -17,7 +17,7 @@ from fastapi import HTTPException, status
 from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.repository import PaymentRepository
-from shared.auth import Principal
+from shared.auth.principals import Principal
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
 

@@ -30,12 +30,9 @@ from services.payment.adapters.vault import (
     normalise_account,
     normalise_holder,
 )
-from services.payment.domain.bankfile import (
-    FORMULA_STARTERS,
-    BankLine,
-    parse_results,
-    write_disbursement,
-)
+from services.payment.domain.bankfile.cells import FORMULA_STARTERS
+from services.payment.domain.bankfile.disbursement import BankLine, write_disbursement
+from services.payment.domain.bankfile.results import parse_results
 from services.payment.service_layer.handlers import scheduled_event
 from shared import clock
 from shared.events.catalogue import PaymentSettled

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from services.verification.adapters.tables import partner_data_access
+from shared.bulk import insert_rows
 from shared.clock import as_utc
-from shared.db import insert_rows, within
+from shared.sql import within
 
 SYSTEM = "verification"
 

@@ -17,8 +17,9 @@ from services.verification.adapters.tables import (
     temporary_grants,
 )
 from services.verification.domain.monitoring import Evidence
+from shared.bulk import insert_new
 from shared.clock import as_utc
-from shared.db import among, insert_new, within
+from shared.sql import among, within
 
 
 @dataclass(frozen=True)

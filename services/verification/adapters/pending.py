@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from services.verification.adapters.tables import households, pending_reports
 from shared.clock import as_utc
-from shared.db import within
+from shared.sql import within
 
 
 @dataclass(frozen=True)

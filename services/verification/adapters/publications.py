@@ -13,8 +13,8 @@ from services.verification.adapters.tables import (
     partner_publications,
 )
 from services.verification.domain.publication import Rejected
+from shared.bulk import insert_rows
 from shared.clock import as_utc
-from shared.db import insert_rows
 
 _pubs = partner_publications.c
 _BY_DIGEST = select(partner_publications).where(

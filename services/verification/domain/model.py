@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from services.verification.domain.partners import KINDS
+from shared.resident_id import ADULT_AGE
 
 # The kinds the report counts (the registry, partners.DEPARTMENTS, has more: kept, not yet read).
 # Unemployment benefit is transfer income, which counts like a pension.
@@ -24,7 +25,6 @@ ASSET_KINDS = frozenset({"real_estate", "vehicle", "deposit"})  # amount is valu
 DECLARED_KIND_OF = {"wage": "wage", "pension": "pension", "unemployment_benefit": "transfer"}
 # Income from work, against which the employment-cost deduction (就业成本扣减) applies.
 WORK_KINDS = frozenset({"wage", "business"})
-ADULT_AGE = 18
 # Kinds whose record is a dated event (a registration, a death, an imprisonment): its date says
 # when it happened, not how current the department's figure is.
 FACT_KINDS = frozenset(k.name for k in KINDS.values() if k.measure == "fact")

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
 from shared.inputs import DuplicateMember, loads_unique, text_problem
+from shared.resident_id import CHECK_CHARS, WEIGHTS
 
 FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of", "town_code")
 # Kinds whose records must name the person's town of residence (a 9-digit code): a large medical
@@ -35,8 +36,6 @@ MAX_AMOUNT_FEN = 10**15
 MAX_RECORD_ID = 100
 
 _RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643, ISO 7064 MOD 11-2
-_CHECK = "10X98765432"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DIGITS = re.compile(r"[0-9]{1,16}")
 _TOWN = re.compile(r"[0-9]{9}")
@@ -235,7 +234,7 @@ def _resident_id(value: object) -> str:
     a, b, c, d, e, f = _WEIGHED_THREES
     total = (a[number[0:3]] + b[number[3:6]] + c[number[6:9]] + d[number[9:12]]
              + e[number[12:15]] + f[number[15:17]])
-    if number[17] != _CHECK[total % 11]:
+    if number[17] != CHECK_CHARS[total % 11]:
         raise _Bad("resident_id: the check character does not match the number")
     return number
 
@@ -248,7 +247,7 @@ def _weighed(weights: tuple[int, ...]) -> dict[str, int]:
             for n in range(10**width)}
 
 
-_WEIGHED_THREES = tuple(_weighed(_WEIGHTS[i:i + 3]) for i in range(0, 17, 3))
+_WEIGHED_THREES = tuple(_weighed(WEIGHTS[i:i + 3]) for i in range(0, 17, 3))
 
 
 def _as_of(value: object) -> date:

@@ -13,11 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from services.verification.adapters.access import accesses, log_access
 from services.verification.adapters.pending import PendingRepository
-from services.verification.adapters.repository import (
-    HouseholdRepository,
-    PartnerRepository,
-    ReportRepository,
-)
+from services.verification.adapters.repositories.households import HouseholdRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
+from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.domain.partners import DEPARTMENT_KINDS, KINDS
 from services.verification.domain.publication import (
     MAX_RECORD_ID,
@@ -26,7 +24,8 @@ from services.verification.domain.publication import (
     read_fields,
 )
 from services.verification.service_layer import handlers
-from shared.auth import Principal, area_of, check_jurisdiction, require
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.principals import Principal, area_of
 from shared.db import reading
 from shared.events.catalogue import VerificationReported
 from shared.http import CheckedRoute

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.monitoring import LeadRepository, WarningRepository
 from services.verification.service_layer import monitoring
-from shared.auth import Principal, area_of, check_jurisdiction, require
+from shared.auth.dependencies import check_jurisdiction, require
+from shared.auth.principals import Principal, area_of
 from shared.db import reading
 from shared.events.catalogue import LeadOutcome, WarningOutcome
 from shared.http import CheckedRoute

@@ -40,7 +40,7 @@ from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.service_layer.publishing import apply_outcomes
 from shared.bus.consumer import dead_letter_headers
 from shared.bus.kafka import Cluster
-from shared.bus.poller import EpochCheck, Poller
+from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller
 from shared.events.envelope import KafkaRecord
 from shared.events.topics import DEAD_LETTER
 from shared.policy import PolicyTable
@@ -119,7 +119,8 @@ async def run(bootstrap: str, cluster: Cluster, uow_factory: Callable[[], UnitOf
     def new_consumer() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *TOPICS, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
-            auto_offset_reset="earliest", metadata_max_age_ms=5000, max_poll_records=BATCH)
+            auto_offset_reset="earliest", metadata_max_age_ms=5000, max_poll_records=BATCH,
+            consumer_timeout_ms=FETCHER_TIMEOUT_MS)
 
     # Quiet: the service's event consumer, beside this, warns already when the broker does not
     # answer.

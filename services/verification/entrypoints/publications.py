@@ -27,7 +27,7 @@ from services.verification.adapters.publications import PublicationRepository
 from services.verification.domain.publication import FileRefused
 from services.verification.entrypoints.http import department, department_of
 from services.verification.service_layer import publishing
-from shared.auth import require
+from shared.auth.dependencies import require
 from shared.db import reading
 from shared.http import CheckedRoute
 from shared.service import Runtime
@@ -52,7 +52,7 @@ class PublicationReader:
 async def publication_reader(request: Request, rt: Runtime, credentials: Annotated[
         HTTPAuthorizationCredentials | None, Security(_bearer)]) -> PublicationReader:
     """A department with its own credential, or else an administrator's access token (refusals
-    logged by shared.auth)."""
+    logged by shared.auth.dependencies)."""
     if credentials is not None:
         found = await run_in_threadpool(department_of, rt, credentials.credentials)
         if found is not None:

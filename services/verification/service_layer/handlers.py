@@ -17,13 +17,10 @@ from services.verification.adapters.access import SYSTEM as ACCESS_SYSTEM
 from services.verification.adapters.access import log_access
 from services.verification.adapters.monitoring import GrantRepository
 from services.verification.adapters.pending import PendingRepository
-from services.verification.adapters.repository import (
-    HouseholdRepository,
-    PartnerRepository,
-    RecipientRepository,
-    ReportRepository,
-    StoredReport,
-)
+from services.verification.adapters.repositories.households import HouseholdRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
+from services.verification.adapters.repositories.recipients import RecipientRepository
+from services.verification.adapters.repositories.reports import ReportRepository, StoredReport
 from services.verification.domain import model
 from services.verification.domain.model import (
     Household,

@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 
 from services.verification.adapters.live_sources import LiveSource, SourceUnavailable
 from services.verification.adapters.pending import PendingRepository, missing_text
-from services.verification.adapters.repository import HouseholdRepository, PartnerRepository
+from services.verification.adapters.repositories.households import HouseholdRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.domain.model import PartnerRecord
 from services.verification.service_layer.handlers import report_now
 from shared.db import reading

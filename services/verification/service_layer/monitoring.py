@@ -20,7 +20,8 @@ from services.verification.adapters.monitoring import (
     WarningRepository,
     evidence_json,
 )
-from services.verification.adapters.repository import HouseholdRepository, PartnerRepository
+from services.verification.adapters.repositories.households import HouseholdRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.domain.model import Household
 from services.verification.domain.monitoring import (
     MEDICAL_KIND,

@@ -27,7 +27,7 @@ from services.verification.adapters.publications import (
     Publication,
     PublicationRepository,
 )
-from services.verification.adapters.repository import PartnerRepository
+from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.domain import publication as lines
 from services.verification.domain.monitoring import MEDICAL_KIND
 from services.verification.domain.publication import (

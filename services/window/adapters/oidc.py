@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from shared.auth import _b64decode, _json_segment
+from shared.auth.tokens import b64decode, json_segment
 
 log = logging.getLogger("onedoor.window.oidc")
 LEEWAY_S = 60
@@ -156,8 +156,8 @@ class OpenIDConnect:
     async def _verified(self, token: str, nonce: str) -> dict[str, Any]:
         try:
             head, body, signature = token.split(".")
-            header, claims = _json_segment(head), _json_segment(body)
-            raw_signature = _b64decode(signature)
+            header, claims = json_segment(head), json_segment(body)
+            raw_signature = b64decode(signature)
         except ValueError as exc:
             raise SignInFailed("the ID token is malformed") from exc
         key = await self._key(header.get("kid"))
@@ -200,7 +200,7 @@ def _check_signature(alg: str, jwk: dict[str, Any], signed: bytes, signature: by
                                        int.from_bytes(signature[32:], "big"))
             point.public_key().verify(der, signed, ec.ECDSA(hashes.SHA256()))
         elif alg == "EdDSA" and kty == "OKP" and jwk.get("crv") == "Ed25519":
-            Ed25519PublicKey.from_public_bytes(_b64decode(jwk["x"])).verify(signature, signed)
+            Ed25519PublicKey.from_public_bytes(b64decode(jwk["x"])).verify(signature, signed)
         else:
             raise SignInFailed(f"algorithm {alg!r} refused for a {kty} key")
     except InvalidSignature as exc:
@@ -210,7 +210,7 @@ def _check_signature(alg: str, jwk: dict[str, Any], signed: bytes, signature: by
 
 
 def _uint(text: str) -> int:
-    return int.from_bytes(_b64decode(text), "big")
+    return int.from_bytes(b64decode(text), "big")
 
 
 def pending_cookie(pending: Pending, next_path: str) -> str:

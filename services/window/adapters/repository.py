@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.window.adapters.tables import sessions, sign_in_failures, staff_accounts
 from services.window.domain.accounts import FailedSignIns, Session, StaffAccount
-from shared.auth import Role
+from shared.auth.principals import Role
 from shared.clock import as_utc
 
 # An account's failure row, made if missing and left alone if there: the row a sign-in attempt

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from services.window.domain.accounts import StaffAccount
-from shared.auth import TokenIssuer, bearer
+from shared.auth.tokens import TokenIssuer, bearer
 from shared.settings import instances
 
 log = logging.getLogger("onedoor.window.services")

@@ -27,7 +27,7 @@ staff_accounts = Table(
     Column("role", String(30), nullable=False),
     Column("jurisdiction", String(9), nullable=False),
     Column("display_name", String(100), nullable=False),
-    # scrypt, in shared.auth's format; NULL for an account that signs in through OpenID Connect.
+    # scrypt (adapters/passwords.py); NULL for an account that signs in through OpenID Connect.
     Column("password_hash", String(200), nullable=True),
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False),

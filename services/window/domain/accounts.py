@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.auth import Role
+from shared.auth.principals import Role
 
 # The staff who sign in to the window; partner departments and OneDoor's own jobs are machine
 # clients with tokens of their own, never a password here.

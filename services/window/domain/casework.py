@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.auth import Role
+from shared.auth.principals import Role
 
 C, T, D = Role.WINDOW_CLERK, Role.TOWN_REVIEWER, Role.DISTRICT_APPROVER
 # Programmes whose proposed recipients are publicly noticed: acceptance needs the home survey.

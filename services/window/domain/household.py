@@ -16,14 +16,15 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from services.intake.domain.model import ADULT_AGE, INCOME_KINDS, PROGRAMMES, RELATIONS
-from services.intake.domain.resident_id import (
+from services.intake.vocabulary import INCOME_KINDS, PROGRAMMES, RELATIONS
+from shared.inputs import text_problem
+from shared.resident_id import (
+    ADULT_AGE,
     InvalidResidentId,
     ResidentId,
     age_on,
     parse_resident_id,
 )
-from shared.inputs import text_problem
 
 MAX_MEMBERS = 30  # intake's own limit
 _MULTILINE = frozenset({"tmp_description"})  # the one field that may run over lines
@@ -31,7 +32,7 @@ INCOME_SLOTS = 3  # income lines per member on the form; more are rare at a wind
 REFERRALS = ("medical", "education", "housing", "employment")
 SELF_CARE = ("full", "partial", "none")
 _MEMBER_FIELD = re.compile(r"m([0-9]{1,2})_")
-__all__ = ["ADULT_AGE", "INCOME_KINDS", "PROGRAMMES", "RELATIONS"]
+__all__ = ["INCOME_KINDS", "PROGRAMMES", "RELATIONS"]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ T: dict[str, tuple[str, str]] = {
     "incomes": ("申报月收入", "Declared monthly income"),
     "income_kind": ("收入类型", "Kind of income"), "amount_yuan": ("金额（元/月）", "Yuan a month"),
     "disability_grade": ("残疾等级", "Disability grade"),
+    "grade_on_record": ("残联记录残疾等级", "Disability grade on record"),
     "none": ("无", "None"),
     "consent": ("授权书签署日期", "Consent signed on"),
     "consent_hint": ("成年成员须签署家庭经济状况核对授权书。",

@@ -26,7 +26,7 @@ from services.window.entrypoints.web import (
     render,
     see_other,
 )
-from shared.auth import Role
+from shared.auth.principals import Role
 
 router = APIRouter()
 QUEUE_SIZE = 20

@@ -30,7 +30,7 @@ from services.window.entrypoints.i18n import LANGS, label, translate
 from services.window.service_layer import signin
 from services.window.service_layer.identity import IdentityProvider
 from shared import clock
-from shared.auth import PERMISSIONS
+from shared.auth.permissions import PERMISSIONS
 from shared.settings import Settings
 
 LANG_COOKIE = "onedoor_lang"

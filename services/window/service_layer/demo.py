@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from services.window.domain.accounts import StaffAccount
-from shared.auth import Role
+from shared.auth.principals import Role
 
 # A development password, printed by `make up`: these accounts exist only where nothing is real.
 DEMO_PASSWORD = "onedoor-demo"

@@ -19,7 +19,7 @@ from typing import Protocol
 import httpx
 
 from services.window.adapters.oidc import OpenIDConnect
-from shared.auth import hash_password, verify_password
+from services.window.adapters.passwords import hash_password, verify_password
 from shared.settings import Settings
 
 

@@ -18,6 +18,7 @@ from typing import NoReturn
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.window.adapters.passwords import hash_password, needs_rehash
 from services.window.adapters.repository import WindowRepository
 from services.window.domain.accounts import (
     STAFF_ID,
@@ -29,7 +30,6 @@ from services.window.domain.accounts import (
     account_problem,
 )
 from services.window.service_layer.identity import IdentityProvider
-from shared.auth import hash_password, needs_rehash
 from shared.db import reading
 
 log = logging.getLogger("onedoor.window.signin")

@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.window.adapters.passwords import hash_password
 from services.window.adapters.repository import WindowRepository
 from services.window.domain.accounts import StaffAccount, account_problem
-from shared.auth import Role, hash_password
+from shared.auth.principals import Role
 from shared.db import reading
 
 # Long enough that guessing is hopeless within the lockout's limits, short enough to type.

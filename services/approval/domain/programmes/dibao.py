@@ -9,7 +9,7 @@ subsidies for disabled members.
 from __future__ import annotations
 
 from services.approval.domain.assessment import Benefit, Outcome
-from services.approval.domain.facts import ADULT_AGE, CaseFacts, Member, share, yuan
+from services.approval.domain.facts import CaseFacts, Member, share, yuan
 from services.approval.domain.programmes.common import (
     asset_checks,
     counted_income,
@@ -17,6 +17,7 @@ from services.approval.domain.programmes.common import (
     pending_report,
 )
 from services.approval.domain.trace import Check, PolicyView
+from shared.resident_id import ADULT_AGE
 
 FIGURES = ("dibao.monthly_standard_fen", "dibao.max_real_estate", "dibao.max_vehicles",
            "dibao.deposit_limit_months", "dibao.employment_cost_deduction_fen",

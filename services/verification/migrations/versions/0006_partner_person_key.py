@@ -17,7 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _person_key(person_ref: str) -> int:
-    # Frozen copy of adapters.repository.person_key as of this revision: a migration must
+    # Frozen copy of adapters.repositories.partners.person_key as of this revision: a migration must
     # compute what it computed then, whatever the code says later.
     return zlib.crc32(person_ref.encode()) - 2**31
 

@@ -2,6 +2,9 @@
 
 Layout: 6-digit region of first registration, 8-digit birth date, 3-digit sequence (odd for
 men, even for women), check character computed with ISO 7064 MOD 11-2.
+
+A national standard, read by intake (the application), the window (its form), verification (a
+partner's records) and the demo's households: one definition for all of them.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # ISO 7064 MOD 11-2
+CHECK_CHARS = "10X98765432"  # by the weighted sum of the first 17 digits, modulo 11
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
+# The age of majority (Civil Code art. 17): a law's figure, not a policy's, so not in a policy
+# file. Intake, verification and approval each ask whether a member is an adult.
+ADULT_AGE = 18
 
 
 class InvalidResidentId(ValueError):
@@ -33,8 +39,8 @@ class ResidentId:
 
 def check_character(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
+    return CHECK_CHARS[total % 11]
 
 
 def parse_resident_id(raw: str, *, today: date) -> ResidentId:

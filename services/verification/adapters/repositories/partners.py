@@ -1,0 +1,196 @@
+"""Partner records and the credentials partners publish with."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+from zlib import crc32
+
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from services.verification.adapters.tables import (
+    partner_credentials,
+    partner_records,
+)
+from services.verification.domain.model import PartnerRecord
+from services.verification.domain.monitoring import DATED_KINDS
+from shared.bulk import insert_columns
+from shared.sql import among
+
+# Statements run for every application or publication, built once (see intake's repository).
+_RECORDS_OF = select(partner_records).where(
+    among(partner_records.c.person_key, "keys"), among(partner_records.c.person_ref, "refs"))
+
+
+def person_key(person_ref: str) -> int:
+    """The 32-bit key partner records are found by (see ``tables.partner_records``): any
+    string's, so that it does not depend on how pseudonyms are spelled; signed, so that SQLite
+    keeps it in 4 bytes. Persons may share a key (some thousands among 10 million); a lookup
+    compares the refs too."""
+    return crc32(person_ref.encode()) - 2**31
+
+
+def token_digest(token: str) -> str:
+    # Tokens are long random strings, so a plain SHA-256 is enough: there is nothing to
+    # brute-force that a slow hash would protect.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class RecordContent(Protocol):
+    """What a partner record says, as ``PartnerRecord`` and a publication's ``Upsert`` both
+    carry it (the department aside)."""
+
+    @property
+    def record_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def person_ref(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def as_of(self) -> date: ...
+    @property
+    def grade(self) -> int | None: ...
+    @property
+    def town_code(self) -> str | None: ...
+
+
+_REPLACED = ("kind", "amount_fen", "as_of", "received_at", "grade", "publication_id",
+             "town_code")  # all but the key and the person, who stays (see apply)
+_RECORDS_BY_ID = select(
+    partner_records.c.record_id, partner_records.c.person_ref, partner_records.c.kind,
+    partner_records.c.amount_fen, partner_records.c.grade, partner_records.c.town_code,
+    partner_records.c.as_of,
+).where(partner_records.c.department == bindparam("department"),
+        among(partner_records.c.record_id, "ids"))
+_DELETE_BY_ID = delete(partner_records).where(
+    partner_records.c.department == bindparam("department"),
+    among(partner_records.c.record_id, "ids"))
+
+
+
+def _changed(was: tuple[Any, ...] | None, now: RecordContent) -> bool:
+    """Whether a record's new content differs from what was stored (``was``: person_ref, kind,
+    amount_fen, grade, town_code, as_of as the driver gives it). The date counts only for the
+    kinds that are read by it — large medical bills enter and leave the warnings' window — as
+    every monthly file moves every other record's date."""
+    if was is None:
+        return True
+    if tuple(was[:5]) != (now.person_ref, now.kind, now.amount_fen, now.grade, now.town_code):
+        return True
+    return now.kind in DATED_KINDS and str(was[5])[:10] != now.as_of.isoformat()
+
+
+class PartnerRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def department_for_token(self, token: str) -> str | None:
+        return self.conn.execute(
+            select(partner_credentials.c.department)
+            .where(partner_credentials.c.token_sha256 == token_digest(token))
+        ).scalar_one_or_none()
+
+    def set_token(self, department: str, token: str) -> None:
+        values = {"token_sha256": token_digest(token), "created_at": datetime.now(UTC)}
+        changed = self.conn.execute(update(partner_credentials)
+                                    .where(partner_credentials.c.department == department)
+                                    .values(**values)).rowcount
+        if not changed:
+            self.conn.execute(insert(partner_credentials).values(department=department, **values))
+
+    def revoke_tokens(self, tokens: list[str]) -> int:
+        """Remove the credentials whose token is one of these; returns how many there were."""
+        digests = [token_digest(t) for t in tokens]
+        return self.conn.execute(delete(partner_credentials)
+                                 .where(partner_credentials.c.token_sha256.in_(digests))
+                                 ).rowcount or 0
+
+    def upsert(self, records: list[PartnerRecord]) -> set[str]:
+        """Insert new records; a record sent again (same department and id) replaces the old.
+        Returns the persons concerned (see ``apply``)."""
+        touched: set[str] = set()
+        for department in sorted({r.department for r in records}):
+            touched |= self.apply(department, [r for r in records if r.department == department],
+                                  [], publication_id=None)
+        return touched
+
+    def apply(self, department: str, upserts: Sequence[RecordContent], deletes: list[str], *,
+              publication_id: int | None) -> set[str]:
+        """One department's upserts and deletions (by record id; each id at most once), in three
+        set-based statements whatever their number. Returns the persons whose records changed:
+        those of new records, of records whose content changed, and of records deleted (a
+        corrected resident ID moves a record from one person to another; both must be looked
+        at). A record sent again with the same content is stored again but touches no one: a
+        department's monthly file mostly repeats the last one, and only what changed is worth
+        a household's reassessment."""
+        record_ids = [r.record_id for r in upserts] + deletes
+        if not record_ids:
+            return set()
+        if self.conn.dialect.name == "postgresql":
+            # The driver prepares a statement run five times, and PostgreSQL then keeps a generic
+            # plan made while the table was small: a sequential scan, which took seconds per batch
+            # once it held 100,000 records (measured). Plan each batch's lookup for the table
+            # as it is; SET LOCAL ends with the transaction.
+            self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        old = {row[0]: row[1:] for row in self.conn.execute(
+            _RECORDS_BY_ID, {"department": department, "ids": record_ids})}
+        sent = {r.record_id: r for r in upserts}
+        # Deleted, or moved to another person: out of the index of persons first. A record
+        # that stays with its person is overwritten in place below, and that index, where
+        # records land at random places, is left alone: a monthly file mostly repeats the
+        # last one.
+        if gone := [rid for rid, was in old.items()
+                    if rid not in sent or was[0] != sent[rid].person_ref]:
+            self.conn.execute(_DELETE_BY_ID, {"department": department, "ids": gone})
+        # Column by column straight from the lines, no object per record in between (the path
+        # of millions of records, bench.partner_ingest), in the order of the index of persons:
+        # its pages are then each read and written once per batch, not once per record.
+        person_keys = list(map(person_key, (r.person_ref for r in upserts)))
+        order = sorted(range(len(upserts)), key=person_keys.__getitem__)
+        ordered = [upserts[i] for i in order]
+        insert_columns(self.conn, partner_records, {
+            "record_id": [r.record_id for r in ordered], "kind": [r.kind for r in ordered],
+            "person_ref": [r.person_ref for r in ordered],
+            "person_key": [person_keys[i] for i in order],
+            "amount_fen": [r.amount_fen for r in ordered], "as_of": [r.as_of for r in ordered],
+            "grade": [r.grade for r in ordered], "town_code": [r.town_code for r in ordered],
+        }, same={"department": department, "received_at": datetime.now(UTC),
+                 "publication_id": publication_id},
+            on_conflict=("department", "record_id"), replace=_REPLACED)
+        if not old:
+            return {r.person_ref for r in upserts}
+        touched = {r.person_ref for r in upserts if _changed(old.get(r.record_id), r)}
+        # The persons the old records were about: a deletion, or a record moved to another.
+        touched |= {was[0] for rid, was in old.items()
+                    if rid not in sent or _changed(was, sent[rid])}
+        return touched
+
+    def replace_for_persons(self, department: str, person_refs: Sequence[str],
+                            records: list[PartnerRecord]) -> None:
+        """What a live source answered about these persons is all it holds about them: its
+        records about them are replaced by the answer (a record it no longer gives is gone)."""
+        self.conn.execute(delete(partner_records).where(
+            partner_records.c.department == department,
+            partner_records.c.person_key.in_([person_key(r) for r in person_refs]),
+            partner_records.c.person_ref.in_(list(person_refs))))
+        self.apply(department, records, [], publication_id=None)
+
+    def for_persons(self, refs: list[str]) -> list[PartnerRecord]:
+        rows = self.conn.execute(_RECORDS_OF, {"keys": [person_key(r) for r in refs],
+                                               "refs": refs}).mappings()
+        return [PartnerRecord(department=r["department"], record_id=r["record_id"],
+                              kind=r["kind"], person_ref=r["person_ref"],
+                              amount_fen=r["amount_fen"], as_of=r["as_of"], grade=r["grade"],
+                              town_code=r["town_code"])
+                for r in rows]
