@@ -556,6 +556,18 @@ class PaymentSettled(Event):
     kind: Literal["monthly", "one_off", "batch"]
     amount_fen: int = Field(gt=0)
     outcome: Literal["paid", "failed"]
-    reason: str | None = None
+    # Which kind of refusal (payment's domain/failures.py); the bank's own words, which may name
+    # the holder, stay in payment with the payment (``GET /cases/{id}/payments``).
+    reason_code: Literal["account_closed", "no_such_account", "name_mismatch", "account_frozen",
+                         "other"] | None = None
     bank_file_id: str
     settled_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        # Archived before the words stayed in payment: read as a refusal of another kind.
+        data, said = _without_typed_text(data, "reason")
+        if said and isinstance(data, dict) and data.get("reason_code") is None:
+            data["reason_code"] = "other"
+        return data

@@ -135,10 +135,14 @@ def test_a_failed_payment_is_corrected_reissued_paid_and_reconciled(system):
     assert report["rejected"] == [] and not report["already_imported"]
     assert import_results(system, result)["already_imported"] is True  # the same file twice
 
-    failed_entry = f"for {month}, {SIMULATED_FAILURE}"
+    # The timeline says which kind of refusal; the bank's own words stay in payment.
+    failed_entry = f"for {month}, 账户已销户 account closed"
     wait_until(lambda: any(s.startswith("发放失败 payment failed") and failed_entry in s
                            for s in intake_timeline(system, case_id)),
                timeout_s=60, interval_s=0.3, what="intake shows the failed payment")
+    shown = httpx.get(f"{pay}/cases/{case_id}/payments", headers=office, timeout=10).json()
+    assert [p["failure_reason"] for p in shown["payments"]
+            if p["payment_id"] == monthly["payment_id"]] == [SIMULATED_FAILURE]
 
     # Not re-issued into the same closed account; corrected, it is re-issued — once.
     reissue_url = f"{pay}/payments/{monthly['payment_id']}/reissue"

@@ -79,10 +79,8 @@ REVIEWED = {
         # Payment's last guard: the cap and the amounts.
         "PaymentHeld.reason",
     ], COMPOSED),
-    # The bank's return message for a failed payment, from its result file: written by the
-    # bank's system, bounded (bankfile.cells.MAX_REASON_CHARS) and refused with control characters;
-    # the town needs it to correct the account. Never the account (payment keeps it sealed).
-    "PaymentSettled.reason": "the bank's system's return message",
+    # The bank's own words on a refused payment stay in payment (they may name the holder); the
+    # event's reason_code is a Literal, so it is not text to review here.
 }
 
 

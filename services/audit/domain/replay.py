@@ -272,7 +272,7 @@ class Replay:
         if e["outcome"] == "paid":
             case.paid_fen += e["amount_fen"]
         return f"payment {e['period']} {e['outcome']}" + \
-            (f": {e['reason']}" if e.get("reason") else "")
+            (f": {e['reason_code']}" if e.get("reason_code") else "")
 
     def payment_held(self, case: CaseState, at: int, event_id: str | None, value: bytes,
                      reporting: bool) -> str:

@@ -181,6 +181,15 @@ def payment_held(event: PaymentHeld) -> str:
 def payment_settled(event: PaymentSettled) -> str:
     if event.outcome == "paid":
         return f"已到账 paid: {yuan(event.amount_fen)} yuan for {event.period}"
-    # The bank's reason, never the account: the town corrects the account, then re-issues.
+    # The kind of refusal; the bank's words stay in payment, shown on the case page to staff
+    # entitled to it. The town corrects the account, then re-issues.
+    why = FAILURES.get(event.reason_code or "", FAILURES["other"])
     return (f"发放失败 payment failed: {yuan(event.amount_fen)} yuan for {event.period}, "
-            f"{event.reason}; 请镇街核对账户 the town corrects the account")
+            f"{why}; 请镇街核对账户 the town corrects the account")
+
+
+FAILURES = {"account_closed": "账户已销户 account closed",
+            "no_such_account": "账号不存在 no such account",
+            "name_mismatch": "户名不符 name does not match",
+            "account_frozen": "账户冻结 account frozen",
+            "other": "银行退回 refused by the bank"}

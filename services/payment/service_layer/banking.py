@@ -33,6 +33,7 @@ from services.payment.adapters.vault import (
 from services.payment.domain.bankfile.cells import FORMULA_STARTERS
 from services.payment.domain.bankfile.disbursement import BankLine, write_disbursement
 from services.payment.domain.bankfile.results import parse_results
+from services.payment.domain.failures import failure_code
 from services.payment.service_layer.handlers import scheduled_event
 from shared import clock
 from shared.events.catalogue import PaymentSettled
@@ -232,7 +233,8 @@ def import_results(uow: UnitOfWork, content: bytes, *,
             case_id=row["case_id"], payment_id=line.payment_id,
             programme=row["programme"], period=row["period"], kind=row["kind"],
             amount_fen=row["amount_fen"], outcome=line.outcome,  # type: ignore[arg-type]
-            reason=line.reason, bank_file_id=parsed.file_id, settled_at=now))
+            reason_code=failure_code(line.reason), bank_file_id=parsed.file_id,
+            settled_at=now))
         applied.append(_Line(line.line_no, line.payment_id, line.outcome))
     report = {
         "file_id": parsed.file_id, "bank_code": parsed.bank_code, "sha256": digest,
