@@ -8,13 +8,13 @@ soon an event moves again after the quiet.
    options of the broker's kind) on a topic of its own; ``--cases`` times, after ``--gap``
    seconds of quiet, one record published as a relay publishes it (and rings, on the embedded
    broker), timed from the send to the strategy's ``handle``.
-3. Wake, through the services: then, ``--cases`` times, after ``--gap`` seconds of quiet, one
-   case submitted at intake.
-   Every record of the case is read off the bus afterwards, and each hop timed from the clocks
-   the records carry: the relay's hop from the event's creation in a unit of work (``ce_time``)
-   to its send (the Kafka record's timestamp), the consumer's hop from that send to the next
-   service's handler creating its own event (that event's ``ce_time``). Nothing of the bench
-   listens on the bus while the system rests, so the figures include no watcher of its own.
+3. Wake, through the services: ``--cases`` times, after ``--gap`` seconds of quiet, one case
+   submitted at intake. Every record of the cases is read off the bus afterwards, and each hop
+   timed from the clocks the records carry: the relay's hop from the event's creation in a unit
+   of work (``ce_time``) to its send (the Kafka record's timestamp), the consumer's hop from that
+   send to the next service's handler creating its own event (that event's ``ce_time``: the
+   handler's own work up to there is in it). Nothing of the bench listens on the bus while the
+   system rests, so the quiet figures include no watcher of its own.
 
 ``--broker``: the embedded Tansu broker (the default) or a single Apache Kafka node.
 """
@@ -177,7 +177,7 @@ async def bus_wake(settings: Settings, samples: int, gap_s: float) -> list[float
             sent = time.perf_counter()
             await producer.send_and_wait(topic, value=value, key=b"probe")
             if kind == "embedded":
-                doorbell.ring(bootstrap)  # as the relay does once its batch is in
+                doorbell.ring(bootstrap, [topic])  # as a relay does once its batch is in
             while value not in seen.at:
                 seen.arrived.clear()
                 await seen.arrived.wait()

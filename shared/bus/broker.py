@@ -8,6 +8,7 @@ relays know to re-send what they had published (see relay.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+from shared.bus.doorbell import bell_directory
 from shared.bus.kafka import Cluster
 from shared.settings import BrokerKind
 
@@ -127,6 +129,10 @@ class EmbeddedBroker:
         if self._process is not None:
             end_processes([self._process], grace_s=5)
             self._process = None
+        # Its readers' doorbell directory, once they are all gone (a reader killed mid-rest
+        # leaves it, empty, behind).
+        with contextlib.suppress(OSError):
+            bell_directory(self.bootstrap).rmdir()
 
     def restart(self) -> None:
         """Stop and start again: everything the broker held is forgotten."""

@@ -10,9 +10,10 @@ and a reader with nothing to read stops fetching until the bell rings (or a whil
 for writers that do not ring: partners, tools).
 
 The bell is a directory of Unix datagram sockets, one per broker address: a reader binds one
-there and waits for it to be readable; a ring is one empty datagram to each. A socket whose
-reader is gone refuses the datagram and is removed. Losing a ring costs latency, never a record:
-a reader that rests still looks again after its longest rest.
+there and waits for it to be readable; a ring is one datagram to each, naming the topics written
+(so that a reader of other topics rests on without asking the broker; a ring naming none is for
+every reader). A socket whose reader is gone refuses the datagram and is removed. Losing a ring
+costs latency, never a record: a reader that rests still looks again after its longest rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import socket
 import tempfile
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,11 @@ def bell_directory(bootstrap: str) -> Path:
     return Path(tempfile.gettempdir()) / f"onedoor-doorbell-{name}"
 
 
-def ring(bootstrap: str) -> None:
-    """Tell every reader of the broker at ``bootstrap`` that records were written."""
+def ring(bootstrap: str, topics: Iterable[str] = ()) -> None:
+    """Tell every reader of the broker at ``bootstrap`` that records were written to ``topics``
+    (to any, when none are named)."""
     directory = bell_directory(bootstrap)
+    message = "\n".join(sorted(set(topics))).encode()
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
@@ -48,7 +52,7 @@ def ring(bootstrap: str) -> None:
         for name in names:
             path = directory / name
             try:
-                sender.sendto(b"", str(path))
+                sender.sendto(message, str(path))
             except BlockingIOError:
                 pass  # its reader has rings waiting already
             except (ConnectionRefusedError, FileNotFoundError):
@@ -66,6 +70,8 @@ class Doorbell:
         self._path: Path | None = None
         self._socket: socket.socket | None = None
         self._rung = asyncio.Event()
+        self._topics: set[str] = set()  # named by the rings not yet taken
+        self._any = False  # a ring named no topic
 
     def open(self) -> None:
         self._path = self._directory / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -91,12 +97,29 @@ class Doorbell:
         assert self._socket is not None
         with contextlib.suppress(BlockingIOError, InterruptedError):
             while True:
-                self._socket.recv(16)
+                message = self._socket.recv(65536)
+                if message:
+                    self._topics.update(message.decode(errors="replace").split("\n"))
+                else:
+                    self._any = True
 
     def clear(self) -> None:
         """Forget the rings so far: what they announced is in the log by now."""
         if self._socket is not None:
             self._drain()
+        self._forget()
+
+    def take(self, topics: set[str]) -> bool:
+        """Whether the rings since the last ``take`` or ``clear`` named one of ``topics`` (or
+        none at all); forgets them. Rings not yet read off the socket are kept for the next
+        ``wait``."""
+        for_these = self._any or not self._topics.isdisjoint(topics)
+        self._forget()
+        return for_these
+
+    def _forget(self) -> None:
+        self._topics.clear()
+        self._any = False
         self._rung.clear()
 
     async def wait(self, timeout_s: float) -> bool:

@@ -44,8 +44,9 @@ a record by up to half of it, and a short one keeps every reader fetching fifty 
 So on the embedded broker a poller whose fetch brought nothing *rests*: it pauses its partitions
 and waits for the doorbell (doorbell.py), which the outbox relays ring once their records are in
 the log, or for ``rest_s`` — the latency left for writers that do not ring (partners, tools).
-Before and after each wait it asks the broker for the partitions' ends: a ring for another
-topic, or none, leaves it resting; records past its position end the rest.
+A ring naming one of its topics ends the rest at once; one for other topics leaves it resting.
+Before each wait, and after ``rest_s`` without a ring for it, it asks the broker for the
+partitions' ends: records past its position end the rest.
 """
 
 from __future__ import annotations
@@ -205,12 +206,13 @@ class Poller:
             await self._commit(consumer, batches)
 
     async def _rest(self, consumer: AIOKafkaConsumer, doorbell: Doorbell) -> None:
-        """Stops fetching until the partitions hold records past the consumer's position, the
-        assignment or the epoch changes. Looks after each ring (which may be another topic's)
-        and every ``rest_s``."""
+        """Stops fetching until a ring names one of its topics, the partitions hold records
+        past the consumer's position (looked at every ``rest_s``), or the assignment or the
+        epoch changes."""
         resting = consumer.assignment()
         if not resting:
             return
+        topics = {tp.topic for tp in resting}
         consumer.pause(*resting)
         self.rests += 1
         try:
@@ -220,14 +222,31 @@ class Poller:
                 doorbell.clear()
                 if not await self._caught_up(consumer, resting):
                     return
-                if not await doorbell.wait(self._rest_s) and not await self._in_epoch(
-                        consumer, await self._epoch_now()):
+                if await self._rung_for(doorbell, topics):
+                    return
+                if not await self._in_epoch(consumer, await self._epoch_now()):
                     return
                 # Paused, this returns nothing; it tells the group this member still reads
                 # (a consumer that stops asking for max_poll_interval_ms is put out of it).
-                await consumer.getmany(timeout_ms=0)
+                try:
+                    await consumer.getmany(timeout_ms=0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    return  # the fetch after the rest meets it again, and says so
         finally:
             consumer.resume(*consumer.paused())
+
+    async def _rung_for(self, doorbell: Doorbell, topics: set[str]) -> bool:
+        """Whether a ring names one of ``topics`` within ``rest_s`` (rings for others wait on)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._rest_s
+        while (left := deadline - loop.time()) > 0:
+            if not await doorbell.wait(left):
+                return False
+            if doorbell.take(topics):
+                return True
+        return False
 
     async def _caught_up(self, consumer: AIOKafkaConsumer,
                          partitions: set[TopicPartition]) -> bool:

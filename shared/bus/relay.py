@@ -167,7 +167,8 @@ class OutboxRelay:
         sent = [row.id for row, r in zip(rows, results, strict=True)
                 if not isinstance(r, Exception)]
         if sent and self._cluster.kind == "embedded":
-            doorbell.ring(self._bootstrap)  # in the log now: the readers may look
+            # In the log now: their readers may look.
+            doorbell.ring(self._bootstrap, {row.topic for row in rows})
         if sent:
             await asyncio.to_thread(self._mark_published, claim, sent, epoch)
             self.published_total += len(sent)

@@ -52,6 +52,25 @@ async def test_cleared_rings_are_forgotten_and_later_ones_kept(addresses: list[s
         bell.close()
 
 
+async def test_a_ring_says_which_topics_were_written(addresses: list[str]) -> None:
+    here = addresses[0]
+    bell = Doorbell(here)
+    bell.open()
+    try:
+        ring(here, ["onedoor.decisions"])
+        assert await bell.wait(0.5)
+        assert not bell.take({"onedoor.applications"})  # and forgotten
+        ring(here, ["onedoor.decisions", "onedoor.payments"])
+        assert await bell.wait(0.5)
+        assert bell.take({"onedoor.payments", "onedoor.referrals"})
+        ring(here)  # no topic named: for every reader
+        assert await bell.wait(0.5)
+        assert bell.take({"onedoor.applications"})
+        assert not await bell.wait(0.05)
+    finally:
+        bell.close()
+
+
 async def test_a_ring_removes_the_socket_of_a_reader_that_is_gone(addresses: list[str]) -> None:
     here = addresses[0]
     directory = bell_directory(here)
