@@ -91,6 +91,16 @@ class PolicyTable:
         cache[(region, on)] = found
         return found
 
+    def amended(self, figures: tuple[Figure, ...] | list[Figure]) -> PolicyTable:
+        """This table with published figures added, in publication order: a figure for the same
+        name, region and effective date as one already here replaces it (a correction made
+        before it took effect). Approval and the audit replay both build tables this way, so
+        the same publications give the same ``version``."""
+        by_key = {(f.name, f.region, f.effective_from): f for f in self.figures}
+        for f in figures:
+            by_key[(f.name, f.region, f.effective_from)] = f
+        return PolicyTable(tuple(by_key.values()), self.holidays, self.workdays)
+
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:
             return True
@@ -200,3 +210,11 @@ def load_policy(paths: list[Path], known: Known,
     for path in paths:
         files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
     return parse_policies([(f.read_text(encoding="utf-8"), str(f)) for f in files], known, renames)
+
+
+def published_figure(proposal_id: str, name: str, region: str, effective_from: date,
+                     value: int) -> Figure:
+    """A figure the bureau published through the system. Its source names the proposal, not
+    the document the officer typed (that text stays with approval), so it may travel in a
+    decision's trace."""
+    return Figure(name, region, effective_from, value, f"published: policy proposal {proposal_id}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,6 +49,9 @@ class ServiceRuntime:
     migrations_dir: Path
     consumer: EventConsumer | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Long-lived background work of the service's own (approval's recalculation jobs), started
+    # and stopped with the relay and the consumer: (name, coroutine function).
+    jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work whose commit wakes this service's relay."""
@@ -120,6 +123,8 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     runtime.tasks.append(supervised(f"{runtime.name}-relay", runtime.relay.run))
     if runtime.consumer is not None:
         runtime.tasks.append(supervised(f"{runtime.name}-consumer", runtime.consumer.run))
+    for job_name, job in runtime.jobs:
+        runtime.tasks.append(supervised(f"{runtime.name}-{job_name}", job))
     try:
         yield
     finally:

@@ -39,6 +39,12 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     "monitoring.read": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER,
                                   _R.AUDITOR, _R.ADMINISTRATOR}),
     "monitoring.close": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
+    # The bureau's policy figures: one officer proposes, another approves (four eyes: the
+    # workflow refuses the proposer's own approval). Auditors and approvers read the history.
+    "policy.propose": frozenset({_R.POLICY_OFFICER}),
+    "policy.approve": frozenset({_R.POLICY_OFFICER}),
+    "policy.read": frozenset({_R.POLICY_OFFICER, _R.DISTRICT_APPROVER, _R.AUDITOR,
+                              _R.ADMINISTRATOR}),
     "admin": frozenset({_R.ADMINISTRATOR}),
 })
 

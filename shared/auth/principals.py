@@ -17,6 +17,7 @@ class Role(StrEnum):
     ADMINISTRATOR = "administrator"
     PARTNER = "partner"  # another department's system
     SERVICE = "service"  # OneDoor's own machines: the CLI, the demo, internal jobs
+    POLICY_OFFICER = "policy_officer"  # 政策管理: a city's or district's policy figures
 
 
 _ROLES = {role.value: role for role in Role}

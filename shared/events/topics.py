@@ -10,7 +10,9 @@ DECISIONS = "onedoor.decisions"  # approval → payment, intake, verification (i
 PAYMENTS = "onedoor.payments"  # payment → intake
 REFERRALS = "onedoor.referrals"  # approval ↔ other departments (专项救助), → intake
 MONITORING = "onedoor.monitoring"  # verification → audit, window: early warnings, discovery leads
+# approval → audit and approval's own replicas: the bureau's published policy figures, in order
+POLICY = "onedoor.policy"
 DEAD_LETTER = "onedoor.dead-letter"  # any consumer, for events it could not process
 
-ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, REFERRALS, MONITORING,
+ALL_TOPICS = (APPLICATIONS, VERIFICATIONS, DECISIONS, PAYMENTS, REFERRALS, MONITORING, POLICY,
               DEAD_LETTER)

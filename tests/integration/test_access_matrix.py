@@ -71,6 +71,11 @@ POLICY_PATHS = [DEFAULT_POLICY, ROOT / "tests" / "e2e" / "fast_notice.toml"]
 
 DISTRICT, TOWN = "330282", "330282001"  # where the case is handled
 OTHER_TOWN, OTHER_DISTRICT = "330282002", "370202"
+# A policy proposal for the district: its Dibao standard from next month.
+_NEXT = clock.today().replace(day=1) + timedelta(days=32)
+PROPOSAL = {"name": "dibao.monthly_standard_fen", "region_code": DISTRICT,
+            "effective_from": _NEXT.replace(day=1).isoformat(), "value": 110_550,
+            "source": "access matrix document", "reason": "access matrix"}
 PLACES = {"own_town": TOWN, "own_district": DISTRICT, "other_town": OTHER_TOWN,
           "other_district": OTHER_DISTRICT, "everywhere": ""}
 # The roles that may hold every region ("" jurisdiction): docs/ARCHITECTURE.md, "Sign-in".
@@ -171,6 +176,8 @@ class Seed:
     publication_id: str = ""  # the bank's bulk publication
     warning_id: str = ""  # an early warning on the case (the applicant's death)
     lead_id: str = ""  # a discovery lead in the town (a stranger's medical bills)
+    proposal_id: str = ""  # a policy proposal for the district, awaiting a second officer
+    job_id: str = ""  # the recalculation of a published one
 
 
 def _get(url: str) -> Callable[[Seed], Call]:
@@ -262,6 +269,24 @@ ENDPOINTS: list[Endpoint] = [
              _get("/assessments/{assessment_id}/replay"), area=TOWN),
     Endpoint("approval", "GET", "/decisions/{case_id}", "case.read",
              _get("/decisions/{case_id}"), area=TOWN),
+    # Policy administration: a district officer reaches the district (a city's, its districts).
+    Endpoint("approval", "GET", "/policy/catalogue", "policy.read", _get("/policy/catalogue")),
+    Endpoint("approval", "POST", "/policy/proposals", "policy.propose", lambda s: Call(
+        "/policy/proposals", json={**PROPOSAL, "value": 110_600}), area=DISTRICT),
+    Endpoint("approval", "GET", "/policy/proposals", "policy.read",
+             _get("/policy/proposals?status=proposed")),  # filtered by reach: its own test
+    Endpoint("approval", "GET", "/policy/proposals/{proposal_id}", "policy.read",
+             _get("/policy/proposals/{proposal_id}"), area=DISTRICT),
+    Endpoint("approval", "POST", "/policy/proposals/{proposal_id}/approve", "policy.approve",
+             lambda s: Call(f"/policy/proposals/{s.proposal_id}/approve", json={}),
+             area=DISTRICT),
+    Endpoint("approval", "POST", "/policy/proposals/{proposal_id}/reject", "policy.approve",
+             lambda s: Call(f"/policy/proposals/{s.proposal_id}/reject",
+                            json={"note": "access matrix"}), area=DISTRICT),
+    Endpoint("approval", "GET", "/policy/history", "policy.read",
+             _get("/policy/history?region_code=" + DISTRICT)),
+    Endpoint("approval", "GET", "/policy/recalculations/{job_id}", "policy.read",
+             _get("/policy/recalculations/{job_id}"), area=DISTRICT),
     *_public("approval", "/policy/{region_code}", "/policy/dibao/{region_code}",
             region_code=DISTRICT),
     *_operations("approval"),
@@ -559,6 +584,18 @@ def _seed(system: System) -> None:
     [lead] = _ok(http["verification"].get("/leads", headers=tokens.reviewer(TOWN)))["leads"]
     seed.warning_id, seed.lead_id = warning["warning_id"], lead["lead_id"]
     _carry(system)
+
+    # Policy: one figure proposed and approved by two officers (its recalculation is queued),
+    # another proposed and waiting.
+    first = tokens.headers(Role.POLICY_OFFICER, "matrix-seed-officer-1", DISTRICT)
+    second = tokens.headers(Role.POLICY_OFFICER, "matrix-seed-officer-2", DISTRICT)
+    published = _ok(http["approval"].post("/policy/proposals", headers=first, json=PROPOSAL),
+                    201)
+    seed.job_id = _ok(http["approval"].post(f"/policy/proposals/{published['proposal_id']}"
+                                            "/approve", headers=second, json={})
+                      )["recalculation_job_id"]
+    seed.proposal_id = _ok(http["approval"].post("/policy/proposals", headers=first, json={
+        **PROPOSAL, "value": 110_700}), 201)["proposal_id"]
 
     # Every request that takes an Idempotency-Key is made once in the place, with the key the
     # matrix sends again: a caller elsewhere must not get the remembered answer.

@@ -34,7 +34,7 @@ def test_shutdown_leaves_behind_what_will_not_stop(tmp_path, monkeypatch, caplog
     disposed = []
     runtime = SimpleNamespace(
         name="intake", migrations_dir=MIGRATIONS, relay=stubborn, cluster=stubborn,
-        consumer=None, tasks=[],
+        consumer=None, tasks=[], jobs=[],
         settings=SimpleNamespace(database_url=lambda _: f"sqlite:///{tmp_path / 'i.db'}"),
         engine=SimpleNamespace(dispose=lambda: disposed.append(True)))
 

@@ -45,6 +45,8 @@ REVIEWED = {
         "VerificationReported.report_id",
         # staff ids from the signed-in token ("town_reviewer:t-017"), not a name
         "CaseStageChanged.actor", "DiscoveryLeadClosed.closed_by", "EarlyWarningClosed.closed_by",
+        "PolicyPublished.case_id", "PolicyPublished.proposal_id", "PolicyPublished.proposed_by",
+        "PolicyPublished.approved_by",
     ], IDS),
     **dict.fromkeys([
         "ApplicationDecided.region_code", "ApplicationDecided.town_code",
@@ -61,6 +63,9 @@ REVIEWED = {
         "VerificationReported.region_code", "VerificationReported.flags.source",
         "VerificationReported.members.sources", "VerificationReported.members.by_kind.sources",
         "VerificationReported.sources.department",
+        # A figure's name (one approval knows), its region and the policy digest; the officers'
+        # source document and reason stay in approval.
+        "PolicyPublished.name", "PolicyPublished.region_code", "PolicyPublished.policy_version",
         *(f"{m}.reasons.{f}" for m in ("ApplicationDecided", "CaseAssessed")
           for f in ("rule", "label_zh", "parameters.name", "parameters.region",
                     "parameters.effective_from", "parameters.source")),

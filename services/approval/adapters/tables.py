@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Integer,
     MetaData,
@@ -152,4 +153,60 @@ referrals = Table(
     Column("note", Text, nullable=True),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("answered_at", DateTime(timezone=True), nullable=True),
+)
+
+policy_proposals = Table(
+    "policy_proposals",
+    metadata,
+    # A new version of one policy figure, proposed by one officer and approved by another
+    # (issue 22). Published rows, in ``sequence`` order over the packaged files, are the policy.
+    Column("proposal_id", String(40), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("region_code", String(6), nullable=False, index=True),
+    Column("effective_from", Date, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("replaces_value", BigInteger, nullable=True),
+    # What the officers typed: kept here, never on the bus (issue 21).
+    Column("source", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # proposed | published | rejected
+    Column("proposed_by", String(80), nullable=False),
+    Column("proposed_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(80), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("sequence", Integer, nullable=True, unique=True),  # publication order, from 1
+    Column("policy_version", String(16), nullable=True),
+)
+
+recalculations = Table(
+    "recalculations",
+    metadata,
+    # One job per publication: every recipient the figure reaches, recalculated in batches.
+    # ``cursor`` (the last case done) moves in the same transaction as the batch's changes, so
+    # a crash resumes where it stopped; the lease lets one instance of many run it.
+    Column("job_id", String(40), primary_key=True),
+    Column("proposal_id", String(40), nullable=False, unique=True),
+    Column("status", String(12), nullable=False),  # queued | running | done
+    Column("cursor", String(40), nullable=True),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("to_review", Integer, nullable=False),
+    Column("claimed_by", String(80), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+recalculated = Table(
+    "recalculated",
+    metadata,
+    # Each household's change, explained: old and new monthly amount and the figures that moved.
+    Column("job_id", String(40), primary_key=True),
+    Column("case_id", String(40), primary_key=True),
+    Column("outcome", String(20), nullable=False),  # amount_changed | suspended | … | unchanged
+    Column("old_monthly_fen", BigInteger, nullable=False),
+    Column("new_monthly_fen", BigInteger, nullable=False),
+    Column("explanation", Text, nullable=False),  # composed by code from the figures
 )

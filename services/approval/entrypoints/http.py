@@ -29,7 +29,8 @@ T = TypeVar("T")
 
 
 def policy(request: Request) -> PolicyTable:
-    return request.app.state.policy  # type: ignore[no-any-return]
+    """The policy as published now: the packaged files and the bureau's publications."""
+    return request.app.state.policy.current()  # type: ignore[no-any-return]
 
 
 Policy = Annotated[PolicyTable, Depends(policy)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -64,11 +65,21 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
                      home_survey=repo.surveyed(case_id), verified=verified)
 
 
+def current_facts(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
+    """The facts with what approval itself knows of the household today."""
+    refs = [m.person_ref for m in facts.members]
+    return replace(facts, household_status=repo.household_status(refs),
+                   temporary_granted_this_year_fen=repo.temporary_granted(
+                       refs, clock.local_date(now).year, excluding=facts.case_id))
+
+
 def run_assessment(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any],
-                   facts: CaseFacts, policy: PolicyTable, now: datetime) -> Assessment:
-    """Assess, store the assessment with its exact inputs, and publish it."""
-    on = clock.local_date(now)
-    result = assess(facts, policy, on)
+                   facts: CaseFacts, policy: PolicyTable, now: datetime, *,
+                   on: date | None = None, result: Assessment | None = None) -> Assessment:
+    """Assess (on ``on``, today by default), store the assessment with its exact inputs, and
+    publish it. A caller that assessed already passes its ``result`` (same facts, table, day)."""
+    on = on or clock.local_date(now)
+    result = result or assess(facts, policy, on)
     assessment_id = str(uuid.uuid4())
     event = ev.CaseAssessed(
         case_id=facts.case_id, assessment_id=assessment_id, report_id=facts.report_id,

@@ -23,6 +23,7 @@ from services.approval.domain.workflow import (
     town_review_due,
 )
 from services.approval.service_layer import casework
+from services.approval.service_layer.policy_book import PolicyBook
 from shared import clock
 from shared.events.catalogue import (
     ApplicationSubmitted,
@@ -31,14 +32,6 @@ from shared.events.catalogue import (
 )
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
-
-
-def _current(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
-    """The facts with what approval itself knows of the household today."""
-    refs = [m.person_ref for m in facts.members]
-    return replace(facts, household_status=repo.household_status(refs),
-                   temporary_granted_this_year_fen=repo.temporary_granted(
-                       refs, clock.local_date(now).year, excluding=facts.case_id))
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uow: UnitOfWork,
@@ -63,7 +56,8 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
     if emergency:
         # 急难: the town may pay within hours, before any report, so assess on the form alone
         # and put the case in front of the reviewer with the emergency time limit.
-        casework.run_assessment(uow, repo, row, _current(repo, facts, now), policy, now)
+        casework.run_assessment(uow, repo, row, casework.current_facts(repo, facts, now),
+                                policy, now)
         rules = casework.rules_for(policy, event.region_code, now)
         changes.append(Change("awaiting_review", "emergency_registered",
                               explanation="emergency: may be paid in advance, verified after",
@@ -102,7 +96,7 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
     repo.mark_assessed(report.report_id)
     previous = case.assessment
     previous_facts = casework.facts_of(row)
-    facts = _current(repo, with_report(previous_facts, report), now)
+    facts = casework.current_facts(repo, with_report(previous_facts, report), now)
     assessment = casework.run_assessment(uow, repo, row, facts, policy, now)
     row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
     repo.set_case(case.case_id, facts=row["facts"])
@@ -133,16 +127,20 @@ def _earned(facts: CaseFacts) -> int:
     return sum(m.employment_monthly_fen or 0 for m in facts.members)
 
 
-def handlers(policy: PolicyTable) -> dict[type, object]:
-    """The routing table; the policy table is bound here, once, by the bootstrap."""
+def handlers(policy: PolicyTable | PolicyBook) -> dict[type, object]:
+    """The routing table; the policy is bound here, once, by the bootstrap. A ``PolicyBook``
+    gives each event the policy as published when its transaction reads it."""
+
+    def table(uow: UnitOfWork) -> PolicyTable:
+        return policy.current(uow.conn) if isinstance(policy, PolicyBook) else policy
 
     def application_submitted(event: ApplicationSubmitted, envelope: Envelope,
                               uow: UnitOfWork) -> None:
-        on_application_submitted(event, envelope, uow, policy=policy)
+        on_application_submitted(event, envelope, uow, policy=table(uow))
 
     def verification_reported(event: VerificationReported, envelope: Envelope,
                               uow: UnitOfWork) -> None:
-        on_verification_reported(event, envelope, uow, policy=policy)
+        on_verification_reported(event, envelope, uow, policy=table(uow))
 
     return {ApplicationSubmitted: application_submitted,
             VerificationReported: verification_reported}
