@@ -283,6 +283,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("approval", "POST", "/policy/proposals/{proposal_id}/reject", "policy.approve",
              lambda s: Call(f"/policy/proposals/{s.proposal_id}/reject",
                             json={"note": "access matrix"}), area=DISTRICT),
+    Endpoint("approval", "POST", "/policy/simulations", "policy.read", lambda s: Call(
+        "/policy/simulations", json={k: PROPOSAL[k] for k in (
+            "name", "region_code", "effective_from", "value")}), area=DISTRICT),
+    Endpoint("approval", "GET", "/policy/proposals/{proposal_id}/simulation", "policy.read",
+             _get("/policy/proposals/{proposal_id}/simulation"), area=DISTRICT),
     Endpoint("approval", "GET", "/policy/history", "policy.read",
              _get("/policy/history?region_code=" + DISTRICT)),
     Endpoint("approval", "GET", "/policy/recalculations/{job_id}", "policy.read",

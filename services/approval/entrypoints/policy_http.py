@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, exc, select
 
 from services.approval.adapters.tables import policy_proposals, recalculated, recalculations
 from services.approval.domain.policy import FIGURES
-from services.approval.service_layer import policy_admin
+from services.approval.service_layer import policy_admin, simulation
 from services.approval.service_layer.policy_admin import Officer, ProposalRefused, UnknownProposal
 from services.approval.service_layer.policy_book import PolicyBook
 from shared.auth.dependencies import check_jurisdiction, require
@@ -21,6 +21,7 @@ from shared.auth.principals import Principal
 from shared.db import reading
 from shared.http import CheckedRoute
 from shared.inputs import FreeText, TextLine
+from shared.policy import published_figure
 from shared.service import Runtime, ServiceRuntime
 
 router = APIRouter(route_class=CheckedRoute, tags=["policy administration"])
@@ -50,6 +51,16 @@ class ProposalIn(BaseModel):
     source: TextLine = Field(min_length=1, max_length=300,
                              description="The document that sets the figure (文号)")
     reason: FreeText = Field(min_length=1, max_length=2000)
+
+
+class SimulationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
+        "name": "dibao.monthly_standard_fen", "region_code": "330282",
+        "effective_from": "2027-01-01", "value": 110500}})
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[a-z_]+\.[a-z_]+$")
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
+    effective_from: date
+    value: int = Field(ge=0, le=10**12)
 
 
 class DecisionIn(BaseModel):
@@ -238,3 +249,46 @@ def recalculation(job_id: str, rt: Runtime, request: Request, who: PolicyReader,
             "finished_at": job["finished_at"],
             "households": [{k: r[k] for k in ("case_id", "outcome", "old_monthly_fen",
                                               "new_monthly_fen", "explanation")} for r in rows]}
+
+
+def _simulated(rt: ServiceRuntime, book: PolicyBook, change: simulation.Change, figure_id: str,
+               fmt: str) -> Any:
+    if change.name not in FIGURES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
+            "type": "value_error", "loc": ["body", "name"],
+            "msg": "name is not a policy figure approval knows"}])
+    figure = published_figure(figure_id, change.name, change.region_code,
+                              change.effective_from, change.value)
+    with reading(rt.engine) as conn:
+        result = simulation.simulate(conn, book.current(conn), change, figure,
+                                     datetime.now(UTC))
+    if fmt == "csv":
+        return Response(simulation.as_csv(result), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="simulation.csv"'})
+    return result
+
+
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+
+
+@router.post("/policy/simulations", response_model=None,
+             summary="What a figure would change, before anything is published (政策测算)")
+def simulate(body: SimulationIn, rt: Runtime, book: Book, request: Request, who: PolicyReader,
+             fmt: Format = "json") -> Any:
+    """Nothing is written: the reached recipients and last year's applicants are assessed with
+    the policy now and with the figure, on its effective day. ``format=csv`` gives the towns'
+    table."""
+    _in_reach(who, body.region_code, request)
+    change = simulation.Change(body.name, body.region_code, body.effective_from, body.value)
+    return _simulated(rt, book, change, "simulation", fmt)
+
+
+@router.get("/policy/proposals/{proposal_id}/simulation", response_model=None,
+            summary="What a proposal would change, if it were published now")
+def simulate_proposal(proposal_id: str, rt: Runtime, book: Book, request: Request,
+                      who: PolicyReader, fmt: Format = "json") -> Any:
+    found = _read_proposal(rt, proposal_id)
+    _in_reach(who, found["region_code"], request)
+    change = simulation.Change(found["name"], found["region_code"],
+                               date.fromisoformat(found["effective_from"]), found["value"])
+    return _simulated(rt, book, change, proposal_id, fmt)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, true, update
 
 from services.approval.adapters.tables import cases, policy_proposals, recalculations
 from services.approval.domain.policy import FIGURES, PolicyTable
@@ -177,17 +177,22 @@ def _decidable(conn: Connection, proposal_id: str) -> dict[str, Any]:
     return row
 
 
-def recipients_query(figure_region: str):  # type: ignore[no-untyped-def]
-    """Every running recurring benefit a figure for ``figure_region`` may decide."""
-    q = select(cases.c.case_id).where(cases.c.stage.in_(("approved", "exiting"))).where(
-        cases.c.programme.in_(sorted(RECURRING)))
+def in_region(figure_region: str) -> ColumnElement[bool]:
+    """The cases a figure for ``figure_region`` may decide: the region and everything under
+    it (unless a district sets its own figure: assessing finds that out)."""
     if figure_region == NATIONAL:
-        return q
+        return true()
     if figure_region.endswith("0000"):
-        return q.where(cases.c.region_code.startswith(figure_region[:2]))
+        return cases.c.region_code.startswith(figure_region[:2])
     if figure_region.endswith("00"):
-        return q.where(cases.c.region_code.startswith(figure_region[:4]))
-    return q.where(cases.c.region_code == figure_region)
+        return cases.c.region_code.startswith(figure_region[:4])
+    return cases.c.region_code == figure_region
+
+
+def recipients_query(figure_region: str) -> Select[tuple[str]]:
+    """Every running recurring benefit a figure for ``figure_region`` may decide."""
+    return (select(cases.c.case_id).where(cases.c.stage.in_(("approved", "exiting")))
+            .where(cases.c.programme.in_(sorted(RECURRING))).where(in_region(figure_region)))
 
 
 def _reached(conn: Connection, figure_region: str) -> int:
