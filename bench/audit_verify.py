@@ -73,7 +73,7 @@ DIRECTION_N, DIRECTION_S = 1_000_000, 20.0  # i.e. 1,000,000 events in under 20 
 # decisions) dominate a running system; dead letters are rare.
 TOPIC_SHARE = {topics.PAYMENTS: 0.32, topics.DECISIONS: 0.33, topics.APPLICATIONS: 0.10,
                topics.VERIFICATIONS: 0.12, topics.REFERRALS: 0.06, topics.MONITORING: 0.02,
-               topics.DEAD_LETTER: 0.05}
+               topics.DEAD_LETTER: 0.04, topics.POLICY: 0.01}
 assert set(TOPIC_SHARE) == set(topics.ALL_TOPICS)
 
 REGIONS = ("330282", "330203", "330205", "330206", "330211", "330212", "330213", "330225",

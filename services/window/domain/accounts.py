@@ -17,15 +17,17 @@ from shared.auth.principals import Role
 # The staff who sign in to the window; partner departments and OneDoor's own jobs are machine
 # clients with tokens of their own, never a password here.
 STAFF_ROLES = (Role.WINDOW_CLERK, Role.TOWN_REVIEWER, Role.DISTRICT_APPROVER, Role.AUDITOR,
-               Role.ADMINISTRATOR)
-# Where each role works: a town's window and reviewers, a district's approvers. Auditors and
-# administrators may hold a district or everywhere ("").
+               Role.ADMINISTRATOR, Role.POLICY_OFFICER)
+# Where each role works: a town's window and reviewers, a district's approvers, a city's or a
+# district's policy officers (policy figures are set per city or district, never per town).
+# Auditors and administrators may hold a district or everywhere ("").
 _PLACES: dict[Role, re.Pattern[str]] = {
     Role.WINDOW_CLERK: re.compile(r"[0-9]{9}|[0-9]{6}"),
     Role.TOWN_REVIEWER: re.compile(r"[0-9]{9}"),
     Role.DISTRICT_APPROVER: re.compile(r"[0-9]{6}"),
     Role.AUDITOR: re.compile(r"|[0-9]{6}"),
     Role.ADMINISTRATOR: re.compile(r"|[0-9]{6}"),
+    Role.POLICY_OFFICER: re.compile(r"[0-9]{6}"),
 }
 # What a person types as their account, and what the token's subject becomes: an id, never a
 # name (it is logged with every refusal).

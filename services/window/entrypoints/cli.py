@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from services.window.domain.accounts import STAFF_ROLES
 from services.window.service_layer import staff
 from shared.db import make_engine
 from shared.migrations import upgrade
@@ -33,9 +34,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     commands = parser.add_subparsers(required=True)
     p_add = commands.add_parser("add", help="make an account (asks for its password)")
     p_add.add_argument("staff_id", help="2-32 lower-case letters, digits, '.', '_', '-'")
-    p_add.add_argument("role", choices=("window_clerk", "town_reviewer", "district_approver",
-                                        "auditor", "administrator"))
-    p_add.add_argument("jurisdiction", help="9 digits a town, 6 a district, '' everywhere")
+    p_add.add_argument("role", choices=[str(role) for role in STAFF_ROLES])
+    p_add.add_argument("jurisdiction", help="9 digits a town, 6 a district or city, '' "
+                                            "everywhere")
     p_add.add_argument("--name", required=True, help="shown to its owner, never logged")
     p_add.set_defaults(func=_add)
     for name, active in (("disable", False), ("enable", True)):

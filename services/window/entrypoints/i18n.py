@@ -6,6 +6,8 @@ actions, relations…) are shown with ``label("stage", code)``.
 
 from __future__ import annotations
 
+from services.window.entrypoints.i18n_policy import POLICY_LABELS, POLICY_T
+
 LANGS = ("zh", "en")
 
 T: dict[str, tuple[str, str]] = {
@@ -192,12 +194,15 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "medical_insurance": ("医疗保障", "Medical insurance"),
         "disabled_persons_federation": ("残疾人联合会", "Disabled persons' federation"),
         "court": ("法院", "Courts"),
+        "child_welfare": ("儿童福利信息系统", "Children's welfare information system"),
     },
     "programme": {"dibao": ("最低生活保障", "Minimum living guarantee (Dibao)"),
                   "tekun": ("特困人员救助供养", "Extreme-hardship support"),
                   "marginal": ("低保边缘家庭", "Marginal low-income household"),
                   "temporary": ("临时救助", "Temporary assistance"),
-                  "disability": ("残疾人两项补贴", "Disability subsidies")},
+                  "disability": ("残疾人两项补贴", "Disability subsidies"),
+                  "orphan": ("孤儿、事实无人抚养儿童基本生活保障",
+                             "Orphans' and de-facto unsupported children's allowance")},
     "stage": {"awaiting_report": ("待核对", "Awaiting verification"),
               "awaiting_review": ("待镇街审核", "Awaiting town review"),
               "returned": ("退回补充材料", "Returned to the window"),
@@ -213,7 +218,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "role": {"window_clerk": ("窗口受理人员", "Window clerk"),
              "town_reviewer": ("镇街审核", "Town reviewer"),
              "district_approver": ("区县审批", "District approver"),
-             "auditor": ("审计", "Auditor"), "administrator": ("管理员", "Administrator")},
+             "auditor": ("审计", "Auditor"), "administrator": ("管理员", "Administrator"),
+             "policy_officer": ("政策管理", "Policy officer")},
     "action": {"accept": ("审核通过并公示", "Accept and post notice"),
                "return": ("退回补充", "Return to the window"), "resume": ("重新提交审核", "Resume"),
                "reject": ("不予批准", "Reject"), "object": ("登记异议", "Record an objection"),
@@ -251,6 +257,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "decided_by": {"town": ("镇街", "Town"), "district": ("区县民政局", "District"),
                    "system": ("系统", "System")},
 }
+
+# The policy pages' words live in i18n_policy.py; one table for translate() and label().
+T.update(POLICY_T)
+LABELS.update(POLICY_LABELS)
 
 
 def translate(key: str, lang: str, *args: object) -> str:

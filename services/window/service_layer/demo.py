@@ -1,4 +1,4 @@
-"""Demonstration accounts, one per role, made when the window starts in development or test
+"""Demonstration accounts of every role, made when the window starts in development or test
 (never in production). ``make up`` prints them."""
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ DEMO_ACCOUNTS = (
     StaffAccount("a-cixi", Role.DISTRICT_APPROVER, "330282", "演示区县审批员"),
     StaffAccount("au-001", Role.AUDITOR, "", "演示审计员"),
     StaffAccount("admin", Role.ADMINISTRATOR, "", "演示管理员"),
+    # Two policy officers of the same place, so that one proposes and the other approves (four
+    # eyes): Cixi, whose packaged figures (dibao.toml, tekun.toml) they can change.
+    StaffAccount("p-cixi-001", Role.POLICY_OFFICER, "330282", "演示政策管理员（甲）"),
+    StaffAccount("p-cixi-002", Role.POLICY_OFFICER, "330282", "演示政策管理员（乙）"),
 )
 
 
