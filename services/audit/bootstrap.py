@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.signer = signer
     app.state.auth_verifier = load_token_keys(settings)[1]
-    # The rules' figures a replay re-runs decisions with: approval's, as configured here.
+    # The rules' figures a replay re-runs decisions with: approval's, as configured here. The
+    # base only: each replay amends it by the publications archived by then (policies.py).
     app.state.policy = load_policy(*(settings.policy_paths or [DEFAULT_POLICY]))
     app.state.archiver = archiver
     app.include_router(router)

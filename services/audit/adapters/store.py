@@ -95,6 +95,21 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(archive)).scalar_one())
 
 
+def topic_values(conn: Connection, topic: str, event_type: str) -> list[bytes]:
+    """The values of one topic's events of a type, every partition, in chain order (the
+    primary key's prefix: a topic of a few records is read without a scan)."""
+    return [_bytes(v) for v in conn.execute(
+        select(archive.c.value).where(archive.c.topic == topic,
+                                      archive.c.event_type == event_type)
+        .order_by(archive.c.partition, archive.c.seq)).scalars()]
+
+
+def topic_count(conn: Connection, topic: str) -> int:
+    """How many records one topic holds (its range of the primary key)."""
+    return int(conn.execute(select(func.count()).select_from(archive)
+                            .where(archive.c.topic == topic)).scalar_one())
+
+
 # An event as the replay folds it: (event time in µs, type, case id, event id, value).
 Event = tuple[int, str, str, str | None, bytes]
 

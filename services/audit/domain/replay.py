@@ -43,12 +43,16 @@ from services.audit.domain.findings import (
     late,
 )
 from services.audit.domain.households import Households
+from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.restated import assessment_head, stated_core
 from shared.events import catalogue as ev
 
 # A public notice's due_at is the earliest moment it may close, not a time limit (approval's
 # own overdue list leaves it out too).
 NOT_A_LIMIT = frozenset({"under_notice"})
+# The bureau's publications are keyed by one pseudo-case: the policy library reads them, and the
+# fold makes no case of them.
+_POLICY_PUBLISHED = ev.PolicyPublished.type
 
 
 def _report(data: dict[str, Any]) -> tuple[ReportFindings, str, list[dict[str, Any]], str]:
@@ -75,11 +79,14 @@ class Replay:
     cases share no member.
     """
 
-    def __init__(self, policy: PolicyTable, *,
+    def __init__(self, policy: PolicyTable | PolicyLibrary, *,
                  selected: Callable[[CaseState], bool] | None = None,
                  since: datetime | None = None, stale_after_days: int = 180,
                  owns: Callable[[str], bool] | None = None) -> None:
-        self.policy = policy
+        # Each assessment is re-run with the table it was decided by (``domain/policies.py``).
+        self.library = policy if isinstance(policy, PolicyLibrary) else PolicyLibrary(policy)
+        self.policy = self.library.base
+        self.policy_used: dict[int, int] = {}  # table position → assessments re-run with it
         self.selected: Callable[[CaseState], bool] = selected or (lambda case: True)
         self._all_selected = selected is None
         self.since = since
@@ -122,7 +129,9 @@ class Replay:
             self.applied += 1
             case = seen.get(case_id)  # its state, or False for another share's case
             if case is None:
-                if owns is None or owns(case_id):
+                if event_type == _POLICY_PUBLISHED:
+                    case = False  # not a case: kept as another share's, which keeps nothing
+                elif owns is None or owns(case_id):
                     case = cases[case_id] = CaseState(case_id, opened=self.applied)
                 else:
                     case = False
@@ -207,8 +216,11 @@ class Replay:
                        assessment_id=recorded["assessment_id"])
             case.divergences += 1
             return summary
-        result = assess(facts, self.policy, on)
+        k, chosen_by = self.library.table_for(value)
+        table = self.library.tables[k]
+        result = assess(facts, table, on)
         self.decisions_rerun += 1
+        self.policy_used[k] = self.policy_used.get(k, 0) + 1
         if stated_core(result, facts.programme, facts.region_code) in value:
             self.identical_bytes += 1  # the re-run states exactly what was published
             return summary
@@ -216,6 +228,8 @@ class Replay:
         if found is not None:
             case.divergences += 1
             kind, detail, data = found
+            if not self.library.single:  # which table it was re-run with, and why that one
+                data.update(policy_table=table.version, policy_chosen_by=chosen_by)
             self._find(kind, case, at, detail, event_id, **data)
         return summary
 

@@ -43,6 +43,24 @@ def assessment_head(value: bytes) -> dict[str, Any]:
             "assessed_on": value[start:value.index(b'"', start)].decode()}
 
 
+def assessment_policy(value: bytes) -> tuple[str | None, str]:
+    """A published assessment's recorded policy version and the moment it was made (its
+    ``assessed_at`` as written): what the replay chooses its policy table by. Asked only when
+    there is more than one table to choose from."""
+    at = value.rfind(b'"assessed_at":"')
+    key = value.find(b'"policy_version":')  # before the reasons: the top-level one
+    if at < 0 or key < 0:
+        full = json.loads(value)  # not as the catalogue writes it: read it the long way
+        return full.get("policy_version"), full["assessed_at"]
+    start = at + len(b'"assessed_at":"')
+    assessed_at = value[start:value.index(b'"', start)].decode()
+    start = key + len(b'"policy_version":')
+    if value.startswith(b"null", start):
+        return None, assessed_at
+    # A version is a digest or figure references (name@region/day): no quote or escape in it.
+    return value[start + 1:value.index(b'"', start + 1)].decode(), assessed_at
+
+
 def stated_core(result: Assessment, programme: str, region_code: str) -> bytes:
     """What an assessment decides, from ``"eligible"`` to ``"assessed_on":``, as
     ``CaseAssessed.model_dump_json`` writes it."""

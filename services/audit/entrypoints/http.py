@@ -17,13 +17,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy import select
 
-from services.approval.rules import PolicyTable
 from services.audit.adapters import store
 from services.audit.adapters.tables import access_log, archive
 from services.audit.domain.checkpoint import Signer, to_json
+from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.verify import verify
 from services.audit.entrypoints.replay_cli import end_of, start_of
-from services.audit.service_layer import replaying
+from services.audit.service_layer import policies, replaying
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal
@@ -127,8 +127,11 @@ def read_access_log(rt: Runtime, who: Auditor, request: Request,
 
 # -- replay: reports and views -----------------------------------------------------------------
 
-def _policy(request: Request) -> PolicyTable:
-    return request.app.state.policy  # type: ignore[no-any-return]
+def _policy(request: Request, rt: ServiceRuntime) -> PolicyLibrary:
+    """The service's base table amended by every publication archived so far: read again for
+    each request, so a publication is used as soon as it is archived (``service_layer/
+    policies.py`` reuses the last library while the policy topic has no new record)."""
+    return policies.library(rt.engine, request.app.state.policy)
 
 
 def _region_for(who: Principal, region: str | None, request: Request) -> str | None:
@@ -154,12 +157,15 @@ def report(name: Literal["payments-without-approval", "approvals-without-report"
                             until=end_of(until) if until else None)
     _logged(rt, who, f"report/{name}", {**scope.to_json(), "format": format})
     fold, summary = replaying.replay(replaying.archived_events(rt.engine, scope.until),
-                                     _policy(request), scope, stale_after_days=stale_after_days)
+                                     _policy(request, rt), scope,
+                                     stale_after_days=stale_after_days)
     kinds = replaying.REPORTS[name]
     rows = [replaying.finding_json(f) for f in fold.findings if f.kind in kinds]
     if format == "csv":
         return _csv(rows, f"{name}.csv", replaying.FINDING_COLUMNS)
     return {"report": name, "scope": summary.scope, "policy_digest": summary.policy_digest,
+            "policy_versions": summary.policy_versions,
+            "policy_publications": summary.policy_publications,
             "events": summary.events, "count": len(rows), "rows": rows}
 
 
@@ -169,7 +175,7 @@ def case_as_of(case_id: str, request: Request, rt: Runtime, who: Auditor,
     check_jurisdiction(who, case_id[:6], request=request)  # a case id starts with its region
     day = as_of or clock.today()
     _logged(rt, who, "case", {"case_id": case_id, "as_of": day})
-    view = replaying.case_as_of(rt.engine, _policy(request), case_id, end_of(day))
+    view = replaying.case_as_of(rt.engine, _policy(request, rt), case_id, end_of(day))
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"no case {case_id} in the archive up to {day}")
@@ -183,7 +189,9 @@ def recipients(region_code: Annotated[str, Path(pattern=r"^[0-9]{2,9}$")], reque
     check_jurisdiction(who, region_code, request=request)
     day = on or clock.today()
     _logged(rt, who, "recipients", {"region_code": region_code, "on": day, "format": format})
-    found = replaying.recipients_on(rt.engine, _policy(request), region_code, end_of(day))
+    # Nothing is re-run for the recipients: the base table alone, no publication read.
+    found = replaying.recipients_on(rt.engine, request.app.state.policy, region_code,
+                                    end_of(day))
     if format == "csv":
         return _csv(found["recipients"], f"recipients-{region_code}-{day}.csv",
                     replaying.RECIPIENT_COLUMNS)

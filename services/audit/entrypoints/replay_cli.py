@@ -2,7 +2,7 @@
 archive (audit's database) beyond verifying it.
 
     onedoor audit replay --region 330282 --since 2026-01-01 --out var/replay.db
-    onedoor audit replay --policy ./policies-2026-03   # the policy files as they were then
+    onedoor audit replay --policy ./policies-2026-03   # the packaged files as they were then
     onedoor audit report payments-without-approval --format csv > payments.csv
     onedoor audit case 330282-20260301-0a1b2c3d4e5f --as-of 2026-06-30
     onedoor audit recipients 330282 --on 2026-06-30
@@ -75,11 +75,12 @@ def _scope_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", dest="case_id")
     p.add_argument("--region", dest="region_code", help="a region code or its prefix")
     p.add_argument("--programme", choices=("dibao", "tekun", "marginal", "temporary",
-                                           "disability"))
+                                           "disability", "orphan"))
     p.add_argument("--since", type=date.fromisoformat, help="report from this day (China time)")
     p.add_argument("--until", type=date.fromisoformat, help="replay up to the end of this day")
     p.add_argument("--policy", type=Path, action="append",
-                   help="policy files or directories to re-run with (default: approval's)")
+                   help="the base policy files or directories to re-run with (default: "
+                        "approval's), amended by every publication in the archive")
     p.add_argument("--stale-after-days", type=int, default=180,
                    help="a report older than this at the decision is stale (default 180)")
     p.add_argument("--database-url", help="audit's database (default: the settings')")
@@ -104,6 +105,7 @@ def _scope(args: argparse.Namespace) -> replaying.Scope:
 
 
 def policy_table(paths: list[Path] | None) -> PolicyTable:
+    """The base table: a replay amends it by the archive's publications."""
     return load_policy(*(paths or load_settings().policy_paths or [DEFAULT_POLICY]))
 
 
@@ -162,19 +164,41 @@ async def _archive_from_kafka(bootstrap: str, engine: Engine) -> int:
 def _new_store_url() -> str:
     folder = load_settings().data_dir / "replays"
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / datetime.now():replay-%Y%m%d-%H%M%S-%f.db}"
+    # The file name made first: a format spec after ``folder / datetime.now()`` applied to the
+    # path, and ``replay`` without ``--out`` failed.
+    name = f"{datetime.now():replay-%Y%m%d-%H%M%S-%f}.db"
+    return f"sqlite:///{folder / name}"
 
 
 def _print_summary(s: replaying.Summary, out_url: str) -> None:
     print(f"replayed {s.events:,} events in {s.seconds:.1f} s ({s.rate:,.0f}/s): "
           f"{s.cases:,} cases ({s.cases_selected:,} in scope), "
-          f"{s.decisions_rerun:,} assessments re-run with policy {s.policy_digest}")
+          f"{s.decisions_rerun:,} assessments re-run with policy {s.policy_digest}"
+          + (f" and {s.policy_publications['publications']} publication(s)"
+             if s.policy_publications.get("publications") else ""))
+    _print_policy(s)
     for kind, n in s.findings.items():
         if n:
             print(f"  {n:>7,}  {kind:<26} {KINDS[kind]}")
     print(f"fresh store: {out_url}")
     print("OK: every decision re-ran to the recorded result" if s.divergences == 0 else
           f"DIVERGED: {s.divergences} assessment(s) re-run to another result")
+
+
+def _print_policy(s: replaying.Summary) -> None:
+    """The tables beyond the base that re-ran decisions, and what may make them not approval's."""
+    for v in s.policy_versions:
+        if v["sequence"]:
+            print(f"  {v['decisions']:>7,}  with publication #{v['sequence']} ({v['name']} "
+                  f"{v['region_code']} from {v['effective_from']}: {v['value']}), "
+                  f"policy {v['version']}")
+            if not v["rebuilt_as_published"]:
+                print(f"           NOTE: approval published it as {v['published_version']}: "
+                      "the base policy given is not the one approval amended")
+    held = s.policy_publications
+    if held.get("missing_sequences") or held.get("unreadable"):
+        print(f"  NOTE: publications missing from the archive: {held['missing_sequences']}, "
+              f"records unreadable: {held['unreadable']}")
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -185,7 +209,8 @@ def report_command(args: argparse.Namespace) -> int:
     rows = [replaying.finding_json(f) for f in findings if f.kind in kinds]
     write_rows(rows, args.format, replaying.FINDING_COLUMNS, {
         "report": args.name, "scope": summary.scope, "policy_digest": summary.policy_digest,
-        "events": summary.events})
+        "policy_versions": summary.policy_versions,
+        "policy_publications": summary.policy_publications, "events": summary.events})
     return 0
 
 

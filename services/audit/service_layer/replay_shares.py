@@ -41,7 +41,9 @@ from services.audit.adapters import replay_store, store
 from services.audit.domain import event_time
 from services.audit.domain.cases import Entry
 from services.audit.domain.findings import KINDS, Finding
+from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.replay import Replay
+from services.audit.service_layer import policies
 from services.audit.service_layer.replaying import (
     Scope,
     Summary,
@@ -73,7 +75,7 @@ class _Task:
     """What every share is given (its number is passed beside it)."""
 
     url: str
-    policy: PolicyTable
+    policy: PolicyLibrary  # read once, before the shares start: each re-runs with the same
     scope: Scope
     until: int | None  # the last event time read (µs): every share reads the same events
     ending: datetime  # the moment stages still open are judged at
@@ -92,19 +94,24 @@ class _Done:
     cases_selected: int
     decisions_rerun: int
     identical_bytes: int
+    policy_used: dict[int, int]  # table position → assessments re-run with it
     counts: dict[str, int]
     findings: list[Finding]
 
 
-def replay_archive(url: str, policy: PolicyTable, scope: Scope, *, out_url: str | None = None,
-                   workers: int = 1, total: int | None = None, progress: Progress | None = None,
-                   stale_after_days: int = 180) -> tuple[list[Finding], Summary]:
+def replay_archive(url: str, policy: PolicyTable | PolicyLibrary, scope: Scope, *,
+                   out_url: str | None = None, workers: int = 1, total: int | None = None,
+                   progress: Progress | None = None, stale_after_days: int = 180
+                   ) -> tuple[list[Finding], Summary]:
     """Replay audit's archive at ``url`` in ``workers`` processes (1: in this one); write the
     fresh store to ``out_url`` when given. Answers the findings, in event order, and a
-    summary — the same as ``replaying.replay`` over ``archived_events``."""
+    summary — the same as ``replaying.replay`` over ``archived_events``. ``policy``: the base
+    table, amended by the archive's publications here; or a library made already."""
     started = time.perf_counter()
+    if not isinstance(policy, PolicyLibrary):
+        policy = policies.library_at(url, policy)
     summary = Summary(started_at=datetime.now(UTC).isoformat(), scope=scope.to_json(),
-                      policy_digest=policy.version)
+                      policy_digest=policy.base.version)
     out = None if out_url is None else replay_store.open_store(out_url)
     if out is not None:
         replay_store.create(out, max(1, workers))
@@ -121,6 +128,12 @@ def replay_archive(url: str, policy: PolicyTable, scope: Scope, *, out_url: str 
     summary.cases_selected = sum(d.cases_selected for d in done)
     summary.decisions_rerun = sum(d.decisions_rerun for d in done)
     summary.identical_bytes = sum(d.identical_bytes for d in done)
+    used: dict[int, int] = {}
+    for d in done:
+        for k, n in d.policy_used.items():
+            used[k] = used.get(k, 0) + n
+    summary.policy_versions = policy.described(used)
+    summary.policy_publications = policy.archived()
     by_type: dict[str, int] = {}
     for d in done:
         for kind, n in d.counts.items():
@@ -181,7 +194,7 @@ def _folded_share(task: _Task, share: int, progress: Progress | None, lock: Any
         written.out.dispose()
     engine.dispose()
     return _Done(n, len(fold.cases), len(selected), fold.decisions_rerun, fold.identical_bytes,
-                 fold.counts, fold.findings), fold
+                 fold.policy_used, fold.counts, fold.findings), fold
 
 
 class _Store:

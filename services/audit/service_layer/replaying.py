@@ -29,7 +29,9 @@ from services.audit.domain import event_time
 from services.audit.domain.cases import CaseState, Entry
 from services.audit.domain.findings import KINDS, Finding
 from services.audit.domain.households import RUNNING
+from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.replay import Replay
+from services.audit.service_layer import policies
 from shared import clock
 from shared.events import topics
 
@@ -80,7 +82,10 @@ def area_prefix(code: str) -> str:
 class Summary:
     started_at: str
     scope: dict[str, Any]
-    policy_digest: str
+    policy_digest: str  # the base table's (the packaged files, or the ones named)
+    # The tables that re-ran decisions: the base and each publication's, with how many each.
+    policy_versions: list[dict[str, Any]] = field(default_factory=list)
+    policy_publications: dict[str, Any] = field(default_factory=dict)  # what the archive held
     events: int = 0
     cases: int = 0
     cases_selected: int = 0
@@ -120,16 +125,18 @@ def archived_pages(engine: Engine, until: datetime | None = None) -> Iterator[li
     return store.event_pages(engine, leaving_out=topics.DEAD_LETTER, until=bound)
 
 
-def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
+def replay(events: Iterator[Event], policy: PolicyTable | PolicyLibrary, scope: Scope, *,
            out: Engine | None = None, total: int | None = None,
            progress: Callable[[int, int | None], None] | None = None,
            stale_after_days: int = 180) -> tuple[Replay, Summary]:
     """Fold the events; write the fresh store to ``out`` when given. Answers the fold (its
-    cases and findings) and a summary."""
+    cases and findings) and a summary. ``policy``: the library of the archive the events come
+    from (``policies.library``), or one table to re-run every decision with."""
     started = time.perf_counter()
+    library = policy if isinstance(policy, PolicyLibrary) else PolicyLibrary(policy)
     summary = Summary(started_at=datetime.now(UTC).isoformat(), scope=scope.to_json(),
-                      policy_digest=policy.version)
-    fold = Replay(policy, selected=scope.selector, since=scope.since,
+                      policy_digest=library.base.version)
+    fold = Replay(library, selected=scope.selector, since=scope.since,
                   stale_after_days=stale_after_days)
     if out is not None:
         replay_store.create(out)
@@ -142,6 +149,8 @@ def replay(events: Iterator[Event], policy: PolicyTable, scope: Scope, *,
         summary.events, summary.cases, summary.cases_selected = n, len(fold.cases), len(selected)
         summary.decisions_rerun = fold.decisions_rerun
         summary.identical_bytes = fold.identical_bytes
+        summary.policy_versions = library.described(fold.policy_used)
+        summary.policy_publications = library.archived()
         summary.by_type = dict(sorted(fold.counts.items()))
         summary.findings = {kind: 0 for kind in KINDS}
         for f in fold.findings:
@@ -214,11 +223,13 @@ def _drain(fold: Replay, on_timeline: Callable[[list[Entry]], None] | None) -> N
 
 # -- what auditors ask of a replay ------------------------------------------------------------
 
-def case_as_of(engine: Engine, policy: PolicyTable, case_id: str, until: datetime
-               ) -> dict[str, Any] | None:
+def case_as_of(engine: Engine, policy: PolicyTable | PolicyLibrary, case_id: str,
+               until: datetime) -> dict[str, Any] | None:
     """A case as it stood at a moment: its state, its timeline up to then, and what the replay
-    found about it."""
+    found about it (its decisions re-run with the base ``policy`` and the publications)."""
     timeline: list[dict[str, Any]] = []
+    if not isinstance(policy, PolicyLibrary):
+        policy = policies.library(engine, policy)
     fold = Replay(policy, selected=lambda c: c.case_id == case_id)
     fold_pages(fold, archived_pages(engine, until), on_timeline=lambda entries: timeline.extend(
         {"at": event_time.moment(at).isoformat(), "type": kind, "summary": summary,
@@ -232,8 +243,8 @@ def case_as_of(engine: Engine, policy: PolicyTable, case_id: str, until: datetim
             "findings": [finding_json(f) for f in fold.findings]}
 
 
-def recipients_on(engine: Engine, policy: PolicyTable, region_code: str, until: datetime
-                  ) -> dict[str, Any]:
+def recipients_on(engine: Engine, policy: PolicyTable | PolicyLibrary, region_code: str,
+                  until: datetime) -> dict[str, Any]:
     """The households of a region receiving a monthly benefit at a moment, with the amount the
     decisions gave them for that month."""
     fold = Replay(policy, selected=lambda c: False)  # nothing re-run: only the state is wanted
