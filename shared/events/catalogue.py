@@ -23,10 +23,27 @@ from shared.events import topics
 from shared.events.base import Event, register
 
 IncomeKind = Literal["wage", "pension", "business", "property", "transfer", "other"]
-# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴 (see DOMAIN.md §3)
-Programme = Literal["dibao", "tekun", "marginal", "temporary", "disability"]
+# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴, 孤儿和事实无人抚养儿童 (see DOMAIN.md §3)
+Programme = Literal["dibao", "tekun", "marginal", "temporary", "disability", "orphan"]
 ReferralKind = Literal["medical", "education", "housing", "employment"]
 SelfCare = Literal["full", "partial", "none"]  # 生活自理能力: 全自理 / 半自理 / 全护理
+# One parent's situation, for the orphans' and de-facto unsupported children's allowance: the
+# situations 民发〔2019〕62号 and 民发〔2020〕125号 name (services/approval/policies/orphan.toml).
+ParentSituation = Literal[
+    "present",  # 在世, none of the situations below
+    "deceased",  # 死亡 (or declared dead, 宣告死亡)
+    "missing",  # 宣告失踪 (declared missing by a court)
+    "severely_disabled",  # 重残
+    "seriously_ill",  # 重病
+    "imprisoned",  # 服刑在押
+    "compulsory_isolation",  # 强制隔离戒毒
+    "restricted_liberty",  # 被执行其他限制人身自由的措施
+    "lost_contact",  # 失联 (no contact and no care for 6 months or more)
+    "guardianship_revoked",  # 被撤销监护资格
+    "deported",  # 被遣送(驱逐)出境
+]
+ChildCare = Literal["institution", "family"]  # 集中养育 (welfare institution) / 社会散居
+Schooling = Literal["not_in_school", "in_school", "entering_university"]  # 在校就读 / 考入大学
 Relation = Literal[
     "applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other"
 ]
@@ -71,6 +88,13 @@ class MemberFacts(_Part):
     disability_grade: int | None = Field(default=None, ge=1, le=4)  # 残疾等级, 1 most severe
     able_to_work: bool | None = None  # 劳动能力, for the extreme-hardship "three noes" test
     self_care: SelfCare | None = None  # for the extreme-hardship care subsidy
+    # A child's guardianship facts, for the orphans' allowance (programme "orphan"), as declared
+    # from certificates: each parent's situation, where the child is cared for, and schooling
+    # (an adult child in school continues; one entering university may get a grant).
+    father: ParentSituation | None = None
+    mother: ParentSituation | None = None
+    child_care: ChildCare | None = None
+    schooling: Schooling | None = None
 
 
 class SupporterFacts(_Part):
@@ -136,6 +160,10 @@ class MemberIncome(_Part):
     by_kind: list[KindIncome] = Field(default_factory=list)
     # The disabled persons' federation's grade on record: it decides over the declared grade.
     disability_grade: int | None = Field(default=None, ge=1, le=4)
+    # Each parent's situation as the children's welfare information system records it (孤儿、
+    # 事实无人抚养儿童): it decides over the declared one.
+    father_on_record: ParentSituation | None = None
+    mother_on_record: ParentSituation | None = None
 
 
 class AssetSummary(_Part):
@@ -214,7 +242,8 @@ class Benefit(_Part):
     """One amount a decision grants: monthly from the start month, or once."""
 
     kind: Literal["dibao", "dibao_classified", "tekun_basic", "tekun_care",
-                  "disability_living", "disability_nursing", "temporary", "recognition"]
+                  "disability_living", "disability_nursing", "temporary", "recognition",
+                  "orphan_institution", "orphan_family", "orphan_de_facto", "orphan_university"]
     person_ref: str | None = None  # the member it is for, when it is for one member
     monthly_amount_fen: int = Field(default=0, ge=0)
     one_off_amount_fen: int = Field(default=0, ge=0)

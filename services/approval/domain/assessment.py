@@ -21,7 +21,7 @@ from services.approval.domain.trace import Check, MissingFigures, PolicyView
 @quick  # made by the thousand in an audit replay
 @dataclass(frozen=True)
 class Benefit:
-    kind: str  # dibao, dibao_classified, tekun_basic, tekun_care, disability_living, …
+    kind: str  # dibao, dibao_classified, tekun_care, disability_living, orphan_family, …
     person_ref: str | None
     monthly_amount_fen: int = 0
     one_off_amount_fen: int = 0
@@ -61,9 +61,17 @@ Rules = Callable[[CaseFacts, PolicyView], Outcome]
 
 
 def _registry() -> dict[str, Rules]:
-    from services.approval.domain.programmes import dibao, disability, marginal, tekun, temporary
+    from services.approval.domain.programmes import (
+        dibao,
+        disability,
+        marginal,
+        orphan,
+        tekun,
+        temporary,
+    )
     return {"dibao": dibao.assess, "tekun": tekun.assess, "marginal": marginal.assess,
-            "temporary": temporary.assess, "disability": disability.assess}
+            "temporary": temporary.assess, "disability": disability.assess,
+            "orphan": orphan.assess}
 
 
 PROGRAMMES: dict[str, Rules] = {}

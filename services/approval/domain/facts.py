@@ -32,12 +32,29 @@ class Member:
     counted_monthly_fen: int | None = None
     employment_monthly_fen: int | None = None
     grade_on_record: int | None = None  # the disabled persons' federation's
+    # A child's guardianship facts (orphans' allowance), codes as in the catalogue: each
+    # parent's situation (ParentSituation), care (ChildCare) and schooling (Schooling) as
+    # declared, and each parent's situation as the children's welfare information system
+    # records it (from the verification report; None: no record).
+    father: str | None = None
+    mother: str | None = None
+    child_care: str | None = None
+    schooling: str | None = None
+    father_on_record: str | None = None
+    mother_on_record: str | None = None
 
     @property
     def grade(self) -> int | None:
         """The disability grade the rules use: the federation's record decides over the form;
         the form's stands where the federation has no record."""
         return self.disability_grade if self.grade_on_record is None else self.grade_on_record
+
+    @property
+    def parents(self) -> tuple[str | None, str | None]:
+        """Each parent's situation the rules use (father, mother): the record decides over the
+        form, as for the disability grade; the form's stands where there is no record."""
+        return (self.father if self.father_on_record is None else self.father_on_record,
+                self.mother if self.mother_on_record is None else self.mother_on_record)
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,10 @@ def application_facts(data: Mapping[str, Any]) -> CaseFacts:
             person_ref=m["person_ref"], relation=m["relation"], age_years=m["age_years"],
             declared_monthly_fen=sum(i["monthly_amount_fen"] for i in m["declared_incomes"]),
             disability_grade=m["disability_grade"], able_to_work=m["able_to_work"],
-            self_care=m["self_care"]) for m in data["members"]),
+            # Added with the orphans' allowance: applications archived before have none.
+            self_care=m["self_care"], father=m.get("father"), mother=m.get("mother"),
+            child_care=m.get("child_care"), schooling=m.get("schooling"))
+            for m in data["members"]),
         legal_supporters=tuple(Supporter(s["relation"], s["able_to_support"])
                                for s in data["legal_supporters"]),
         care_mode=data["care_mode"],
@@ -141,6 +161,8 @@ class ReportFindings:
     incomes: dict[str, tuple[int, int]]  # person_ref → (counted, from work) monthly fen
     assets: Assets
     grades: dict[str, int] = field(default_factory=dict)  # person_ref → grade on record
+    # person_ref → (father, mother) situations on record, for members with a record of either
+    parents: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def report_findings(data: Mapping[str, Any]) -> ReportFindings:
@@ -152,7 +174,10 @@ def report_findings(data: Mapping[str, Any]) -> ReportFindings:
          for m in data["members"]},
         Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"]),
         # Reports from before grades were reported have none.
-        {m["person_ref"]: g for m in data["members"] if (g := m.get("disability_grade"))})
+        {m["person_ref"]: g for m in data["members"] if (g := m.get("disability_grade"))},
+        # Nor parents' situations, before the orphans' allowance.
+        {m["person_ref"]: (m.get("father_on_record"), m.get("mother_on_record"))
+         for m in data["members"] if m.get("father_on_record") or m.get("mother_on_record")})
 
 
 def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
@@ -163,12 +188,18 @@ def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
 def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
     """The facts with a report's findings. A member the report leaves out keeps what earlier
     reports found."""
-    incomes, grades = found.incomes, found.grades
+    incomes, grades, parents = found.incomes, found.grades, found.parents
     members = tuple(changed(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1],
-                                "grade_on_record": grades.get(m.person_ref)})
+                                "grade_on_record": grades.get(m.person_ref),
+                                **_parents_on_record(parents.get(m.person_ref))})
                     if (f := incomes.get(m.person_ref)) is not None else m
                     for m in facts.members)
     return facts.but(members=members, report_id=found.report_id, assets=found.assets)
+
+
+def _parents_on_record(found: tuple[str | None, str | None] | None) -> dict[str, str | None]:
+    father, mother = found or (None, None)
+    return {"father_on_record": father, "mother_on_record": mother}
 
 
 def per_capita(total_fen: int, size: int) -> int:

@@ -66,6 +66,17 @@ FIGURES: dict[str, tuple[str, str]] = {
     "disability.nursing_subsidy_fen": ("monthly nursing subsidy per severely disabled person",
                                        "重度残疾人护理补贴(元/人·月)"),
     "disability.nursing_max_grade": ("grades up to this one count as severe", "护理补贴残疾等级"),
+    "orphan.institution_monthly_fen": ("monthly allowance per orphan in a welfare institution",
+                                       "集中养育孤儿基本生活费(元/人·月)"),
+    "orphan.family_monthly_fen": ("monthly allowance per orphan cared for in a family",
+                                  "社会散居孤儿基本生活费(元/人·月)"),
+    "orphan.de_facto_monthly_fen": ("monthly allowance per de-facto unsupported child",
+                                    "事实无人抚养儿童基本生活补贴(元/人·月)"),
+    "orphan.adult_age": ("age from which a child no longer counts as a child", "保障年龄(未满)"),
+    "orphan.in_school_continues": ("1 when a child past that age still in full-time school "
+                                   "keeps the allowance", "成年后仍在校就读继续保障"),
+    "orphan.university_grant_fen": ("one-off grant to a child entering university (0: none)",
+                                    "考入大学助学金(元/人)"),
 }
 # The first release knew only Dibao, with unprefixed names; its files still load.
 _OLD_NAMES = {name: f"dibao.{name}" for name in (

@@ -23,9 +23,11 @@ from services.approval.domain.policy import PolicyTable
 from shared import clock
 
 # Proposed recipients of recurring cash are publicly noticed (公示); temporary assistance and the
-# disability subsidies are not (national practice).
+# disability subsidies are not (national practice), nor the orphans' allowance here: a notice
+# would publish which children lost their parents, whose privacy the Minors Protection Law
+# (未成年人保护法, art. 4) protects — regions differ, and one that notices would add it here.
 NOTICED = frozenset({"dibao", "tekun", "marginal"})
-RECURRING = frozenset({"dibao", "tekun", "marginal", "disability"})
+RECURRING = frozenset({"dibao", "tekun", "marginal", "disability", "orphan"})
 # The rules income alone can fail; gradual exit applies only when these are all that failed.
 INCOME_RULES = frozenset({"income_below_standard", "no_income_source", "income_below_band",
                           "income_after_rigid_spending"})

@@ -176,7 +176,7 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
         return
     repo.set_case(case.case_id, monthly_amount_fen=monthly)
     row["monthly_amount_fen"] = monthly
-    if one_off:
+    if one_off and case.programme == "temporary":  # the yearly cap is temporary assistance's
         repo.grant_temporary(case.case_id, decided.member_refs, clock.local_date(now).year,
                              one_off)
     if case.programme in ("dibao", "tekun", "marginal"):

@@ -44,6 +44,7 @@ class _Decision(TypedDict, total=False):
 
     decision_id: str
     outcome: str
+    programme: str
     monthly_amount_fen: int
     one_off_amount_fen: int
     start_month: str | None

@@ -78,8 +78,10 @@ class Households:
             known.add(case_id)  # type: ignore[union-attr]
 
     def granting(self, case_id: str, e: dict[str, Any]) -> None:
-        """A one-off grant counts against its members' yearly cap in other cases."""
-        if e["outcome"] == "approved" and e["one_off_amount_fen"]:
+        """A one-off grant of temporary assistance counts against its members' yearly cap in
+        other cases (approval's ``grant_temporary``; not the orphans' university grant)."""
+        if (e["outcome"] == "approved" and e["one_off_amount_fen"]
+                and e.get("programme", "temporary") == "temporary"):
             year = clock.local_date(event_time.parsed(e["decided_at"])).year
             self._granted_to[case_id] = tuple(e["member_refs"])
             for ref in e["member_refs"]:

@@ -81,7 +81,8 @@ class CaseRepository:
                     for d in m.declared_incomes]),
                 "consent_signed_on": m.consent_signed_on,
                 "disability_grade": m.disability_grade, "able_to_work": m.able_to_work,
-                "self_care": m.self_care,
+                "self_care": m.self_care, "father": m.father, "mother": m.mother,
+                "child_care": m.child_care, "schooling": m.schooling,
             }
             for i, m in enumerate(application.members)
         ])

@@ -59,6 +59,11 @@ members = Table(
     Column("disability_grade", Integer, nullable=True),
     Column("able_to_work", Boolean, nullable=True),
     Column("self_care", String(8), nullable=True),
+    # A child's guardianship facts (orphans' allowance): codes, as on the form.
+    Column("father", String(24), nullable=True),
+    Column("mother", String(24), nullable=True),
+    Column("child_care", String(12), nullable=True),
+    Column("schooling", String(24), nullable=True),
 )
 
 timeline = Table(

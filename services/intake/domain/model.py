@@ -17,8 +17,8 @@ from services.intake.domain.region import region_problem, town_problem
 from shared.resident_id import ADULT_AGE, ResidentId, age_on
 
 INCOME_KINDS = ("wage", "pension", "business", "property", "transfer", "other")
-# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴 (DOMAIN.md §3)
-PROGRAMMES = ("dibao", "tekun", "marginal", "temporary", "disability")
+# 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴, 孤儿和事实无人抚养儿童 (DOMAIN.md §3)
+PROGRAMMES = ("dibao", "tekun", "marginal", "temporary", "disability", "orphan")
 RELATIONS = ("applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent",
              "other")
 DESCRIPTION_MAX_CHARS = 500
@@ -55,6 +55,17 @@ class Member:
     disability_grade: int | None = None  # 残疾等级 1–4, 1 most severe
     able_to_work: bool | None = None  # 劳动能力
     self_care: str | None = None  # 生活自理能力: "full" 全自理, "partial" 半自理, "none" 全护理
+    # A child's guardianship facts, for the orphans' allowance only (codes as in the event
+    # catalogue): each parent's situation, where the child is cared for, schooling.
+    father: str | None = None
+    mother: str | None = None
+    child_care: str | None = None  # "institution" 集中养育 or "family" 社会散居
+    schooling: str | None = None  # "not_in_school", "in_school", "entering_university"
+
+    @property
+    def guardianship_declared(self) -> bool:
+        return any(v is not None for v in (self.father, self.mother, self.child_care,
+                                           self.schooling))
 
     def is_adult_on(self, day: date) -> bool:
         return age_on(self.resident_id.birth_date, day) >= ADULT_AGE
@@ -169,6 +180,32 @@ class Application:
                 m.disability_grade is None for m in self.members):
             found.append(Problem(("members",), "the disability subsidies need at least one member"
                                  " with a disability_grade"))
+        found += self._guardianship_problems()
+        return found
+
+    def _guardianship_problems(self) -> list[Problem]:
+        """The orphans' allowance is for the children whose guardianship facts are declared:
+        both parents' situations and the care, for each of them; the facts belong to it only."""
+        found: list[Problem] = []
+        if self.programme != "orphan":
+            for i, m in enumerate(self.members):
+                for name in ("father", "mother", "child_care", "schooling"):
+                    if getattr(m, name) is not None:
+                        found.append(Problem(("members", i, name),
+                                             "only for the orphans' allowance (programme "
+                                             "'orphan')"))
+            return found
+        if not any(m.guardianship_declared for m in self.members):
+            found.append(Problem(("members",), "the orphans' allowance needs at least one child"
+                                 " with both parents' situations (father, mother) and the care"
+                                 " (child_care)"))
+        for i, m in enumerate(self.members):
+            if not m.guardianship_declared:
+                continue
+            for name in ("father", "mother", "child_care"):
+                if getattr(m, name) is None:
+                    found.append(Problem(("members", i, name),
+                                         "required for a child of the orphans' allowance"))
         return found
 
     def already_in_open_cases(self, refs: list[str],

@@ -119,7 +119,8 @@ def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> CaseOu
                       declared_incomes=json.loads(m["declared_incomes"]),
                       consent_signed_on=m["consent_signed_on"],
                       disability_grade=m["disability_grade"], able_to_work=m["able_to_work"],
-                      self_care=m["self_care"])
+                      self_care=m["self_care"], father=m["father"], mother=m["mother"],
+                      child_care=m["child_care"], schooling=m["schooling"])
             for m in found["members"]
         ],
         legal_supporters=[LegalSupporterOut(**s) for s in json.loads(case["legal_supporters"])],

@@ -17,7 +17,15 @@ from services.intake.domain.model import (
 )
 from services.intake.domain.region import region_problem
 from shared import clock
-from shared.events.catalogue import Programme, ReferralKind, Relation, SelfCare
+from shared.events.catalogue import (
+    ChildCare,
+    ParentSituation,
+    Programme,
+    ReferralKind,
+    Relation,
+    Schooling,
+    SelfCare,
+)
 from shared.inputs import FreeText, TextLine
 from shared.resident_id import InvalidResidentId, parse_resident_id
 
@@ -51,6 +59,17 @@ class MemberIn(BaseModel):
     self_care: SelfCare | None = Field(
         default=None, description="Ability to look after oneself (生活自理能力); required for the "
                                   "applicant of extreme-hardship support")
+    father: ParentSituation | None = Field(
+        default=None, description="Orphans' allowance only: the father's situation (父亲情况), "
+                                  "from certificates; required with mother and child_care")
+    mother: ParentSituation | None = Field(
+        default=None, description="Orphans' allowance only: the mother's situation (母亲情况)")
+    child_care: ChildCare | None = Field(
+        default=None, description="Orphans' allowance only: 集中养育 institution or 社会散居 "
+                                  "family")
+    schooling: Schooling | None = Field(
+        default=None, description="Orphans' allowance only: in full-time school (在校就读), or "
+                                  "admitted to university this year (考入大学)")
 
     @field_validator("name")
     @classmethod
@@ -145,6 +164,10 @@ class ApplicationIn(BaseModel):
                     disability_grade=m.disability_grade,
                     able_to_work=m.able_to_work,
                     self_care=m.self_care,
+                    father=m.father,
+                    mother=m.mother,
+                    child_care=m.child_care,
+                    schooling=m.schooling,
                 )
                 for m in self.members
             ),
@@ -179,7 +202,8 @@ class ApplicationIn(BaseModel):
 _ADDED_FIELDS: dict[str, Any] = {"legal_supporters": [], "care_mode": None, "temporary": None,
                                  "referrals": [], "town_code": None}
 _ADDED_MEMBER_FIELDS: dict[str, Any] = {"disability_grade": None, "able_to_work": None,
-                                        "self_care": None}
+                                        "self_care": None, "father": None, "mother": None,
+                                        "child_care": None, "schooling": None}
 
 
 class CaseCreated(BaseModel):
@@ -198,6 +222,10 @@ class MemberOut(BaseModel):
     disability_grade: int | None = None
     able_to_work: bool | None = None
     self_care: str | None = None
+    father: str | None = None
+    mother: str | None = None
+    child_care: str | None = None
+    schooling: str | None = None
 
 
 class LegalSupporterOut(BaseModel):

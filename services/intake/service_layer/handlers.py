@@ -139,6 +139,10 @@ def _submitted(application: Application, case_id: str, refs: list[str],
                 disability_grade=m.disability_grade,
                 able_to_work=m.able_to_work,
                 self_care=m.self_care,  # type: ignore[arg-type]
+                father=m.father,  # type: ignore[arg-type]
+                mother=m.mother,  # type: ignore[arg-type]
+                child_care=m.child_care,  # type: ignore[arg-type]
+                schooling=m.schooling,  # type: ignore[arg-type]
             )
             for ref, m in zip(refs, application.members, strict=True)
         ],

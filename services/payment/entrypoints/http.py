@@ -203,7 +203,8 @@ class BatchIn(BaseModel):
                            description="the authority's reference: one reference, one subsidy")
     region_code: RegionCode
     month: Month
-    programmes: list[Literal["dibao", "tekun", "marginal", "disability"]] = Field(min_length=1)
+    programmes: list[Literal["dibao", "tekun", "marginal", "disability", "orphan"]] = Field(
+        min_length=1)
     amount_fen: int = Field(gt=0, le=MAX_BATCH_AMOUNT_FEN,
                             description="per household, or per member (basis)")
     basis: Literal["household", "member"] = "household"

@@ -57,6 +57,8 @@ partner_records = Table(
     # The person's town of residence as the department gives it (required for large medical
     # bills: a lead goes to that town).
     Column("town_code", String(9), nullable=True),
+    # A parent's situation, for the children's welfare kinds (domain.partners.SITUATIONS).
+    Column("situation", String(24), nullable=True),
 )
 
 # A department's bulk file (POST /partner-publications), known by the SHA-256 of its bytes: the

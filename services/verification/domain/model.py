@@ -40,6 +40,7 @@ class PartnerRecord:
     as_of: date
     grade: int | None = None  # for graded kinds (disability grade), else None
     town_code: str | None = None  # the person's town of residence, where the department says
+    situation: str | None = None  # a parent's, for the situation kinds (partners.SITUATIONS)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class MemberIncome:
     # The disabled persons' federation's grade on record (its newest record), which decides
     # over the grade declared on the form.
     disability_grade: int | None = None
+    # Each parent's situation as the children's welfare information system records it (its
+    # newest record of each), which decides over the situation declared on the form.
+    father_on_record: str | None = None
+    mother_on_record: str | None = None
 
 
 FlagKind = Literal["deceased", "imprisoned", "second_property"]
@@ -151,7 +156,8 @@ class Report:
         are left out: a second department confirming the same amounts changes no decision."""
         incomes = sorted((m.person_ref, m.declared_monthly_fen, m.verified_monthly_fen,
                           m.counted_monthly_fen, m.employment_monthly_fen,
-                          m.disability_grade or 0) for m in self.members)
+                          m.disability_grade or 0, m.father_on_record or "",
+                          m.mother_on_record or "") for m in self.members)
         # A flag is part of what a decision rests on (a death in the household is a new
         # report); a source going stale with time alone is not.
         flags = sorted((f.kind, f.person_ref or "") for f in self.flags)
@@ -202,6 +208,8 @@ def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRe
             employment_monthly_fen=sum(k.counted_fen for k in kinds if k.kind in WORK_KINDS),
             by_kind=kinds,
             disability_grade=_grade_on_record(own),
+            father_on_record=_situation_on_record(own, "father_situation"),
+            mother_on_record=_situation_on_record(own, "mother_situation"),
         ))
         real_estate += sum(1 for r in own if r.kind == "real_estate")
         vehicles += sum(1 for r in own if r.kind == "vehicle")
@@ -221,6 +229,12 @@ def _grade_on_record(own: Iterable[PartnerRecord]) -> int | None:
     graded = [r for r in own if r.kind == "disability_grade" and r.grade is not None]
     newest = max(graded, key=lambda r: (r.as_of, r.record_id), default=None)
     return None if newest is None else newest.grade
+
+
+def _situation_on_record(own: Iterable[PartnerRecord], kind: str) -> str | None:
+    found = [r for r in own if r.kind == kind and r.situation is not None]
+    newest = max(found, key=lambda r: (r.as_of, r.record_id), default=None)
+    return None if newest is None else newest.situation
 
 
 def _by_kind(member: HouseholdMember, own: Iterable[PartnerRecord]) -> tuple[KindIncome, ...]:

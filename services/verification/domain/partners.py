@@ -14,10 +14,15 @@ from typing import Literal
 
 # monthly_fen: income per month, in fen; value_fen: a value or balance, in fen;
 # grade: a grade (1 most severe … 4), no amount; fact: the record itself is the datum (a
-# registration, a death, an imprisonment), dated by ``as_of``, no amount.
-Measure = Literal["monthly_fen", "value_fen", "grade", "fact"]
+# registration, a death, an imprisonment), dated by ``as_of``, no amount; situation: a parent's
+# situation, one of SITUATIONS, in the record's ``situation``, no amount.
+Measure = Literal["monthly_fen", "value_fen", "grade", "fact", "situation"]
 MONEY_MEASURES: frozenset[str] = frozenset({"monthly_fen", "value_fen"})
 GRADES = range(1, 5)
+# A parent's situation, as the event catalogue's ParentSituation (民发〔2019〕62号, 〔2020〕125号).
+SITUATIONS = ("present", "deceased", "missing", "severely_disabled", "seriously_ill",
+              "imprisoned", "compulsory_isolation", "restricted_liberty", "lost_contact",
+              "guardianship_revoked", "deported")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ DEPARTMENTS: tuple[Department, ...] = (
     )),
     Department("court", "法院", (
         DataKind("imprisonment", "服刑", "fact"),
+    )),
+    # The children's welfare information system (儿童福利信息系统) holds, for a child, each
+    # parent's situation as public security, the courts, justice administration, the disabled
+    # persons' federation and health departments establish it (民发〔2019〕62号): a record about
+    # the child, whose parents are not members of the household.
+    Department("child_welfare", "儿童福利信息系统", (
+        DataKind("father_situation", "父亲情况", "situation"),
+        DataKind("mother_situation", "母亲情况", "situation"),
     )),
 )
 

@@ -21,11 +21,18 @@ from datetime import date
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.verification.domain.partners import GRADES, KINDS, MONEY_MEASURES, OWNER
+from services.verification.domain.partners import (
+    GRADES,
+    KINDS,
+    MONEY_MEASURES,
+    OWNER,
+    SITUATIONS,
+)
 from shared.inputs import DuplicateMember, loads_unique, text_problem
 from shared.resident_id import CHECK_CHARS, WEIGHTS
 
-FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of", "town_code")
+FIELDS = ("op", "record_id", "kind", "resident_id", "amount_fen", "grade", "as_of", "town_code",
+          "situation")
 # Kinds whose records must name the person's town of residence (a 9-digit code): a large medical
 # bill of someone who has not applied becomes a lead for that town (proactive discovery).
 TOWN_REQUIRED = frozenset({"large_medical_bill"})
@@ -56,6 +63,7 @@ class Upsert(NamedTuple):
     grade: int | None
     as_of: date
     town_code: str | None = None  # where the department says the person lives
+    situation: str | None = None  # a parent's, for the situation kinds (partners.SITUATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +218,16 @@ def _read(department: str, line: int, fields: Mapping[str, object],
         raise _Bad(f"town_code: required for {kind}, the town of residence (9 digits)")
     if town is not None and not (isinstance(town, str) and _TOWN.fullmatch(town.strip())):
         raise _Bad("town_code: a town code of 9 digits")
+    situation = fields.get("situation")
+    if measure == "situation":
+        if not (isinstance(situation, str) and situation.strip() in SITUATIONS):
+            raise _Bad(f"situation: required for {kind}, one of {', '.join(SITUATIONS)}")
+        situation = situation.strip()
+    elif situation is not None:
+        raise _Bad(f"situation: {kind} carries no situation")
     return Upsert(line, record_id, kind, pseudonymise(_resident_id(fields.get("resident_id"))),
                   amount or 0, grade, _as_of(fields.get("as_of")),
-                  town.strip() if isinstance(town, str) else None)
+                  town.strip() if isinstance(town, str) else None, situation)
 
 
 def _whole(value: object, name: str, low: int, high: int) -> int | None:

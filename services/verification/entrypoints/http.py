@@ -16,7 +16,7 @@ from services.verification.adapters.pending import PendingRepository
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.adapters.repositories.reports import ReportRepository
-from services.verification.domain.partners import DEPARTMENT_KINDS, KINDS
+from services.verification.domain.partners import DEPARTMENT_KINDS, KINDS, SITUATIONS
 from services.verification.domain.publication import (
     MAX_RECORD_ID,
     Rejected,
@@ -89,6 +89,9 @@ class RecordIn(BaseModel):
     town_code: _given({"type": "string", "pattern": "^[0-9]{9}$",  # type: ignore[valid-type]
                        "description": "The person's town of residence; required for "
                                       "large_medical_bill"}) = None
+    situation: _given({"type": "string", "enum": list(SITUATIONS),  # type: ignore[valid-type]
+                       "description": "A parent's situation, for father_situation and "
+                                      "mother_situation (a record about the child)"}) = None
 
 
 class RecordsIn(BaseModel):
@@ -146,7 +149,7 @@ def _judged(dept: str, records: list[RecordIn]) -> list[handlers.IncomingRecord]
             incoming.append(handlers.IncomingRecord(
                 record_id=judged.record_id, kind=judged.kind, resident_id=judged.person_ref,
                 amount_fen=judged.amount_fen, as_of=judged.as_of, town_code=judged.town_code,
-                grade=judged.grade))
+                grade=judged.grade, situation=judged.situation))
         else:
             assert isinstance(judged, Rejected)  # a record has no op: never a Delete
             field, _, reason = judged.reason.partition(": ")

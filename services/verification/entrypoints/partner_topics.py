@@ -2,7 +2,7 @@
 
 Topic ``onedoor.partner.<department>`` (e.g. ``onedoor.partner.hr_social_security``): each
 record's value is one line as in a bulk file — a JSON object with op, record_id, kind,
-resident_id, amount_fen, grade, as_of, town_code — judged by the same rules
+resident_id, amount_fen, grade, as_of, town_code, situation — judged by the same rules
 (``domain.publication``). Who may write a department's topic is the cluster's business (an ACL
 per department's principal on Apache Kafka); the topic names the department, and a kind it does
 not own is refused as in a file.

@@ -84,10 +84,11 @@ async def publish_file(request: Request, rt: Runtime, dept: Annotated[str, Depen
                        content_type: Annotated[str | None, Header()] = None) -> JSONResponse:
     """NDJSON (``Content-Type: application/x-ndjson``, one JSON object a line) or CSV
     (``text/csv``, UTF-8, a header line naming the columns): fields op, record_id, kind,
-    resident_id, amount_fen, grade, as_of.
+    resident_id, amount_fen, grade, as_of, town_code, situation.
 
     ``op`` is ``upsert`` (the default: insert or replace the department's record ``record_id``)
     or ``delete``; ``amount_fen`` for kinds with an amount, ``grade`` (1–4) for graded ones,
+    ``situation`` (a parent's: deceased, imprisoned, …) for the children's welfare kinds,
     ``as_of`` a date. Each line is judged on its own: the answer counts the accepted and
     rejected lines and gives each rejection's line number and reason. The same file sent again
     (the same bytes) changes nothing and answers the first report, with 200."""

@@ -77,6 +77,7 @@ class IncomingRecord:
     as_of: date
     town_code: str | None = None
     grade: int | None = None  # for graded kinds (disability grade)
+    situation: str | None = None  # for a parent's situation (children's welfare kinds)
 
 
 class KindNotAllowed(PermissionError):
@@ -100,7 +101,7 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
     records = [PartnerRecord(department=department, record_id=r.record_id, kind=r.kind,
                              person_ref=person_ref(pseudonym_key, r.resident_id),
                              amount_fen=r.amount_fen, as_of=r.as_of, town_code=r.town_code,
-                             grade=r.grade)
+                             grade=r.grade, situation=r.situation)
                for r in incoming]
     touched = PartnerRepository(uow.conn).upsert(records)
     on_partner_data_changed(uow, sorted(touched), monitoring)
@@ -298,7 +299,9 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
                                                   recorded_fen=k.recorded_fen,
                                                   counted_fen=k.counted_fen,
                                                   sources=list(k.sources)) for k in m.by_kind],
-                              disability_grade=m.disability_grade)
+                              disability_grade=m.disability_grade,
+                              father_on_record=m.father_on_record,  # type: ignore[arg-type]
+                              mother_on_record=m.mother_on_record)  # type: ignore[arg-type]
                  for m in report.members],
         assets=AssetSummary(real_estate_count=report.real_estate_count,
                             vehicle_count=report.vehicle_count,
@@ -339,7 +342,8 @@ def _report_of(stored: StoredReport) -> model.Report:
             employment_monthly_fen=m.employment_monthly_fen,
             by_kind=tuple(model.KindIncome(k.kind, k.declared_fen, k.recorded_fen, k.counted_fen,
                                            tuple(k.sources)) for k in m.by_kind),
-            disability_grade=m.disability_grade)
+            disability_grade=m.disability_grade, father_on_record=m.father_on_record,
+            mother_on_record=m.mother_on_record)
             for m in event.members),
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,

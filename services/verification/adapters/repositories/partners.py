@@ -63,14 +63,16 @@ class RecordContent(Protocol):
     def grade(self) -> int | None: ...
     @property
     def town_code(self) -> str | None: ...
+    @property
+    def situation(self) -> str | None: ...
 
 
 _REPLACED = ("kind", "amount_fen", "as_of", "received_at", "grade", "publication_id",
-             "town_code")  # all but the key and the person, who stays (see apply)
+             "town_code", "situation")  # all but the key and the person, who stays (see apply)
 _RECORDS_BY_ID = select(
     partner_records.c.record_id, partner_records.c.person_ref, partner_records.c.kind,
     partner_records.c.amount_fen, partner_records.c.grade, partner_records.c.town_code,
-    partner_records.c.as_of,
+    partner_records.c.as_of, partner_records.c.situation,
 ).where(partner_records.c.department == bindparam("department"),
         among(partner_records.c.record_id, "ids"))
 _DELETE_BY_ID = delete(partner_records).where(
@@ -81,12 +83,14 @@ _DELETE_BY_ID = delete(partner_records).where(
 
 def _changed(was: tuple[Any, ...] | None, now: RecordContent) -> bool:
     """Whether a record's new content differs from what was stored (``was``: person_ref, kind,
-    amount_fen, grade, town_code, as_of as the driver gives it). The date counts only for the
-    kinds that are read by it — large medical bills enter and leave the warnings' window — as
-    every monthly file moves every other record's date."""
+    amount_fen, grade, town_code, as_of, situation as the driver gives it). The date counts only
+    for the kinds that are read by it — large medical bills enter and leave the warnings'
+    window — as every monthly file moves every other record's date."""
     if was is None:
         return True
     if tuple(was[:5]) != (now.person_ref, now.kind, now.amount_fen, now.grade, now.town_code):
+        return True
+    if was[6] != now.situation:
         return True
     return now.kind in DATED_KINDS and str(was[5])[:10] != now.as_of.isoformat()
 
@@ -165,6 +169,7 @@ class PartnerRepository:
             "person_key": [person_keys[i] for i in order],
             "amount_fen": [r.amount_fen for r in ordered], "as_of": [r.as_of for r in ordered],
             "grade": [r.grade for r in ordered], "town_code": [r.town_code for r in ordered],
+            "situation": [r.situation for r in ordered],
         }, same={"department": department, "received_at": datetime.now(UTC),
                  "publication_id": publication_id},
             on_conflict=("department", "record_id"), replace=_REPLACED)
@@ -192,5 +197,5 @@ class PartnerRepository:
         return [PartnerRecord(department=r["department"], record_id=r["record_id"],
                               kind=r["kind"], person_ref=r["person_ref"],
                               amount_fen=r["amount_fen"], as_of=r["as_of"], grade=r["grade"],
-                              town_code=r["town_code"])
+                              town_code=r["town_code"], situation=r["situation"])
                 for r in rows]
