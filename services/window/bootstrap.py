@@ -21,7 +21,15 @@ from fastapi.templating import Jinja2Templates
 
 from services.window.adapters.services import Services
 from services.window.domain.accounts import SessionPolicy, Throttle
-from services.window.entrypoints import apply, case_page, lists, monitoring, policy, sign_in
+from services.window.entrypoints import (
+    apply,
+    case_page,
+    lists,
+    monitoring,
+    policy,
+    policy_simulation,
+    sign_in,
+)
 from services.window.entrypoints.web import STATIC, TEMPLATES, Web, install_error_pages
 from services.window.service_layer import signin
 from services.window.service_layer.demo import demo_accounts
@@ -115,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(probes(NAME, database_checks(engine, Path(__file__).parent / "migrations")))
 
     install_error_pages(app)
-    for module in (sign_in, lists, monitoring, apply, case_page, policy):
+    for module in (sign_in, lists, monitoring, apply, case_page, policy, policy_simulation):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     logs.set_up(app, NAME, settings.log_level)

@@ -14,6 +14,7 @@ to recalculate.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import time
@@ -39,6 +40,7 @@ from services.window.domain.policy_form import (
     parse_value,
     problems_from_answer,
 )
+from services.window.domain.simulation import bars, signed_yuan
 from services.window.entrypoints.i18n import translate
 from services.window.entrypoints.web import yuan
 from services.window.service_layer.demo import DEMO_PASSWORD
@@ -81,6 +83,15 @@ class Running:
             Role.POLICY_OFFICER, "test-officer", DISTRICT))
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+    def api_call(self, method: str, path: str, body: Any = None,
+                 params: dict[str, str] | None = None) -> httpx.Response:
+        """Approval itself, asked by a policy officer of Cixi (the answer as it came)."""
+        answer = httpx.request(method, self.approval_url + path, json=body, params=params,
+                               timeout=30, headers=self.tokens.headers(
+                                   Role.POLICY_OFFICER, "test-officer", DISTRICT))
+        assert answer.status_code in (200, 201), answer.text
+        return answer
 
 
 @contextlib.contextmanager
@@ -303,3 +314,153 @@ def test_approvers_read_along_and_clerks_do_not_see_policy(running):
     clerk = running.browser("c-cixi-001")
     assert 'href="/policy"' not in clerk.get("/").text
     assert clerk.get("/policy").status_code == 403
+
+
+# --- 政策测算: what a figure would change, before it is published --------------------------------
+
+_CHART_DATA = re.compile(r'<script type="application/json" id="simulation-data">(.*?)</script>',
+                         re.S)
+
+
+def _shown_like_approval(page: httpx.Response, expected: dict[str, Any]) -> None:
+    """The page shows approval's own answer: every count, the cost, the town's row, and the
+    charts' data block that static/policy_charts.js reads."""
+    assert page.status_code == 200, page.text
+    for outcome, count in expected["households"].items():
+        assert f'<dd id="sim-{outcome}">{count}</dd>' in page.text
+    cost = expected["monthly_cost_fen"]
+    assert f"{yuan(cost['before'])} 元" in page.text and f"{yuan(cost['after'])} 元" in page.text
+    assert f"{signed_yuan(cost['change'])} 元" in page.text
+    [town] = [t for t in expected["by_town"] if t["town_code"] == TOWN]
+    row = re.search(rf'<tr id="town-{TOWN}">(.*?)</tr>', page.text, re.S)
+    assert row, page.text
+    assert f"{yuan(town['before_fen'])} 元" in row.group(1)
+    assert f"{yuan(town['after_fen'])} 元" in row.group(1)
+    assert f"{signed_yuan(town['change_fen'])} 元" in row.group(1)
+    found = _CHART_DATA.search(page.text)
+    assert found, page.text
+    charts = json.loads(found.group(1))
+    assert TOWN in charts["towns"]["labels"]
+    assert charts["towns"]["after"][charts["towns"]["labels"].index(TOWN)] == (
+        town["after_fen"] / 100)
+    assert sum(charts["distribution"]["after"]) == sum(
+        b["after"] for b in expected["distribution"]["bins"])
+    # Chart.js and the charts' script, from the window itself: no other origin, no inline code.
+    assert '<script src="/static/vendor/chart.umd.js" defer></script>' in page.text
+    assert '<script src="/static/policy_charts.js" defer></script>' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def _csv_link(page: httpx.Response) -> str:
+    found = re.search(r'<a class="button secondary" id="sim-csv" href="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1).replace("&amp;", "&")
+
+
+def test_a_what_if_shows_what_approval_counts_as_tables_charts_and_csv(running):
+    officer = running.browser(PROPOSER)
+    listed = officer.get("/policy")
+    assert 'href="/policy/simulate"' in listed.text
+    form = officer.get("/policy/simulate")
+    assert form.status_code == 200 and f'<option value="{STANDARD}"' in form.text
+    assert f'value="{DISTRICT}"' in form.text and "simulation-data" not in form.text
+    effective = first_of_next_month(clock.today()).isoformat()
+    asked = {"name": STANDARD, "region_code": DISTRICT, "effective_from": effective,
+             "value": "2,000.00"}
+    expected = running.api_call("POST", "/policy/simulations", {
+        **asked, "value": 200_000}).json()
+    # The seeded pensioner (600 yuan a month) is paid the standard less the pension: a higher
+    # standard changes the amount, and the cost rises by as much.
+    assert expected["households"]["changed"] >= 1 and expected["monthly_cost_fen"]["change"] > 0
+
+    page = officer.get("/policy/simulate", params=asked)
+    _shown_like_approval(page, expected)
+    assert "2,000.00 元" in page.text  # the value simulated, as typed
+
+    link = _csv_link(page)
+    assert link.startswith("/policy/simulate?") and "format=csv" in link
+    download = officer.get(link)
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"].startswith("text/csv")
+    assert download.headers["content-disposition"].startswith("attachment")
+    direct = running.api_call("POST", "/policy/simulations", {**asked, "value": 200_000},
+                              params={"format": "csv"})
+    assert download.text == direct.text
+    assert download.text.startswith("town_code,recipients,before_fen,after_fen,change_fen")
+    assert f"\n{TOWN}," in download.text
+    assert "authorization" not in {k.lower() for k in download.headers}
+
+    in_english = running.browser(PROPOSER, lang="en").get("/policy/simulate", params=asked)
+    assert in_english.status_code == 200 and "Newly eligible" in in_english.text
+    assert '"before": "Before"' in in_english.text  # the charts' words, in the reader's language
+
+
+def test_a_what_if_that_approval_refuses_comes_back_beside_its_field(running):
+    officer = running.browser(PROPOSER)
+    effective = first_of_next_month(clock.today()).isoformat()
+    asked = {"name": STANDARD, "region_code": DISTRICT, "effective_from": effective,
+             "value": "1105.505"}
+    wrong = officer.get("/policy/simulate", params=asked)
+    assert wrong.status_code == 422 and 'id="value-error"' in wrong.text
+    assert 'value="1105.505"' in wrong.text and "simulation-data" not in wrong.text
+    elsewhere = officer.get("/policy/simulate", params={**asked, "value": "1105",
+                                                        "region_code": "370202"})
+    assert elsewhere.status_code == 403 and 'id="region_code-error"' in elsewhere.text
+    assert officer.get("/policy/simulate", params={**asked, "value": "1105",
+                                                   "region_code": "370202",
+                                                   "format": "csv"}).status_code == 403
+
+
+def test_a_proposal_is_simulated_from_its_page(running):
+    later = first_of_next_month(first_of_next_month(clock.today())).isoformat()
+    made = running.api_call("POST", "/policy/proposals", {
+        "name": STANDARD, "region_code": DISTRICT, "effective_from": later, "value": 150_000,
+        "source": "慈政发〔2026〕77号（测算）", "reason": "测算用"}).json()
+    proposal_id = made["proposal_id"]
+    expected = running.api(f"/policy/proposals/{proposal_id}/simulation")
+
+    approver = running.browser("a-cixi")  # reads along (policy.read): may simulate too
+    shown = approver.get(f"/policy/proposals/{proposal_id}")
+    assert f'href="/policy/proposals/{proposal_id}/simulation"' in shown.text
+    assert zh("simulate") in shown.text
+    page = approver.get(f"/policy/proposals/{proposal_id}/simulation")
+    _shown_like_approval(page, expected)
+    assert "1,500.00 元" in page.text and f'href="/policy/proposals/{proposal_id}"' in page.text
+    assert "/policy/simulate?name=" + STANDARD in page.text  # try another value from here
+
+    link = _csv_link(page)
+    assert link == f"/policy/proposals/{proposal_id}/simulation?format=csv"
+    download = approver.get(link)
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert f'filename="simulation-{proposal_id}.csv"' in download.headers["content-disposition"]
+    assert download.text == running.api_call(
+        "GET", f"/policy/proposals/{proposal_id}/simulation", params={"format": "csv"}).text
+    assert approver.get("/policy/proposals/no-such/simulation").status_code == 404
+
+
+def test_a_clerk_may_not_simulate(running):
+    clerk = running.browser("c-cixi-001")
+    effective = first_of_next_month(clock.today()).isoformat()
+    asked = {"name": STANDARD, "region_code": DISTRICT, "effective_from": effective,
+             "value": "2000"}
+    assert clerk.get("/policy/simulate").status_code == 403
+    assert clerk.get("/policy/simulate", params=asked).status_code == 403
+    csv_page = clerk.get("/policy/simulate", params={**asked, "format": "csv"})
+    assert csv_page.status_code == 403 and "text/csv" not in csv_page.headers["content-type"]
+    [proposal] = running.api("/policy/proposals?status=published")["proposals"][:1]
+    for path in (f"/policy/proposals/{proposal['proposal_id']}/simulation",
+                 f"/policy/proposals/{proposal['proposal_id']}/simulation?format=csv"):
+        assert clerk.get(path).status_code == 403
+
+
+def test_the_distribution_keeps_to_bars_a_person_can_read():
+    bins = [{"from_fen": i * 20_000, "before": 0, "after": 0} for i in range(500)]
+    bins[2]["before"], bins[3]["after"], bins[499]["after"] = 4, 5, 1
+    shown = bars({"bin_fen": 20_000, "bins": bins})
+    assert len(shown) <= 40 and shown[0]["from_fen"] == 40_000  # the empty start left out
+    assert sum(b["before"] for b in shown) == 4 and sum(b["after"] for b in shown) == 6
+    assert shown[-1]["to_fen"] == 500 * 20_000
+    assert bars({"bin_fen": 20_000, "bins": []}) == []
+    assert (signed_yuan(100_500), signed_yuan(-150), signed_yuan(0)) == (
+        "+1,005.00", "-1.50", "0.00")
+    assert yuan(-150) == "-1.50"  # not "-2.50", floor division's answer

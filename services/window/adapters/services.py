@@ -49,6 +49,17 @@ class Answer:
         return self.body.get("detail") if isinstance(self.body, dict) else self.body
 
 
+@dataclass(frozen=True)
+class Download:
+    status: int
+    content: bytes
+    media_type: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
 class Services:
     def __init__(self, urls: dict[str, str], issuer: TokenIssuer, token_ttl: timedelta,
                  client: httpx.AsyncClient) -> None:
@@ -72,15 +83,33 @@ class Services:
     async def call(self, who: StaffAccount, service: str, method: str, path: str, *,
                    json: Any = None, params: dict[str, str] | None = None,
                    headers: dict[str, str] | None = None) -> Answer:
+        response = await self._send(who, service, method, path, json=json, params=params,
+                                    headers=headers)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body)
+
+    async def download(self, who: StaffAccount, service: str, method: str, path: str, *,
+                       json: Any = None, params: dict[str, str] | None = None) -> Download:
+        """A service's answer as bytes (a CSV export): passed on to the browser by the window,
+        which thus never hands the browser a token for the service."""
+        response = await self._send(who, service, method, path, json=json, params=params)
+        return Download(response.status_code, response.content,
+                        response.headers.get("content-type", "application/octet-stream"))
+
+    async def _send(self, who: StaffAccount, service: str, method: str, path: str, *,
+                    json: Any = None, params: dict[str, str] | None = None,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
         bases = self._urls[service]
         first = self._turn[service] = (self._turn[service] + 1) % len(bases)
         try:
             for tried in range(len(bases)):
                 try:
-                    response = await self._client.request(
+                    return await self._client.request(
                         method, bases[(first + tried) % len(bases)] + path, json=json,
                         params=params, headers={**bearer(self._token(who)), **(headers or {})})
-                    break
                 except httpx.ConnectError:
                     if tried == len(bases) - 1:
                         raise
@@ -89,11 +118,7 @@ class Services:
             log.warning("%s %s on %s failed: %s", method, path.split("?")[0], service,
                         type(exc).__name__)
             raise Unreachable(service) from exc
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        return Answer(response.status_code, body)
+        raise Unreachable(service)  # not reached: the loop returns or raises; for the checker
 
     async def get(self, who: StaffAccount, service: str, path: str,
                   params: dict[str, str] | None = None) -> Answer:

@@ -1,5 +1,6 @@
-"""The policy officer's proposal form (政策管理, issue 22 §2): a figure's new value as a person
-types it, the integer approval keeps, and approval's refusals back next to their field.
+"""The policy officer's proposal form (政策管理, issue 22 §2) and what-if form (政策测算, §4): a
+figure's new value as a person types it, the integer approval keeps, and approval's refusals
+back next to their field.
 
 Approval judges every proposal (its figure, region, date, four eyes); the window only turns
 what was typed into the API's body. Money is typed in yuan and kept in fen: the conversion is
@@ -64,6 +65,27 @@ def proposal_body(values: Mapping[str, str], units: Mapping[str, str]
                   ) -> tuple[dict[str, Any] | None, list[FieldProblem]]:
     """The API's body for the form's ``values`` (stripped strings), or the problems the window
     can see without asking approval; ``units`` maps each catalogue figure to its unit."""
+    body, problems = simulation_body(values, units)
+    for key, limit, multiline in (("source", MAX_SOURCE, False),
+                                  ("reason", MAX_REASON, True)):
+        text = values.get(key, "")
+        if not text:
+            problems.append(FieldProblem(key, "必填", "required"))
+        elif len(text) > limit or text_problem(text, multiline=multiline):
+            problems.append(FieldProblem(key, f"须为不超过{limit}字的文字"
+                                         + ("" if multiline else "（一行）"),
+                                         f"text of at most {limit} characters"
+                                         + ("" if multiline else ", one line")))
+    if problems or body is None:
+        return None, problems
+    return {**body, "source": values["source"], "reason": values["reason"]}, []
+
+
+def simulation_body(values: Mapping[str, str], units: Mapping[str, str]
+                    ) -> tuple[dict[str, Any] | None, list[FieldProblem]]:
+    """The what-if's body (政策测算: figure, region, date, value; approval's SimulationIn), or
+    the problems with it. Any date is taken: a simulation publishes nothing, so approval's rule
+    against changing the past (the proposal's earliest date) does not apply to it."""
     problems = []
     name = values.get("name", "")
     if name not in units:
@@ -83,20 +105,10 @@ def proposal_body(values: Mapping[str, str], units: Mapping[str, str]
         value, problem = parse_value(units[name], values.get("value", ""))
         if problem:
             problems.append(problem)
-    for key, limit, multiline in (("source", MAX_SOURCE, False),
-                                  ("reason", MAX_REASON, True)):
-        text = values.get(key, "")
-        if not text:
-            problems.append(FieldProblem(key, "必填", "required"))
-        elif len(text) > limit or text_problem(text, multiline=multiline):
-            problems.append(FieldProblem(key, f"须为不超过{limit}字的文字"
-                                         + ("" if multiline else "（一行）"),
-                                         f"text of at most {limit} characters"
-                                         + ("" if multiline else ", one line")))
     if problems or effective is None or value is None:
         return None, problems
     return {"name": name, "region_code": region, "effective_from": effective.isoformat(),
-            "value": value, "source": values["source"], "reason": values["reason"]}, []
+            "value": value}, []
 
 
 def typed_value(unit: str, value: int) -> str:

@@ -63,6 +63,44 @@ POLICY_T: dict[str, tuple[str, str]] = {
     "earlier": ("上一页", "Previous"), "later": ("下一页", "Next"),
     "history_filter_name": ("指标", "Figure"),
     "started_at": ("开始时间", "Started"), "finished_at": ("完成时间", "Finished"),
+    # 政策测算 (policy_simulation.py)
+    "simulation": ("政策测算", "Simulation"), "simulate": ("测算", "Simulate"),
+    "simulation_intro": ("测算不发布任何内容：按审批系统现有记录，将在保家庭和近12个月的申请家庭"
+                         "在生效日分别按现行政策和调整后的指标评估，比较两次结果。",
+                         "Nothing is published: the recipients and last year's applicants are "
+                         "assessed on the effective day with the policy in force and with the "
+                         "new figure, from the records approval holds, and compared."),
+    "sim_hint_date": ("任何日期均可：测算不发布任何内容。",
+                      "Any date: a simulation publishes nothing."),
+    "sim_refused": ("未能测算：请修改以下问题。", "Not simulated: see the problems below."),
+    "sim_population": ("在保家庭 {0} 户，近12个月申请 {1} 件 · 用时 {2} 毫秒",
+                       "{0} recipient households, {1} applications in the last 12 months · "
+                       "computed in {2} ms"),
+    "sim_households": ("家庭（户）", "Households"),
+    "sim_cost": ("每月救助金支出（在保家庭）", "Monthly cost (recipients)"),
+    "sim_before": ("调整前", "Before"), "sim_after": ("调整后", "After"),
+    "sim_change": ("变化", "Change"),
+    "sim_applicants_cost": ("另：新符合条件的申请家庭每月",
+                            "Besides: applicants newly eligible, per month"),
+    "sim_applicants_col": ("新符合条件的申请家庭每月", "Applicants newly eligible, monthly"),
+    "sim_by_town": ("分镇街", "By town"), "sim_town": ("镇街代码", "Town code"),
+    "sim_recipients": ("在保户数", "Recipients"), "sim_total": ("合计", "Total"),
+    "sim_distribution": ("月救助金分布（户数）", "Monthly amounts (households)"),
+    "sim_amount_range": ("月救助金（元）", "Monthly amount (yuan)"),
+    "sim_empty_ranges": ("每档{0}元；没有家庭的档次未列出（图中仍有）。",
+                         "Ranges of {0} yuan; those without households are left out here "
+                         "(the chart keeps them)."),
+    "sim_csv": ("下载CSV（分镇街）", "Download CSV (by town)"),
+    "sim_try_other": ("换一个数值测算", "Try another value"),
+    "sim_for_proposal": ("按待审批的政策调整测算，如同现在发布。",
+                         "The proposal, as if it were published now."),
+    "sim_chart_distribution": ("月救助金分布：调整前后各区间的户数",
+                               "Monthly amounts: households per range, before and after"),
+    "sim_chart_towns": ("各镇街每月支出：调整前后", "Monthly cost by town, before and after"),
+    "sim_chart_table": ("数据见下表。", "The figures are in the table below."),
+    "sim_households_axis": ("户数", "Households"),
+    "sim_cost_axis": ("每月支出（元）", "Monthly cost (yuan)"),
+    "sim_households_unit": ("户", "households"), "sim_yuan": ("元", "yuan"),
 }
 
 POLICY_LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -77,6 +115,11 @@ POLICY_LABELS: dict[str, dict[str, tuple[str, str]]] = {
                       "done": ("已完成", "Done")},
     "origin": {"packaged": ("政策文件", "Policy file"),
                "published": ("系统发布", "Published here")},
+    # How a household fares in a simulation (approval's simulation.py, _compare).
+    "sim_outcome": {"newly_eligible": ("新增符合条件", "Newly eligible"),
+                    "newly_ineligible": ("不再符合条件", "No longer eligible"),
+                    "changed": ("金额变化", "Amount changed"), "unchanged": ("不变", "Unchanged"),
+                    "undecided": ("需人工判断", "Undecided")},
     # Approval's outcome per household (services/approval/service_layer/recalculation.py): a
     # benefit change, or why there was none.
     "recalc_outcome": {"unchanged": ("不变", "Unchanged"),

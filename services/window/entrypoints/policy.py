@@ -48,12 +48,12 @@ PAGE = 100  # households per page of a recalculation
 FORBIDDEN = ("forbidden_title", "forbidden_text")
 
 
-def _may(user: User, permission: str) -> None:
+def require(user: User, permission: str) -> None:
     if not user.may(permission):
         raise PageError(403, *FORBIDDEN)
 
 
-def _item_id(value: str) -> str:
+def item_id(value: str) -> str:
     if not ITEM_ID.fullmatch(value):
         raise PageError(404, "not_found_title", "not_found_text")
     return value
@@ -119,7 +119,7 @@ def page(request: Request, template: str, user: User, figures: dict[str, dict[st
 
 @router.get("/policy")
 async def proposals(request: Request, web: WebApp, user: SignedIn) -> Response:
-    _may(user, "policy.read")
+    require(user, "policy.read")
     return await _proposals_page(request, web, user)
 
 
@@ -146,9 +146,9 @@ async def _proposals_page(request: Request, web: WebApp, user: User, *, status: 
 @router.get("/policy/proposals/{proposal_id}")
 async def proposal(request: Request, proposal_id: str, web: WebApp,
                    user: SignedIn) -> Response:
-    _may(user, "policy.read")
+    require(user, "policy.read")
     answer = await web.services.get(user.account, "approval",
-                                    f"/policy/proposals/{_item_id(proposal_id)}")
+                                    f"/policy/proposals/{item_id(proposal_id)}")
     refuse_unless_ok(answer)
     figures, _ = await catalogue(web, user)
     return page(request, "policy_proposal.html", user, figures, p=answer.body,
@@ -162,8 +162,8 @@ async def decide(request: Request, proposal_id: str, decision: str, web: WebApp,
     one's own proposal is not offered, and refused by approval (409) if sent anyway."""
     if decision not in ("approve", "reject"):
         raise PageError(404, "not_found_title", "not_found_text")
-    _may(user, "policy.approve")
-    _item_id(proposal_id)
+    require(user, "policy.approve")
+    item_id(proposal_id)
     note = str(form.get("note", "")).strip()
     if decision == "reject" and not note:
         return await _proposals_page(request, web, user, status=422,
@@ -189,7 +189,7 @@ async def decide(request: Request, proposal_id: str, decision: str, web: WebApp,
 async def new_proposal(request: Request, web: WebApp, user: SignedIn,
                        name: Annotated[str, Query(max_length=120)] = "",
                        region_code: Annotated[str, Query(max_length=6)] = "") -> Response:
-    _may(user, "policy.propose")
+    require(user, "policy.propose")
     figures, ok = await catalogue(web, user)
     place = user.account.jurisdiction
     values = {"name": name if name in figures else "",
@@ -200,7 +200,7 @@ async def new_proposal(request: Request, web: WebApp, user: SignedIn,
 
 @router.post("/policy/new")
 async def propose(request: Request, web: WebApp, user: SignedIn, sent: CheckedForm) -> Response:
-    _may(user, "policy.propose")
+    require(user, "policy.propose")
     values = {k: v.strip() for k, v in sent.items() if isinstance(v, str) and k != "csrf_token"}
     figures, ok = await catalogue(web, user)
     if not ok:
@@ -243,7 +243,7 @@ def _form(request: Request, user: User, figures: dict[str, dict[str, Any]],
 async def history(request: Request, web: WebApp, user: SignedIn,
                   region_code: Annotated[str, Query(max_length=6)] = "",
                   name: Annotated[str, Query(max_length=120)] = "") -> Response:
-    _may(user, "policy.read")
+    require(user, "policy.read")
     params = {}
     if REGION.fullmatch(region_code):
         params["region_code"] = region_code
@@ -263,21 +263,21 @@ async def history(request: Request, web: WebApp, user: SignedIn,
 @router.get("/policy/recalculations/{job_id}")
 async def recalculation(request: Request, job_id: str, web: WebApp, user: SignedIn,
                         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
-    _may(user, "policy.read")
+    require(user, "policy.read")
     answer = await web.services.get(user.account, "approval",
-                                    f"/policy/recalculations/{_item_id(job_id)}",
+                                    f"/policy/recalculations/{item_id(job_id)}",
                                     params={"limit": str(PAGE), "offset": str(offset)})
     refuse_unless_ok(answer)
     job = answer.body
     figures, proposal_body_ = await asyncio.gather(
-        catalogue(web, user), _proposal_of(web, user, job.get("proposal_id")))
+        catalogue(web, user), proposal_of(web, user, job.get("proposal_id")))
     return page(request, "policy_recalculation.html", user, figures[0], job=job,
                 p=proposal_body_, offset=offset, page_size=PAGE,
                 published=request.query_params.get("published"),
                 may_read_cases=user.may("case.read"))
 
 
-async def _proposal_of(web: WebApp, user: User, proposal_id: object) -> dict[str, Any] | None:
+async def proposal_of(web: WebApp, user: User, proposal_id: object) -> dict[str, Any] | None:
     """The proposal a recalculation follows, for its heading; the page shows without it."""
     if not isinstance(proposal_id, str) or not ITEM_ID.fullmatch(proposal_id):
         return None

@@ -143,7 +143,9 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 def yuan(fen: object) -> str:
     if not isinstance(fen, int):
         return "—"
-    return f"{fen // 100:,}.{fen % 100:02d}"
+    # The sign apart: floor division would print -150 fen as "-2.50".
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def local_time(value: object, with_time: bool = True) -> str:
