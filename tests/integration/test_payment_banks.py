@@ -910,3 +910,28 @@ def test_a_batch_reference_reused_with_other_terms_is_refused(api, engine):
     api.wait_for_runs()
     assert [(p["case_id"], p["amount_fen"]) for p in payment_rows(engine, kind="batch")] == [
         (case(1), 15_000), (case(2), 5_000)]
+
+
+def test_a_download_cut_off_gives_its_read_connection_back(api, engine, monkeypatch):
+    """The file is a generator the response pulls: a client who stops reading stops it, and
+    the connection it read with goes back to the pool (issue 23)."""
+    from services.payment.domain.bankfile import disbursement
+    from services.payment.entrypoints import http as payment_http
+
+    monkeypatch.setattr(disbursement, "CHUNK_CHARS", 150)  # a chunk every line or two
+    for n in range(1, 6):
+        approve(engine, n)
+        assert api.put_account(n, account_for(n)).status_code == 200
+    api.cycle(DEC)
+    [file] = api.export_cycle(CYCLE_DEC)["files"]
+    runtime = api.app.state.runtime
+    pulled = payment_http._streamed(runtime, api.app.state.vault, file["file_id"])
+    first = next(pulled)
+    assert first.startswith("H,") and engine.pool.checkedout() == 1
+    next(pulled)  # the client reads a little more, then goes away
+    pulled.close()
+    assert engine.pool.checkedout() == 0
+    # Read to the end, the chunks make the whole file.
+    whole = "".join(payment_http._streamed(runtime, api.app.state.vault, file["file_id"]))
+    assert whole == api.download(file["file_id"]) and parsed(whole).record_count == 10
+    assert engine.pool.checkedout() == 0

@@ -7,8 +7,6 @@ numbers are masked in every answer; only a disbursement file carries them, for i
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -303,45 +301,13 @@ def download_file(file_id: str, request: Request, rt: Runtime,
                                      f'attachment; filename="onedoor-{file_id}.csv"'})
 
 
-class _Pipe:
-    """A file-like end the writer pushes text into and the response pulls from, through a
-    bounded queue: a million-line file streams without being held in memory."""
-
-    def __init__(self) -> None:
-        self.chunks: queue.Queue[str | BaseException | None] = queue.Queue(maxsize=16)
-        self._buffer: list[str] = []
-        self._size = 0
-
-    def write(self, text: str) -> int:
-        self._buffer.append(text)
-        self._size += len(text)
-        if self._size >= 1 << 16:
-            self.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        if self._buffer:
-            self.chunks.put("".join(self._buffer))
-            self._buffer, self._size = [], 0
-
-
 def _streamed(rt: Any, vault: AccountVault, file_id: str) -> Iterator[str]:
-    pipe = _Pipe()
-
-    def produce() -> None:
-        try:
-            with reading(rt.engine) as conn:
-                banking.write_file(conn, vault, file_id, pipe)  # type: ignore[arg-type]
-            pipe.flush()
-            pipe.chunks.put(None)
-        except BaseException as exc:  # handed to the response, which fails the download
-            pipe.chunks.put(exc)
-
-    threading.Thread(target=produce, daemon=True, name=f"bank-file-{file_id}").start()
-    while (chunk := pipe.chunks.get()) is not None:
-        if isinstance(chunk, BaseException):
-            raise chunk
-        yield chunk
+    """The file as the response pulls it: each chunk is made when asked for, on the read
+    connection this generator holds. A client that goes away stops the pulling; the generator
+    is closed, and its ``with`` gives the connection back (issue 23: a writer thread used to
+    block for ever on a full queue, holding it)."""
+    with reading(rt.engine) as conn:
+        yield from banking.file_chunks(conn, vault, file_id)
 
 
 @router.post("/bank-files/results", summary="Import a bank's result file (paid / failed)")

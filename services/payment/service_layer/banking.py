@@ -31,7 +31,7 @@ from services.payment.adapters.vault import (
     normalise_holder,
 )
 from services.payment.domain.bankfile.cells import FORMULA_STARTERS
-from services.payment.domain.bankfile.disbursement import BankLine, write_disbursement
+from services.payment.domain.bankfile.disbursement import BankLine, disbursement_chunks
 from services.payment.domain.bankfile.results import parse_results
 from services.payment.domain.failures import failure_code
 from services.payment.service_layer.handlers import scheduled_event
@@ -147,8 +147,15 @@ def bank_file(conn: Connection, file_id: str) -> dict[str, Any]:
 
 
 def write_file(conn: Connection, vault: AccountVault, file_id: str, out: TextIO) -> None:
-    """Writes a disbursement file: the only place account numbers leave their seal, for the
-    bank that pays into them. Streams, so a million lines need no more memory than a few."""
+    """Writes a disbursement file to ``out`` (``file_chunks``, written as they come)."""
+    for chunk in file_chunks(conn, vault, file_id):
+        out.write(chunk)
+
+
+def file_chunks(conn: Connection, vault: AccountVault, file_id: str) -> Iterator[str]:
+    """A disbursement file, chunk by chunk: the only place account numbers leave their seal,
+    for the bank that pays into them. Streams, so a million lines need no more memory than a
+    few; a generator, so a reader who stops reading (a download cut off) stops it."""
     head = bank_file(conn, file_id)
     rows = conn.execution_options(yield_per=5_000).execute(
         select(payments.c.payment_id, payments.c.case_id, payments.c.account_sealed,
@@ -163,10 +170,10 @@ def write_file(conn: Connection, vault: AccountVault, file_id: str, out: TextIO)
                            holder_name=vault.open(r.holder_sealed, bound_to=r.case_id),
                            amount_fen=r.amount_fen, programme=r.programme, period=r.period)
 
-    write_disbursement(out, file_id=file_id, bank_code=head["bank_code"],
-                       cycle_id=head["run_id"], created_at=clock.as_utc(head["created_at"]),
-                       record_count=head["record_count"], total_fen=head["total_fen"],
-                       lines=lines())
+    yield from disbursement_chunks(
+        file_id=file_id, bank_code=head["bank_code"], cycle_id=head["run_id"],
+        created_at=clock.as_utc(head["created_at"]), record_count=head["record_count"],
+        total_fen=head["total_fen"], lines=lines())
 
 
 # -- result files ------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
@@ -75,10 +76,25 @@ class DisbursementFile:
 def write_disbursement(out: TextIO, *, file_id: str, bank_code: str, cycle_id: str | None,
                        created_at: datetime, record_count: int, total_fen: int,
                        lines: Iterable[BankLine]) -> None:
-    """Stream a disbursement file, one line at a time. The header's count and total come from
-    the caller's SQL; if the lines do not add up to them, ``ControlTotalMismatch`` is raised
-    *before* the trailer is written, so a file the caller forgets to discard is still refused
-    by any reader as truncated. ``LineRefused`` likewise leaves the file without a trailer."""
+    """Write a disbursement file to ``out`` (``disbursement_chunks``, written as they come)."""
+    for chunk in disbursement_chunks(file_id=file_id, bank_code=bank_code, cycle_id=cycle_id,
+                                     created_at=created_at, record_count=record_count,
+                                     total_fen=total_fen, lines=lines):
+        out.write(chunk)
+
+
+CHUNK_CHARS = 1 << 16  # what a download sends at a time: a few hundred lines
+
+
+def disbursement_chunks(*, file_id: str, bank_code: str, cycle_id: str | None,
+                        created_at: datetime, record_count: int, total_fen: int,
+                        lines: Iterable[BankLine]) -> Iterator[str]:
+    """A disbursement file as text chunks, one line at a time into each: a generator, so that
+    whoever reads it (a download, a file on disk) drives it, and one who stops reading stops
+    it. The header's count and total come from the caller's SQL; if the lines do not add up to
+    them, ``ControlTotalMismatch`` is raised *before* the trailer is yielded, so a file the
+    caller forgets to discard is still refused by any reader as truncated. ``LineRefused``
+    likewise leaves the file without a trailer."""
     if created_at.utcoffset() is None:
         raise ValueError("created_at needs a UTC offset: a bank reads the file in its own zone")
     for name, value in (("file_id", file_id), ("bank_code", bank_code), ("cycle_id", cycle_id)):
@@ -86,20 +102,28 @@ def write_disbursement(out: TextIO, *, file_id: str, bank_code: str, cycle_id: s
             raise ValueError(f"{name}: {problem}")
     if not (is_int(record_count) and is_int(total_fen) and min(record_count, total_fen) >= 0):
         raise ValueError("record_count and total_fen must be non-negative integers")
-    writer = csv.writer(out, lineterminator="\r\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["H", DISBURSEMENT_FORMAT, VERSION, file_id, bank_code, cycle_id or "",
                      created_at.isoformat(timespec="seconds"), record_count, total_fen])
     count = total = 0
     for line in lines:
         if problem := _bank_line_problem(line):
+            yield buffer.getvalue()  # what was written goes out, still without its trailer
             raise LineRefused(line.payment_id, problem)
         count += 1
         total += line.amount_fen
         writer.writerow(["D", count, line.payment_id, line.account_number, line.holder_name,
                          line.amount_fen, line.programme, line.period])
+        if buffer.tell() >= CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
     if (count, total) != (record_count, total_fen):
+        yield buffer.getvalue()
         raise ControlTotalMismatch((record_count, total_fen), (count, total))
     writer.writerow(["T", record_count, total_fen])
+    yield buffer.getvalue()
 
 
 def read_disbursement(lines: Iterable[str],
