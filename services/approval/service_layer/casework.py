@@ -25,6 +25,12 @@ class UnknownCase(LookupError):
     pass
 
 
+def first_of_next_month(now: datetime) -> date:
+    """The first day of next month in China time: where a running benefit's change starts."""
+    y, m = map(int, add_months(f"{clock.local_date(now):%Y-%m}", 1).split("-"))
+    return date(y, m, 1)
+
+
 def rules_for(policy: PolicyTable, region: str, now: datetime) -> Rules:
     return Rules(policy, region, clock.local_date(now))
 

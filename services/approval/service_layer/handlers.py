@@ -97,11 +97,15 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
     previous = case.assessment
     previous_facts = casework.facts_of(row)
     facts = casework.current_facts(repo, with_report(previous_facts, report), now)
-    assessment = casework.run_assessment(uow, repo, row, facts, policy, now)
+    running = case.stage in ("approved", "exiting") and case.programme in RECURRING
+    # A running benefit changes from next month: assess it with next month's figures, or a
+    # report arriving between a published rise and its first day would undo the rise.
+    on = casework.first_of_next_month(now) if running else None
+    assessment = casework.run_assessment(uow, repo, row, facts, policy, now, on=on)
     row["facts"] = json.dumps(facts.to_dict(), sort_keys=True)
     repo.set_case(case.case_id, facts=row["facts"])
     rules = casework.rules_for(policy, case.region_code, now)
-    if case.stage in ("approved", "exiting") and case.programme in RECURRING:
+    if running:
         if previous is None:
             return
         change = reassess(case.stage, row["monthly_amount_fen"], previous, assessment,

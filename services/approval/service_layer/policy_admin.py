@@ -16,9 +16,9 @@ from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, 
 
 from services.approval.adapters.tables import cases, policy_proposals, recalculations
 from services.approval.domain.policy import FIGURES, PolicyTable
-from services.approval.domain.workflow import RECURRING, add_months
+from services.approval.domain.workflow import RECURRING
+from services.approval.service_layer import casework
 from services.approval.service_layer.policy_book import PolicyBook
-from shared import clock
 from shared.events.catalogue import POLICY_KEY, PolicyPublished
 from shared.policy import NATIONAL, published_figure
 from shared.uow import UnitOfWork
@@ -80,9 +80,7 @@ def unit_of(name: str) -> str:
 def first_open_month(now: datetime) -> date:
     """The first day of the first month no payment cycle can have paid yet: next month. A
     figure may not take effect before it, so that no month already paid is decided anew."""
-    today = clock.local_date(now)
-    y, m = map(int, add_months(f"{today:%Y-%m}", 1).split("-"))
-    return date(y, m, 1)
+    return casework.first_of_next_month(now)
 
 
 def _not_retroactive(effective_from: date, now: datetime) -> None:
