@@ -299,6 +299,26 @@ def _publish_until(system: System, department: str, record: dict[str, Any], list
         time.sleep(0.5)
 
 
+def test_a_childs_guardianship_fields_show_only_for_the_orphans_allowance(
+        system: System, browser: Any) -> None:
+    """The fields are on every member card (the form works without JavaScript); app.js shows
+    them only while the programme is 孤儿、事实无人抚养儿童, on a card added later too."""
+    clerk = Person(browser, system, "c-cixi-001")
+    clerk.sign_in()
+    clerk.open("/applications/new")
+    page = clerk.page
+    assert not page.is_visible("#m0_father")  # Dibao, the form's first programme
+    page.click("#add-member")
+    assert page.is_visible("#m1_name") and not page.is_visible("#m1_father")
+    page.select_option("#programme", "orphan")
+    assert page.is_visible("#m0_father") and page.is_visible("#m0_child_care")
+    page.click("#add-member")
+    assert page.is_visible("#m2_mother") and page.is_visible("#m2_schooling")
+    page.select_option("#programme", "temporary")
+    assert not page.is_visible("#m0_father") and not page.is_visible("#m1_mother")
+    clerk.close()
+
+
 def test_signed_out_pages_need_sign_in_and_english_is_available(
         system: System, browser: Any) -> None:
     visitor = Person(browser, system, "au-001")

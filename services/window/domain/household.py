@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.intake.vocabulary import INCOME_KINDS, PROGRAMMES, RELATIONS
+from services.window.domain import guardianship
 from shared.inputs import text_problem
 from shared.resident_id import (
     ADULT_AGE,
@@ -130,6 +131,7 @@ class HouseholdForm:
             member["able_to_work"] = self.get(p + "able_to_work") == "yes"
         if self.get(p + "self_care") in SELF_CARE:
             member["self_care"] = self.get(p + "self_care")
+        member.update(guardianship.member_facts(self.get("programme"), self.get, p))
         return member
 
     def _temporary(self, problems: list[FieldProblem]) -> dict[str, Any]:
@@ -222,6 +224,10 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
     (r"extreme-hardship support is for one person", "特困供养只列申请人本人"),
     (r"required for temporary assistance", "临时救助须填写救助请求"),
     (r"need at least one member with a disability_grade", "须至少一名成员填写残疾等级"),
+    (r"required for a child of the orphans' allowance", "孤儿、事实无人抚养儿童保障必填"),
+    (r"the orphans' allowance needs at least one child",
+     "须至少为一名儿童填写父亲情况、母亲情况和养育方式"),
+    (r"only for the orphans' allowance", "仅适用于孤儿、事实无人抚养儿童保障"),
     (r"must be a 6-digit administrative division code", "应为6位行政区划代码"),
     (r"must name a district or county", "应为区县一级的代码"),
     (r"town (\d+) is not in region (\d+)", "镇街{0}不在区县{1}内"),

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.window.domain import guardianship
 from services.window.domain.household import (
     INCOME_KINDS,
     INCOME_SLOTS,
@@ -47,7 +48,10 @@ def _form_page(request: Request, user: User, form: HouseholdForm, *, status: int
     return render(request, "apply.html", user=user, status=status, form=form, errors=errors,
                   problems=problems or [], programmes=PROGRAMMES, relations=RELATIONS,
                   income_kinds=INCOME_KINDS, income_slots=range(INCOME_SLOTS),
-                  referral_kinds=REFERRALS, self_care=SELF_CARE, today=clock.today())
+                  referral_kinds=REFERRALS, self_care=SELF_CARE,
+                  situations=guardianship.PARENT_SITUATIONS,
+                  child_care=guardianship.CHILD_CARE, schooling=guardianship.SCHOOLING,
+                  today=clock.today())
 
 
 @router.get("/applications/new")

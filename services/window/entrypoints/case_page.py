@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.window.adapters.services import Unreachable
+from services.window.domain import guardianship
 from services.window.domain.casework import ACTIONS, needs_survey, offers
 from services.window.domain.household import explain
 from services.window.entrypoints.web import (
@@ -77,6 +78,8 @@ async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
     return render(request, "case.html", user=user, status=status, case=case,
                   workflow=workflow, report=report, report_waiting=waiting, money=money,
                   offers=shown_offers,
+                  children=guardianship.children(case.get("members") or [],
+                                                 (report or {}).get("members")),
                   survey_needed=needs_survey("accept", case["programme"]),
                   unavailable=not (ok1 and ok2 and ok3), outcome=outcome, typed=typed or {},
                   done=request.query_params.get("done"))

@@ -6,6 +6,7 @@ actions, relations…) are shown with ``label("stage", code)``.
 
 from __future__ import annotations
 
+from services.window.entrypoints.i18n_guardianship import GUARDIANSHIP_LABELS, GUARDIANSHIP_T
 from services.window.entrypoints.i18n_policy import POLICY_LABELS, POLICY_T
 
 LANGS = ("zh", "en")
@@ -258,9 +259,12 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
                    "system": ("系统", "System")},
 }
 
-# The policy pages' words live in i18n_policy.py; one table for translate() and label().
+# The policy pages' words live in i18n_policy.py, a child's guardianship facts' in
+# i18n_guardianship.py; one table for translate() and label().
 T.update(POLICY_T)
+T.update(GUARDIANSHIP_T)
 LABELS.update(POLICY_LABELS)
+LABELS.update(GUARDIANSHIP_LABELS)
 
 
 def translate(key: str, lang: str, *args: object) -> str:

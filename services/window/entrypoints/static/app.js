@@ -89,6 +89,7 @@ function setUpMembers() {
     const next = indexes.length ? Math.max(...indexes) + 1 : 0;
     const html = template.innerHTML.replaceAll("__i__", String(next));
     container.insertAdjacentHTML("beforeend", html);
+    showProgrammeFields();  // the new card's guardianship fields follow the programme chosen
     renumber(container);
     const added = container.lastElementChild;
     added.querySelector("input").focus();
@@ -103,14 +104,22 @@ function setUpMembers() {
   renumber(container);
 }
 
+// Each programme's own fields (a tekun care mode, a temporary request, a child's guardianship
+// on every member card) show only while it is the programme chosen. Without this file they all
+// show, each under a legend saying whom it is for; the server sends only the chosen one's.
+function showProgrammeFields() {
+  const select = document.getElementById("programme");
+  if (!select) return;
+  document.querySelectorAll("fieldset[data-programme]").forEach((fs) => {
+    fs.hidden = fs.dataset.programme !== select.value;
+  });
+}
+
 function setUpProgramme() {
   const select = document.getElementById("programme");
   if (!select) return;
-  const show = () => document.querySelectorAll("fieldset[data-programme]").forEach((fs) => {
-    fs.hidden = fs.dataset.programme !== select.value;
-  });
-  select.addEventListener("change", show);
-  show();
+  select.addEventListener("change", showProgrammeFields);
+  showProgrammeFields();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
