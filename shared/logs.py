@@ -5,7 +5,8 @@ Every process of the system (each service, the supervisor, the partner simulator
 request by its route. A line holds ``time`` (ISO 8601, UTC), ``level``, ``service``, ``logger``,
 ``message``, ``case_id`` when the line is about one case (an HTTP request whose route has a
 ``{case_id}``, an event being handled: see :func:`about_case`; written only when it has the form
-of a case id), and the ``extra`` fields named in :data:`FIELDS`.
+of a case id), ``trace_id`` when tracing is on and a span is current (shared/tracing/), and
+the ``extra`` fields named in :data:`FIELDS`.
 
 The rule: what a caller sent never reaches a log, only what the code says about it. So
 
@@ -48,6 +49,8 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics, tracing
 
 CASE_ID: ContextVar[str | None] = ContextVar("onedoor_log_case_id", default=None)
 # The request being served: its path as sent, its root path then, and its ASGI scope, where the
@@ -120,6 +123,8 @@ class JsonLines(logging.Formatter):
         case_id = getattr(record, "case_id", None) or CASE_ID.get() or _path_case_id()
         if isinstance(case_id, str) and _CASE_ID.fullmatch(case_id):
             line["case_id"] = case_id
+        if (trace_id := tracing.current_trace_id()) is not None:  # None unless tracing is on
+            line["trace_id"] = trace_id
         for name in FIELDS & record.__dict__.keys():
             value = record.__dict__[name]
             if isinstance(value, str):
@@ -260,10 +265,12 @@ def to_file(logger: logging.Logger, path: Path, service: str) -> logging.Handler
 class RequestLog:
     """ASGI middleware: a line per request (method, route template, status, duration), and
     while it is served, once routed, its ``case_id`` (the route's ``{case_id}``) on every line
-    and its path replaced by its route's template."""
+    and its path replaced by its route's template. The same figures go to the request-latency
+    histogram (shared/metrics.py), the probes' included."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str = "") -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,12 +289,14 @@ class RequestLog:
         try:
             await self.app(scope, receive, sending)
         finally:
+            seconds = time.perf_counter() - started
             route = _request()[1]
+            method = str(scope.get("method", ""))[:16]
+            metrics.observe_request(self.service, method, route, status, seconds)
             if route not in _QUIET_ROUTES:
-                method = str(scope.get("method", ""))[:16]
                 _http_log.info("%s %s %d", method, route, status, extra={
                     "method": method, "route": route, "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+                    "duration_ms": round(seconds * 1000, 1)})
             _REQUEST.reset(request)
 
 
@@ -296,6 +305,9 @@ _http_log = logging.getLogger("onedoor.http")
 
 def set_up(app: FastAPI, service: str, level: str | int = "INFO") -> None:
     """A service's logging: :func:`configure` for its process and :class:`RequestLog` on its
-    app."""
+    app — and, since every bootstrap calls this for its app, the app's traces (server spans,
+    when the ``OTEL_*`` variables turn tracing on: shared/tracing/)."""
     configure(service, level)
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, service=service)
+    tracing.set_up(service)
+    tracing.instrument_app(app, service)

@@ -1,4 +1,5 @@
-"""What every service's bootstrap wires the same way: database, outbox relay, consumer, health.
+"""What every service's bootstrap wires the same way: database, outbox relay, consumer, health,
+metrics and traces.
 
 A service's ``bootstrap.py`` calls :func:`build_runtime` with its own tables, handlers and topics,
 and mounts :func:`lifespan` and :func:`health_router` on its FastAPI app.
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, MetaData, func, select
 
+from shared import asyncapi, metrics, tracing
 from shared.auth.dependencies import require
 from shared.auth.principals import Principal
 from shared.bus.consumer import EventConsumer, Handler
@@ -77,9 +79,11 @@ def build_runtime(
     topics: list[str],
     handlers: Mapping[type[Event], Handler],
 ) -> ServiceRuntime:
+    tracing.set_up(name)  # before the engine, which is then instrumented (when tracing is on)
     engine = make_engine(settings.database_url(name))
+    tracing.instrument_engine(engine)
     cluster = cluster_for(settings)
-    relay = OutboxRelay(engine, bus, settings.kafka_bootstrap, cluster)
+    relay = OutboxRelay(engine, bus, settings.kafka_bootstrap, cluster, service=name)
     runtime = ServiceRuntime(name=name, settings=settings, engine=engine, bus=bus, relay=relay,
                              cluster=cluster, migrations_dir=migrations_dir)
     if topics:
@@ -94,6 +98,7 @@ def build_runtime(
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_s=settings.consumer_retry_backoff_s,
+            service=name,
         )
     return runtime
 
@@ -163,6 +168,14 @@ async def _within_deadline(closing: Coroutine[object, object, object], what: str
 def health_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(tags=["operations"])
     router.include_router(service_probes(runtime))  # /health/live, /health/ready
+    consumer = runtime.consumer
+    router.include_router(metrics.metrics_router(  # /metrics
+        runtime.name, runtime.engine, runtime.bus.outbox, consumer.lag if consumer else None))
+
+    @router.get("/asyncapi.json", summary="The event contract: every topic and event type "
+                                          "(AsyncAPI 3, docs/asyncapi.json)")
+    def event_contract() -> dict[str, Any]:
+        return asyncapi.document()
 
     @router.get("/health", summary="Liveness and the state of this service's bus")
     def health() -> dict[str, object]:

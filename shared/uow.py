@@ -8,6 +8,11 @@ serialising events) first and holds the lock only for its statements.
 Nothing is written until ``commit()``, which stores the outbox rows in the same transaction as
 the state change — so an event is published if and only if the change it describes happened —
 and then wakes the relay. Leaving the block without committing rolls back.
+
+Two things ride along (issue 25). An event staged while a span is current carries that span's
+trace context in its headers (``ce_traceparent``: shared/tracing/), so that whoever handles it
+continues the trace. And a commit counts the events it stored, by type, with the business
+figures they carry (shared/metrics.py): the one place every service's events pass through.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table
 
+from shared import metrics, tracing
 from shared.bulk import insert_rows
 from shared.bus.tables import inbox_table, outbox_table
 from shared.events.base import Event
@@ -47,8 +53,10 @@ class UnitOfWork:
         self._engine = engine
         self.bus = bus
         self.source = source
+        self.service = source.rsplit("/", 1)[-1]  # "/onedoor/intake": intake
         self._on_commit = on_commit
         self._pending: list[tuple[str, KafkaRecord]] = []
+        self._events: list[Event] = []  # staged with publish(): counted when committed
         self.published: list[Envelope] = []
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
@@ -83,7 +91,11 @@ class UnitOfWork:
     def publish(self, event: Event) -> Envelope:
         """Stage an event for the outbox; it is written only if this unit of work commits."""
         envelope = Envelope(data=event, source=self.source)
-        self._pending.append((envelope.id, to_record(envelope)))
+        record = to_record(envelope)
+        if tracing.enabled():
+            record.headers.extend(tracing.outgoing())
+        self._pending.append((envelope.id, record))
+        self._events.append(event)
         self.published.append(envelope)
         return envelope
 
@@ -109,7 +121,9 @@ class UnitOfWork:
             insert_rows(self.conn, self.bus.outbox, rows)
         if self._tx is not None:
             self._tx.commit()
-        self._pending = []
+        events, self._pending, self._events = self._events, [], []
+        if events:
+            metrics.count_committed(self.service, events)
         if rows and self._on_commit is not None:
             self._on_commit()
 
@@ -117,3 +131,4 @@ class UnitOfWork:
         if self._tx is not None and self._tx.is_active:
             self._tx.rollback()
         self._pending = []
+        self._events = []

@@ -38,6 +38,7 @@ from shared import logs
 from shared.auth.tokens import load_token_keys
 from shared.db import make_engine, reading
 from shared.health import database_checks, probes
+from shared.metrics import metrics_router
 from shared.migrations import upgrade
 from shared.settings import Settings, load_settings
 from shared.version import VERSION
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # service down would take the window out of rotation, its sign-in and its pages that say
     # which service is away with it; and every window instance would flap with them.
     app.include_router(probes(NAME, database_checks(engine, Path(__file__).parent / "migrations")))
+    app.include_router(metrics_router(NAME, engine))  # /metrics: requests, the database pool
 
     install_error_pages(app)
     for module in (sign_in, lists, monitoring, apply, case_page, policy, policy_simulation):

@@ -17,12 +17,17 @@ head of the new log, so the poller checks the cluster id before every offset com
 (``"before commit"``: a batch is handled first, the inbox makes reading it again harmless): when
 it changed, it rewinds to the beginning of every partition and does not commit offsets fetched in
 the old epoch.
+
+Counted by event type: what it applies, each failed attempt of a handler, what it dead-letters
+(shared/metrics.py). With tracing on, each handling is a span, child of the context the event
+carries (shared/tracing/).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared import metrics, tracing
 from shared.bus import poller
 from shared.bus.kafka import Cluster
 from shared.bus.poller import EpochCheck, Poller
@@ -95,8 +101,10 @@ class EventConsumer:
         fetch_max_wait_ms: int | None = None,
         max_attempts: int = 4,
         retry_backoff_s: float = 0.2,
+        service: str = "",
     ) -> None:
         self.group_id = group_id
+        self.service = service or group_id.removeprefix("onedoor-")  # the metrics' label
         self._topics = topics
         self._handlers = handlers
         # Known event types this service has no handler for: skipped unread. Topics carry
@@ -119,6 +127,10 @@ class EventConsumer:
     @property
     def assignment(self) -> set[TopicPartition]:
         return self._poller.assignment
+
+    def lag(self) -> metrics.Lags:
+        """Records behind, per assigned partition, as the consumer last saw its end."""
+        return metrics.partition_lags(self._poller.consumer)
 
     async def run(self) -> None:
         await self._poller.run()
@@ -147,6 +159,14 @@ class EventConsumer:
                       if header_map(r.headers or ()).get("ce_type") not in self._ignored]
         if not deliveries:
             return
+        started = time.perf_counter()
+        try:
+            await self._handle(deliveries)
+        finally:
+            metrics.CONSUMER_BATCH_SECONDS.labels(self.service).observe(
+                time.perf_counter() - started)
+
+    async def _handle(self, deliveries: list[Delivery]) -> None:
         try:
             await asyncio.to_thread(self._apply, deliveries)
             return
@@ -173,6 +193,7 @@ class EventConsumer:
                                 self.group_id, exc)
                     await asyncio.sleep(min(self._backoff * 2**min(attempt, 5), 5.0))
                     continue
+                metrics.EVENTS_FAILED.labels(self.service, delivery.envelope.type).inc()
                 if attempt >= self._max_attempts:
                     # Where and what kind of error, never the event's data: the reason is
                     # kept for years (shared/reasons.py); a log line likewise (shared/logs.py).
@@ -202,7 +223,10 @@ class EventConsumer:
                     continue
                 handler = self._handlers.get(type(envelope.data))
                 if handler is not None:
-                    with about_case(envelope.subject):
+                    record = delivery.record
+                    with about_case(envelope.subject), tracing.handling(
+                            record.headers or (), envelope.type, envelope.id, record.topic,
+                            self.service):
                         handler(envelope.data, envelope, uow)
                 done.add(envelope.id)
                 rows.append({"event_id": envelope.id, "event_type": envelope.type,
@@ -212,6 +236,7 @@ class EventConsumer:
                 uow.conn.execute(insert(inbox), rows)
             uow.commit()
         self.processed_total += len(rows)
+        metrics.count_each(metrics.EVENTS_HANDLED, self.service, (r["event_type"] for r in rows))
 
     def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Send the original record to the dead-letter topic, through the outbox."""
@@ -238,6 +263,9 @@ class EventConsumer:
             )
             uow.commit()
         self.dead_lettered_total += 1
+        kind = envelope.type if envelope is not None else header_map(
+            record.headers or ()).get("ce_type")
+        metrics.EVENTS_DEAD_LETTERED.labels(self.service, metrics.event_type(kind)).inc()
 
 
 # Events of one case come on several topics (the application, its report, its decisions), whose

@@ -15,6 +15,11 @@ Settling: measured here, Tansu's memory storage can acknowledge and then lose th
 written into a partition that a client implicitly re-created just after a restart. So for a
 while after it adopts a new epoch, the relay marks what it publishes as "settling" and sends it
 once more when the window closes, into partitions that are by then established.
+
+Each batch is timed (``onedoor_relay_publish_duration_seconds``), each event's wait from its
+commit to the broker's acknowledgement recorded, and, when tracing is on, the batch is a span
+linked to the traces its events carry; their headers, ``ce_traceparent`` among them, are sent as
+the unit of work wrote them (shared/metrics.py, shared/tracing/).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, update
 
+from shared import metrics, tracing
 from shared.bus import doorbell
 from shared.bus.kafka import Cluster, new_producer, start_with_retry
 from shared.db import reading
@@ -50,8 +56,10 @@ class OutboxRelay:
         epoch_check_s: float = 5.0,
         retention: timedelta = timedelta(days=7),
         settle_s: float = 10.0,
+        service: str = "",
     ) -> None:
         self._engine = engine
+        self.service = service  # the metrics' label
         self._outbox = bus.outbox
         self._bootstrap = bootstrap
         self._cluster = cluster
@@ -154,28 +162,42 @@ class OutboxRelay:
         if not rows:
             return 0
         epoch = self._mark
-        futures = [
-            await producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key,
-                headers=[(k, v.encode()) for k, v in json.loads(row.headers)],
-            )
-            for row in rows
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        sent = [row.id for row, r in zip(rows, results, strict=True)
-                if not isinstance(r, Exception)]
-        if sent and self._cluster.kind == "embedded":
-            # In the log now: their readers may look.
-            doorbell.ring(self._bootstrap, {row.topic for row in rows})
-        if sent:
-            await asyncio.to_thread(self._mark_published, claim, sent, epoch)
-            self.published_total += len(sent)
+        headers = [[(k, v.encode()) for k, v in json.loads(row.headers)] for row in rows]
+        with tracing.publishing(self.service, headers):
+            started = time.perf_counter()
+            futures = [
+                await producer.send(row.topic, value=row.value, key=row.key, headers=carried)
+                for row, carried in zip(rows, headers, strict=True)
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            acknowledged = datetime.now(UTC)
+            metrics.RELAY_PUBLISH_SECONDS.labels(self.service).observe(
+                time.perf_counter() - started)
+            sent = [row for row, r in zip(rows, results, strict=True)
+                    if not isinstance(r, Exception)]
+            if sent and self._cluster.kind == "embedded":
+                # In the log now: their readers may look.
+                doorbell.ring(self._bootstrap, {row.topic for row in rows})
+            if sent:
+                await asyncio.to_thread(self._mark_published, claim, [r.id for r in sent],
+                                        epoch)
+                self.published_total += len(sent)
+                self._observe_delays(sent, acknowledged)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise RuntimeError(f"{len(failures)} of {len(rows)} sends failed: {failures[0]!r}")
         return len(rows)
+
+    def _observe_delays(self, sent: list, acknowledged: datetime) -> None:  # type: ignore[type-arg]
+        """Each event's wait from its commit to the broker's acknowledgement (SQLite gives the
+        commit time back without its zone: it was written in UTC)."""
+        observe = metrics.RELAY_DELAY_SECONDS.labels(self.service).observe
+        naive = acknowledged.replace(tzinfo=None)  # UTC, to compare with SQLite's times
+        for row in sent:
+            committed = row.created_at
+            since = (naive if committed.tzinfo is None else acknowledged) - committed
+            observe(max(0.0, since.total_seconds()))
+        metrics.RELAY_PUBLISHED.labels(self.service).inc(len(sent))
 
     def _claim_unpublished(self) -> tuple[Connection | None, list]:  # type: ignore[type-arg]
         """The oldest unpublished rows. On PostgreSQL they stay locked (FOR UPDATE SKIP LOCKED)
@@ -183,7 +205,7 @@ class OutboxRelay:
         of sending these again. SQLite has one writer anyway; there it is a plain read."""
         o = self._outbox
         query = (
-            select(o.c.id, o.c.topic, o.c.key, o.c.value, o.c.headers)
+            select(o.c.id, o.c.topic, o.c.key, o.c.value, o.c.headers, o.c.created_at)
             .where(o.c.published_at.is_(None))
             .order_by(o.c.id)
             .limit(self._batch_size)

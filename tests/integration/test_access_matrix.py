@@ -195,7 +195,8 @@ def _public(service: str, *paths: str, **values: str) -> list[Endpoint]:
 
 def _operations(service: str) -> list[Endpoint]:
     return [*_public(service, "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                     "/health", "/health/live", READINESS),
+                     "/health", "/health/live", READINESS, "/metrics",
+                     "/asyncapi.json"),
             Endpoint(service, "GET", "/dead-letters", "admin", _get("/dead-letters"))]
 
 
