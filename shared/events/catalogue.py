@@ -164,18 +164,34 @@ class MemberIncome(_Part):
     # 事实无人抚养儿童): it decides over the declared one.
     father_on_record: ParentSituation | None = None
     mother_on_record: ParentSituation | None = None
+    # Added with the other partner kinds (issue 22); reports before them have none. The tax
+    # department's monthly taxable income: evidence beside the count, never in it.
+    taxable_income_fen: int | None = Field(default=None, ge=0)
+    # The household registration (户籍所在地) on record lies outside the case's region.
+    registered_elsewhere: bool = False
+    # The court's record of a prison sentence being served: approval leaves the member out of
+    # the household (民发〔2021〕57号 art. 8).
+    imprisoned_since: date | None = None
 
 
 class AssetSummary(_Part):
     real_estate_count: int
     vehicle_count: int
     deposits_fen: int
+    # Financial assets beside deposits (金融资产), and the housing provident fund's balance,
+    # each apart so that the assessment shows each with its source; reports before issue 22
+    # have none.
+    wealth_products_fen: int = Field(default=0, ge=0)
+    insurance_value_fen: int = Field(default=0, ge=0)  # commercial insurance's cash value
+    provident_fund_fen: int = Field(default=0, ge=0)
 
 
 class ReportFlag(_Part):
-    """Something a reviewer must see: a deceased or imprisoned member, a second property."""
+    """Something a reviewer must see: a deceased or imprisoned member, a second property, a
+    registered business, a registration outside the case's region, a provident fund balance."""
 
-    kind: Literal["deceased", "imprisoned", "second_property"]
+    kind: Literal["deceased", "imprisoned", "second_property", "business_registered",
+                  "registered_elsewhere", "provident_fund"]
     person_ref: str | None = None  # None: the household's
     as_of: date | None = None
     source: str  # department:kind, or "report"

@@ -42,6 +42,19 @@ class Member:
     schooling: str | None = None
     father_on_record: str | None = None
     mother_on_record: str | None = None
+    # From the verification report (issue 22): the day the court's record of a prison sentence
+    # dates from (YYYY-MM-DD: the facts are stored as JSON), the tax department's monthly
+    # taxable income (each None without a record), and whether the household registration on
+    # record lies outside the case's region.
+    in_prison_since: str | None = None
+    taxable_income_fen: int | None = None
+    registered_elsewhere: bool = False
+
+    @property
+    def in_prison(self) -> bool:
+        """Serving a prison sentence, on the court's record: not a member of the household for
+        the means test (民发〔2021〕57号 art. 8: 在监狱内服刑 … 不计入共同生活的家庭成员)."""
+        return self.in_prison_since is not None
 
     @property
     def grade(self) -> int | None:
@@ -76,6 +89,12 @@ class Assets:
     real_estate_count: int
     vehicle_count: int
     deposits_fen: int
+    # Financial assets beside deposits (金融资产), tested with them against the deposit limit,
+    # and the housing provident fund's balance, tested with them only where the region counts
+    # it (``dibao.count_provident_fund``). Facts stored before issue 22 have none.
+    wealth_products_fen: int = 0
+    insurance_value_fen: int = 0
+    provident_fund_fen: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,9 @@ class ReportFindings:
     grades: dict[str, int] = field(default_factory=dict)  # person_ref → grade on record
     # person_ref → (father, mother) situations on record, for members with a record of either
     parents: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # person_ref → (in prison since, taxable income, registered elsewhere) on record, for
+    # members with any of them (Member's fields of those names)
+    records: dict[str, tuple[str | None, int | None, bool]] = field(default_factory=dict)
 
 
 def report_findings(data: Mapping[str, Any]) -> ReportFindings:
@@ -172,12 +194,21 @@ def report_findings(data: Mapping[str, Any]) -> ReportFindings:
         data["report_id"],
         {m["person_ref"]: (m["counted_monthly_fen"], m["employment_monthly_fen"])
          for m in data["members"]},
-        Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"]),
+        # Reports before issue 22 have deposits alone.
+        Assets(a["real_estate_count"], a["vehicle_count"], a["deposits_fen"],
+               a.get("wealth_products_fen", 0), a.get("insurance_value_fen", 0),
+               a.get("provident_fund_fen", 0)),
         # Reports from before grades were reported have none.
         {m["person_ref"]: g for m in data["members"] if (g := m.get("disability_grade"))},
         # Nor parents' situations, before the orphans' allowance.
         {m["person_ref"]: (m.get("father_on_record"), m.get("mother_on_record"))
-         for m in data["members"] if m.get("father_on_record") or m.get("mother_on_record")})
+         for m in data["members"] if m.get("father_on_record") or m.get("mother_on_record")},
+        # Nor these, before issue 22. The date is a date in the event's model and a string in
+        # its JSON (the audit replay's): str() gives YYYY-MM-DD of either.
+        {m["person_ref"]: (None if (d := m.get("imprisoned_since")) is None else str(d),
+                           m.get("taxable_income_fen"), bool(m.get("registered_elsewhere")))
+         for m in data["members"] if m.get("imprisoned_since") is not None
+         or m.get("taxable_income_fen") is not None or m.get("registered_elsewhere")})
 
 
 def with_report(facts: CaseFacts, report: VerificationReported) -> CaseFacts:
@@ -191,7 +222,8 @@ def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
     incomes, grades, parents = found.incomes, found.grades, found.parents
     members = tuple(changed(m, {"counted_monthly_fen": f[0], "employment_monthly_fen": f[1],
                                 "grade_on_record": grades.get(m.person_ref),
-                                **_parents_on_record(parents.get(m.person_ref))})
+                                **_parents_on_record(parents.get(m.person_ref)),
+                                **_on_record(found.records.get(m.person_ref))})
                     if (f := incomes.get(m.person_ref)) is not None else m
                     for m in facts.members)
     return facts.but(members=members, report_id=found.report_id, assets=found.assets)
@@ -200,6 +232,17 @@ def with_findings(facts: CaseFacts, found: ReportFindings) -> CaseFacts:
 def _parents_on_record(found: tuple[str | None, str | None] | None) -> dict[str, str | None]:
     father, mother = found or (None, None)
     return {"father_on_record": father, "mother_on_record": mother}
+
+
+_NO_RECORDS: dict[str, object] = {"in_prison_since": None, "taxable_income_fen": None,
+                                  "registered_elsewhere": False}
+
+
+def _on_record(found: tuple[str | None, int | None, bool] | None) -> dict[str, object]:
+    if found is None:
+        return _NO_RECORDS  # most members: one dict for all (the audit replay makes millions)
+    return {"in_prison_since": found[0], "taxable_income_fen": found[1],
+            "registered_elsewhere": found[2]}
 
 
 def per_capita(total_fen: int, size: int) -> int:

@@ -77,6 +77,13 @@ FIGURES: dict[str, tuple[str, str]] = {
                                    "keeps the allowance", "成年后仍在校就读继续保障"),
     "orphan.university_grant_fen": ("one-off grant to a child entering university (0: none)",
                                     "考入大学助学金(元/人)"),
+    "dibao.count_provident_fund": ("1 when the housing provident fund's balance counts among "
+                                   "the financial assets tested against the deposit limit",
+                                   "住房公积金余额计入金融资产"),
+    "dibao.taxable_income_margin_permille": ("a member's taxable income on record above their "
+                                             "counted income by more than this ‰ is flagged "
+                                             "for the reviewer",
+                                             "纳税收入高于认定收入提示幅度(‰)"),
 }
 # The first release knew only Dibao, with unprefixed names; its files still load.
 _OLD_NAMES = {name: f"dibao.{name}" for name in (

@@ -2,8 +2,8 @@
 
 A kind belongs to exactly one department: only that department may publish or correct records of
 it. What a record's figures mean depends on its kind's ``measure``; the report builder
-(``model.build_report``) reads the kinds it knows and keeps the rest for later slices (report
-flags such as a deceased member, businesses among the assets).
+(``model.build_report``) reads every kind: incomes kind by kind, assets, grades, situations, and
+the facts that raise the reviewer's flags (a death, an imprisonment, a registration elsewhere).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class Department:
 
 DEPARTMENTS: tuple[Department, ...] = (
     Department("public_security", "公安", (
+        # The record's town_code is the town of registration (户籍所在地), whose first six digits
+        # are its county; a record without one says only that the person is registered.
         DataKind("household_registration", "户籍登记", "fact"),
         DataKind("vehicle", "机动车", "value_fen"),
         DataKind("death", "死亡登记", "fact"),
@@ -53,9 +55,16 @@ DEPARTMENTS: tuple[Department, ...] = (
     Department("real_estate_registry", "不动产登记", (
         DataKind("real_estate", "不动产", "value_fen"),
     )),
+    # A business registered to the person (个体工商户, 企业), with its monthly net business
+    # income (经营净收入) as the department holds it — 0 where it holds none: the registration
+    # is then a flag only. It was a value (the registered capital) until issue 22: a capital is
+    # no income, and what the report needs is the monthly figure it counts beside the declared
+    # business income (民发〔2021〕57号 counts 经营净收入 as income).
     Department("market_regulation", "市场监管", (
-        DataKind("business", "工商登记（注册资本）", "value_fen"),
+        DataKind("business", "工商登记（经营收入/月）", "monthly_fen"),
     )),
+    # Taxable income is evidence of income, not a kind of it: it overlaps wages and business
+    # income, so the report carries it beside the count and never adds it to the count.
     Department("tax", "税务", (
         DataKind("taxable_income", "纳税收入", "monthly_fen"),
     )),

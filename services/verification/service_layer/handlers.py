@@ -133,7 +133,7 @@ def on_partner_data_changed(uow: UnitOfWork, refs: list[str],
         household = case.household
         own = [r for m in household.members for r in by_person[m.person_ref]]
         report = build_report(household.members, own, on=today, freshness_days=freshness_days(
-            monitoring, household.region_code, today))
+            monitoring, household.region_code, today), region_code=household.region_code)
         previous = latest.get(household.case_id)
         before = _report_of(previous) if previous is not None else None
         if case.indicators is not None:
@@ -261,7 +261,8 @@ def _build(household: Household, records: Iterable[PartnerRecord],
            policy: PolicyTable) -> model.Report:
     today = local_date(datetime.now(UTC))
     return build_report(household.members, records, on=today,
-                        freshness_days=freshness_days(policy, household.region_code, today))
+                        freshness_days=freshness_days(policy, household.region_code, today),
+                        region_code=household.region_code)
 
 
 def _by_kind(declared: Iterable[DeclaredIncome]) -> dict[str, int]:
@@ -301,11 +302,17 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
                                                   sources=list(k.sources)) for k in m.by_kind],
                               disability_grade=m.disability_grade,
                               father_on_record=m.father_on_record,  # type: ignore[arg-type]
-                              mother_on_record=m.mother_on_record)  # type: ignore[arg-type]
+                              mother_on_record=m.mother_on_record,  # type: ignore[arg-type]
+                              taxable_income_fen=m.taxable_income_fen,
+                              registered_elsewhere=m.registered_elsewhere,
+                              imprisoned_since=m.imprisoned_since)
                  for m in report.members],
         assets=AssetSummary(real_estate_count=report.real_estate_count,
                             vehicle_count=report.vehicle_count,
-                            deposits_fen=report.deposits_fen),
+                            deposits_fen=report.deposits_fen,
+                            wealth_products_fen=report.wealth_products_fen,
+                            insurance_value_fen=report.insurance_value_fen,
+                            provident_fund_fen=report.provident_fund_fen),
         household_monthly_income_fen=report.household_monthly_income_fen,
         per_capita_monthly_income_fen=report.per_capita_monthly_income_fen,
         reported_at=datetime.now(UTC),
@@ -343,11 +350,15 @@ def _report_of(stored: StoredReport) -> model.Report:
             by_kind=tuple(model.KindIncome(k.kind, k.declared_fen, k.recorded_fen, k.counted_fen,
                                            tuple(k.sources)) for k in m.by_kind),
             disability_grade=m.disability_grade, father_on_record=m.father_on_record,
-            mother_on_record=m.mother_on_record)
+            mother_on_record=m.mother_on_record, taxable_income_fen=m.taxable_income_fen,
+            registered_elsewhere=m.registered_elsewhere, imprisoned_since=m.imprisoned_since)
             for m in event.members),
         real_estate_count=event.assets.real_estate_count,
         vehicle_count=event.assets.vehicle_count,
         deposits_fen=event.assets.deposits_fen,
+        wealth_products_fen=event.assets.wealth_products_fen,
+        insurance_value_fen=event.assets.insurance_value_fen,
+        provident_fund_fen=event.assets.provident_fund_fen,
         flags=tuple(model.Flag(kind=f.kind, person_ref=f.person_ref, as_of=f.as_of,
                                source=f.source) for f in event.flags),
     )

@@ -3,7 +3,9 @@
 Eligible when per-capita income (after the employment-cost deduction) is below the local
 standard and the assets pass. The benefit tops every member up to the standard (差额救助), plus
 classified amounts (分类施保) for elderly, disabled and minor members, plus the disability
-subsidies for disabled members.
+subsidies for disabled members. Members are those living together that 民发〔2021〕57号 counts:
+one serving a prison sentence is left out of the size, the income, the amount and the add-ons
+(``common.counted_members``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from services.approval.domain.facts import CaseFacts, Member, share, yuan
 from services.approval.domain.programmes.common import (
     asset_checks,
     counted_income,
+    counted_members,
     disability_subsidies,
+    membership,
     pending_report,
+    record_flags,
 )
 from services.approval.domain.trace import Check, PolicyView
 from shared.resident_id import ADULT_AGE
@@ -31,29 +36,35 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
     if not facts.verified:
         return Outcome(False, (), (pending_report(facts),))
     standard = p.fig("dibao.monthly_standard_fen")
+    members = counted_members(facts)
+    left_out = membership(facts)
+    if left_out is not None and not left_out.passed:
+        return Outcome(False, (), (left_out,))
+    size = len(members)
     total, pc, income = counted_income(facts, p)
-    below = total < standard.value * facts.size
-    checks = [income, Check(
+    below = total < standard.value * size
+    checks = [*([left_out] if left_out else []), income, Check(
         "income_below_standard", "收入低于低保标准", below,
         f"per-capita monthly income {yuan(pc)} yuan {'is below' if below else 'is not below'}"
         f" the standard {yuan(standard.value)} yuan",
         {"per_capita_income_fen": str(pc)}, (standard,)),
-        *asset_checks(facts, p, standard.value)]
+        *asset_checks(facts, p, standard.value), *record_flags(facts, p)]
     if not all(c.passed for c in checks):
         return Outcome(False, (), tuple(checks))
-    gap = standard.value * facts.size - total
+    gap = standard.value * size - total
     benefits = [Benefit("dibao", None, gap)]
     checks.append(Check(
         "amount", "差额救助金额", True,
-        f"{yuan(standard.value)} × {facts.size} − household income {yuan(total)}"
+        f"{yuan(standard.value)} × {size} − household income {yuan(total)}"
         f" = {yuan(gap)} yuan/month",
-        {"monthly_amount_fen": str(gap), "household_size": str(facts.size)}, (standard,)))
-    for member in facts.members:
+        {"monthly_amount_fen": str(gap), "household_size": str(size)}, (standard,)))
+    for member in members:
         addon = classified(member, p, standard.value)
         if addon is not None:
             benefits.append(Benefit("dibao_classified", member.person_ref, addon[0]))
             checks.append(addon[1])
-    extra, extra_checks = disability_subsidies(facts, p, low_income=True, add_on=True)
+    extra, extra_checks = disability_subsidies(facts, p, low_income=True, add_on=True,
+                                               members=members)
     return Outcome(True, (*benefits, *extra), (*checks, *extra_checks))
 
 

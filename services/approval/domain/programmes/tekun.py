@@ -7,6 +7,9 @@ a source of income.
 The basic living standard is the region's own figure where it sets one (Cixi: 1,709 yuan), else
 a multiple of the Dibao standard; a care subsidy follows the person's self-care ability. Care at
 home or in an institution (集中供养) changes where the care is given, not the amount.
+A person serving a prison sentence on the court's record is supported by the state, not by this
+programme: 民发〔2021〕43号 ends support for one sentenced and serving in prison (art. 24 as we read
+it: 依法被判处刑罚，且在监狱服刑), so it is not granted either.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from services.approval.domain.assessment import Benefit, Outcome
 from services.approval.domain.facts import CaseFacts, share, yuan
 from services.approval.domain.policy import Figure
-from services.approval.domain.programmes.common import pending_report
+from services.approval.domain.programmes.common import pending_report, record_flags
 from services.approval.domain.trace import Check, PolicyView
 
 CARE = {"full": ("tekun.care_full_fen", "全自理"), "partial": ("tekun.care_partial_fen", "半自理"),
@@ -55,6 +58,13 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
     if not facts.verified:
         checks.append(pending_report(facts))
         return Outcome(False, (), tuple(checks))
+    if person.in_prison_since is not None:  # a record there was none of before issue 22
+        checks.append(Check(
+            "not_in_prison", "未在监狱服刑", False,
+            f"the court records a prison sentence served since {person.in_prison_since}: the "
+            "state supports the person while it lasts (民发〔2021〕43号, 终止救助供养: 依法被判处"
+            "刑罚，且在监狱服刑)",
+            {"in_prison_since": person.in_prison_since, "source": "court:imprisonment"}))
     income = person.counted_monthly_fen or 0
     dibao = p.fig("dibao.monthly_standard_fen")
     checks.append(Check(
@@ -63,6 +73,7 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
         f"{'is below' if income < dibao.value else 'is not below'}"
         f" the local Dibao standard {yuan(dibao.value)} yuan (民发〔2021〕43号 art. 7)",
         {"counted_income_fen": str(income)}, (dibao,)))
+    checks += record_flags(facts, p, (person,))
     care_level = person.self_care
     if care_level not in CARE:
         checks.append(Check("self_care_assessed", "生活自理能力评估", False,

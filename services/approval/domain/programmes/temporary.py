@@ -16,7 +16,10 @@ from services.approval.domain.facts import CaseFacts, per_capita, share, yuan
 from services.approval.domain.programmes.common import (
     asset_checks,
     counted_income,
+    counted_members,
+    membership,
     pending_report,
+    record_flags,
 )
 from services.approval.domain.trace import Check, PolicyView
 
@@ -92,12 +95,17 @@ def means_test(facts: CaseFacts, p: PolicyView, rigid_spending_fen: int) -> list
     multiple = p.fig("temporary.income_multiple_permille")
     months = p.fig("temporary.medical_spending_months")
     upper = share(standard.value, multiple.value)
+    # The household is counted as for Dibao: a member serving a prison sentence is not in it.
+    left_out = membership(facts)
+    if left_out is not None and not left_out.passed:
+        return [left_out]
+    size = len(counted_members(facts))
     total, pc, income = counted_income(facts, p)
     monthly_spending = per_capita(rigid_spending_fen, months.value)
     left = max(total - monthly_spending, 0)
-    after = per_capita(left, facts.size)
-    below = left < upper * facts.size
-    return [income, Check(
+    after = per_capita(left, size)
+    below = left < upper * size
+    return [*([left_out] if left_out else []), income, Check(
         "income_after_rigid_spending", "扣除刚性支出后收入", below,
         f"per-capita income {yuan(pc)} − rigid medical spending {yuan(rigid_spending_fen)} over"
         f" {months.value} months ({yuan(monthly_spending)}/month for the household) = "
@@ -105,4 +113,5 @@ def means_test(facts: CaseFacts, p: PolicyView, rigid_spending_fen: int) -> list
         f"the Dibao standard = {yuan(upper)} yuan",
         {"per_capita_income_fen": str(pc), "rigid_spending_fen": str(rigid_spending_fen),
          "after_spending_fen": str(after), "upper_bound_fen": str(upper)},
-        (standard, multiple, months)), *asset_checks(facts, p, standard.value)]
+        (standard, multiple, months)), *asset_checks(facts, p, standard.value),
+        *record_flags(facts, p)]
