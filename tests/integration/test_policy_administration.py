@@ -260,6 +260,9 @@ def test_the_api_names_the_field_and_keeps_officers_to_their_region(api):
     past = api.post("/policy/proposals", headers=officer, json={
         **BODY, "effective_from": clock.today().replace(day=1).isoformat()})
     assert past.status_code == 409 and "effective_from" in past.json()["detail"]
+    flag = api.post("/policy/proposals", headers=officer, json={
+        **BODY, "name": "workflow.town_delegated_approval", "value": 2})
+    assert flag.status_code == 422 and flag.json()["detail"][0]["loc"] == ["body", "value"]
     negative = api.post("/policy/proposals", headers=officer, json={**BODY, "value": -1})
     assert negative.status_code == 422 and "-1" not in negative.text
     elsewhere = api.post("/policy/proposals", headers=officer, json={

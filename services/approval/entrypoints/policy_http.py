@@ -89,9 +89,9 @@ def _answering(work: Any) -> Any:
     except UnknownProposal as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(e)) from e
     except ProposalRefused as e:
-        if e.field == "name":
+        if e.field in ("name", "value"):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
-                "type": "value_error", "loc": ["body", "name"], "msg": str(e)}]) from e
+                "type": "value_error", "loc": ["body", e.field], "msg": str(e)}]) from e
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     except exc.IntegrityError as e:  # two publications took the same sequence number at once
         raise HTTPException(status.HTTP_409_CONFLICT,

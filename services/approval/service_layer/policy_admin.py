@@ -65,11 +65,17 @@ def reaches(jurisdiction: str, region: str) -> bool:
 
 UNITS = (("_fen", "fen"), ("_permille", "permille"), ("_days", "days"), ("_age", "age"),
          ("_months", "months"), ("_hours", "hours"), ("_grade", "grade"),
-         ("_approval", "flag"), ("max_", "count"))
+         ("_approval", "flag"), ("count_", "flag"), ("max_", "count"))
+
+
+# Figures whose names do not follow the suffix convention below.
+NAMED_UNITS = {"orphan.in_school_continues": "flag"}
 
 
 def unit_of(name: str) -> str:
     """How a figure's value is read, from its name's convention (policy.py's FIGURES)."""
+    if name in NAMED_UNITS:
+        return NAMED_UNITS[name]
     short = name.split(".", 1)[-1]
     for marker, unit in UNITS:
         if short.endswith(marker) or short.startswith(marker):
@@ -97,6 +103,8 @@ def propose(uow: UnitOfWork, book: PolicyBook, officer: Officer, *, name: str, r
             now: datetime) -> str:
     if name not in FIGURES:
         raise ProposalRefused("name is not a policy figure approval knows", field="name")
+    if unit_of(name) == "flag" and value not in (0, 1):
+        raise ProposalRefused("value of a yes/no figure is 1 (yes) or 0 (no)", field="value")
     _not_retroactive(effective_from, now)
     in_force = book.current(uow.conn).figure(name, region_code, effective_from)
     proposal_id = str(uuid.uuid4())
