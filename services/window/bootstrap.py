@@ -24,6 +24,7 @@ from services.window.domain.accounts import SessionPolicy, Throttle
 from services.window.entrypoints import (
     apply,
     case_page,
+    dashboard,
     lists,
     monitoring,
     policy,
@@ -125,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router(NAME, engine))  # /metrics: requests, the database pool
 
     install_error_pages(app)
-    for module in (sign_in, lists, monitoring, apply, case_page, policy, policy_simulation):
+    for module in (sign_in, lists, monitoring, apply, case_page, policy, policy_simulation,
+                   dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     logs.set_up(app, NAME, settings.log_level)

@@ -212,9 +212,11 @@ def test_clerk_reviewer_approver_to_payment_and_another_town_refused(
     approver.wait_for_text(f"/cases/{case_id}", "#payments", "已安排|已到账")
     main = approver.page.inner_text("main")
     assert "审批决定" in main and "已批准" in main
-    # What staff typed is not on the bus (issue 21): intake's timeline says a note is on file,
-    # and the page shows the note and the survey's findings from approval itself.
-    assert "note on file" in approver.page.inner_text("#timeline")
+    # What staff typed is not on the bus (issue 21): intake's timeline says only that a note is
+    # on file; the page shows the note, on the move it came with, and the survey's findings
+    # from approval itself (issue 26: one line per move, in the reader's language).
+    assert APPROVE_NOTE in approver.page.inner_text("#timeline")
+    assert "note on file" not in approver.page.inner_text("#timeline")
     assert APPROVE_NOTE in approver.page.inner_text("section[aria-labelledby=h-decision]")
     assert "住房与申报一致（浏览器测试）" in approver.page.inner_text("#review-records")
     approver.page.screenshot(path=str(shots / "case.png"), full_page=True)

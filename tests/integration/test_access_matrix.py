@@ -270,6 +270,9 @@ ENDPOINTS: list[Endpoint] = [
              _get("/assessments/{assessment_id}/replay"), area=TOWN),
     Endpoint("approval", "GET", "/decisions/{case_id}", "case.read",
              _get("/decisions/{case_id}"), area=TOWN),
+    # Counts per town: the case's town is named only to those who reach it.
+    Endpoint("approval", "GET", "/dashboard/time-limits", "case.read",
+             _get("/dashboard/time-limits"), shows=lambda _s: f'"{TOWN}"'),
     # Policy administration: a district officer reaches the district (a city's, its districts).
     Endpoint("approval", "GET", "/policy/catalogue", "policy.read", _get("/policy/catalogue")),
     Endpoint("approval", "POST", "/policy/proposals", "policy.propose", lambda s: Call(

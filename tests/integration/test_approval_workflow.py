@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
+from deploy.tokens import DevTokens
 from services.approval.adapters.tables import bus, cases, decisions, stage_changes
+from services.approval.bootstrap import create_app as create_approval
 from services.approval.domain.policy import load_policy, parse_policies
 from services.approval.domain.workflow import ActionRefused, Actor
 from services.approval.service_layer import commands
@@ -19,9 +22,11 @@ from services.approval.service_layer.handlers import (
     on_application_submitted,
     on_verification_reported,
 )
+from shared import clock
 from shared.bus.consumer import one_at_a_time
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope
+from shared.settings import load_settings
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
 
@@ -320,3 +325,90 @@ def test_two_instances_applying_one_cases_application_and_report_at_once_assess_
         second.join(timeout=30)
         assert not second.is_alive()
         assert stage(engine, "c-race") == ("awaiting_review", 2)
+
+
+# --- the actions a caller may take now (issue 26): GET /cases/{id} lists them ----------------
+
+
+@pytest.fixture
+def served(engine, database_url, tmp_path):
+    """Approval's real app on the test's database (no lifespan: no bus), with signed tokens."""
+    settings = load_settings(env="test", data_dir=tmp_path, policy_paths=POLICY_FILES,
+                             approval_database_url=database_url)
+    app = create_approval(settings)
+    client = TestClient(app)
+    try:
+        yield client, DevTokens(settings)
+    finally:
+        client.close()
+        app.state.runtime.engine.dispose()
+
+
+def allowed(client, headers, case_id) -> dict[str, dict]:
+    answer = client.get(f"/cases/{case_id}", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return {a["action"]: a for a in answer.json()["allowed_actions"]}
+
+
+def test_during_the_notice_approve_is_listed_not_possible_with_the_day_it_opens(engine, served):
+    client, tokens = served
+    app = application("n1")
+    deliver(engine, app)
+    deliver(engine, report(app))
+    perform(engine, "n1", "accept", TOWN, home_survey=SURVEY)
+    with engine.connect() as conn:
+        ends = conn.execute(select(cases.c.notice_ends_at)
+                            .where(cases.c.case_id == "n1")).scalar_one()
+    approver = allowed(client, tokens.approver("330282"), "n1")
+    assert approver["approve"] == {
+        "action": "approve", "possible": False, "in_stage": True, "needs": [],
+        "code": "notice_running", "opens_at": clock.as_utc(ends).isoformat(),
+        "reason": f"the public notice runs until {clock.as_utc(ends).isoformat()}"}
+    assert approver["reject"]["possible"] and approver["reject"]["needs"] == ["note"]
+    assert approver["object"]["possible"]
+    # What the workflow does with the approver's approve now: what the list said.
+    refused = client.post("/cases/n1/actions", json={"action": "approve"},
+                          headers=tokens.approver("330282"))
+    assert refused.status_code == 409 and "public notice runs until" in refused.text
+    # The town's reviewer: no approve at all (not delegated); the notice closes the same day.
+    reviewer = allowed(client, tokens.reviewer("330282"), "n1")
+    assert "approve" not in reviewer
+    assert (reviewer["close_notice"]["possible"], reviewer["close_notice"]["opens_at"]) == (
+        False, clock.as_utc(ends).isoformat())
+    assert not reviewer["accept"]["possible"] and not reviewer["accept"]["in_stage"]
+    # Someone who takes no action (an auditor) is listed none.
+    assert allowed(client, tokens.auditor(), "n1") == {}
+
+
+def test_after_the_notice_approve_is_listed_possible_and_succeeds(engine, served):
+    client, tokens = served
+    app = application("n2")
+    deliver(engine, app)
+    deliver(engine, report(app))
+    perform(engine, "n2", "accept", TOWN, home_survey=SURVEY)
+    with engine.begin() as conn:  # the notice's seven days pass
+        conn.execute(update(cases).where(cases.c.case_id == "n2").values(
+            notice_ends_at=datetime.now(UTC) - timedelta(minutes=1)))
+    approve = allowed(client, tokens.approver("330282"), "n2")["approve"]
+    assert (approve["possible"], approve["needs"], approve["opens_at"]) == (True, [], None)
+    assert allowed(client, tokens.reviewer("330282"), "n2")["close_notice"]["possible"]
+    done = client.post("/cases/n2/actions", json={"action": "approve"},
+                       headers=tokens.approver("330282"))
+    assert done.status_code == 200 and done.json()["stage"] == "approved", done.text
+    after = allowed(client, tokens.approver("330282"), "n2")
+    assert after["suspend"]["possible"] and after["suspend"]["needs"] == ["note"]
+    assert not after["approve"]["possible"] and not after["approve"]["in_stage"]
+
+
+def test_the_reviewer_is_offered_acceptance_with_the_survey_and_the_approver_nothing_yet(
+        engine, served):
+    client, tokens = served
+    app = application("n3")
+    deliver(engine, app)
+    deliver(engine, report(app))
+    reviewer = allowed(client, tokens.reviewer("330282"), "n3")
+    assert reviewer["accept"]["possible"] and reviewer["accept"]["needs"] == ["home_survey"]
+    assert reviewer["return"]["possible"] and "advance" not in reviewer
+    approver = allowed(client, tokens.approver("330282"), "n3")
+    assert [a for a, v in approver.items() if v["possible"]] == ["reject"]
+    assert not approver["approve"]["in_stage"]

@@ -35,11 +35,13 @@ TOWN, DISTRICT, CLERK = "town_reviewer", "district_approver", "window_clerk"
 
 
 class ActionRefused(Exception):
-    """The action is not allowed now; nothing changed. ``field`` names a missing input."""
+    """The action is not allowed now; nothing changed. ``field`` names a missing input; ``code``
+    says which kind of refusal it is, for a reader who shows it in their own language (the
+    window) or lists what a case can do now (``allowed.allowed_actions``)."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
+    def __init__(self, reason: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(reason)
-        self.reason, self.field = reason, field
+        self.reason, self.field, self.code = reason, field, code
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,27 @@ class Actor:
 
 
 SYSTEM = Actor("system", "onedoor")
+
+# Each staff action: the stages it is taken in and the roles that take it, as ``act`` checks
+# them first. One table, so that the actions a role is offered (allowed.py) are the ones ``act``
+# lets it take. A town approves too where approval is delegated (``town_may_approve``), and
+# ``approve`` during the notice closes it first.
+STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accept": (("awaiting_review",), (TOWN,)),
+    "return": (("awaiting_review",), (TOWN,)),
+    "resume": (("returned",), (TOWN, CLERK)),
+    "advance": (("awaiting_report", "awaiting_review"), (TOWN,)),
+    "close_notice": (("under_notice",), (TOWN, "system")),
+    "object": (("under_notice",), (CLERK, TOWN, DISTRICT)),
+    "resolve_objection": (("under_notice",), (TOWN,)),
+    "approve": (("awaiting_approval",), (DISTRICT,)),
+    "confirm": (("follow_up",), (TOWN, DISTRICT)),
+    "reject": (("awaiting_review", "under_notice", "awaiting_approval", "follow_up"),
+               (TOWN, DISTRICT)),
+    "suspend": (("approved", "exiting"), (DISTRICT,)),
+    "reinstate": (("suspended",), (DISTRICT,)),
+    "terminate": (("approved", "exiting", "suspended"), (DISTRICT,)),
+}
 
 
 @dataclass(frozen=True)
@@ -125,13 +148,15 @@ def _approval_due(now: datetime, rules: Rules) -> datetime:
                             rules.table)
 
 
-def _need(case: Case, actor: Actor, action: str, stages: tuple[str, ...],
-          roles: tuple[str, ...]) -> None:
+def _need(case: Case, actor: Actor, action: str, roles: tuple[str, ...] | None = None) -> None:
+    stages, usual = STEPS[action]
+    roles = roles or usual
     if case.stage not in stages:
         raise ActionRefused(f"cannot {action} a case that is {case.stage} "
-                            f"(only when {' or '.join(stages)})")
+                            f"(only when {' or '.join(stages)})", code="stage")
     if actor.role not in roles:
-        raise ActionRefused(f"a {actor.role} cannot {action}; needs {' or '.join(roles)}")
+        raise ActionRefused(f"a {actor.role} cannot {action}; needs {' or '.join(roles)}",
+                            code="role")
 
 
 def _note(note: str | None, action: str) -> str:
@@ -143,13 +168,15 @@ def _note(note: str | None, action: str) -> str:
 def _eligible(case: Case, action: str) -> Assessment:
     a = case.assessment
     if a is None:
-        raise ActionRefused(f"cannot {action} before the pre-assessment (no verification report)")
+        raise ActionRefused(f"cannot {action} before the pre-assessment (no verification report)",
+                            code="not_assessed")
     if a.eligible is None:
         raise ActionRefused(f"cannot {action}: the pre-assessment could not decide ("
-                            + "; ".join(c.detail for c in a.failed) + ")")
+                            + "; ".join(c.detail for c in a.failed) + ")", code="undecided")
     if not a.eligible:
         raise ActionRefused(f"cannot {action}: the pre-assessment failed ("
-                            + "; ".join(c.detail for c in a.failed) + "); return or reject")
+                            + "; ".join(c.detail for c in a.failed) + "); return or reject",
+                            code="ineligible")
     return a
 
 
@@ -168,7 +195,7 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
         upheld: bool | None = None) -> list[Change]:
     """The stage changes an action makes, or ``ActionRefused``."""
     if action == "accept":
-        _need(case, actor, action, ("awaiting_review",), (TOWN,))
+        _need(case, actor, action)
         _eligible(case, action)
         if case.programme in NOTICED:
             if not case.home_survey:
@@ -178,23 +205,22 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
             return [Change("under_notice", action, note, due_at=ends, notice_ends_at=ends)]
         return [Change("awaiting_approval", action, note, due_at=_approval_due(now, rules))]
     if action == "return":
-        _need(case, actor, action, ("awaiting_review",), (TOWN,))
+        _need(case, actor, action)
         return [Change("returned", action, _note(note, action))]
     if action == "resume":
-        _need(case, actor, action, ("returned",), (TOWN, CLERK))
+        _need(case, actor, action)
         return [Change("awaiting_review", action, note,
                        due_at=town_review_due(now, rules, case.emergency))]
     if action == "reject":
-        _need(case, actor, action, ("awaiting_review", "under_notice", "awaiting_approval",
-                                    "follow_up"), (TOWN, DISTRICT))
+        _need(case, actor, action)
         return [Change("rejected", action, _note(note, action), decides="rejected",
                        decided_by="town" if actor.role == TOWN else "district")]
     if action == "object":
-        _need(case, actor, action, ("under_notice",), (CLERK, TOWN, DISTRICT))
+        _need(case, actor, action)
         return [Change("under_notice", "objection_recorded", _note(note, action),
                        notice_ends_at=case.notice_ends_at)]
     if action == "resolve_objection":
-        _need(case, actor, action, ("under_notice",), (TOWN,))
+        _need(case, actor, action)
         if upheld is None:
             raise ActionRefused("say whether the objection is upheld", field="upheld")
         if upheld:
@@ -203,7 +229,7 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
         return [Change("under_notice", "objection_dismissed", _note(note, action),
                        notice_ends_at=case.notice_ends_at)]
     if action == "close_notice":
-        _need(case, actor, action, ("under_notice",), (TOWN, "system"))
+        _need(case, actor, action)
         _notice_over(case, now)
         return [Change("awaiting_approval", action, note, due_at=_approval_due(now, rules))]
     if action == "approve":
@@ -214,7 +240,7 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
                                   due_at=_approval_due(now, rules)))
             case = Case(**{**case.__dict__, "stage": "awaiting_approval"})
         roles = (DISTRICT, TOWN) if town_may_approve(case, rules) else (DISTRICT,)
-        _need(case, actor, action, ("awaiting_approval",), roles)
+        _need(case, actor, action, roles)
         assessment = _eligible(case, action)
         if case.programme == "temporary":
             ceiling = rules.value("temporary.normal_ceiling_fen")
@@ -227,8 +253,9 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
                                  decided_by="town" if actor.role == TOWN else "district")]
     if action == "advance":
         if not (case.programme == "temporary" and case.emergency):
-            raise ActionRefused("only emergency temporary assistance is paid in advance")
-        _need(case, actor, action, ("awaiting_report", "awaiting_review"), (TOWN,))
+            raise ActionRefused("only emergency temporary assistance is paid in advance",
+                                code="programme")
+        _need(case, actor, action)
         assessment = case.assessment
         # The report came first, but the means test cannot run (a figure only it needs is not
         # in force): the advance stands on the form alone, and staff follow the report up.
@@ -250,17 +277,17 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
                                  explanation=summary(assessment))]
         return [paid]
     if action == "confirm":  # after a failed verification of an advance, staff keep it
-        _need(case, actor, action, ("follow_up",), (TOWN, DISTRICT))
+        _need(case, actor, action)
         return [Change("approved", action, _note(note, action))]
     if action == "suspend":
-        _need(case, actor, action, ("approved", "exiting"), (DISTRICT,))
+        _need(case, actor, action)
         _recurring(case, action)
         return [Change("suspended", action, _note(note, action), benefit_change="suspended")]
     if action == "reinstate":
-        _need(case, actor, action, ("suspended",), (DISTRICT,))
+        _need(case, actor, action)
         return [Change("approved", action, _note(note, action), benefit_change="resumed")]
     if action == "terminate":
-        _need(case, actor, action, ("approved", "exiting", "suspended"), (DISTRICT,))
+        _need(case, actor, action)
         _recurring(case, action)
         return [Change("terminated", action, _note(note, action), benefit_change="terminated")]
     raise ActionRefused(f"unknown action {action!r}")
@@ -268,15 +295,17 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
 
 def _notice_over(case: Case, now: datetime) -> None:
     if case.notice_ends_at is not None and now < case.notice_ends_at:
-        raise ActionRefused(f"the public notice runs until {case.notice_ends_at.isoformat()}")
+        raise ActionRefused(f"the public notice runs until {case.notice_ends_at.isoformat()}",
+                            code="notice_running")
     if case.open_objections:
         raise ActionRefused(f"{case.open_objections} objection(s) to the notice are not "
-                            "resolved yet")
+                            "resolved yet", code="objections_open")
 
 
 def _recurring(case: Case, action: str) -> None:
     if case.programme not in RECURRING:
-        raise ActionRefused(f"cannot {action} a one-off {case.programme} case")
+        raise ActionRefused(f"cannot {action} a one-off {case.programme} case",
+                            code="programme")
 
 
 def on_report(case: Case, assessment: Assessment, now: datetime, rules: Rules) -> list[Change]:

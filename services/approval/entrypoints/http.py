@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.approval.adapters.repository import ApprovalRepository, Conflict
+from services.approval.domain.allowed import allowed_actions
 from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
 from services.approval.domain.workflow import ActionRefused, Actor
-from services.approval.service_layer import commands
+from services.approval.service_layer import casework, commands
 from services.approval.service_layer.casework import UnknownCase
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
@@ -188,8 +189,11 @@ def _with_overdue(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 @router.get("/cases/{case_id}", tags=["workflow"],
-            summary="A case: stage, time limit, assessments with their trace, history")
-def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[str, Any]:
+            summary="A case: stage, time limit, assessments with their trace, history, and "
+                    "the actions the caller may take now")
+def get_case(case_id: str, rt: Runtime, table: Policy, request: Request,
+             who: Reader) -> dict[str, Any]:
+    now = datetime.now(UTC)
     with reading(rt.engine) as conn:
         repo = ApprovalRepository(conn)
         row = repo.case(case_id)
@@ -197,8 +201,13 @@ def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[s
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {case_id}")
         check_jurisdiction(who, area_of(row["region_code"], row["town_code"]), request=request)
         latest = repo.assessment(row["assessment_id"]) if row["assessment_id"] else None
+        _, case = casework.load(repo, case_id)
+        # Judged by the workflow's own rules, as POST .../actions would judge them now: a page
+        # offers these and shows the others disabled, with why and when they open.
+        allowed = allowed_actions(case, _actor(who), now,
+                                  casework.rules_for(table, case.region_code, now))
         return {
-            **{k: v for k, v in _with_overdue(row, datetime.now(UTC)).items() if k != "facts"},
+            **{k: v for k, v in _with_overdue(row, now).items() if k != "facts"},
             "facts": json.loads(row["facts"]),
             "assessment": json.loads(latest["body"]) if latest else None,
             "assessments": [{"assessment_id": a["assessment_id"],
@@ -210,6 +219,10 @@ def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> dict[s
             "objections": repo.objections_of(case_id),
             "referrals": repo.referrals_of(case_id),
             "decision": repo.decision(case_id),
+            "allowed_actions": [{
+                "action": a.action, "possible": a.possible, "in_stage": a.in_stage,
+                "needs": list(a.needs), "reason": a.reason, "code": a.code,
+                "opens_at": a.opens_at.isoformat() if a.opens_at else None} for a in allowed],
         }
 
 

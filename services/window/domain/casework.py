@@ -1,70 +1,60 @@
 """What each person's pages offer: the queues on their home page, and the actions a case page
-shows for the case's stage and their role.
+shows.
 
-The workflow's rules are approval's (services/approval/domain/workflow.py); this table only
-decides which buttons to draw. Approval remains the judge: an action it refuses (409, 422) is
-shown with its reason and changes nothing.
+Which actions a person may take on a case, and why not the others, is approval's answer
+(``allowed_actions`` in its ``GET /cases/{id}``, judged by the workflow's own rules): the page
+draws a form for each possible one and a disabled button, with the reason and the day it opens,
+for each one the case's stage allows but a condition holds back. Approval stays the judge when
+the form is sent (a 409 or 422 is shown with its reason and changes nothing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.auth.principals import Role
 
 C, T, D = Role.WINDOW_CLERK, Role.TOWN_REVIEWER, Role.DISTRICT_APPROVER
-# Programmes whose proposed recipients are publicly noticed: acceptance needs the home survey.
-NOTICED = frozenset({"dibao", "tekun", "marginal"})
+# The actions approval's POST /cases/{id}/actions takes: a path naming another is a 404 here.
+ACTIONS = frozenset({"accept", "return", "resume", "reject", "object", "resolve_objection",
+                     "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
+                     "terminate"})
+# Objections are resolved one by one, each with its own form under the objection it answers.
+_OWN_FORMS = frozenset({"resolve_objection"})
 
 
 @dataclass(frozen=True)
 class Offer:
+    """One action on the page: a form when ``possible``, else a disabled button with why."""
+
     action: str
-    stages: frozenset[str]
-    roles: frozenset[Role]
-    needs_note: bool = False
+    possible: bool
+    needs: frozenset[str]  # the inputs the form asks for: note, justification, home_survey…
+    code: str | None = None  # approval's kind of refusal, worded by the window
+    reason: str | None = None  # approval's own words (English), when the code has no wording
+    opens_at: str | None = None  # ISO moment it becomes possible by the clock alone
+
+    @property
+    def needs_note(self) -> bool:
+        return "note" in self.needs
 
 
-OFFERS = (
-    Offer("accept", frozenset({"awaiting_review"}), frozenset({T})),
-    Offer("return", frozenset({"awaiting_review"}), frozenset({T}), needs_note=True),
-    Offer("resume", frozenset({"returned"}), frozenset({T, C})),
-    Offer("advance", frozenset({"awaiting_report", "awaiting_review"}), frozenset({T})),
-    Offer("close_notice", frozenset({"under_notice"}), frozenset({T})),
-    Offer("object", frozenset({"under_notice"}), frozenset({C, T, D}), needs_note=True),
-    # The district approves; a town only where approval is delegated or the amount is small,
-    # which approval knows and the page does not: the town is offered it for temporary cases.
-    Offer("approve", frozenset({"under_notice", "awaiting_approval"}), frozenset({D})),
-    Offer("confirm", frozenset({"follow_up"}), frozenset({T, D}), needs_note=True),
-    Offer("reject", frozenset({"awaiting_review", "under_notice", "awaiting_approval",
-                               "follow_up"}), frozenset({T, D}), needs_note=True),
-    Offer("suspend", frozenset({"approved", "exiting"}), frozenset({D}), needs_note=True),
-    Offer("reinstate", frozenset({"suspended"}), frozenset({D}), needs_note=True),
-    Offer("terminate", frozenset({"approved", "exiting", "suspended"}), frozenset({D}),
-          needs_note=True),
-)
-ACTIONS = frozenset(o.action for o in OFFERS) | {"resolve_objection"}
+def offers(allowed: Sequence[Mapping[str, Any]] | None) -> list[Offer]:
+    """The actions to show: the possible ones, then those held back in this stage. Actions of
+    other stages (the district's suspension of a case not yet approved) are not shown."""
+    shown = [Offer(str(a["action"]), bool(a.get("possible")),
+                   frozenset(str(n) for n in a.get("needs") or ()), a.get("code"),
+                   a.get("reason"), a.get("opens_at"))
+             for a in allowed or () if a.get("action") in ACTIONS - _OWN_FORMS
+             and (a.get("possible") or a.get("in_stage"))]
+    return [o for o in shown if o.possible] + [o for o in shown if not o.possible]
 
 
-def offers(stage: str, role: Role, programme: str, emergency: bool) -> list[Offer]:
-    """The actions to show this person on a case in ``stage``."""
-    shown = []
-    for offer in OFFERS:
-        roles = offer.roles
-        if offer.action == "approve" and programme == "temporary":
-            roles = roles | {T}
-        if stage not in offer.stages or role not in roles:
-            continue
-        if offer.action == "advance" and not (programme == "temporary" and emergency):
-            continue
-        if offer.action in ("suspend", "terminate") and programme == "temporary":
-            continue
-        shown.append(offer)
-    return shown
-
-
-def needs_survey(action: str, programme: str) -> bool:
-    return action == "accept" and programme in NOTICED
+def may_resolve_objections(allowed: Sequence[Mapping[str, Any]] | None) -> bool:
+    return any(a.get("action") == "resolve_objection" and a.get("possible")
+               for a in allowed or ())
 
 
 # Each role's home page: the queues of its day, each one approval's list with these filters.

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.window.adapters.services import Unreachable
-from services.window.domain import guardianship
-from services.window.domain.casework import ACTIONS, needs_survey, offers
+from services.window.domain import guardianship, timeline
+from services.window.domain.casework import ACTIONS, may_resolve_objections, offers
 from services.window.domain.household import explain
+from services.window.entrypoints import case_lines
 from services.window.entrypoints.web import (
     CASE_ID,
     CheckedForm,
@@ -71,16 +72,20 @@ async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
         _report(web, user, case_id),
         _optional(web, user, "payment", f"/cases/{case_id}/payments"))
     case = intake.body
-    stage = workflow["stage"] if workflow else None
-    shown_offers = offers(stage, user.account.role, case["programme"],
-                          bool((case.get("temporary") or {}).get("kind") == "emergency")
-                          ) if stage else []
+    allowed = (workflow or {}).get("allowed_actions")
+    # One timeline from intake's lines and approval's moves, in order, each once, in the
+    # reader's language (services/window/domain/timeline.py).
+    lines = case_lines.timeline(timeline.build(
+        case.get("timeline") or [], workflow.get("history") if workflow else None), user.lang)
     return render(request, "case.html", user=user, status=status, case=case,
                   workflow=workflow, report=report, report_waiting=waiting, money=money,
-                  offers=shown_offers,
+                  offers=offers(allowed), may_resolve=may_resolve_objections(allowed),
+                  held_back=lambda offer: case_lines.held_back(offer, user.lang),
+                  figures=lambda values: case_lines.figures(values or {}, user.lang),
+                  shown=lambda name, value: case_lines.one_figure(name, value, user.lang),
+                  lines=lines,
                   children=guardianship.children(case.get("members") or [],
                                                  (report or {}).get("members")),
-                  survey_needed=needs_survey("accept", case["programme"]),
                   unavailable=not (ok1 and ok2 and ok3), outcome=outcome, typed=typed or {},
                   done=request.query_params.get("done"))
 

@@ -6,6 +6,8 @@ actions, relations…) are shown with ``label("stage", code)``.
 
 from __future__ import annotations
 
+from services.window.entrypoints.i18n_case import CASE_LABELS, CASE_T
+from services.window.entrypoints.i18n_dashboard import DASHBOARD_T
 from services.window.entrypoints.i18n_guardianship import GUARDIANSHIP_LABELS, GUARDIANSHIP_T
 from services.window.entrypoints.i18n_policy import POLICY_LABELS, POLICY_T
 
@@ -263,8 +265,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
 # i18n_guardianship.py; one table for translate() and label().
 T.update(POLICY_T)
 T.update(GUARDIANSHIP_T)
+T.update(DASHBOARD_T)  # the time-limit dashboard's (i18n_dashboard.py)
 LABELS.update(POLICY_LABELS)
 LABELS.update(GUARDIANSHIP_LABELS)
+T.update(CASE_T)  # the case page's (i18n_case.py)
+LABELS.update(CASE_LABELS)
 
 
 def translate(key: str, lang: str, *args: object) -> str:
