@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python -m bench.audit_replay --events $(AUDIT_EVENTS)
 	$(BIN)/python -m bench.partner_ingest --records $(PARTNER_RECORDS)
 	$(BIN)/python -m bench.reassessment_sweep --recipients $(SWEEP_RECIPIENTS)
+	$(BIN)/python -m bench.recalculation --recipients $(or $(RECALC_RECIPIENTS),100000)
 
 clean:
 	rm -rf var .pytest_cache

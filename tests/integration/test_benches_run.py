@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ["bench.partner_ingest", "--records", "3000"],
     ["bench.reassessment_sweep", "--recipients", "300"],
     ["bench.payment_cycle", "--recipients", "2000"],
+    ["bench.recalculation", "--recipients", "2000"],
 ], ids=lambda b: b[0])
 def test_a_bench_runs_its_own_checks_at_a_small_size(bench: list[str]) -> None:
     done = subprocess.run([sys.executable, "-m", *bench], cwd=ROOT, capture_output=True,

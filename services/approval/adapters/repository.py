@@ -4,6 +4,7 @@ repository for why)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from services.approval.adapters.tables import (
     temporary_grants,
 )
 from shared.events.catalogue import ApplicationDecided
-from shared.sql import within
+from shared.sql import among, within
 
 _CASE = select(cases).where(cases.c.case_id == bindparam("cid"))
 _DECISION_EXISTS = select(decisions.c.case_id).where(decisions.c.case_id == bindparam("cid"))
@@ -247,3 +248,48 @@ class ApprovalRepository:
         body["justification"] = row.justification or body.get("justification")
         body["note"] = row.note
         return body
+
+    # --- many cases at once (a recalculation's batch: a query per kind, not per case) ---------
+    def assessment_bodies(self, assessment_ids: Sequence[str]) -> dict[str, str]:
+        """The stored CaseAssessed bodies of these assessments, by assessment id."""
+        q = select(assessments.c.assessment_id, assessments.c.body).where(
+            among(assessments.c.assessment_id, "ids"))
+        return {r.assessment_id: r.body for r in self.conn.execute(q, {"ids": list(
+            assessment_ids)})}
+
+    def running_statuses(self, member_refs: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(person_ref, case_id, programme) of every running Dibao, extreme-hardship or
+        marginal case these persons are members of: what ``household_status`` reads, for many
+        households at once."""
+        q = (select(case_members.c.person_ref, cases.c.case_id, cases.c.programme)
+             .join(cases, cases.c.case_id == case_members.c.case_id)
+             .where(among(case_members.c.person_ref, "refs"))
+             .where(cases.c.stage.in_(("approved", "exiting")))
+             .where(cases.c.programme.in_(("dibao", "tekun", "marginal"))))
+        return [(r.person_ref, r.case_id, r.programme)
+                for r in self.conn.execute(q, {"refs": list(member_refs)})]
+
+    def temporary_grants_reached(self, member_refs: Sequence[str],
+                                 year: int) -> list[tuple[str, str, int, int]]:
+        """Every grant row ``temporary_granted``'s walk can reach from these persons, for many
+        households at once: (case_id, person_ref, year, amount_fen). The walk's steps, each for
+        the whole frontier in one query: the cases granted in ``year`` to a person reached, then
+        every member of those cases."""
+        grants = temporary_grants.c
+        rows: set[tuple[str, str, int, int]] = set()
+        people, frontier, linked = set(member_refs), set(member_refs), set[str]()
+        while frontier:
+            found = set(self.conn.execute(
+                select(grants.case_id).distinct().where(grants.year == year)
+                .where(among(grants.person_ref, "refs")), {"refs": sorted(frontier)})
+                .scalars()) - linked
+            if not found:
+                break
+            linked |= found
+            members = self.conn.execute(
+                select(grants.case_id, grants.person_ref, grants.year, grants.amount_fen)
+                .where(among(grants.case_id, "ids")), {"ids": sorted(found)}).all()
+            rows.update((r.case_id, r.person_ref, r.year, r.amount_fen) for r in members)
+            frontier = {r.person_ref for r in members} - people
+            people |= frontier
+        return sorted(rows)

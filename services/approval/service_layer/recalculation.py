@@ -19,31 +19,29 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 
-from services.approval.adapters.repository import ApprovalRepository
 from services.approval.adapters.tables import (
     cases,
     policy_proposals,
     recalculated,
     recalculations,
 )
-from services.approval.domain.assessment import Assessment, assess
-from services.approval.domain.facts import yuan
-from services.approval.domain.policy import PolicyTable
-from services.approval.domain.workflow import SYSTEM, Change, Rules, add_months, reassess
-from services.approval.service_layer import casework
 from services.approval.service_layer.policy_admin import recipients_query
 from services.approval.service_layer.policy_book import PolicyBook
+from services.approval.service_layer.recalculation_batch import Batch
+from shared.bulk import insert_rows
+from shared.collector import fewer_collections
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
 
 J = recalculations.c
 LEASE = timedelta(seconds=60)
-BATCH = 500
+# Households per transaction: large enough that a batch's few queries and bulk writes cost
+# little per household, small enough that a batch holds SQLite's write lock about a second.
+BATCH = 2_000
 
 
 def claim(engine: Engine, worker: str, now: datetime) -> str | None:
@@ -65,7 +63,9 @@ def run_batch(uow_factory: Callable[[], UnitOfWork], book: PolicyBook, job_id: s
     """Recalculate the next batch; True while more remain. Refuses (False) once the lease is
     another worker's."""
     now = now or datetime.now(UTC)
-    with uow_factory() as uow:
+    # A batch makes a few hundred thousand objects it keeps to its commit (the events, above all):
+    # the cyclic collector's default pace took about a sixth of its time (measured).
+    with fewer_collections(), uow_factory() as uow:
         conn = uow.conn
         held = conn.execute(update(recalculations).where(J.job_id == job_id)
                             .where(J.claimed_by == worker).where(J.status == "running")
@@ -75,23 +75,19 @@ def run_batch(uow_factory: Callable[[], UnitOfWork], book: PolicyBook, job_id: s
         job = conn.execute(select(recalculations).where(J.job_id == job_id)).mappings().one()
         proposal = conn.execute(select(policy_proposals).where(
             policy_proposals.c.proposal_id == job["proposal_id"])).mappings().one()
-        q = recipients_query(proposal["region_code"]).order_by(cases.c.case_id).limit(size)
+        # The batch's whole cases in the job's own order, one query (Batch reads the rest).
+        q = (recipients_query(proposal["region_code"]).with_only_columns(*cases.c)
+             .order_by(cases.c.case_id).limit(size))
         if job["cursor"] is not None:
             q = q.where(cases.c.case_id > job["cursor"])
-        batch = list(conn.execute(q).scalars())
-        table = book.current(conn)
-        repo = ApprovalRepository(conn)
-        rows, changed, to_review = [], 0, 0
-        for case_id in batch:
-            outcome = _recalculate(uow, repo, case_id, table, proposal["effective_from"], now)
-            rows.append({"job_id": job_id, "case_id": case_id, **outcome})
-            changed += outcome["outcome"] != "unchanged"
-            to_review += outcome["outcome"] in ("suspended", "undecided")
-        if rows:
-            conn.execute(insert(recalculated), rows)
-        finished = len(batch) < size
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        said = Batch(uow, rows, book.current(conn), proposal["effective_from"], now).run()
+        insert_rows(conn, recalculated, [{"job_id": job_id, **s} for s in said])
+        changed = sum(s["outcome"] != "unchanged" for s in said)
+        to_review = sum(s["outcome"] in ("suspended", "undecided") for s in said)
+        finished = len(rows) < size
         conn.execute(update(recalculations).where(J.job_id == job_id).values(
-            cursor=batch[-1] if batch else job["cursor"], done=J.done + len(batch),
+            cursor=rows[-1]["case_id"] if rows else job["cursor"], done=J.done + len(rows),
             changed=J.changed + changed, to_review=J.to_review + to_review,
             **({"status": "done", "finished_at": now, "lease_until": None} if finished else {})))
         uow.commit()
@@ -121,63 +117,3 @@ def worker(runtime: ServiceRuntime, book: PolicyBook,
             await asyncio.sleep(every_s)
 
     return loop
-
-
-def _recalculate(uow: UnitOfWork, repo: ApprovalRepository, case_id: str, table: PolicyTable,
-                 effective: date, now: datetime) -> dict[str, Any]:
-    row, case = casework.load(repo, case_id)
-    old = row["monthly_amount_fen"]
-    previous = case.assessment
-    facts = casework.current_facts(repo, casework.facts_of(row), now)
-    new = assess(facts, table, effective)
-    moved = _moved(previous, new)
-    if new.eligible is None:
-        return _said("undecided", old, old, "needs staff: " + "; ".join(
-            c.detail for c in new.failed))
-    if previous is None:
-        return _said("unchanged", old, old, "no assessment on record")
-    month = f"{effective:%Y-%m}"
-    change = reassess(case.stage, old, previous, new, 0, 0, add_months(month, -1),
-                      Rules(table, case.region_code, effective))
-    if change is None:
-        return _said("unchanged", old, new.monthly_amount_fen if new.eligible else old, moved)
-    casework.run_assessment(uow, repo, row, facts, table, now, on=effective, result=new)
-    reason = f"policy change from {month}: {moved}"
-    casework.benefit_changed(uow, row, change.benefit_change or "", now, reason,
-                             monthly=change.monthly_amount_fen, end_month=change.end_month,
-                             effective=change.effective_month)
-    if change.benefit_change in ("amount_changed", "resumed"):
-        repo.set_case(case_id, monthly_amount_fen=change.monthly_amount_fen)
-    if change.to_stage:
-        casework.apply_changes(uow, repo, row, case, [Change(
-            change.to_stage, "reassessed_policy_change", explanation=change.reason)], SYSTEM, now)
-    return _said(change.benefit_change or "changed", old, change.monthly_amount_fen, moved)
-
-
-def _said(outcome: str, old: int, new: int, explanation: str) -> dict[str, Any]:
-    return {"outcome": outcome, "old_monthly_fen": old, "new_monthly_fen": new,
-            "explanation": explanation}
-
-
-def _moved(previous: Assessment | None, new: Assessment) -> str:
-    """Which figures moved the amount, and from what to what: composed from the two traces."""
-    before = {} if previous is None else {
-        f.name: f for c in previous.checks for f in c.parameters}
-    parts, seen = [], set()
-    for f in (f for c in new.checks for f in c.parameters):
-        old = before.get(f.name)
-        if f.name in seen or old is None or old.value == f.value:
-            continue
-        seen.add(f.name)
-        parts.append(f"{f.name} {_shown(f.name, old.value)} → {_shown(f.name, f.value)}")
-    amount = (f"{yuan(_monthly(previous))} → {yuan(new.monthly_amount_fen)} yuan/month"
-              if new.eligible else "not eligible")
-    return amount + ("; " + ", ".join(parts) if parts else "; no figure it uses moved")
-
-
-def _monthly(a: Assessment | None) -> int:
-    return 0 if a is None else a.monthly_amount_fen
-
-
-def _shown(name: str, value: int) -> str:
-    return f"{yuan(value)} yuan" if name.endswith("_fen") else str(value)
