@@ -14,6 +14,7 @@ from deploy.households import make_emergency, make_households
 from deploy.postgres import LocalPostgres
 from deploy.supervisor import DEFAULT_PORTS, ROOT, System
 from deploy.tokens import DevTokens
+from services.approval.rules import DEFAULT_POLICY
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
 from services.window.entrypoints.cli import add_commands as add_staff_commands
 from shared.settings import SERVICES, Settings, instances, load_settings
@@ -21,8 +22,14 @@ from shared.settings import SERVICES, Settings, instances, load_settings
 DEMO_HOUSEHOLDS = 20
 
 
+# Development's own policy overlay: the demo region's public notice shortened to 0 days.
+DEMO_POLICY = ROOT / "deploy" / "demo_policy.toml"
+
+
 def up(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if settings.env == "development" and not settings.policy_paths:
+        settings = settings.model_copy(update={"policy_paths": [DEFAULT_POLICY, DEMO_POLICY]})
     external = "ONEDOOR_KAFKA_BOOTSTRAP" in os.environ
     kind = args.broker or settings.broker
     port = None if external else int(settings.kafka_bootstrap.rsplit(":", 1)[1])
@@ -73,6 +80,9 @@ def up(args: argparse.Namespace) -> int:
             for account in DEMO_ACCOUNTS:
                 print(f"    {account.staff_id:<11} {account.role:<18} "
                       f"{account.jurisdiction or 'everywhere':<10} {account.display_name}")
+        if DEMO_POLICY in settings.policy_paths:
+            print(f"  development: Cixi's public notice lasts 0 days here ({DEMO_POLICY.name}), "
+                  "so `make demo` reaches payment; production keeps the packaged 7 days")
         print(f"\nData and logs in {settings.data_dir.resolve()}. "
               "Try `make demo` in another terminal; Ctrl-C stops everything.")
         while not stopping:

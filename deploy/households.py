@@ -15,6 +15,9 @@ from typing import Any
 from shared.resident_id import check_character
 
 REGION = "330282"  # 慈溪市 Cixi, whose 2021 Dibao standard is a seed fact
+# The towns of the demo staff accounts (services/window/service_layer/demo.py): each household
+# applies in one of them, so the demo town reviewer finds the cases on the home page.
+TOWNS = ("330282001", "330282002")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "桂兰", "建国", "志强", "海燕", "丽华", "国庆", "明", "静", "伟", "芳", "军",
          "小红", "子涵", "浩然", "雨桐"]
@@ -34,10 +37,11 @@ class Household:
     partner_records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     programme: str = "dibao"
     extra: dict[str, Any] = field(default_factory=dict)  # programme-specific parts of the form
+    town_code: str = TOWNS[0]
 
     def application(self) -> dict[str, Any]:
-        return {"region_code": REGION, "programme": self.programme, "members": self.members,
-                **self.extra}
+        return {"region_code": REGION, "town_code": self.town_code, "programme": self.programme,
+                "members": self.members, **self.extra}
 
 
 # (label, expected outcome), in the proportions the demo shows: 7 of 10 approved.
@@ -129,7 +133,8 @@ def _household(rng: random.Random, numbering: tuple[int, int], i: int, label: st
         members = [p(0, "applicant", 55, [("wage", 90_000)]), p(1, "spouse", 54)]
         record("real_estate_registry", "real_estate", members[0], 80_000_000)
         record("real_estate_registry", "real_estate", members[1], 60_000_000)
-    return Household(label=label, expect=expect, members=members, partner_records=records)
+    return Household(label=label, expect=expect, members=members, partner_records=records,
+                     town_code=TOWNS[i % len(TOWNS)])
 
 
 def make_emergency(seed: int) -> Household:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from deploy.households import make_emergency
+from deploy.demo import load_partner_data, run_demo
+from deploy.households import TOWNS, make_emergency, make_households
 from deploy.staff import CLERK, DISTRICT, SURVEY, TOWN
 from tests.conftest import wait_until
 from tests.e2e.conftest import HOUSEHOLDS, payments, submit, tokens
@@ -163,3 +164,22 @@ def test_staff_see_and_act_only_within_their_jurisdiction(system):
         assert httpx.get(system.url(service) + path, headers=issued.clerk(elsewhere),
                          timeout=10).status_code == 403
         assert httpx.get(system.url(service) + path, timeout=10).status_code == 401
+
+
+def test_the_demo_tells_the_whole_story_to_the_money_in_the_account(system, capsys):
+    """`make demo`'s path, as the quick start promises it: the demo towns' cases are reviewed,
+    pass the (here 0-day) notice, are approved, paid in this month's cycle through a bank file,
+    and shown paid; the emergency advance too."""
+    households = make_households(10, seed=2612)
+    load_partner_data(system.url("verification"), households)
+    emergency = make_emergency(2613)
+    load_partner_data(system.url("verification"), [emergency])
+    summary = run_demo(system.url("intake"), system.url("approval"), households, tokens(system),
+                       emergency, timeout_s=90, payment_url=system.url("payment"))
+    approved = sum(h.expect == "approved" for h in households)
+    assert summary == (f"10 submitted: {approved} approved and paid, 0 approved and scheduled, "
+                       f"0 under public notice, {10 - approved} rejected with reasons; "
+                       "1 emergency advance paid; 0 lost")
+    printed = capsys.readouterr().out
+    assert {h.town_code for h in households} == set(TOWNS)  # where the demo staff can see them
+    assert printed.count("paid into the bank account") == approved + 1

@@ -47,7 +47,10 @@ def settings(broker: str | EmbeddedBroker | KafkaCluster, **over: object) -> Set
 def approval(case_id: str, month: str = "2026-11", **over: object) -> ApplicationDecided:
     fields: dict[str, object] = dict(
         case_id=case_id, decision_id=str(uuid.uuid4()), outcome="approved", programme="dibao",
-        region_code="330282", beneficiary_ref="p-abc", household_size=1,
+        # One beneficiary per case: the session's broker may hand this test a record an
+        # earlier test handled but had not committed when it stopped (at-least-once), and the
+        # same beneficiary paid for the same month there would hold this test's payment.
+        region_code="330282", beneficiary_ref=f"p-{case_id}", household_size=1,
         monthly_amount_fen=40_500, start_month=month, policy_version="v", reasons=[],
         decided_at=datetime.now(UTC))
     fields.update(over)
