@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install browser compose up demo test test-unit lint bench clean
+.PHONY: install browser compose promtool up demo test test-unit lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OneDoor needs Python 3.11 or newer")'
@@ -22,6 +22,13 @@ install: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || apt-get install -y -q chromium fonts-noto-cjk \
 		|| (apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk)
+
+# `promtool`, for the check of the Prometheus configuration and the alert rules
+# (tests/unit/test_deployment.py): Debian's prometheus package; nothing of it is started. CI
+# calls it.
+promtool:
+	@command -v promtool >/dev/null || apt-get install -y -q prometheus \
+		|| (apt-get update -q && apt-get install -y -q prometheus)
 
 # `docker compose`, for the check of deploy/compose.yaml (tests/unit/test_deployment.py; no
 # Docker engine is needed for it). Docker's release downloads cannot be reached here, so the

@@ -16,6 +16,9 @@ from deploy.supervisor import DEFAULT_PORTS, ROOT, System
 from deploy.tokens import DevTokens
 from services.approval.rules import DEFAULT_POLICY
 from services.audit.entrypoints.cli import add_commands as add_audit_commands
+from services.verification.entrypoints.credentials_cli import (
+    add_commands as add_partner_commands,
+)
 from services.window.entrypoints.cli import add_commands as add_staff_commands
 from shared.settings import SERVICES, Settings, instances, load_settings
 
@@ -275,6 +278,7 @@ def main() -> None:
     p_migrate.set_defaults(func=migrate)
     add_audit_commands(sub)
     add_staff_commands(sub)
+    add_partner_commands(sub)
     args = parser.parse_args()
     sys.exit(args.func(args))
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, Table, func, select
@@ -37,6 +37,7 @@ from shared.db import reading
 
 if TYPE_CHECKING:
     from shared.events.base import Event
+    from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ CONSUMER_LAG = Gauge(
     "Records in a partition not yet read by this instance (the partition's end as last fetched, "
     "less the consumer's position)", [*_S, "topic", "partition"])
 
+# Audit's archiver reads every topic in a consumer group of its own, in one instance at a time
+# (the one that holds its lock): how far it is behind, and whether this instance is the one.
+ARCHIVER_LAG = Gauge(
+    "onedoor_audit_archiver_lag",
+    "Records in a partition the audit archiver has not archived yet (the partition's end as "
+    "last fetched, less the archiver's position)", [*_S, "topic", "partition"])
+ARCHIVER_ACTIVE = Gauge("onedoor_audit_archiver_active",
+                        "1 in the instance whose archiver is running (holds the lock), else 0",
+                        _S)
+
 OUTBOX_BACKLOG = Gauge("onedoor_outbox_backlog", "Outbox rows committed but not yet published",
                        _S)
 OUTBOX_OLDEST_SECONDS = Gauge(
@@ -84,14 +95,16 @@ DB_POOL_CHECKED_OUT = Gauge("onedoor_db_pool_checked_out",
 DB_POOL_SIZE = Gauge("onedoor_db_pool_size", "Database connections the pool keeps", _S)
 
 # What a bureau asks: applications by programme and district, decisions by outcome, payments by
-# status, warnings by tier. Counted by the service that publishes each event, at its commit.
+# status, warnings by tier. Counted by the service that publishes each event, at its commit
+# (payments sent, which no event carries, at the commit of the bank files: payments_sent).
 APPLICATIONS = Counter("onedoor_applications", "Applications taken, by programme and district",
                        [*_S, "programme", "region"])
 DECISIONS = Counter("onedoor_decisions", "Decisions made, by programme and outcome",
                     [*_S, "programme", "outcome"])
 PAYMENTS = Counter(
     "onedoor_payments",
-    "Payments by status: scheduled, held (stopped by a guard), paid or failed (the bank's answer)",
+    "Payments by status: scheduled, held (stopped by a guard), sent (written to a bank file), "
+    "paid or failed (the bank's answer)",
     [*_S, "programme", "status"])
 WARNINGS = Counter("onedoor_warnings", "Early warnings raised, by tier", [*_S, "tier"])
 
@@ -173,6 +186,17 @@ def count_committed(service: str, events: Iterable[Event]) -> None:
         counter.labels(service, *labels).inc(n)
 
 
+def payments_sent(uow: UnitOfWork, by_programme: Mapping[str, int]) -> None:
+    """Payments written to bank files (``status="sent"``), by programme, counted once ``uow``
+    commits. No event says so — the file goes to the bank, not the bus — so the service that
+    writes the file hands the figure here; by programme only, never by bank, file or case."""
+    def count() -> None:
+        for programme, n in by_programme.items():
+            PAYMENTS.labels(uow.service, programme, "sent").inc(n)
+    if by_programme:
+        uow.after_commit(count)
+
+
 def outbox_state(service: str, backlog: int, oldest: datetime | None) -> None:
     """The outbox as just read: its backlog, and when its oldest unpublished row was committed
     (SQLite gives back naive times: they were written in UTC)."""
@@ -200,16 +224,17 @@ class LagGauge:
     """One service's lag samples: set each scrape, and those of partitions no longer assigned
     removed (a rebalance gave them to another instance, whose own lag they are now)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, gauge: Gauge = CONSUMER_LAG) -> None:
         self.service = service
+        self.gauge = gauge
         self._shown: set[tuple[str, str]] = set()
 
     def set(self, lags: dict[tuple[str, int], int]) -> None:
         now = {(topic, str(partition)): lag for (topic, partition), lag in lags.items()}
         for gone in self._shown - now.keys():
-            CONSUMER_LAG.remove(self.service, *gone)
+            self.gauge.remove(self.service, *gone)
         for (topic, partition), lag in now.items():
-            CONSUMER_LAG.labels(self.service, topic, partition).set(lag)
+            self.gauge.labels(self.service, topic, partition).set(lag)
         self._shown = set(now)
 
 
@@ -258,6 +283,24 @@ def partition_lags(consumer: AIOKafkaConsumer | None) -> Lags:
     return lags
 
 
+# app.state's list of what to read on the event loop before each scrape (read_when_scraped).
+_READERS = "metrics_readers"
+
+
+def read_when_scraped(app: FastAPI, reader: Callable[[], None]) -> None:
+    """Run ``reader`` on ``app``'s event loop before each of its scrapes: for a figure only a
+    part of the app's own knows, such as audit's archiver (its consumer lives on that loop)."""
+    readers: list[Callable[[], None]] = getattr(app.state, _READERS, [])
+    setattr(app.state, _READERS, [*readers, reader])
+
+
+def archiver_state(service: str, lags: LagGauge, consumer: AIOKafkaConsumer | None) -> None:
+    """Audit's archiver as a scrape finds it: its lag per partition, and whether it runs here
+    (None: another instance holds its lock, and shows its lag)."""
+    ARCHIVER_ACTIVE.labels(service).set(0 if consumer is None else 1)
+    lags.set(partition_lags(consumer))
+
+
 def metrics_router(service: str, engine: Engine, outbox: Table | None = None,
                    lag: Callable[[], Lags] | None = None) -> APIRouter:
     """``GET /metrics`` for ``service``: its counters and histograms, and, read as it is asked,
@@ -279,9 +322,11 @@ def metrics_router(service: str, engine: Engine, outbox: Table | None = None,
 
     # Prometheus text, for the scraper, not the API's callers: not in the OpenAPI document.
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         if lag is not None:
             lags.set(lag())
+        for reader in getattr(request.app.state, _READERS, ()):
+            reader()
         body = await asyncio.to_thread(read_then_render)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -57,6 +57,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[tuple[str, KafkaRecord]] = []
         self._events: list[Event] = []  # staged with publish(): counted when committed
+        self._after_commit: list[Callable[[], None]] = []
         self.published: list[Envelope] = []
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
@@ -103,6 +104,11 @@ class UnitOfWork:
         """Stage a ready-made record (the dead-letter path, which keeps the original bytes)."""
         self._pending.append((event_id, record))
 
+    def after_commit(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once this unit of work has committed (never if it rolls back): for a
+        figure no event carries (shared/metrics.py, payments written to a bank file)."""
+        self._after_commit.append(then)
+
     def commit(self) -> None:
         now = datetime.now(UTC)
         rows = [
@@ -124,6 +130,9 @@ class UnitOfWork:
         events, self._pending, self._events = self._events, [], []
         if events:
             metrics.count_committed(self.service, events)
+        after, self._after_commit = self._after_commit, []
+        for then in after:
+            then()
         if rows and self._on_commit is not None:
             self._on_commit()
 
@@ -132,3 +141,4 @@ class UnitOfWork:
             self._tx.rollback()
         self._pending = []
         self._events = []
+        self._after_commit = []

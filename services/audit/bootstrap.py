@@ -19,7 +19,7 @@ from services.audit.adapters.keys import load_signer
 from services.audit.adapters.tables import bus, metadata
 from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
-from shared import logs
+from shared import logs, metrics
 from shared.auth.tokens import load_token_keys
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input, supervised
 from shared.settings import Settings, load_settings
@@ -61,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.archiver = archiver
     app.include_router(router)
     app.include_router(health_router(runtime))
+    # /metrics also says how far the archiver is behind the bus, where it runs.
+    archiver_lag = metrics.LagGauge(NAME, metrics.ARCHIVER_LAG)
+    metrics.read_when_scraped(app, lambda: metrics.archiver_state(NAME, archiver_lag,
+                                                                  archiver.consumer))
     refuse_without_input(app)
     logs.set_up(app, NAME, settings.log_level)
     return app

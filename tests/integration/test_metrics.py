@@ -6,8 +6,13 @@ event types, programmes, districts, outcomes."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -15,16 +20,19 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.households import make_households
 from deploy.tokens import DevTokens
+from services.audit.bootstrap import create_app as create_audit
 from services.intake.bootstrap import create_app as create_intake
 from services.payment.bootstrap import create_app as create_payment
 from services.window.bootstrap import create_app as create_window
 from shared.bus.broker import free_port
-from shared.settings import load_settings
+from shared.events.topics import ALL_TOPICS
+from shared.settings import Settings, load_settings
 from tests.conftest import migrated_engine
 from tests.integration.busutil import eventually, produce, until_assigned
 from tests.integration.test_bus import approval, payments_of, record_of, settings
 
 HOUSEHOLD = make_households(1, seed=2501)[0]
+T = TypeVar("T")
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -35,6 +43,17 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def value(found: dict, name: str, **labels: str) -> float | None:  # type: ignore[type-arg]
     return found.get((name, frozenset(labels.items())))
+
+
+async def until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str,
+                timeout_s: float = 30.0) -> T:
+    """What ``read`` answers once ``done`` says so (an async ``eventually``)."""
+    deadline = time.monotonic() + timeout_s
+    while not done(found := await read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.1)
+    return found
 
 
 def assert_no_case_or_person(text: str, *secrets: str) -> None:
@@ -146,6 +165,96 @@ async def test_payment_shows_events_handled_dead_lettered_lag_and_payments(payme
     assert lags and set(lags.values()) <= {0.0}, lags  # every partition read to its end
     assert value(found, "onedoor_outbox_backlog", service="payment") == 0
     assert_no_case_or_person(text, case_id, "evil")
+
+
+async def test_payments_written_to_a_bank_file_count_as_sent_once_by_programme(payment, broker):
+    """Payments sent: no event says so, so the bank-file export counts them at its commit —
+    once, whatever the retries of the request (an idempotency key answered again adds
+    nothing), by programme and never by bank, file or case."""
+    runtime, http = payment
+    tokens = DevTokens(runtime.settings)
+    case_id = f"330282-20261123-{uuid.uuid4().hex[:12]}"
+    await produce(broker.bootstrap, [record_of(approval(case_id))])
+    await eventually(lambda: payments_of(runtime.engine, case_id), what="the payment")
+    account = await http.put(f"/cases/{case_id}/account", headers=tokens.clerk("330282"),
+                             json={"bank_code": "ICBC", "account_number": "6222020200112233445",
+                                   "holder_name": "王秀英"})
+    assert account.status_code == 200, account.text
+    before = samples((await http.get("/metrics")).text)
+
+    export = {"region_code": "330282", "up_to_month": "2026-11"}
+    headers = {**tokens.approver("330282"), "Idempotency-Key": f"files-{case_id}"}
+    answers = [await http.post("/bank-files", json=export, headers=headers) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[1].json() == answers[0].json()  # the stored answer, not a second export
+    files = answers[0].json()["files"]
+    written = sum(f["record_count"] for f in files)
+    assert written >= 1
+    nothing_left = await http.post("/bank-files", json=export, headers=tokens.approver("330282"))
+    assert nothing_left.json()["files"] == []  # exported already: a new file would be empty
+
+    text = (await http.get("/metrics")).text
+    found = samples(text)
+    sent = {"service": "payment", "programme": "dibao", "status": "sent"}
+    assert (value(found, "onedoor_payments_total", **sent) or 0) - (
+        value(before, "onedoor_payments_total", **sent) or 0) == written
+    labelled = [dict(labels) for (name, labels) in found
+                if name == "onedoor_payments_total" and dict(labels).get("status") == "sent"]
+    assert labelled and all(set(labels) == {"service", "programme", "status"}
+                            for labels in labelled)
+    assert_no_case_or_person(text, case_id, "ICBC", "6222020200112233445", "王秀英",
+                             *[f["file_id"] for f in files])
+
+
+async def test_audit_shows_how_far_its_archiver_is_behind_the_bus(own_broker, tmp_path):
+    """The archiver's lag per partition, on audit's /metrics: held up (its database writes
+    wait), it shows the records it has not archived; let go, it shows 0 everywhere."""
+    app = create_audit(Settings(env="test", kafka_bootstrap=own_broker.bootstrap,
+                                data_dir=tmp_path, audit_checkpoint_interval_s=3600))
+    archiver = app.state.archiver
+    entered, let_go = threading.Event(), threading.Event()
+    archive = archiver._archive
+
+    def held_up(incoming):  # type: ignore[no-untyped-def]
+        entered.set()
+        let_go.wait(60)
+        return archive(incoming)
+
+    archiver._archive = held_up
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://audit") as http:
+        async def scrape() -> dict:  # type: ignore[type-arg]
+            return samples((await http.get("/metrics")).text)
+
+        def lag_of(found: dict) -> dict[tuple[str, str], float]:  # type: ignore[type-arg]
+            return {(dict(labels)["topic"], dict(labels)["partition"]): v
+                    for (name, labels), v in found.items()
+                    if name == "onedoor_audit_archiver_lag"}
+
+        # Not started: this instance does not archive, and shows no lag of its own.
+        idle = await scrape()
+        assert value(idle, "onedoor_audit_archiver_active", service="audit") == 0
+        assert lag_of(idle) == {}
+        async with app.router.lifespan_context(app):
+            case_id = f"330282-20261124-{uuid.uuid4().hex[:12]}"
+            decided = [record_of(approval(case_id)) for _ in range(6)]  # one key: one partition
+            topic = decided[0][0]
+            await produce(own_broker.bootstrap, decided[:1])
+            await eventually(entered.is_set, what="the archiver holding its first batch")
+            await produce(own_broker.bootstrap, decided[1:])
+
+            found = await until(scrape, lambda f: 5.0 in lag_of(f).values(),
+                                "the five records behind shown")
+            assert value(found, "onedoor_audit_archiver_active", service="audit") == 1
+            lags = lag_of(found)
+            assert {t for t, _p in lags} <= set(ALL_TOPICS)  # bounded: the topics' partitions
+            assert [p for (t, p), v in lags.items() if v] == [p for (t, p), v in lags.items()
+                                                              if t == topic and v == 5]
+
+            let_go.set()
+            await until(scrape, lambda f: bool(lag_of(f)) and set(lag_of(f).values()) == {0.0},
+                        "the archiver caught up")
+            assert_no_case_or_person((await http.get("/metrics")).text, case_id)
 
 
 async def test_the_window_shows_its_requests_and_its_database_pool(tmp_path):

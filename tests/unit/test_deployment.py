@@ -8,7 +8,13 @@ running them: no Docker engine or Kubernetes cluster is at hand. What is checked
 - every setting a service reads (``settings.<field>`` in its code and in shared/) is set for it
   in both descriptions, or is one whose default holds in production; and with exactly what they
   give it, each service's settings load in production (so no secret is missing);
-- the Kafka nodes in compose have the settings of deploy/kafka_cluster.py.
+- the Kafka nodes in compose have the settings of deploy/kafka_cluster.py;
+- watching it: every instance of every service is scraped at /metrics in both (compose's
+  Prometheus finds each replica by DNS; Kubernetes' pods carry the scrape annotations that the
+  ConfigMap onedoor-prometheus keeps), the alert rules parse, watch metrics the services really
+  export (lag, oldest outbox row, dead letters, held payments, readiness) and fire on them
+  (``promtool test rules``), and each service names itself in its traces, sent to a collector
+  described beside it.
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ import pytest
 import yaml
 
 from deploy.kafka_cluster import KafkaCluster
+from shared import tracing
 from shared.settings import SERVICES, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 K8S = ROOT / "deploy" / "k8s"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+COLLECTOR = ROOT / "deploy" / "otel" / "collector.yaml"
 KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes release still supported when written
 
 # Read by a service, and right in production as they are (every other setting read is set).
@@ -40,6 +49,7 @@ DEFAULT_HOLDS = {
     "verification_live_sources", "verification_live_timeout_s", "verification_live_retries",
     "verification_live_breaker_failures", "verification_live_breaker_reset_s",  # none
     "audit_checkpoint_interval_s",
+    "shutdown_drain_s",  # matches the manifests' preStop and grace period (docs/RELIABILITY.md)
     "auth_signing_key",  # only the window signs tokens (required for it below)
     "window_session_idle_minutes", "window_session_max_hours", "window_token_minutes",
     "window_sign_in_max_failures", "window_sign_in_lockout_minutes",
@@ -76,6 +86,16 @@ def manifests() -> list[dict[str, Any]]:
             for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def onedoor_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The services' Deployments (not the collector's beside them)."""
+    return [d for d in docs if d["kind"] == "Deployment"
+            and d["metadata"]["labels"]["app.kubernetes.io/name"] == "onedoor"]
+
+
+def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
 def given(environment: dict[str, str], secret_files: list[str]) -> dict[str, str]:
     """Setting name → where it comes from: the ONEDOOR_* variables and the files in the
     secrets directory, each named like its setting."""
@@ -94,9 +114,9 @@ def compose_services() -> dict[str, dict[str, str]]:
 
 def k8s_services() -> dict[str, dict[str, str]]:
     docs = manifests()
-    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    config = named(docs, "ConfigMap", "onedoor-settings")
     out = {}
-    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+    for deployment in onedoor_deployments(docs):
         pod = deployment["spec"]["template"]["spec"]
         container, = pod["containers"]
         assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
@@ -198,7 +218,7 @@ def test_the_manifests_match_the_kubernetes_schemas():
 
 def test_traffic_waits_for_readiness_and_restarts_ask_liveness():
     docs = manifests()
-    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+    for deployment in onedoor_deployments(docs):
         labels = deployment["spec"]["selector"]["matchLabels"]
         assert deployment["spec"]["template"]["metadata"]["labels"] == labels
         assert deployment["spec"]["replicas"] >= 2
@@ -238,6 +258,162 @@ def test_kustomize_renders_the_rollout():
     rendered = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True,
                               text=True, timeout=60)
     assert rendered.returncode == 0, rendered.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d]
-    assert kinds.count("Deployment") == len(SERVICES)
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    kinds = [d["kind"] for d in docs]
+    assert len(onedoor_deployments(docs)) == len(SERVICES)
     assert "Job" not in kinds  # it runs before the rollout, not with it
+    assert ("ConfigMap", "onedoor-prometheus") in [(d["kind"], d["metadata"]["name"])
+                                                   for d in docs]
+
+
+# -- watching it: metrics, alerts, traces ---------------------------------------------------------
+
+WATCHED = {  # what docs/OPERATIONS.md says the alerts must watch, and the metric each reads
+    "consumer lag": "onedoor_consumer_lag", "archiver lag": "onedoor_audit_archiver_lag",
+    "oldest outbox row": "onedoor_outbox_oldest_unpublished_age_seconds",
+    "dead letters": "onedoor_events_dead_lettered_total",
+    "held payments": "onedoor_payments_total", "readiness": "probe_success"}
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+            for rule in group["rules"]]
+
+
+def exported_metrics() -> set[str]:
+    """Every sample name the services' /metrics can show (shared/metrics.py's families)."""
+    from prometheus_client import REGISTRY
+
+    import shared.metrics  # noqa: F401 (registers them)
+
+    names = set()
+    for family in REGISTRY.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_count", "_sum", "_bucket"]}
+        names |= {family.name + s for s in suffixes.get(family.type, [""])}
+    return names
+
+
+def test_compose_scrapes_every_instance_of_every_service():
+    services = compose()["services"]
+    prometheus = services["prometheus"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+    mounted = {v.split(":")[0] for v in prometheus["volumes"]}
+    assert {"./prometheus/prometheus.yml", "./prometheus/alerts.yml"} <= mounted
+    assert services["blackbox"]["image"].startswith("prom/blackbox-exporter:")
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["rule_files"][0].split()[0] == "alerts.yml"
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name, path in (("onedoor", "/metrics"), ("onedoor-readiness", "/probe")):
+        job = jobs[name]
+        assert job["metrics_path"] == path
+        # By DNS, one address per replica: a static target would reach one at random.
+        lookup, = job["dns_sd_configs"]
+        assert set(lookup["names"]) == set(SERVICES) and lookup["type"] == "A"
+        assert lookup["port"] == 8000  # where `onedoor serve` listens in its container
+    readiness = jobs["onedoor-readiness"]
+    assert readiness["params"]["module"] == ["ready"]
+    target = next(r for r in readiness["relabel_configs"]
+                  if r.get("target_label") == "__param_target")
+    assert target["replacement"].endswith("/health/ready")
+    blackbox = yaml.safe_load((PROMETHEUS / "blackbox.yml").read_text())
+    assert blackbox["modules"]["ready"]["http"]["valid_status_codes"] == [200]
+    for service in SERVICES:
+        assert services[service]["command"] == ["serve", service]  # port 8000, the default
+
+
+def test_kubernetes_pods_are_annotated_for_the_scrape_job_beside_them():
+    docs = manifests()
+    for deployment in onedoor_deployments(docs):
+        template = deployment["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        container, = template["spec"]["containers"]
+        port = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
+        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                               "prometheus.io/path": "/metrics"}, deployment["metadata"]["name"]
+    assert {d["spec"]["template"]["spec"]["containers"][0]["args"][1]
+            for d in onedoor_deployments(docs)} == set(SERVICES)
+    kept = named(docs, "ConfigMap", "onedoor-prometheus")["data"]
+    config = yaml.safe_load(kept["prometheus.yml"])
+    job, = config["scrape_configs"]
+    assert job["job_name"] == "onedoor"  # as in compose: the rules read the same in both
+    keeps = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"]
+             if r.get("action") == "keep"}
+    assert keeps == {"__meta_kubernetes_pod_label_app_kubernetes_io_name": "onedoor",
+                     "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true"}
+    assert kept["alerts.yml"] == (PROMETHEUS / "alerts.yml").read_text()
+
+
+def test_the_alert_rules_parse_and_watch_what_the_services_export():
+    rules = alert_rules()
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names))
+    exported = exported_metrics()
+    read = set()
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"page", "ticket"}
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        metrics = set(re.findall(r"\b(onedoor_[a-z_]+|probe_success|up|kube_[a-z_]+)\b",
+                                 rule["expr"]))
+        assert metrics, rule["alert"]
+        # A misspelt metric would never fire: each one read is one the services export (or
+        # Prometheus', the blackbox exporter's, kube-state-metrics').
+        unknown = {m for m in metrics if m.startswith("onedoor_")} - exported
+        assert not unknown, (rule["alert"], unknown)
+        read |= metrics
+    assert set(WATCHED.values()) <= read
+    held = next(r for r in rules if r["alert"] == "OneDoorPaymentsHeld")
+    assert 'status="held"' in held["expr"]
+
+
+def test_promtool_accepts_the_configurations_and_the_alerts_fire_on_what_they_watch(tmp_path):
+    if shutil.which("promtool") is None:
+        message = "promtool is missing (Debian's prometheus package has it)"
+        if os.environ.get("ONEDOOR_REQUIRE_PROMTOOL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["promtool", *map(str, args)], capture_output=True, text=True,
+                              timeout=60)
+
+    for checked in (promtool("check", "config", PROMETHEUS / "prometheus.yml"),
+                    promtool("test", "rules", PROMETHEUS / "alerts.test.yml")):
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    # (Kubernetes' configuration is not given to promtool: Debian builds it without the
+    # Kubernetes service discovery. Its rules are alerts.yml's, compared above.)
+    # The check is real: a rule that does not parse is refused.
+    broken = tmp_path / "broken.yml"
+    broken.write_text((PROMETHEUS / "alerts.yml").read_text().replace(
+        "max by (service) (", "max by (service (", 1))
+    assert promtool("check", "rules", broken).returncode != 0
+
+
+def test_each_service_names_itself_in_traces_sent_to_the_collector_beside_it():
+    services = compose()["services"]
+    collector = services["otel-collector"]
+    assert collector["image"].startswith("otel/opentelemetry-collector")
+    assert any(v.startswith("./otel/collector.yaml:") for v in collector["volumes"])
+    receivers = yaml.safe_load(COLLECTOR.read_text())["receivers"]["otlp"]["protocols"]
+    assert receivers["http"]["endpoint"].endswith(":4318")
+    for service in SERVICES:
+        environment = services[service]["environment"]
+        assert environment["OTEL_SERVICE_NAME"] == f"onedoor-{service}"
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        assert tracing.export_configured(environment)  # on here; off by default in the code
+    assert not tracing.export_configured({})
+    assert not tracing.export_configured(services["migrate"]["environment"])
+
+    docs = manifests()
+    settings = named(docs, "ConfigMap", "onedoor-settings")["data"]
+    endpoint = settings["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert endpoint == "http://onedoor-otel-collector:4318"
+    assert 4318 in [p["port"] for p in named(docs, "Service", "onedoor-otel-collector")["spec"]
+                    ["ports"]]
+    assert named(docs, "ConfigMap", "onedoor-otel-collector")["data"]["collector.yaml"] == \
+        COLLECTOR.read_text()
+    for deployment in onedoor_deployments(docs):
+        container, = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        assert env["OTEL_SERVICE_NAME"] == f"onedoor-{container['args'][1]}"
+        assert tracing.export_configured({**settings, **env})

@@ -45,6 +45,11 @@ class Archiver:
                               quiet=True)
 
     @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        """The consumer while the archiver runs in this instance (None on a standby)."""
+        return self._poller.consumer
+
+    @property
     def epoch(self) -> str | None:
         """The cluster id the consumer's positions belong to."""
         return self._poller.epoch

@@ -35,7 +35,7 @@ from services.payment.domain.bankfile.disbursement import BankLine, disbursement
 from services.payment.domain.bankfile.results import parse_results
 from services.payment.domain.failures import failure_code
 from services.payment.service_layer.handlers import scheduled_event
-from shared import clock
+from shared import clock, metrics
 from shared.events.catalogue import PaymentSettled
 from shared.events.envelope import new_id
 from shared.uow import UnitOfWork
@@ -126,6 +126,10 @@ def export(uow: UnitOfWork, region_code: str, up_to_month: str,
             record_count=count, total_fen=total, created_at=now))
         files.append({"file_id": file_id, "bank_code": bank_code, "record_count": count,
                       "total_fen": int(total)})
+    if files:  # the metric of payments sent, by programme, counted once this commits
+        sent = payments.c.bank_file_id.in_([f["file_id"] for f in files])
+        metrics.payments_sent(uow, dict(conn.execute(select(payments.c.programme, func.count())
+                                                     .where(sent).group_by(payments.c.programme)).all()))
     # What could not go: no account registered. It stays scheduled for the next file.
     waiting = conn.execute(
         select(payments.c.case_id, func.count(), func.sum(payments.c.amount_fen))

@@ -34,6 +34,19 @@ partner_credentials = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Credentials a department was issued before its newest one (partner_credentials), still
+# accepted until ``expires_at``: the overlap in which the department switches to the new one
+# without an outage (``onedoor partners issue-credential``). Expired rows are refused, and
+# removed at the department's next issue or revocation.
+retiring_partner_credentials = Table(
+    "retiring_partner_credentials",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("department", String(50), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 partner_records = Table(
     "partner_records",
     metadata,

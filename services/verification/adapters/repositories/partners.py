@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from zlib import crc32
@@ -13,13 +14,18 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    literal,
+    null,
     select,
+    type_coerce,
+    union_all,
     update,
 )
 
 from services.verification.adapters.tables import (
     partner_credentials,
     partner_records,
+    retiring_partner_credentials,
 )
 from services.verification.domain.model import PartnerRecord
 from services.verification.domain.monitoring import DATED_KINDS
@@ -43,6 +49,31 @@ def token_digest(token: str) -> str:
     # Tokens are long random strings, so a plain SHA-256 is enough: there is nothing to
     # brute-force that a slow hash would protect.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Characters of a credential's SHA-256 shown to name it: enough to tell a department's few
+# apart, and to check against a token in hand (``sha256sum``); nothing to guess the token from.
+FINGERPRINT = 12
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential as listed: whose, which (its fingerprint), since and until when."""
+
+    department: str
+    fingerprint: str
+    created_at: datetime
+    expires_at: datetime | None  # None: the department's newest, kept until replaced
+    newest: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives moments back without their zone; OneDoor writes UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RecordContent(Protocol):
@@ -99,26 +130,81 @@ class PartnerRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def department_for_token(self, token: str) -> str | None:
-        return self.conn.execute(
-            select(partner_credentials.c.department)
-            .where(partner_credentials.c.token_sha256 == token_digest(token))
-        ).scalar_one_or_none()
+    def department_for_token(self, token: str, at: datetime | None = None) -> str | None:
+        """The department whose credential ``token`` is: its newest, or one replaced whose
+        overlap has not ended at ``at`` (now by default). Two lookups by primary key."""
+        digest = token_digest(token)
+        newest, retiring = partner_credentials, retiring_partner_credentials
+        return self.conn.execute(union_all(
+            select(newest.c.department).where(newest.c.token_sha256 == digest),
+            select(retiring.c.department).where(retiring.c.token_sha256 == digest,
+                                                retiring.c.expires_at > (at or _now())),
+        ).limit(1)).scalar()
 
-    def set_token(self, department: str, token: str) -> None:
-        values = {"token_sha256": token_digest(token), "created_at": datetime.now(UTC)}
+    def set_token(self, department: str, token: str, at: datetime | None = None) -> None:
+        """Make ``token`` the department's newest credential; the one it replaces stops at
+        once (``retire_newest`` first keeps it for an overlap)."""
+        values = {"token_sha256": token_digest(token), "created_at": at or _now()}
         changed = self.conn.execute(update(partner_credentials)
                                     .where(partner_credentials.c.department == department)
                                     .values(**values)).rowcount
         if not changed:
             self.conn.execute(insert(partner_credentials).values(department=department, **values))
 
-    def revoke_tokens(self, tokens: list[str]) -> int:
-        """Remove the credentials whose token is one of these; returns how many there were."""
-        digests = [token_digest(t) for t in tokens]
-        return self.conn.execute(delete(partner_credentials)
-                                 .where(partner_credentials.c.token_sha256.in_(digests))
+    def retire_newest(self, department: str, until: datetime, now: datetime) -> int:
+        """Keep the department's newest credential and every replaced one accepted until
+        ``until`` at the latest (a deadline already sooner stays), dropping those that have
+        expired by ``now``, or all of them when ``until`` is not after ``now``. Returns how many
+        are still accepted besides the newest to come."""
+        retiring = retiring_partner_credentials
+        mine = retiring.c.department == department
+        if until <= now:
+            self.conn.execute(delete(retiring).where(mine))
+            return 0
+        self.conn.execute(delete(retiring).where(mine, retiring.c.expires_at <= now))
+        self.conn.execute(update(retiring).where(mine, retiring.c.expires_at > until)
+                          .values(expires_at=until))
+        newest = self.conn.execute(
+            select(partner_credentials.c.token_sha256, partner_credentials.c.created_at)
+            .where(partner_credentials.c.department == department)).first()
+        if newest is not None:
+            self.conn.execute(insert(retiring).values(
+                token_sha256=newest.token_sha256, department=department,
+                created_at=newest.created_at, expires_at=until))
+        return len(self.conn.execute(select(retiring.c.token_sha256).where(mine)).all())
+
+    def revoke_retiring(self, department: str) -> int:
+        """End the overlap now: only the department's newest credential stays. Returns how many
+        replaced credentials were still kept (expired ones included)."""
+        retiring = retiring_partner_credentials
+        return self.conn.execute(delete(retiring).where(retiring.c.department == department)
                                  ).rowcount or 0
+
+    def credentials(self) -> list[Credential]:
+        """Every credential kept, each department's newest first, then the replaced ones by
+        deadline: fingerprints and times, never a token (only their hashes are stored)."""
+        newest, retiring = partner_credentials, retiring_partner_credentials
+        rows = self.conn.execute(union_all(
+            select(newest.c.department, newest.c.token_sha256, newest.c.created_at,
+                   # Typed, or SQLite's strings of the other half would not be read as times.
+                   type_coerce(null(), retiring.c.expires_at.type).label("expires_at"),
+                   literal(0).label("rank")),
+            select(retiring.c.department, retiring.c.token_sha256, retiring.c.created_at,
+                   retiring.c.expires_at, literal(1).label("rank")),
+        )).all()
+        rows.sort(key=lambda r: (r.department, r.rank, r.expires_at or r.created_at))
+        return [Credential(department=r.department, fingerprint=r.token_sha256[:FINGERPRINT],
+                           created_at=_utc(r.created_at), newest=r.rank == 0,
+                           expires_at=None if r.expires_at is None else _utc(r.expires_at))
+                for r in rows]
+
+    def revoke_tokens(self, tokens: list[str]) -> int:
+        """Remove the credentials whose token is one of these, newest or replaced; returns how
+        many there were."""
+        digests = [token_digest(t) for t in tokens]
+        return sum(self.conn.execute(delete(table).where(table.c.token_sha256.in_(digests))
+                                     ).rowcount or 0
+                   for table in (partner_credentials, retiring_partner_credentials))
 
     def upsert(self, records: list[PartnerRecord]) -> set[str]:
         """Insert new records; a record sent again (same department and id) replaces the old.
