@@ -14,6 +14,7 @@ from services.approval.domain.policy import load_policy
 from services.approval.entrypoints.dashboard_http import router as dashboard_router
 from services.approval.entrypoints.http import router
 from services.approval.entrypoints.policy_http import router as policy_router
+from services.approval.entrypoints.survey_http import router as survey_router
 from services.approval.rules import DEFAULT_POLICY
 from services.approval.service_layer import recalculation
 from services.approval.service_layer.handlers import handlers
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policy_router)  # before /policy/{region_code}, which would match
     app.include_router(router)
     app.include_router(dashboard_router)
+    app.include_router(survey_router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
     logs.set_up(app, NAME, settings.log_level)

@@ -30,6 +30,7 @@ from services.window.entrypoints import (
     policy,
     policy_simulation,
     sign_in,
+    survey,
 )
 from services.window.entrypoints.web import STATIC, TEMPLATES, Web, install_error_pages
 from services.window.service_layer import signin
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_pages(app)
     for module in (sign_in, lists, monitoring, apply, case_page, policy, policy_simulation,
-                   dashboard):
+                   dashboard, survey):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     logs.set_up(app, NAME, settings.log_level)

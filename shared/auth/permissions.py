@@ -45,6 +45,11 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     "policy.approve": frozenset({_R.POLICY_OFFICER}),
     "policy.read": frozenset({_R.POLICY_OFFICER, _R.DISTRICT_APPROVER, _R.AUDITOR,
                               _R.ADMINISTRATOR}),
+    # The home survey (入户调查, issue 26): a town's social workers — and its reviewers, who
+    # visit too — see the town's cases waiting for the town's review (a case reference, the
+    # programme, the household's size: no name, no decision) and record a survey of one. Nothing
+    # else: a social worker reads no case, decides nothing and looks nobody up.
+    "survey.record": frozenset({_R.SOCIAL_WORKER, _R.TOWN_REVIEWER}),
     "admin": frozenset({_R.ADMINISTRATOR}),
 })
 

@@ -18,6 +18,7 @@ class Role(StrEnum):
     PARTNER = "partner"  # another department's system
     SERVICE = "service"  # OneDoor's own machines: the CLI, the demo, internal jobs
     POLICY_OFFICER = "policy_officer"  # 政策管理: a city's or district's policy figures
+    SOCIAL_WORKER = "social_worker"  # 社工: a town's home surveys (入户调查), on a phone
 
 
 _ROLES = {role.value: role for role in Role}

@@ -439,6 +439,42 @@ class ReassessmentRequested(Event):
     requested_at: datetime
 
 
+@register
+class HomeSurveyRecorded(Event):
+    """A home survey (入户调查) of the case was recorded at the town, on the social worker's
+    phone (issue 26). Codes and counts only: what the surveyors typed and the photos they took
+    stay in approval (``GET /cases/{id}``: ``home_surveys``, and its photos for those entitled
+    to the case). ``survey_id`` is approval's reference to the whole record."""
+
+    type = "onedoor.survey.recorded"
+    version = 1
+    topic = topics.DECISIONS
+
+    survey_id: str
+    surveyed_on: date
+    # What was seen against the application: as_declared | differs | could_not_verify.
+    outcome: Literal["as_declared", "differs", "could_not_verify"]
+    housing_tenure: Literal["owned", "rented", "public_rental", "borrowed", "self_built",
+                            "other"]
+    housing_state: Literal["sound", "ordinary", "poor", "dangerous"]  # dangerous: 危房
+    members_living: int = Field(ge=0)
+    members_present: int = Field(ge=0)
+    able_to_work: int = Field(ge=0)
+    partly_able: int = Field(ge=0)
+    unable_to_work: int = Field(ge=0)
+    cars: int = Field(ge=0)
+    motorcycles: int = Field(ge=0)
+    # The checklist's yes items, as approval's domain/survey.py names them.
+    items: list[Literal["tv", "fridge", "washing_machine", "air_conditioner", "computer",
+                        "water_heater", "luxury_goods", "food_clothing_secure",
+                        "serious_illness", "disability", "student", "business_activity",
+                        "livestock_or_land"]]
+    photos: int = Field(ge=0)  # how many photos of documents approval keeps with it
+    has_notes: bool = False  # the surveyors wrote notes; approval keeps them
+    recorded_by_role: Literal["social_worker", "town_reviewer"]  # never who, never a name
+    recorded_at: datetime
+
+
 Tier = Literal["yellow", "orange", "red"]
 WarningOutcome = Literal["assisted", "reassessed", "referred", "no_change", "unreachable"]
 LeadOutcome = Literal["applied", "assisted_otherwise", "not_in_need", "declined", "unreachable"]

@@ -178,6 +178,23 @@ class Seed:
     lead_id: str = ""  # a discovery lead in the town (a stranger's medical bills)
     proposal_id: str = ""  # a policy proposal for the district, awaiting a second officer
     job_id: str = ""  # the recalculation of a published one
+    survey_case_id: str = ""  # another household of the town, waiting for the town's review
+    photo_id: str = ""  # a photo of a document, taken at its home survey
+
+
+# A home survey as the phone page sends it (issue 26): a ``survey`` part and one photo (a JPEG's
+# first bytes: approval checks the type by them).
+_BOUNDARY = "matrix-survey-boundary"
+SURVEY = {"surveyed_on": TODAY, "surveyors": "s-1, t-1", "outcome": "as_declared",
+          "housing_tenure": "rented", "housing_state": "ordinary", "members_living": 1,
+          "members_present": 1, "able_to_work": 0, "partly_able": 0, "unable_to_work": 1,
+          "items": ["tv"], "notes": "access matrix", "photo_kinds": ["household_register"]}
+SURVEY_FORM = (
+    f"--{_BOUNDARY}\r\nContent-Disposition: form-data; name=\"survey\"\r\n\r\n"
+    f"{json.dumps(SURVEY)}\r\n--{_BOUNDARY}\r\nContent-Disposition: form-data; name=\"photo\"; "
+    f"filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + (
+    b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9" + f"\r\n--{_BOUNDARY}--\r\n".encode())
+SURVEY_HEADERS = {"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"}
 
 
 def _get(url: str) -> Callable[[Seed], Call]:
@@ -270,6 +287,17 @@ ENDPOINTS: list[Endpoint] = [
              _get("/assessments/{assessment_id}/replay"), area=TOWN),
     Endpoint("approval", "GET", "/decisions/{case_id}", "case.read",
              _get("/decisions/{case_id}"), area=TOWN),
+    # The home survey (issue 26): a town's social workers and reviewers, on the town's cases
+    # waiting for its review; the photos to whoever reads the case.
+    Endpoint("approval", "GET", "/surveys/cases", "survey.record",
+             _get("/surveys/cases?limit=500"), shows=lambda s: s.survey_case_id),
+    Endpoint("approval", "GET", "/surveys/cases/{case_id}", "survey.record",
+             _get("/surveys/cases/{survey_case_id}"), area=TOWN),
+    Endpoint("approval", "POST", "/cases/{case_id}/surveys", "survey.record", lambda s: Call(
+        f"/cases/{s.survey_case_id}/surveys", content=SURVEY_FORM, headers=SURVEY_HEADERS),
+             area=TOWN),
+    Endpoint("approval", "GET", "/cases/{case_id}/survey-photos/{photo_id}", "case.read",
+             _get("/cases/{survey_case_id}/survey-photos/{photo_id}"), area=TOWN),
     # Counts per town: the case's town is named only to those who reach it.
     Endpoint("approval", "GET", "/dashboard/time-limits", "case.read",
              _get("/dashboard/time-limits"), shows=lambda _s: f'"{TOWN}"'),
@@ -525,6 +553,18 @@ def _seed(system: System) -> None:
     seed.applicant_ref = person_ref(system.settings.pseudonym_key.get_secret_value().encode(),
                                     seed.applicant_id)
     _carry(system)
+
+    # Another household of the town, left at the town's review: its social worker surveys it,
+    # with a photo of the household register.
+    seed.survey_case_id = _ok(http["intake"].post("/applications", json=_application(
+        resident_id(DISTRICT, date(1962, 5, 5), 6)), headers=tokens.clerk(TOWN)), 201)["case_id"]
+    _carry(system)
+    worker = tokens.headers(Role.SOCIAL_WORKER, "matrix-seed-social-worker", TOWN)
+    _ok(http["approval"].post(f"/cases/{seed.survey_case_id}/surveys", content=SURVEY_FORM,
+                              headers={**SURVEY_HEADERS, **worker}), 201)
+    [survey] = _ok(http["approval"].get(f"/cases/{seed.survey_case_id}",
+                                        headers=tokens.reviewer(TOWN)))["home_surveys"]
+    seed.photo_id = survey["photos"][0]["photo_id"]
 
     # The town accepts it after a home survey; after the (shortened) notice the district approves.
     case = _ok(http["approval"].get(f"/cases/{seed.case_id}", headers=tokens.service()))

@@ -398,6 +398,7 @@ EXPECTED = {
     "policy.propose": {"policy_officer"},
     "policy.approve": {"policy_officer"},
     "policy.read": {"policy_officer", "district_approver", "auditor", "administrator"},
+    "survey.record": {"social_worker", "town_reviewer"},
     "admin": {"administrator"},
 }
 

@@ -33,6 +33,7 @@ REVIEWED = {
         "DiscoveryLeadRaised.person_ref", "EarlyWarningClosed.case_id",
         "EarlyWarningClosed.warning_id", "EarlyWarningRaised.case_id",
         "EarlyWarningRaised.person_ref", "EarlyWarningRaised.warning_id",
+        "HomeSurveyRecorded.case_id", "HomeSurveyRecorded.survey_id",
         "HouseholdRecognised.case_id", "HouseholdRecognised.member_refs", "PaymentHeld.case_id",
         "PaymentHeld.payment_id", "PaymentScheduled.beneficiary_ref", "PaymentScheduled.case_id",
         "PaymentScheduled.payment_id", "PaymentScheduled.reissue_of", "PaymentScheduled.run_id",

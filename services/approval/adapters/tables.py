@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -112,9 +113,29 @@ home_surveys = Table(
     Column("case_id", String(40), nullable=False, index=True),
     Column("surveyed_on", String(10), nullable=False),
     Column("surveyors", String(200), nullable=False),
-    Column("findings", Text, nullable=False),
+    Column("findings", Text, nullable=False),  # what the surveyors typed: never published
     Column("recorded_by", String(80), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # JSON of domain.survey.Checklist, for a survey taken on the phone page (issue 26); None
+    # for one recorded with the acceptance (a date, surveyors and findings only).
+    Column("checklist", Text, nullable=True),
+)
+
+survey_photos = Table(
+    "survey_photos",
+    metadata,
+    # Photos of documents taken at a home survey: here, in approval's own database, so that a
+    # survey and its photos are written (and backed up) together; never on the bus.
+    Column("photo_id", String(40), primary_key=True),
+    Column("survey_id", String(40), nullable=False, index=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("position", Integer, nullable=False),  # its order in the survey, from 0
+    Column("kind", String(20), nullable=False),  # domain.survey.PhotoKind
+    Column("content_type", String(20), nullable=False),  # from the bytes, not the sender
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("taken_at", DateTime(timezone=True), nullable=False),
 )
 
 objections = Table(

@@ -16,7 +16,7 @@ from services.approval.adapters.repository import ApprovalRepository, Conflict
 from services.approval.domain.allowed import allowed_actions
 from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
 from services.approval.domain.workflow import ActionRefused, Actor
-from services.approval.service_layer import casework, commands
+from services.approval.service_layer import casework, commands, surveys
 from services.approval.service_layer.casework import UnknownCase
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
@@ -215,7 +215,7 @@ def get_case(case_id: str, rt: Runtime, table: Policy, request: Request,
                              "eligible": json.loads(a["body"])["eligible"]}
                             for a in repo.assessments_of(case_id)],
             "history": repo.history(case_id),
-            "home_surveys": repo.surveys(case_id),
+            "home_surveys": surveys.for_case(conn, case_id),  # with checklists and photos
             "objections": repo.objections_of(case_id),
             "referrals": repo.referrals_of(case_id),
             "decision": repo.decision(case_id),

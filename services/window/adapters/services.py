@@ -91,6 +91,18 @@ class Services:
             body = None
         return Answer(response.status_code, body)
 
+    async def send_form(self, who: StaffAccount, service: str, path: str, *,
+                        fields: dict[str, str],
+                        files: list[tuple[str, tuple[str, bytes, str]]]) -> Answer:
+        """A ``multipart/form-data`` POST (a home survey and its photos): the window passes
+        what the browser sent, on the person's behalf, and the service judges it."""
+        response = await self._send(who, service, "POST", path, data=fields, files=files)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return Answer(response.status_code, body)
+
     async def download(self, who: StaffAccount, service: str, method: str, path: str, *,
                        json: Any = None, params: dict[str, str] | None = None) -> Download:
         """A service's answer as bytes (a CSV export): passed on to the browser by the window,
@@ -101,7 +113,9 @@ class Services:
 
     async def _send(self, who: StaffAccount, service: str, method: str, path: str, *,
                     json: Any = None, params: dict[str, str] | None = None,
-                    headers: dict[str, str] | None = None) -> httpx.Response:
+                    headers: dict[str, str] | None = None, data: dict[str, str] | None = None,
+                    files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+                    ) -> httpx.Response:
         bases = self._urls[service]
         first = self._turn[service] = (self._turn[service] + 1) % len(bases)
         try:
@@ -109,7 +123,8 @@ class Services:
                 try:
                     return await self._client.request(
                         method, bases[(first + tried) % len(bases)] + path, json=json,
-                        params=params, headers={**bearer(self._token(who)), **(headers or {})})
+                        params=params, data=data, files=files,
+                        headers={**bearer(self._token(who)), **(headers or {})})
                 except httpx.ConnectError:
                     if tried == len(bases) - 1:
                         raise

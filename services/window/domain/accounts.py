@@ -17,13 +17,14 @@ from shared.auth.principals import Role
 # The staff who sign in to the window; partner departments and OneDoor's own jobs are machine
 # clients with tokens of their own, never a password here.
 STAFF_ROLES = (Role.WINDOW_CLERK, Role.TOWN_REVIEWER, Role.DISTRICT_APPROVER, Role.AUDITOR,
-               Role.ADMINISTRATOR, Role.POLICY_OFFICER)
+               Role.ADMINISTRATOR, Role.POLICY_OFFICER, Role.SOCIAL_WORKER)
 # Where each role works: a town's window and reviewers, a district's approvers, a city's or a
 # district's policy officers (policy figures are set per city or district, never per town).
 # Auditors and administrators may hold a district or everywhere ("").
 _PLACES: dict[Role, re.Pattern[str]] = {
     Role.WINDOW_CLERK: re.compile(r"[0-9]{9}|[0-9]{6}"),
     Role.TOWN_REVIEWER: re.compile(r"[0-9]{9}"),
+    Role.SOCIAL_WORKER: re.compile(r"[0-9]{9}"),  # a town's social workers (社工)
     Role.DISTRICT_APPROVER: re.compile(r"[0-9]{6}"),
     Role.AUDITOR: re.compile(r"|[0-9]{6}"),
     Role.ADMINISTRATOR: re.compile(r"|[0-9]{6}"),

@@ -10,6 +10,7 @@ from services.window.entrypoints.i18n_case import CASE_LABELS, CASE_T
 from services.window.entrypoints.i18n_dashboard import DASHBOARD_T
 from services.window.entrypoints.i18n_guardianship import GUARDIANSHIP_LABELS, GUARDIANSHIP_T
 from services.window.entrypoints.i18n_policy import POLICY_LABELS, POLICY_T
+from services.window.entrypoints.i18n_survey import SURVEY_LABELS, SURVEY_SCRIPT, SURVEY_T
 
 LANGS = ("zh", "en")
 
@@ -222,7 +223,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
              "town_reviewer": ("镇街审核", "Town reviewer"),
              "district_approver": ("区县审批", "District approver"),
              "auditor": ("审计", "Auditor"), "administrator": ("管理员", "Administrator"),
-             "policy_officer": ("政策管理", "Policy officer")},
+             "policy_officer": ("政策管理", "Policy officer"),
+             "social_worker": ("社工", "Social worker")},
     "action": {"accept": ("审核通过并公示", "Accept and post notice"),
                "return": ("退回补充", "Return to the window"), "resume": ("重新提交审核", "Resume"),
                "reject": ("不予批准", "Reject"), "object": ("登记异议", "Record an objection"),
@@ -270,6 +272,9 @@ LABELS.update(POLICY_LABELS)
 LABELS.update(GUARDIANSHIP_LABELS)
 T.update(CASE_T)  # the case page's (i18n_case.py)
 LABELS.update(CASE_LABELS)
+T.update(SURVEY_T)  # the home survey's, on the phone and on the case page (i18n_survey.py)
+T.update(SURVEY_SCRIPT)
+LABELS.update(SURVEY_LABELS)
 
 
 def translate(key: str, lang: str, *args: object) -> str:

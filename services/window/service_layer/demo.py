@@ -13,6 +13,9 @@ DEMO_ACCOUNTS = (
     StaffAccount("c-cixi-001", Role.WINDOW_CLERK, "330282001", "演示窗口受理员（一镇）"),
     StaffAccount("c-cixi-002", Role.WINDOW_CLERK, "330282002", "演示窗口受理员（二镇）"),
     StaffAccount("r-cixi-001", Role.TOWN_REVIEWER, "330282001", "演示镇街审核员"),
+    # The town's social worker, who takes the home surveys on a phone (/surveys): the same town
+    # as the demo reviewer, whose cases the demo's households land in.
+    StaffAccount("s-cixi-001", Role.SOCIAL_WORKER, "330282001", "演示社工（一镇）"),
     StaffAccount("a-cixi", Role.DISTRICT_APPROVER, "330282", "演示区县审批员"),
     StaffAccount("au-001", Role.AUDITOR, "", "演示审计员"),
     StaffAccount("admin", Role.ADMINISTRATOR, "", "演示管理员"),
