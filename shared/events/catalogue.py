@@ -48,6 +48,7 @@ Relation = Literal[
     "applicant", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other"
 ]
 Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]  # "YYYY-MM"
+PaymentKind = Literal["monthly", "one_off", "batch", "back_pay"]
 
 
 class _Part(BaseModel):
@@ -594,8 +595,10 @@ class PaymentScheduled(Event):
     programme: Programme
     period: Month  # the month a monthly payment is for; the month of a one-off payment
     # monthly; one_off (temporary assistance, emergency advances); batch (a subsidy to a whole
-    # population, such as the price-linked subsidy: its programme is the recipient's).
-    kind: Literal["monthly", "one_off", "batch"] = "monthly"
+    # population, such as the price-linked subsidy: its programme is the recipient's); back_pay
+    # (补发: the difference for a month already paid, when a change raised what it is due —
+    # ``period`` is that month). Added with back pay: older records have the first three only.
+    kind: PaymentKind = "monthly"
     amount_fen: int = Field(gt=0)
     beneficiary_ref: str
     region_code: str
@@ -616,7 +619,7 @@ class PaymentHeld(Event):
     payment_id: str
     programme: Programme
     period: Month
-    kind: Literal["monthly", "one_off", "batch"]
+    kind: PaymentKind
     amount_fen: int = Field(gt=0)
     reason: str
     held_at: datetime
@@ -634,7 +637,7 @@ class PaymentSettled(Event):
     payment_id: str
     programme: Programme
     period: Month
-    kind: Literal["monthly", "one_off", "batch"]
+    kind: PaymentKind
     amount_fen: int = Field(gt=0)
     outcome: Literal["paid", "failed"]
     # Which kind of refusal (payment's domain/failures.py); the bank's own words, which may name

@@ -17,7 +17,7 @@ from services.approval.domain.assessment import assess
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.workflow import ActionRefused, Actor, act
-from services.approval.service_layer import casework
+from services.approval.service_layer import casework, decision_day
 from shared.events.catalogue import ReassessmentRequested, ReferralAnswered
 from shared.uow import UnitOfWork
 
@@ -47,9 +47,20 @@ def perform(uow: UnitOfWork, policy: PolicyTable, case_id: str, action: str, act
                                 field="objection_id")
         if objection["status"] != "open":
             raise ActionRefused(f"objection {objection_id} was resolved already")
+    reassessed = False
+    if action == "approve":  # decided with the figures in force on the decision day
+        fresh = decision_day.assessed_for_decision(uow, repo, row, case, policy, now)
+        reassessed, case = fresh is not case, fresh
     rules = casework.rules_for(policy, case.region_code, now)
-    changes = act(case, action, actor, now, rules, note=note, justification=justification,
-                  upheld=upheld)
+    try:
+        changes = act(case, action, actor, now, rules, note=note, justification=justification,
+                      upheld=upheld)
+    except ActionRefused:
+        if reassessed:
+            # The decision day's assessment stands though the approval does not (the new
+            # figures refused it): the case shows the assessment that did, and why.
+            uow.commit()
+        raise
     result: dict[str, Any] = {}
     if action == "object":
         objection_id = str(uuid.uuid4())
@@ -63,6 +74,9 @@ def perform(uow: UnitOfWork, policy: PolicyTable, case_id: str, action: str, act
                                resolution=note, resolved_by=str(actor), resolved_at=now)
     casework.apply_changes(uow, repo, row, case, changes, actor, now,
                            justification=justification)
+    if any(c.decides == "approved" for c in changes):
+        # Figures published already for a later day: as their jobs would have, had it run.
+        decision_day.later_figures(uow, repo, case_id, policy, now)
     uow.commit()
     return {"case_id": case_id, "stage": row["stage"], "sequence": row["sequence"], **result}
 

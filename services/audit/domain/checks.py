@@ -69,6 +69,14 @@ def payment_problem(case: CaseState, e: dict[str, Any], at: datetime) -> str | N
         if original["amount_fen"] != e["amount_fen"]:
             return "a re-issue for another amount than the failed payment"
         return None
+    if e["kind"] == "back_pay":
+        # The difference for a month paid already: with what the month had, exactly what the
+        # decisions and changes now entitle it to — never more (paid twice), never for a month
+        # they did not raise.
+        due, already = case.monthly_for(e["period"]), paid_for_month(case, e)
+        return None if already + e["amount_fen"] == due and already > 0 else (
+            f"back pay of {e['amount_fen']} fen for {e['period']}: {already} fen were paid "
+            f"for it, and the decisions entitle {due}")
     if e["kind"] == "monthly":
         due = case.monthly_for(e["period"])
         return None if due == e["amount_fen"] else \
@@ -78,14 +86,26 @@ def payment_problem(case: CaseState, e: dict[str, Any], at: datetime) -> str | N
     return None
 
 
+def paid_for_month(case: CaseState, e: dict[str, Any]) -> int:
+    """What a case had been paid, or was being paid, for ``e``'s month and programme before it:
+    its monthly payment and earlier back pay, first issues (a re-issue pays its original again),
+    not held — payment's own reckoning of a back pay."""
+    return sum(p["amount_fen"] for pid, p in case.payments.items()
+               if pid != e["payment_id"] and p.get("kind") in ("monthly", "back_pay")
+               and p.get("programme") == e["programme"] and p.get("period") == e["period"]
+               and not p.get("reissue_of") and p.get("status") != "held")
+
+
 def same_payment(earlier: dict[str, Any], e: dict[str, Any]) -> bool:
     """Whether two payments of a case pay the same thing: payment's own once-only rules (one
     monthly payment per programme and month, one one-off per case, one per batch, one re-issue
-    per failed payment)."""
+    per failed payment; back pay is checked by the month's total instead)."""
     if e.get("reissue_of"):
         return earlier.get("reissue_of") == e["reissue_of"]
     if earlier.get("reissue_of") or earlier.get("kind") != e["kind"]:
         return False
+    if e["kind"] == "back_pay":
+        return False  # a month may be topped up twice (two rises): its total is checked
     if e["kind"] == "monthly":
         return (earlier.get("programme"), earlier.get("period")) == (e["programme"], e["period"])
     if e["kind"] == "batch":

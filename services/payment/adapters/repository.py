@@ -54,6 +54,17 @@ _ONE_OFF_EXISTS = (
     .where(payments.c.case_id == bindparam("cid"))
     .where(payments.c.programme == bindparam("prog")))
 _GET_ENTITLEMENT = select(entitlements).where(entitlements.c.case_id == bindparam("cid"))
+# Held while a change is applied and its back pay reckoned: two changes of one case never
+# reckon what was paid side by side (PostgreSQL; SQLite has one writer anyway).
+_LOCK_ENTITLEMENT = _GET_ENTITLEMENT.with_for_update()
+# What was paid, or is on its way, for each month of a case from a month on: its monthly
+# payment and any back pay, first issues (a re-issue pays its original again), not held.
+_PAID_BY_MONTH = (
+    select(payments.c.period, func.sum(payments.c.amount_fen))
+    .where(payments.c.case_id == bindparam("cid"), payments.c.programme == bindparam("prog"),
+           payments.c.kind.in_(("monthly", "back_pay")), _FIRST_ISSUE,
+           payments.c.status != "held", payments.c.period >= bindparam("from_month"))
+    .group_by(payments.c.period))
 _ADD_ENTITLEMENT = insert(entitlements)
 _SET_ENTITLEMENT = (update(entitlements)
                     .where(entitlements.c.case_id == bindparam("cid"))
@@ -237,9 +248,16 @@ class PaymentRepository:
 
     # -- entitlements -----------------------------------------------------------------------
 
-    def entitlement(self, case_id: str) -> Entitlement | None:
-        row = self.conn.execute(_GET_ENTITLEMENT, {"cid": case_id}).mappings().first()
+    def entitlement(self, case_id: str, *, for_update: bool = False) -> Entitlement | None:
+        row = self.conn.execute(_LOCK_ENTITLEMENT if for_update else _GET_ENTITLEMENT,
+                                {"cid": case_id}).mappings().first()
         return None if row is None else _entitlement(row)
+
+    def paid_by_month(self, case_id: str, programme: str, from_month: str) -> dict[str, int]:
+        """What a case was paid, or is being paid, for each month from ``from_month`` on."""
+        rows = self.conn.execute(_PAID_BY_MONTH, {"cid": case_id, "prog": programme,
+                                                  "from_month": from_month})
+        return {period: int(fen) for period, fen in rows}
 
     def add_entitlement(self, entitlement: Entitlement) -> None:
         self.conn.execute(_ADD_ENTITLEMENT, _entitlement_row(entitlement))
@@ -320,7 +338,8 @@ def _payment_row(new: NewPayment, at: datetime) -> dict[str, Any]:
             "kind": p.kind, "period": p.period, "amount_fen": p.amount_fen,
             "beneficiary_ref": p.beneficiary_ref, "region_code": p.region_code,
             "status": new.status, "scheduled_at": at, "decision_id": new.decision_id,
-            "run_id": new.run_id, "reissue_of": new.reissue_of, "hold_reason": new.hold_reason}
+            "run_id": new.run_id, "reissue_of": new.reissue_of, "hold_reason": new.hold_reason,
+            "tops_up_to_fen": p.tops_up_to_fen}
 
 
 def as_new_payment(row: dict[str, Any]) -> NewPayment:
@@ -331,7 +350,8 @@ def as_new_payment(row: dict[str, Any]) -> NewPayment:
         payment=ScheduledPayment(
             case_id=row["case_id"], programme=row["programme"], kind=row["kind"],
             period=row["period"], amount_fen=row["amount_fen"],
-            beneficiary_ref=row["beneficiary_ref"], region_code=row["region_code"]))
+            beneficiary_ref=row["beneficiary_ref"], region_code=row["region_code"],
+            tops_up_to_fen=row.get("tops_up_to_fen")))
 
 
 def _entitlement(row: Any) -> Entitlement:

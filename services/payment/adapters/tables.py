@@ -30,6 +30,7 @@ _Id = BigInteger().with_variant(Integer(), "sqlite")
 _MONTHLY = text("kind = 'monthly' AND reissue_of IS NULL")
 _ONE_OFF = text("kind = 'one_off' AND reissue_of IS NULL")
 _BATCH = text("kind = 'batch' AND reissue_of IS NULL")
+_BACK_PAY = text("kind = 'back_pay' AND reissue_of IS NULL")
 _REISSUE = text("reissue_of IS NOT NULL")
 
 payments = Table(
@@ -63,7 +64,12 @@ payments = Table(
     Column("settled_at", DateTime(timezone=True), nullable=True),
     Column("failure_reason", Text, nullable=True),
     Column("bank_reference", String(80), nullable=True),
-    CheckConstraint("kind IN ('monthly', 'one_off', 'batch')", name="ck_payments_kind"),
+    # A back pay (补发): the month's total it tops what was paid up to (see its index below).
+    Column("tops_up_to_fen", BigInteger, nullable=True),
+    CheckConstraint("kind IN ('monthly', 'one_off', 'batch', 'back_pay')",
+                    name="ck_payments_kind"),
+    CheckConstraint("(kind = 'back_pay') = (tops_up_to_fen IS NOT NULL)",
+                    name="ck_payments_back_pay_total"),
     CheckConstraint("status IN ('scheduled', 'held', 'exported', 'paid', 'failed', 'reissued')",
                     name="ck_payments_status"),
     CheckConstraint("amount_fen > 0", name="ck_payments_amount"),
@@ -80,6 +86,13 @@ payments = Table(
     # Batch subsidies: one per batch and household.
     Index("uq_payment_batch_per_beneficiary", "run_id", "beneficiary_ref", unique=True,
           sqlite_where=_BATCH, postgresql_where=_BATCH),
+    # Back pay: a month of a case (and of a household) is topped up to a given total once. A
+    # second change tops it up to another total, by the difference only; the same change
+    # delivered again, or handled again after a restart, meets this index.
+    Index("uq_payment_back_pay_per_case", "case_id", "programme", "period", "tops_up_to_fen",
+          unique=True, sqlite_where=_BACK_PAY, postgresql_where=_BACK_PAY),
+    Index("uq_payment_back_pay_per_beneficiary", "beneficiary_ref", "programme", "period",
+          "tops_up_to_fen", unique=True, sqlite_where=_BACK_PAY, postgresql_where=_BACK_PAY),
     # A failed payment is re-issued once.
     Index("uq_payment_reissued_once", "reissue_of", unique=True,
           sqlite_where=_REISSUE, postgresql_where=_REISSUE),

@@ -12,12 +12,13 @@ question about last spring all get the amount that was in force for the month th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
-PaymentKind = Literal["monthly", "one_off", "batch"]
+# back_pay (补发): the difference for a month already paid, when a change raised what it is due.
+PaymentKind = Literal["monthly", "one_off", "batch", "back_pay"]
 EntitlementStatus = Literal["active", "exiting", "suspended", "terminated"]
 ChangeKind = Literal["gradual_exit", "suspended", "resumed", "terminated", "amount_changed"]
 PAYING: frozenset[str] = frozenset({"active", "exiting"})
@@ -53,6 +54,9 @@ class ScheduledPayment:
     amount_fen: int
     beneficiary_ref: str
     region_code: str
+    # A back pay's key: the month's total it brings what was paid up to. The month is topped up
+    # to a total once, however often the change that called for it is delivered.
+    tops_up_to_fen: int | None = None
 
     @property
     def once_key(self) -> tuple[str, str]:
@@ -271,6 +275,23 @@ def _merged(periods: tuple[Period, ...]) -> tuple[Period, ...]:
             continue
         out.append(period)
     return tuple(out)
+
+
+def back_pay(entitlement: Entitlement, paid: Mapping[str, int]) -> list[ScheduledPayment]:
+    """The back pay (补发) an entitlement owes for months already paid: for each month of
+    ``paid`` (what was paid, or is on its way, for the month: its monthly payment and any back
+    pay before), what the schedule now says the month is due less that — when it is more. A
+    month due less than was paid pays nothing back and takes nothing back (no clawback)."""
+    out = []
+    for month, already in sorted(paid.items()):
+        due = entitlement.amount_for(month)
+        if due > already:
+            out.append(ScheduledPayment(
+                case_id=entitlement.case_id, programme=entitlement.programme, kind="back_pay",
+                period=month, amount_fen=due - already,
+                beneficiary_ref=entitlement.beneficiary_ref,
+                region_code=entitlement.region_code, tops_up_to_fen=due))
+    return out
 
 
 def within_cap(paid_this_year_fen: int, amount_fen: int, cap_fen: int) -> bool:

@@ -11,8 +11,10 @@ from services.payment.adapters.repository import NewPayment, PaymentRepository
 from services.payment.domain.model import (
     Award,
     BenefitChange,
+    Entitlement,
     ScheduledPayment,
     apply_change,
+    back_pay,
     entitlement_for,
     first_monthly_payment,
     one_off_payment,
@@ -121,7 +123,7 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
         end_month=event.end_month, monthly_amount_fen=event.monthly_amount_fen,
         changed_at=clock.as_utc(event.changed_at))
     repo = PaymentRepository(uow.conn)
-    current = repo.entitlement(event.case_id)
+    current = repo.entitlement(event.case_id, for_update=True)
     if current is None:
         # Raised, not parked: a case's decision and its changes share a topic and a key, so
         # they arrive in order, and a change for a case with no entitlement is not early but
@@ -133,6 +135,24 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
     changed = apply_change(current, change)
     if changed != current:
         repo.save_entitlement(changed)
+    pay_back(uow, repo, changed, change.effective_month)
+
+
+def pay_back(uow: UnitOfWork, repo: PaymentRepository, entitlement: Entitlement,
+             from_month: str) -> None:
+    """Back pay (补发) for the months from ``from_month`` payment has paid already, where the
+    schedule now says more is due: the difference, once a month, in the next bank file.
+
+    Reckoned from what payment itself recorded (approval says what is due; payment knows what
+    was paid), so a change delivered again, a second change or a restart pays a month only up to
+    what it is due — and the unique index on (month, total) stops whatever races past."""
+    month = max(from_month, entitlement.start_month)
+    paid = repo.paid_by_month(entitlement.case_id, entitlement.programme, month)
+    now = datetime.now(UTC)
+    for payment in back_pay(entitlement, paid):
+        new = NewPayment(payment_id=new_id(), payment=payment)
+        repo.add(new, now)
+        uow.publish(scheduled_event(new, now))
 
 
 HANDLERS = {ApplicationDecided: on_application_decided, BenefitChanged: on_benefit_changed}

@@ -256,6 +256,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "referral": {"medical": ("医疗救助", "Medical"), "education": ("教育救助", "Education"),
                  "housing": ("住房救助", "Housing"), "employment": ("就业救助", "Employment")},
     "sex": {"male": ("男", "male"), "female": ("女", "female")},
+    "payment_kind": {"monthly": ("按月发放", "Monthly"), "one_off": ("一次性", "One-off"),
+                     "batch": ("批量补贴", "Subsidy"), "back_pay": ("补发", "Back pay")},
     "pay": {"scheduled": ("已安排", "Scheduled"), "held": ("暂缓", "Held"),
             "exported": ("已报送银行", "Sent to bank"), "paid": ("已到账", "Paid"),
             "failed": ("发放失败", "Failed"), "reissued": ("已重发", "Re-issued")},
