@@ -256,14 +256,16 @@ class Topology:
             self.postgres.stop()
 
 
-def start(args: argparse.Namespace, data_dir: Path) -> Topology:
+def start(args: argparse.Namespace, data_dir: Path, kafka_nodes: int = 3) -> Topology:
+    """The topology ``args.broker`` names, ``args.replicas`` instances of every service (on
+    ``kafka_nodes`` Kafka nodes; bench/rollout.py runs it on one too)."""
     ports = {name: free_port() for name in SERVICES}
     if args.broker == "embedded":
         system = System(settings=Settings(env="test", data_dir=data_dir), ports=ports,
                         broker_port=free_port())
         system.start()
         return Topology(system)
-    kafka = KafkaCluster(3)
+    kafka = KafkaCluster(kafka_nodes)
     postgres = LocalPostgres()
     try:
         kafka.start()

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,17 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
+
+
+@dataclass(frozen=True)
+class Restart:
+    """How one instance's graceful restart went: seconds from SIGTERM to its exit, and from its
+    new start to ready; ``forced`` when it had to be killed."""
+
+    name: str
+    stop_s: float
+    ready_s: float
+    forced: bool
 
 
 @dataclass
@@ -169,11 +181,12 @@ class System:
              "--log-level", "info", "--no-access-log"],
             cwd=ROOT, env=self._env(), stdout=out, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until every instance answers /health/ready with 200: its database answers and is
-        migrated, the broker answers, its consumer holds partitions (shared/health.py)."""
+    def wait_ready(self, timeout_s: float = 60.0, names: Iterable[str] | None = None) -> None:
+        """Until every instance (or those ``names``) answers /health/ready with 200: its
+        database answers and is migrated, the broker answers, its consumer holds partitions
+        (shared/health.py)."""
         deadline = time.monotonic() + timeout_s
-        pending = set(self.children)
+        pending = set(self.children if names is None else names)
         why: dict[str, object] = {}
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
@@ -225,6 +238,31 @@ class System:
         child = self.children[name]
         if child.process is not None:
             end_processes([child.process], sig)
+
+    def restart(self, name: str, grace_s: float = 30.0, ready_s: float = 120.0) -> Restart:
+        """One step of a rolling restart: SIGTERM to one instance, which takes itself out of
+        rotation (readiness answers 503 while it drains, shared/health.py) and shuts down
+        gracefully; then a new process in its place, waited for until it is ready. Killed
+        only if it has not exited after ``grace_s`` (a Kubernetes grace period), and then
+        said so: that is no longer a graceful restart."""
+        child = self.children[name]
+        began = time.monotonic()
+        forced = False
+        if child.process is not None and child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+            try:
+                child.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                log.error("%s did not stop within %.0f s of SIGTERM; killed", name, grace_s)
+                child.process.kill()
+                child.process.wait()
+                forced = True
+        stopped = time.monotonic()
+        child.process = None
+        self._spawn(child)
+        self.wait_ready(ready_s, names=[name])
+        return Restart(name, round(stopped - began, 2), round(time.monotonic() - stopped, 2),
+                       forced)
 
     def respawn(self, name: str) -> None:
         """Start an instance that is down now, without the watcher's backoff."""

@@ -126,13 +126,24 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
     url = runtime.settings.database_url(runtime.name)
     await asyncio.to_thread(upgrade, url, runtime.migrations_dir)
     runtime.tasks.append(supervised(f"{runtime.name}-relay", runtime.relay.run))
+    consuming: list[asyncio.Task[None]] = []
     if runtime.consumer is not None:
-        runtime.tasks.append(supervised(f"{runtime.name}-consumer", runtime.consumer.run))
+        consuming.append(supervised(f"{runtime.name}-consumer", runtime.consumer.run))
+        runtime.tasks += consuming
     for job_name, job in runtime.jobs:
         runtime.tasks.append(supervised(f"{runtime.name}-{job_name}", job))
     try:
         yield
     finally:
+        # HTTP is drained by now (shared/health.py, then uvicorn). The consumer goes first and
+        # leaves its group, so that the other instances take its partitions at once rather
+        # than after a session timeout; then the relay publishes what this instance committed,
+        # rather than leaving it to another's next poll.
+        for task in consuming:
+            task.cancel()
+        if consuming:
+            await asyncio.wait(consuming, timeout=STOP_DEADLINE_S)
+        await _flush(runtime)
         for task in runtime.tasks:
             task.cancel()
         if runtime.tasks:
@@ -154,6 +165,29 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
 
 
 STOP_DEADLINE_S = 15.0  # for the background tasks together, then for each client
+FLUSH_DEADLINE_S = 5.0  # for the relay to publish what is committed, on the way out
+FLUSH_STALL_S = 1.0  # ... and it gives up sooner when the backlog stops going down
+
+
+async def _flush(runtime: ServiceRuntime) -> None:
+    """Waits until no outbox row is left unpublished, while the relay makes progress and for
+    :data:`FLUSH_DEADLINE_S` at most: a broker that does not answer must not hold the shutdown
+    (the rows stay, and another instance's relay, or this one's next start, publishes them)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FLUSH_DEADLINE_S
+    best, moved = None, loop.time()
+    try:
+        while left := await asyncio.to_thread(runtime.relay.backlog):
+            if best is None or left < best:
+                best, moved = left, loop.time()
+            if loop.time() > min(deadline, moved + FLUSH_STALL_S):
+                log.warning("%s: %d outbox rows unpublished on the way out; left to the other "
+                            "relays", runtime.name, left)
+                return
+            runtime.relay.wake()
+            await asyncio.sleep(0.1)
+    except Exception:
+        log.exception("%s: cannot read the outbox backlog on the way out", runtime.name)
 
 
 async def _within_deadline(closing: Coroutine[object, object, object], what: str) -> None:

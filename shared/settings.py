@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     # From which level the services log (JSON lines on stderr, shared/logs.py).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # After SIGTERM an instance fails readiness and keeps serving this long before it shuts
+    # down: the time a load balancer needs to stop sending to it (shared/health.py).
+    shutdown_drain_s: float = 2.0
     pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
     # The secret the payment service derives its bank-account encryption key from. Changing it
     # makes existing sealed accounts unreadable until a key-rotation version is added.

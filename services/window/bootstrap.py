@@ -123,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Ready when its own database is: the services it calls are not asked. Were they, one
     # service down would take the window out of rotation, its sign-in and its pages that say
     # which service is away with it; and every window instance would flap with them.
-    app.include_router(probes(NAME, database_checks(engine, Path(__file__).parent / "migrations")))
+    app.include_router(probes(NAME, database_checks(engine, Path(__file__).parent / "migrations"),
+                              drain_s=settings.shutdown_drain_s))
     app.include_router(metrics_router(NAME, engine))  # /metrics: requests, the database pool
 
     install_error_pages(app)

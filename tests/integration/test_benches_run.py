@@ -45,3 +45,17 @@ def test_the_chaos_checker_runs_and_finds_nothing_lost(broker: str) -> None:
     [line] = done.stdout.strip().splitlines()
     assert line.startswith(f"{cases} cases, ") and line.endswith(
         ": 0 lost, 0 duplicated effects"), line
+
+
+@pytest.mark.e2e
+@pytest.mark.kafka
+def test_a_rolling_restart_under_load_fails_no_request() -> None:
+    """bench.rollout at a small size (one Kafka node, intake's two instances restarted in turn
+    under load): exactly one line on stdout, and no failed request, nothing lost or doubled."""
+    done = subprocess.run([sys.executable, "-m", "bench.rollout", "--kafka-nodes", "1",
+                           "--services", "intake", "--rate", "3", "--warmup", "2", "--tail",
+                           "2", "--max-cases", "300"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, check=False)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
+    [line] = done.stdout.strip().splitlines()
+    assert line.endswith(", 2 restarts: 0 failed requests, 0 lost, 0 duplicated effects"), line
