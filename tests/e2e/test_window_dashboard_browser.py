@@ -46,7 +46,8 @@ OPEN_GREY = (91, 103, 117)  # #5b6775: the trend's line of cases in a stage with
 
 def _in_town(system: System, household: Any) -> str:
     """A household taken in by a clerk of TOWN (the case is the town's)."""
-    response = httpx.post(system.url("intake") + "/applications", json=household.application(),
+    response = httpx.post(system.url("intake") + "/applications",
+                          json={**household.application(), "town_code": TOWN},
                           headers=tokens(system).clerk(TOWN), timeout=30)
     assert response.status_code == 201, response.text
     return str(response.json()["case_id"])
