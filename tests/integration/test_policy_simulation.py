@@ -76,6 +76,43 @@ def test_a_simulation_writes_nothing_and_foretells_the_recalculation(engine):
     assert town["change_fen"] == result["monthly_cost_fen"]["change"] > 0
 
 
+def test_households_shared_among_processes_come_to_the_same_answer(engine, monkeypatch):
+    """The path a large population takes (PARALLEL_FROM households and more): worker processes,
+    each with chunks of the households, whose tallies are summed — exactly what one process
+    finds, town by town and bar by bar."""
+    for cid, incomes in (("p1", (60_000,)), ("p2", (95_000,)), ("p3", (10_000, 20_000)),
+                         ("p4", (100_000,))):
+        approved_recipient(engine, cid, incomes=incomes)
+    near = application("p5", incomes=(106_000,))
+    deliver(engine, near, BASE)
+    deliver(engine, report(near, report_id="report-p5"), BASE)
+    monkeypatch.setattr(simulation, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(simulation, "CHUNK", 2)  # three chunks over two workers
+    book = PolicyBook(BASE, engine)
+    figure = published_figure("what-if", RISE.name, RISE.region_code, RISE.effective_from,
+                              RISE.value)
+    answers = []
+    for workers in (1, 2):
+        with engine.connect() as conn:
+            found = simulation.simulate(conn, book.current(conn), RISE, figure,
+                                        datetime.now(UTC), workers=workers)
+        found.pop("took_ms")
+        answers.append(found)
+    assert answers[0] == answers[1]
+    assert answers[0]["population"] == {"recipients": 4, "applications": 1}
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes here")
+
+    # Where no process can be started, it is answered in this one: the same answer.
+    monkeypatch.setattr(simulation, "ProcessPoolExecutor", no_processes)
+    with engine.connect() as conn:
+        alone = simulation.simulate(conn, book.current(conn), RISE, figure, datetime.now(UTC),
+                                    workers=2)
+    alone.pop("took_ms")
+    assert alone == answers[0]
+
+
 def test_a_lower_figure_foretells_who_would_lose_the_benefit(engine):
     approved_recipient(engine, "t1", incomes=(95_000,))
     approved_recipient(engine, "t2", incomes=(10_000,))

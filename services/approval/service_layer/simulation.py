@@ -10,13 +10,20 @@ What changes only because the figure moved is counted; nothing else differs betw
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from services.approval.adapters.tables import case_members, cases
 from services.approval.domain.assessment import Assessment, assess
@@ -27,9 +34,17 @@ from services.approval.service_layer import casework
 from services.approval.service_layer.policy_admin import in_region
 from shared.policy import Figure
 
+log = logging.getLogger(__name__)
+
 RUNNING = ("approved", "exiting")
 STATUS_ORDER = ("tekun", "dibao", "marginal")  # as ApprovalRepository.household_status
 BIN_FEN = 20_000  # the distribution's bars: 200 yuan each
+# The households are shared among processes from this many on (below it, starting the processes
+# costs more than it saves); the rules are pure Python, so threads would not run them side by
+# side. At most WORKERS, and no more than the machine's cores.
+PARALLEL_FROM = 20_000
+WORKERS = 4
+CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -40,90 +55,169 @@ class Change:
     value: int
 
 
-def households(conn: Connection, region: str, now: datetime) -> list[dict[str, Any]]:
-    """The reached recipients and last year's applicants (recurring programmes, assessed)."""
+def households(conn: Connection, region: str, now: datetime) -> Iterator[dict[str, Any]]:
+    """The reached recipients and last year's applicants (recurring programmes, assessed), read
+    as they are used: the rules of the first may run while the next are read."""
     q = (select(cases.c.case_id, cases.c.town_code, cases.c.region_code, cases.c.stage,
                 cases.c.facts)
          .where(in_region(region)).where(cases.c.programme.in_(sorted(RECURRING)))
          .where(or_(cases.c.stage.in_(RUNNING), and_(
              cases.c.submitted_at >= now - timedelta(days=365),
              cases.c.assessment_id.is_not(None))))
-         .order_by(cases.c.case_id))
-    return [dict(r) for r in conn.execute(q).mappings()]
+         .order_by(cases.c.case_id)
+         .execution_options(yield_per=CHUNK))
+    for r in conn.execute(q).mappings():
+        yield dict(r)
 
 
 def statuses(conn: Connection) -> dict[str, str]:
-    """Each person's household status from the running cases, as approval knows it today."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for ref, programme in conn.execute(
-            select(case_members.c.person_ref, cases.c.programme)
-            .join(cases, cases.c.case_id == case_members.c.case_id)
-            .where(cases.c.stage.in_(RUNNING))
-            .where(cases.c.programme.in_(STATUS_ORDER))):
-        found[ref].add(programme)
-    return {ref: next(s for s in STATUS_ORDER if s in held) for ref, held in found.items()}
+    """Each person's household status from the running cases, as approval knows it today: the
+    first of STATUS_ORDER among the person's cases, chosen by the database."""
+    rank = case({s: i for i, s in enumerate(STATUS_ORDER)}, value=cases.c.programme)
+    rows = conn.execute(
+        select(case_members.c.person_ref, func.min(rank))
+        .join(cases, cases.c.case_id == case_members.c.case_id)
+        .where(cases.c.stage.in_(RUNNING))
+        .where(cases.c.programme.in_(STATUS_ORDER))
+        .group_by(case_members.c.person_ref))
+    return {ref: STATUS_ORDER[best] for ref, best in rows}
 
 
-def simulate(conn: Connection, current: PolicyTable, change: Change, figure: Figure,
-             now: datetime) -> dict[str, Any]:
-    started = time.perf_counter()
-    candidate = current.amended([figure])
-    on = change.effective_from
-    known = statuses(conn)
-    outcomes: Counter[str] = Counter()
-    population: Counter[str] = Counter()
-    towns: dict[str, dict[str, int]] = defaultdict(lambda: Counter())  # type: ignore[arg-type]
-    before_bins: Counter[int] = Counter()
-    after_bins: Counter[int] = Counter()
-    applicants_new_fen = 0
-    for row in households(conn, change.region_code, now):
+@dataclass
+class Tally:
+    """What the households of a simulation came to, summed: one process's share, or all."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    population: Counter[str] = field(default_factory=Counter)
+    towns: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    before_bins: Counter[int] = field(default_factory=Counter)
+    after_bins: Counter[int] = field(default_factory=Counter)
+    applicants_new_fen: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.outcomes.update(other.outcomes)
+        self.population.update(other.population)
+        for town, counts in other.towns.items():
+            self.towns[town].update(counts)
+        self.before_bins.update(other.before_bins)
+        self.after_bins.update(other.after_bins)
+        self.applicants_new_fen += other.applicants_new_fen
+
+
+def tally(rows: Iterable[dict[str, Any]], known: dict[str, str], current: PolicyTable,
+          candidate: PolicyTable, on: date) -> Tally:
+    """Each household assessed twice on ``on``, with the policy now and with the candidate."""
+    out = Tally()
+    for row in rows:
         facts = _with_status(casework.facts_of(row), known)
         before, after = assess(facts, current, on), assess(facts, candidate, on)
         recipient = row["stage"] in RUNNING
-        population["recipients" if recipient else "applications"] += 1
+        out.population["recipients" if recipient else "applications"] += 1
         kind = _compare(before, after)
-        outcomes[kind] += 1
-        town = row["town_code"] or row["region_code"]
-        t = towns[town]
+        out.outcomes[kind] += 1
+        t = out.towns[row["town_code"] or row["region_code"]]
         t[kind] += 1
         if recipient:
-            b = before.monthly_amount_fen if before.eligible else 0
-            a = after.monthly_amount_fen if after.eligible else 0
-            t["before_fen"] += b
-            t["after_fen"] += a
+            t["before_fen"] += before.monthly_amount_fen if before.eligible else 0
+            t["after_fen"] += after.monthly_amount_fen if after.eligible else 0
             t["recipients"] += 1
         elif kind == "newly_eligible":
-            applicants_new_fen += after.monthly_amount_fen
+            out.applicants_new_fen += after.monthly_amount_fen
             t["applicants_newly_eligible_fen"] += after.monthly_amount_fen
         if before.eligible:
-            before_bins[before.monthly_amount_fen // BIN_FEN] += 1
+            out.before_bins[before.monthly_amount_fen // BIN_FEN] += 1
         if after.eligible:
-            after_bins[after.monthly_amount_fen // BIN_FEN] += 1
+            out.after_bins[after.monthly_amount_fen // BIN_FEN] += 1
+    return out
+
+
+def _workers() -> int:
+    return max(1, min(WORKERS, os.cpu_count() or 1))
+
+
+def _tallied(read: Callable[[], Iterator[dict[str, Any]]], known: dict[str, str],
+             current: PolicyTable, candidate: PolicyTable, on: date, workers: int) -> Tally:
+    rows = read()
+    first = list(islice(rows, PARALLEL_FROM))
+    if workers <= 1 or len(first) < PARALLEL_FROM:
+        return tally([*first, *rows], known, current, candidate, on)
+    try:
+        return _shared(first, rows, known, current, candidate, on, workers)
+    except (OSError, BrokenProcessPool):  # no processes to be had, or one died: all again here
+        log.warning("simulation: worker processes unavailable; running in this one",
+                    exc_info=True)
+        return tally(read(), known, current, candidate, on)
+
+
+def _shared(first: list[dict[str, Any]], rows: Iterator[dict[str, Any]],
+            known: dict[str, str], current: PolicyTable, candidate: PolicyTable, on: date,
+            workers: int) -> Tally:
+    total = Tally()
+    # Not forked from this process: it runs threads (the server's, the consumer's), which a
+    # fork would copy in whatever state they were. A fork server, started once with the rules
+    # imported, forks each worker ready to run. Each worker gets the statuses and both tables
+    # once, then chunks of rows, sent while the next are read.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                             initargs=(known, current, candidate, on)) as pool:
+        parts = [pool.submit(_worker_tally, first[i:i + CHUNK])
+                 for i in range(0, len(first), CHUNK)]
+        while chunk := list(islice(rows, CHUNK)):
+            parts.append(pool.submit(_worker_tally, chunk))
+        for part in parts:
+            total.add(part.result())
+    return total
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(known: dict[str, str], current: PolicyTable, candidate: PolicyTable,
+                 on: date) -> None:
+    _WORKER.update(known=known, current=current, candidate=candidate, on=on)
+
+
+def _worker_tally(rows: list[dict[str, Any]]) -> Tally:
+    w = _WORKER
+    return tally(rows, w["known"], w["current"], w["candidate"], w["on"])
+
+
+def simulate(conn: Connection, current: PolicyTable, change: Change, figure: Figure,
+             now: datetime, workers: int | None = None) -> dict[str, Any]:
+    """The simulation's answer (see the module's docstring); ``workers`` processes share the
+    households when there are many (default: the machine's cores, at most ``WORKERS``)."""
+    started = time.perf_counter()
+    candidate = current.amended([figure])
+    on = change.effective_from
+    found = _tallied(lambda: households(conn, change.region_code, now), statuses(conn), current,
+                     candidate, on, _workers() if workers is None else workers)
     by_town = [{"town_code": code, "recipients": t["recipients"],
                 "before_fen": t["before_fen"], "after_fen": t["after_fen"],
                 "change_fen": t["after_fen"] - t["before_fen"],
                 "newly_eligible": t["newly_eligible"], "newly_ineligible": t["newly_ineligible"],
                 "changed": t["changed"],
                 "applicants_newly_eligible_fen": t["applicants_newly_eligible_fen"]}
-               for code, t in sorted(towns.items())]
+               for code, t in sorted(found.towns.items())]
     before_total = sum(t["before_fen"] for t in by_town)
     after_total = sum(t["after_fen"] for t in by_town)
-    top = max([*before_bins, *after_bins], default=-1)
+    top = max([*found.before_bins, *found.after_bins], default=-1)
+    outcomes = found.outcomes
     return {
         "figure": {"name": change.name, "region_code": change.region_code,
                    "effective_from": on.isoformat(), "value": change.value,
                    "value_now": _in_force(current, change)},
-        "population": {"recipients": population["recipients"],
-                       "applications": population["applications"]},
+        "population": {"recipients": found.population["recipients"],
+                       "applications": found.population["applications"]},
         "households": {k: outcomes[k] for k in ("newly_eligible", "newly_ineligible", "changed",
                                                 "unchanged", "undecided")},
         "monthly_cost_fen": {"before": before_total, "after": after_total,
                              "change": after_total - before_total,
-                             "applicants_newly_eligible": applicants_new_fen},
+                             "applicants_newly_eligible": found.applicants_new_fen},
         "by_town": by_town,
         "distribution": {"bin_fen": BIN_FEN, "bins": [
-            {"from_fen": i * BIN_FEN, "before": before_bins[i], "after": after_bins[i]}
-            for i in range(top + 1)]},
+            {"from_fen": i * BIN_FEN, "before": found.before_bins[i],
+             "after": found.after_bins[i]} for i in range(top + 1)]},
         "policy_version_now": current.version, "policy_version_after": candidate.version,
         "took_ms": round((time.perf_counter() - started) * 1000, 1),
     }
