@@ -15,6 +15,7 @@ that loses eligibility is suspended into the town's queue (gradual exit where th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -32,11 +33,13 @@ from services.approval.adapters.tables import (
 from services.approval.service_layer.policy_admin import recipients_query
 from services.approval.service_layer.policy_book import PolicyBook
 from services.approval.service_layer.recalculation_batch import Batch
+from shared import progress
 from shared.bulk import insert_rows
 from shared.collector import fewer_collections
 from shared.service import ServiceRuntime
 from shared.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
 J = recalculations.c
 LEASE = timedelta(seconds=60)
 # Households per transaction: large enough that a batch's few queries and bulk writes cost
@@ -99,10 +102,20 @@ def run_pending(uow_factory: Callable[[], UnitOfWork], engine: Engine, book: Pol
     """Run every job this worker can claim to its end; how many jobs it finished."""
     finished = 0
     while (job := claim(engine, worker, datetime.now(UTC))) is not None:
-        while run_batch(uow_factory, book, job, worker):
-            pass
+        with progress.logged(f"recalculation {job}", log, unit="households") as shown:
+            shown(*_counts(engine, job))
+            while run_batch(uow_factory, book, job, worker):
+                shown(*_counts(engine, job))
+            shown(*_counts(engine, job))
         finished += 1
     return finished
+
+
+def _counts(engine: Engine, job_id: str) -> tuple[int, int]:
+    """How many households the job has done, of how many (one row, read by key)."""
+    with engine.connect() as conn:
+        done, total = conn.execute(select(J.done, J.total).where(J.job_id == job_id)).one()
+    return int(done), int(total)
 
 
 def worker(runtime: ServiceRuntime, book: PolicyBook,

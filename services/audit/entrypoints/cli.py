@@ -20,6 +20,8 @@ from services.audit.adapters.keys import NoSigningKey, load_signer
 from services.audit.domain.checkpoint import Signer, from_json, to_json
 from services.audit.domain.verify import verify
 from services.audit.entrypoints import replay_cli
+from shared.db import reading
+from shared.progress import Progress, counted
 from shared.settings import load_settings
 
 
@@ -67,8 +69,11 @@ def verify_command(args: argparse.Namespace) -> int:
     if args.public_key:
         pem = args.public_key.read_bytes()
         keys = {Signer.key_id_of(pem): pem}
+    with reading(engine) as conn:
+        total = store.count(conn)
     started = time.perf_counter()
-    result = verify(store.records(engine), marks, keys)
+    with Progress("verify", total, "records") as shown:
+        result = verify(counted(store.records(engine), shown), marks, keys)
     seconds = time.perf_counter() - started
     engine.dispose()
     print(f"{result.records:,} records in {result.chains} chains, {result.checkpoints} "

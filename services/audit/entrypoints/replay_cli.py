@@ -29,6 +29,7 @@ from services.audit.service_layer import replay_shares, replaying
 from shared.clock import CHINA
 from shared.db import make_engine, reading
 from shared.migrations import upgrade
+from shared.progress import Progress
 from shared.settings import load_settings
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -120,15 +121,6 @@ def archive_engine(url: str | None) -> Engine:
     return make_engine(archive_url(url))
 
 
-def _progress(done: int, total: int | None) -> None:
-    share = f" ({100 * done / total:.0f}%)" if total else ""
-    bar = "#" * int(30 * done / total) if total else ""
-    print(f"\r  [{bar:<30}] {done:,}{f' / {total:,}' if total else ''} events{share}",
-          end="", file=sys.stderr, flush=True)
-    if total is not None and done >= total:
-        print(file=sys.stderr)
-
-
 def replay_command(args: argparse.Namespace) -> int:
     policy = policy_table(args.policy)
     if args.from_kafka:
@@ -145,9 +137,10 @@ def replay_command(args: argparse.Namespace) -> int:
     with reading(engine) as conn:
         total = store.count(conn)
     engine.dispose()
-    _, summary = replay_shares.replay_archive(
-        url, policy, _scope(args), out_url=out_url, workers=args.workers, total=total,
-        progress=_progress, stale_after_days=args.stale_after_days)
+    with Progress("replay", total, "events") as shown:
+        _, summary = replay_shares.replay_archive(
+            url, policy, _scope(args), out_url=out_url, workers=args.workers, total=total,
+            progress=shown, stale_after_days=args.stale_after_days)
     if args.json:
         print(json.dumps({**summary.to_json(), "store": out_url}, indent=1))
     else:

@@ -12,6 +12,7 @@ is left here is the safety net for whatever still writes a chunk's payments firs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +25,11 @@ from services.payment.adapters.repository import NewPayment, PaymentRepository
 from services.payment.adapters.tables import payments, runs
 from services.payment.domain.model import Entitlement, ScheduledPayment, monthly_payment
 from services.payment.service_layer.handlers import scheduled_event
+from shared import progress
 from shared.events.envelope import new_id
 from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # A chunk is one transaction: 5,000 payments hold SQLite's write lock for about half a second,
 # and measured fastest (make bench; smaller chunks pay the commit more often).
@@ -103,6 +107,14 @@ def generate(uow_factory: Callable[[], UnitOfWork], run_id: str, *, chunk: int =
              after_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Generates a run to the end, chunk by chunk, and answers with the finished run.
     ``after_chunk`` (tests) is called with the number of chunks committed so far."""
+    with progress.logged(f"payment run {run_id}", log, unit=f"chunks of {chunk:,} entitlements"
+                         ) as shown:
+        return _generate(uow_factory, run_id, chunk, after_chunk, shown)
+
+
+def _generate(uow_factory: Callable[[], UnitOfWork], run_id: str, chunk: int,
+              after_chunk: Callable[[int], None] | None,
+              shown: progress.Progress) -> dict[str, Any]:
     done = 0
     stuck = 0  # collisions in a row with the run's cursor standing still
     stuck_at: object = _NOT_READ
@@ -127,6 +139,7 @@ def generate(uow_factory: Callable[[], UnitOfWork], run_id: str, *, chunk: int =
         if finished is not None:
             return finished
         done += 1
+        shown(done)
         if after_chunk is not None:
             after_chunk(done)
 
