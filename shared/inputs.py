@@ -104,6 +104,12 @@ def loads_unique(raw: str | bytes) -> Any:
     return value
 
 
+def shown_field(part: str | int) -> str | int:
+    """A part of an error's location as it may be shown: an index, or a name that looks like a
+    field's; anything else a client sent as a key ("*"), which may be a name or a number."""
+    return _shown(part)
+
+
 def _shown(part: str | int) -> str | int:
     return part if isinstance(part, int) or _FIELD_NAME.fullmatch(part) else "*"
 

@@ -142,7 +142,7 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
         for task in consuming:
             task.cancel()
         if consuming:
-            await asyncio.wait(consuming, timeout=STOP_DEADLINE_S)
+            await asyncio.wait(consuming, timeout=CONSUMER_LEAVE_S)
         await _flush(runtime)
         for task in runtime.tasks:
             task.cancel()
@@ -165,6 +165,9 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[None]:
 
 
 STOP_DEADLINE_S = 15.0  # for the background tasks together, then for each client
+# The consumer's leaving first is worth a few seconds, not the whole grace period: a broker that
+# does not answer must not make a graceful stop a killed one (Kubernetes allows 45 s in all).
+CONSUMER_LEAVE_S = 5.0
 FLUSH_DEADLINE_S = 5.0  # for the relay to publish what is committed, on the way out
 FLUSH_STALL_S = 1.0  # ... and it gives up sooner when the backlog stops going down
 
@@ -177,7 +180,9 @@ async def _flush(runtime: ServiceRuntime) -> None:
     deadline = loop.time() + FLUSH_DEADLINE_S
     best, moved = None, loop.time()
     try:
-        while left := await asyncio.to_thread(runtime.relay.backlog):
+        # Each read bounded too: a database that hangs must not hold the way out.
+        while left := await asyncio.wait_for(asyncio.to_thread(runtime.relay.backlog),
+                                              max(0.1, deadline - loop.time())):
             if best is None or left < best:
                 best, moved = left, loop.time()
             if loop.time() > min(deadline, moved + FLUSH_STALL_S):
@@ -186,7 +191,7 @@ async def _flush(runtime: ServiceRuntime) -> None:
                 return
             runtime.relay.wake()
             await asyncio.sleep(0.1)
-    except Exception:
+    except Exception:  # TimeoutError included: the rows stay for the other relays
         log.exception("%s: cannot read the outbox backlog on the way out", runtime.name)
 
 

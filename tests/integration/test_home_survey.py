@@ -28,7 +28,7 @@ from services.approval.adapters.tables import bus, home_surveys, survey_photos
 from services.approval.bootstrap import DEFAULT_POLICY
 from services.approval.bootstrap import create_app as create_approval
 from services.approval.domain.policy import load_policy
-from services.approval.domain.survey import MAX_PHOTO_BYTES, MAX_PHOTOS
+from services.approval.domain.survey import MAX_PHOTO_BYTES, MAX_PHOTOS, PHOTO_KINDS
 from shared import clock
 from shared.auth.principals import Role
 from shared.events import catalogue as ev
@@ -229,7 +229,28 @@ def test_a_schema_error_names_the_field_without_the_value(approval):
     assert twice.status_code == 422
     kinds = send(client, case_id, social_worker(tokens), survey(photo_kinds=["housing"]))
     assert kinds.status_code == 422 and kinds.json()["detail"][0]["loc"][-1] == "photo_kinds"
+    # A key no survey has is named "*": a client's key may be a name or an ID number.
+    extra = send(client, case_id, social_worker(tokens),
+                 {**survey(), "王秀英 330282195803150024": 1})
+    assert extra.status_code == 422 and "330282195803150024" not in extra.text
+    assert ("body", "survey", "*") in {tuple(d["loc"]) for d in extra.json()["detail"]}
+    # Nested past any survey's shape: refused as unreadable, not a server error.
+    deep = client.post(f"/cases/{case_id}/surveys", headers=social_worker(tokens),
+                       files=[("survey", (None, "[" * 5_000 + "]" * 5_000))])
+    assert deep.status_code == 422 and deep.json()["detail"][0]["loc"] == ["body", "survey"]
     assert _rows(engine) == before
+
+
+def test_every_kind_of_photo_is_kept_on_every_database(approval):
+    """Each kind a surveyor may choose fits where it is stored (PostgreSQL enforces lengths)."""
+    client, engine, tokens, case_id = approval
+    kinds = list(PHOTO_KINDS)
+    sent = send(client, case_id, social_worker(tokens), survey(photo_kinds=kinds),
+                [(f"{k}.png", PNG, "image/png") for k in kinds])
+    assert sent.status_code == 201, sent.text
+    with engine.connect() as conn:
+        kept = set(conn.execute(select(survey_photos.c.kind)).scalars())
+    assert kept == set(kinds)
 
 
 def test_photos_past_the_limits_are_refused_413_and_415_and_leave_nothing(approval):

@@ -5,12 +5,14 @@ rise and a restart — and a cut reaching back takes nothing back."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.tables import bus, ledger, payments
+from services.payment.adapters.vault import AccountVault
 from services.payment.service_layer import banking
 from shared.events.catalogue import PaymentScheduled
+from shared.uow import UnitOfWork
 from tests.integration.test_payment_cycles import (
     REGION,
     approve,
@@ -109,3 +111,33 @@ def test_back_pay_goes_out_in_the_next_bank_file(engine):
     with engine.connect() as conn:
         due = conn.execute(select(payments.c.kind).where(banking._due(REGION, "2026-12"))).all()
     assert sorted(k for (k,) in due) == ["back_pay", "monthly"]
+
+
+def test_a_failed_back_pay_is_reissued_once_for_the_same_top_up(engine):
+    """A back pay the bank refused is paid again into the corrected account, as any payment:
+    the re-issue carries the total it tops its month up to (the database requires it)."""
+    approve(engine, 5, 81_000, month="2026-11")
+    change(engine, 5, "amount_changed", "2026-11", 90_000, days=30)
+    vault = AccountVault("test-account-secret")
+    with UnitOfWork(engine, bus, "/test") as uow:
+        banking.register_account(uow, vault, case(5), "ICBC", "6222020200112233445", "王秀英")
+        uow.commit()
+    with engine.begin() as conn:  # as the bank's results leave it: refused, the account sent
+        [back] = conn.execute(select(payments.c.payment_id).where(
+            payments.c.case_id == case(5), payments.c.kind == "back_pay")).scalars().all()
+        conn.execute(update(payments).where(payments.c.payment_id == back).values(
+            status="failed", failure_reason="account closed", bank_code="ICBC",
+            account_sealed=vault.seal("6222020200112233445", bound_to=case(5)),
+            holder_sealed=vault.seal("王秀英", bound_to=case(5))))
+    with UnitOfWork(engine, bus, "/test") as uow:
+        banking.register_account(uow, vault, case(5), "ICBC", "6222020200998877665", "王秀英")
+        uow.commit()
+    with UnitOfWork(engine, bus, "/test") as uow:
+        again = banking.reissue(uow, vault, back)
+        uow.commit()
+    with engine.connect() as conn:
+        row = conn.execute(select(payments).where(
+            payments.c.payment_id == again["payment_id"])).mappings().one()
+    assert (row["kind"], row["period"], row["amount_fen"], row["tops_up_to_fen"],
+            row["reissue_of"], row["status"]) == ("back_pay", "2026-11", 9_000, 90_000, back,
+                                                  "scheduled")

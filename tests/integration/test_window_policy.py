@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from services.approval.service_layer import recalculation
 from services.approval.service_layer.handlers import handlers as approval_handlers
 from services.window.bootstrap import create_app as create_window
 from services.window.domain.policy_form import (
-    earliest_effective,
     first_of_next_month,
     parse_value,
     problems_from_answer,
@@ -203,10 +202,9 @@ def test_a_value_that_is_no_amount_is_refused_on_its_field(unit, typed):
     assert value is None and problem is not None and problem.field == "value"
 
 
-def test_the_earliest_date_is_the_first_of_the_year_and_refusals_find_their_field():
-    assert first_of_next_month(date(2026, 12, 15)) == date(2027, 1, 1)  # retroactive before
+def test_the_earliest_date_is_the_first_of_next_month_and_refusals_find_their_field():
+    assert first_of_next_month(date(2026, 12, 15)) == date(2027, 1, 1)
     assert first_of_next_month(date(2027, 1, 31)) == date(2027, 2, 1)
-    assert earliest_effective(date(2026, 12, 15)) == date(2026, 1, 1)  # back pay reaches here
     [named] = problems_from_answer(422, [{"loc": ["body", "source"], "msg": "too long"}])
     [dated] = problems_from_answer(409, "effective_from is before 2027-01-01")
     [place] = problems_from_answer(403, "outside your jurisdiction")
@@ -225,17 +223,15 @@ def test_one_officer_proposes_another_approves_and_the_households_are_recalculat
     assert form.status_code == 200 and f'<option value="{STANDARD}" selected' in form.text
     effective = first_of_next_month(clock.today()).isoformat()
     assert f'value="{effective}"' in form.text and f'value="{DISTRICT}"' in form.text
-    # A date back to the first of the year may be chosen (back pay), and the form says so.
-    assert f'min="{earliest_effective(clock.today()).isoformat()}"' in form.text
     sent = {"csrf_token": csrf(form), "name": STANDARD, "region_code": DISTRICT,
             "effective_from": effective, "value": "1,105.50", "source": "慈政发〔2026〕12号",
             "reason": "年度调整：上调10%"}
 
     # What approval refuses comes back beside its field, the form as typed, nothing made.
-    last_year = clock.today().replace(month=1, day=1) - timedelta(days=1)
-    too_early = first.post("/policy/new", data={**sent, "effective_from": last_year.isoformat()})
+    too_early = first.post("/policy/new", data={**sent, "effective_from": clock.today().replace(
+        day=1).isoformat()})
     assert too_early.status_code == 409
-    assert 'id="effective_from-error"' in too_early.text and "current year" in too_early.text
+    assert 'id="effective_from-error"' in too_early.text and "not yet paid" in too_early.text
     assert "慈政发〔2026〕12号" in too_early.text
     elsewhere = first.post("/policy/new", data={**sent, "region_code": "370202"})
     assert elsewhere.status_code == 403 and 'id="region_code-error"' in elsewhere.text

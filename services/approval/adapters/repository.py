@@ -26,6 +26,7 @@ from shared.events.catalogue import ApplicationDecided
 from shared.sql import among, within
 
 _CASE = select(cases).where(cases.c.case_id == bindparam("cid"))
+_CASE_LOCKED = _CASE.with_for_update()
 _DECISION_EXISTS = select(decisions.c.case_id).where(decisions.c.case_id == bindparam("cid"))
 _MOVE = (update(cases)
          .where(cases.c.case_id == bindparam("cid"))
@@ -51,8 +52,11 @@ class ApprovalRepository:
         self.conn = conn
 
     # --- cases -------------------------------------------------------------------------------
-    def case(self, case_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(_CASE, {"cid": case_id}).mappings().first()
+    def case(self, case_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        """The case's row; ``for_update`` holds it until the commit (PostgreSQL), so that its
+        stage cannot move between this read and what is written because of it."""
+        row = self.conn.execute(_CASE_LOCKED if for_update else _CASE,
+                                {"cid": case_id}).mappings().first()
         return dict(row) if row else None
 
     def open_case(self, row: dict[str, Any], member_refs: list[str]) -> None:

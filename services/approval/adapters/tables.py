@@ -130,7 +130,7 @@ survey_photos = Table(
     Column("survey_id", String(40), nullable=False, index=True),
     Column("case_id", String(40), nullable=False, index=True),
     Column("position", Integer, nullable=False),  # its order in the survey, from 0
-    Column("kind", String(20), nullable=False),  # domain.survey.PhotoKind
+    Column("kind", String(40), nullable=False),  # domain.survey.PhotoKind (22 at most)
     Column("content_type", String(20), nullable=False),  # from the bytes, not the sender
     Column("size_bytes", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),

@@ -16,7 +16,6 @@ from services.approval.domain.policy import FIGURES
 from services.approval.service_layer import policy_admin, simulation
 from services.approval.service_layer.policy_admin import Officer, ProposalRefused, UnknownProposal
 from services.approval.service_layer.policy_book import PolicyBook
-from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal
 from shared.db import reading
@@ -30,8 +29,7 @@ Proposer = Annotated[Principal, Depends(require("policy.propose"))]
 Approver = Annotated[Principal, Depends(require("policy.approve"))]
 PolicyReader = Annotated[Principal, Depends(require("policy.read"))]
 P = policy_proposals.c
-REFUSED = {409: {"description": "Not allowed now: reaching back too far (before this year or "
-                                "the figure it replaces), four eyes, or decided already"}}
+REFUSED = {409: {"description": "Not allowed now: retroactive, four eyes, or decided already"}}
 
 
 def _book(request: Request) -> PolicyBook:
@@ -114,18 +112,7 @@ def _proposal_view(conn: Connection, row: Any) -> dict[str, Any]:
             "proposed_at": row["proposed_at"], "decided_by": row["decided_by"],
             "decided_at": row["decided_at"], "decision_note": row["decision_note"],
             "sequence": row["sequence"], "policy_version": row["policy_version"],
-            "recalculation_job_id": job, **_reach_back(row["effective_from"], row["decided_at"])}
-
-
-def _reach_back(effective_from: date, decided_at: datetime | None) -> dict[str, Any]:
-    """Whether a figure reaches back into months that may have been paid (as of its
-    publication, or of now while it is undecided): then a rise is paid back (补发) from its
-    month, and anything against a household applies from the first open month."""
-    at = clock.as_utc(decided_at) if decided_at is not None else datetime.now(UTC)
-    retroactive = policy_admin.is_retroactive(effective_from, at)
-    return {"retroactive": retroactive,
-            "back_pay_from": f"{effective_from:%Y-%m}" if retroactive else None,
-            "first_open_month": f"{policy_admin.first_open_month(at):%Y-%m}"}
+            "recalculation_job_id": job}
 
 
 def _read_proposal(rt: ServiceRuntime, proposal_id: str) -> dict[str, Any]:
@@ -272,13 +259,13 @@ def _simulated(rt: ServiceRuntime, book: PolicyBook, change: simulation.Change, 
             "msg": "name is not a policy figure approval knows"}])
     figure = published_figure(figure_id, change.name, change.region_code,
                               change.effective_from, change.value)
-    now = datetime.now(UTC)
     with reading(rt.engine) as conn:
-        result = simulation.simulate(conn, book.current(conn), change, figure, now)
+        result = simulation.simulate(conn, book.current(conn), change, figure,
+                                     datetime.now(UTC))
     if fmt == "csv":
         return Response(simulation.as_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="simulation.csv"'})
-    return {**result, **_reach_back(change.effective_from, None)}
+    return result
 
 
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]

@@ -45,7 +45,7 @@ from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
 from shared.db import reading
 from shared.http import CheckedRoute
-from shared.inputs import DuplicateMember, FreeText, TextLine, loads_unique
+from shared.inputs import DuplicateMember, FreeText, TextLine, loads_unique, shown_field
 from shared.service import Runtime
 
 router = APIRouter(route_class=CheckedRoute, tags=["home survey"])
@@ -140,7 +140,7 @@ async def _read_survey(request: Request) -> surveys.Survey:
             raise _problem(422, "missing", ["body", "survey"], "the survey part is required")
         try:
             survey = SurveyIn.model_validate(loads_unique(raw))
-        except (ValueError, DuplicateMember) as exc:
+        except (ValueError, DuplicateMember, RecursionError) as exc:  # nested past reason
             raise _unprocessable(exc) from exc
         if len(photos) != len(survey.photo_kinds):
             raise _problem(422, "value_error", ["body", "survey", "photo_kinds"],
@@ -156,7 +156,8 @@ def _unprocessable(exc: Exception) -> HTTPException:
     """A 422 that says where and what, never the value sent (Pydantic's ``input``)."""
     if isinstance(exc, ValidationError):
         return HTTPException(422, detail=[
-            {"type": e["type"], "loc": ["body", "survey", *e["loc"]], "msg": e["msg"]}
+            {"type": e["type"], "loc": ["body", "survey", *map(shown_field, e["loc"])],
+             "msg": e["msg"]}
             for e in exc.errors()])
     if isinstance(exc, DuplicateMember):
         return _problem(422, "value_error", ["body", "survey"], str(exc))

@@ -55,10 +55,11 @@ def perform(uow: UnitOfWork, policy: PolicyTable, case_id: str, action: str, act
     try:
         changes = act(case, action, actor, now, rules, note=note, justification=justification,
                       upheld=upheld)
-    except ActionRefused:
-        if reassessed:
+    except ActionRefused as refused:
+        if reassessed and refused.code in ("ineligible", "undecided"):
             # The decision day's assessment stands though the approval does not (the new
-            # figures refused it): the case shows the assessment that did, and why.
+            # figures refused it): the case shows the assessment that did, and why. Any other
+            # refusal (the stage, the role) keeps nothing.
             uow.commit()
         raise
     result: dict[str, Any] = {}

@@ -19,7 +19,6 @@ from services.approval.domain.policy import FIGURES, PolicyTable
 from services.approval.domain.workflow import RECURRING
 from services.approval.service_layer import casework
 from services.approval.service_layer.policy_book import PolicyBook
-from shared import clock
 from shared.events.catalogue import POLICY_KEY, PolicyPublished
 from shared.policy import NATIONAL, published_figure
 from shared.uow import UnitOfWork
@@ -86,38 +85,17 @@ def unit_of(name: str) -> str:
 
 def first_open_month(now: datetime) -> date:
     """The first day of the first month no payment cycle can have paid yet: next month. A
-    figure taking effect before it is retroactive."""
+    figure may not take effect before it, so that no month already paid is decided anew."""
     return casework.first_of_next_month(now)
 
 
-def earliest_effective(now: datetime) -> date:
-    """How far back a figure may reach: the first day of the current calendar year in China."""
-    return date(clock.local_date(now).year, 1, 1)
-
-
-def is_retroactive(effective_from: date, now: datetime) -> bool:
-    return effective_from < first_open_month(now)
-
-
-def _within_reach_back(table: PolicyTable, name: str, region: str, effective_from: date,
-                       now: datetime) -> None:
-    """A figure may take effect in the past (a raise published late, 补发), but not before the
-    first day of this year, nor before the figure it replaces: the newest version of the figure
-    that reaches the region (a retroactive figure fills no gap behind a later one)."""
-    if not is_retroactive(effective_from, now):
-        return
-    earliest = earliest_effective(now)
+def _not_retroactive(effective_from: date, now: datetime) -> None:
+    earliest = first_open_month(now)
     if effective_from < earliest:
         raise ProposalRefused(
-            f"effective_from is before {earliest.isoformat()}: a figure may take effect in the "
-            "past, back pay included, only from the first day of the current year",
-            field="effective_from")
-    replaced = table.figure(name, region, date.max)
-    if replaced is not None and effective_from < replaced.effective_from:
-        raise ProposalRefused(
-            f"effective_from is before {replaced.effective_from.isoformat()}, when the figure "
-            "it replaces took effect: a retroactive figure cannot reach behind it",
-            field="effective_from")
+            f"effective_from is before {earliest.isoformat()}, the first month not yet paid: "
+            "a figure cannot be changed for a month that may have been paid (back pay is not "
+            "decided through the system)", field="effective_from")
 
 
 def propose(uow: UnitOfWork, book: PolicyBook, officer: Officer, *, name: str, region_code: str,
@@ -127,9 +105,8 @@ def propose(uow: UnitOfWork, book: PolicyBook, officer: Officer, *, name: str, r
         raise ProposalRefused("name is not a policy figure approval knows", field="name")
     if unit_of(name) == "flag" and value not in (0, 1):
         raise ProposalRefused("value of a yes/no figure is 1 (yes) or 0 (no)", field="value")
-    table = book.current(uow.conn)
-    _within_reach_back(table, name, region_code, effective_from, now)
-    in_force = table.figure(name, region_code, effective_from)
+    _not_retroactive(effective_from, now)
+    in_force = book.current(uow.conn).figure(name, region_code, effective_from)
     proposal_id = str(uuid.uuid4())
     uow.conn.execute(insert(policy_proposals).values(
         proposal_id=proposal_id, name=name, region_code=region_code,
@@ -161,12 +138,11 @@ def approve(uow: UnitOfWork, book: PolicyBook, proposal_id: str, officer: Office
     if row["proposed_by"].split(":", 1)[-1] == officer.subject:
         raise ProposalRefused("four eyes: the officer who proposed a figure cannot approve it; "
                               "another policy officer must")
-    before: PolicyTable = book.current(conn)
-    # Again on the day it is published: a year may have turned, a later figure been published.
-    _within_reach_back(before, row["name"], row["region_code"], row["effective_from"], now)
+    _not_retroactive(row["effective_from"], now)
     sequence = (conn.execute(select(func.max(P.sequence))).scalar() or 0) + 1
     figure = published_figure(proposal_id, row["name"], row["region_code"],
                               row["effective_from"], row["value"])
+    before: PolicyTable = book.current(conn)
     replaced = before.figure(row["name"], row["region_code"], row["effective_from"])
     version = before.amended([figure]).version
     done = conn.execute(update(policy_proposals).where(P.proposal_id == proposal_id)

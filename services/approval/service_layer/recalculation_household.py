@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -24,7 +24,7 @@ from services.approval.domain.policy import Figure, PolicyTable
 from services.approval.domain.stated import benefits
 from services.approval.domain.trace import Check
 from services.approval.domain.workflow import Rules, add_months, reassess
-from services.approval.service_layer.casework import assessment_of, first_of_next_month
+from services.approval.service_layer.casework import assessment_of
 from shared.events import catalogue as ev
 
 
@@ -65,8 +65,6 @@ class Recalculator:
     def __init__(self, table: PolicyTable, effective: date, now: datetime) -> None:
         self.table, self.effective, self.now = table, effective, now
         self.month = f"{effective:%Y-%m}"
-        # Months before it may have been paid: a figure taking effect earlier is retroactive.
-        self.first_open = f"{first_of_next_month(now):%Y-%m}"
         # Each figure's statement in the events, made once: they are immutable and the same for
         # every household. By identity (a Figure's hash is computed field by field, in Python),
         # each kept with its figure so that no id is reused while its entry is here.
@@ -88,20 +86,13 @@ class Recalculator:
             return Recalculated("unchanged", old,
                                 new.monthly_amount_fen if new.eligible else old, moved, None)
         kind = change.benefit_change or ""
-        reason = f"policy change from {self.month}: {moved}"
-        if self.month < self.first_open and _against(kind, old, change.monthly_amount_fen):
-            # A retroactive figure reaches back only in the household's favour: a cut or a
-            # suspension starts with the first month no cycle can have paid (no clawback).
-            change = replace(change, effective_month=self.first_open)
-            reason += f"; applies from {self.first_open}, the first open month (no clawback)"
-        elif self.month < self.first_open:
-            reason += f"; from {self.month}: months paid already are paid the difference (补发)"
         changed = ev.BenefitChanged(  # as casework.benefit_changed states each kind of change
             case_id=h.case_id, change=kind, programme=h.programme,  # type: ignore[arg-type]
             beneficiary_ref=h.facts.applicant.person_ref,
             effective_month=change.effective_month, end_month=change.end_month,
             monthly_amount_fen=0 if kind in ("suspended", "terminated") else
-            change.monthly_amount_fen, reason=reason, changed_at=self.now)
+            change.monthly_amount_fen, reason=f"policy change from {self.month}: {moved}",
+            changed_at=self.now)
         row, assessed = self._assessed(h.facts, new)
         return Recalculated(
             kind or "changed", old, change.monthly_amount_fen, moved, Changed(
@@ -183,12 +174,6 @@ class StoredAssessment(Assessment):
         found = _MONTHLY.search(self._body)
         assert found is not None, "a CaseAssessed body states its monthly amount"
         return int(found.group(1))
-
-
-def _against(kind: str, old_fen: int, new_fen: int) -> bool:
-    """Whether a benefit change goes against the household: less money, or none."""
-    return kind in ("suspended", "gradual_exit", "terminated") or (
-        kind in ("amount_changed", "resumed") and new_fen < old_fen)
 
 
 def _moved(previous: StoredAssessment | None, new: Assessment) -> str:

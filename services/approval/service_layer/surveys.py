@@ -90,7 +90,8 @@ def record(uow: UnitOfWork, case_id: str, survey: Survey, actor: Actor,
         field, why = problems[0]
         raise ActionRefused(f"{field} {why}", field=field)
     photos = checked_photos(list(survey.photos))
-    row = ApprovalRepository(uow.conn).case(case_id)
+    # Held: a town's acceptance committing meanwhile would leave a survey behind its review.
+    row = ApprovalRepository(uow.conn).case(case_id, for_update=True)
     if row is None:
         raise casework.UnknownCase(f"no case {case_id} at approval")
     if row["stage"] not in SURVEY_STAGES:

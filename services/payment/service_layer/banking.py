@@ -303,7 +303,8 @@ def reissue(uow: UnitOfWork, vault: AccountVault, payment_id: str) -> dict[str, 
                      .values(status="reissued"))
     uow.conn.execute(insert(payments), {
         **{c: row[c] for c in ("case_id", "programme", "kind", "period", "amount_fen",
-                               "beneficiary_ref", "region_code", "decision_id", "run_id")},
+                               "beneficiary_ref", "region_code", "decision_id", "run_id",
+                               "tops_up_to_fen")},  # a back pay's re-issue tops up the same
         "payment_id": new.payment_id, "status": "scheduled", "scheduled_at": now,
         "reissue_of": payment_id})
     repo.move([new], "failed", "scheduled", now, ref=payment_id)

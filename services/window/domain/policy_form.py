@@ -57,15 +57,8 @@ def parse_value(unit: str, typed: str) -> tuple[int | None, FieldProblem | None]
 
 
 def first_of_next_month(today: date) -> date:
-    """The first month no payment cycle can have paid: a figure from before it is retroactive
-    (a rise is paid back for the months paid, a cut waits for this month)."""
+    """The earliest effective date approval takes: a published figure is never retroactive."""
     return date(today.year + today.month // 12, today.month % 12 + 1, 1)
-
-
-def earliest_effective(today: date) -> date:
-    """The earliest effective date approval takes: the first day of the current year (back pay,
-    补发, reaches no further back)."""
-    return date(today.year, 1, 1)
 
 
 def proposal_body(values: Mapping[str, str], units: Mapping[str, str]

@@ -48,13 +48,8 @@ POLICY_T: dict[str, tuple[str, str]] = {
                    "其他指标填写整数，单位见所选指标。",
                    "Money in yuan, at most 2 decimals (e.g. 1105.00); anything else a whole "
                    "number in the figure's unit."),
-    "effective_hint": ("最早为本年1月1日（{0}）。早于下月1日（{1}）即为追溯执行："
-                       "提高的待遇对已发放的月份补发差额，减少或停发的自下月起执行，不追回。",
-                       "From 1 January of this year ({0}) at the earliest. Before the 1st of next "
-                       "month ({1}) it is retroactive: a rise pays back the difference for the "
-                       "months already paid; a cut or a stop applies from next month, nothing "
-                       "is clawed back."),
-    "retroactive": ("追溯执行·补发", "Retroactive: back pay"),
+    "effective_hint": ("不得早于下月1日（{0}）：已过去的月份不能更改。",
+                       "No earlier than the 1st of next month ({0}): the past is not changed."),
     "form_refused": ("未提交：请修改以下问题。", "Not submitted: see the problems below."),
     "recalculation": ("待遇重算", "Recalculation"),
     "recalc_total": ("受影响家庭", "Households"), "recalc_done": ("已重算", "Done"),

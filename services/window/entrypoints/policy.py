@@ -20,7 +20,6 @@ from fastapi.responses import Response
 from services.window.adapters.services import Answer, Unreachable
 from services.window.domain.policy_form import (
     FieldProblem,
-    earliest_effective,
     first_of_next_month,
     problems_from_answer,
     proposal_body,
@@ -235,8 +234,7 @@ def _form(request: Request, user: User, figures: dict[str, dict[str, Any]],
         errors.setdefault(problem.field, []).append(problem)
     return page(request, "policy_new.html", user, figures, status=status, values=values,
                 errors=errors, problems=problems or [], unavailable=unavailable,
-                earliest=earliest_effective(clock.today()).isoformat(),
-                first_open=first_of_next_month(clock.today()).isoformat())
+                earliest=first_of_next_month(clock.today()).isoformat())
 
 
 # --- what was published, and what it changed ----------------------------------------------------

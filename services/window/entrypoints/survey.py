@@ -83,6 +83,8 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
 async def _form(request: Request, user: User) -> FormData | None:
     """The posted form, read up to the limit (None past it), once its CSRF token is the
     session's (a 403 otherwise)."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise PageError(400, "error_title", "error_text")  # not the page's form
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -108,7 +110,8 @@ def _survey_part(form: FormData, kinds: list[str]) -> dict[str, Any]:
     body["notes"] = str(form.get("notes") or "")
     for name in COUNTS:
         raw = str(form.get(name) or "").strip() or "0"
-        body[name] = int(raw) if raw.isdigit() and len(raw) < 4 else raw
+        # ASCII digits only: "²" is a digit to isdigit() but no number to int().
+        body[name] = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 4 else raw
     body["items"] = [str(v) for v in form.getlist("items")]
     body["photo_kinds"] = kinds
     return body

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column('survey_id', sa.String(40), nullable=False),
         sa.Column('case_id', sa.String(40), nullable=False),
         sa.Column('position', sa.Integer(), nullable=False),
-        sa.Column('kind', sa.String(20), nullable=False),
+        sa.Column('kind', sa.String(40), nullable=False),
         sa.Column('content_type', sa.String(20), nullable=False),
         sa.Column('size_bytes', sa.Integer(), nullable=False),
         sa.Column('sha256', sa.String(64), nullable=False),

@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07 09:00:00
 
-A benefit change that reaches back into months payment has paid (a retroactive rise) is paid
+A benefit change that reaches back into months payment has paid (a raise for a month already paid) is paid
 the difference, month by month, once: each back pay records the total it tops its month up to,
 and a unique index per case and per household (beneficiary) on (programme, month, total)
 refuses a second top-up to the same total.
