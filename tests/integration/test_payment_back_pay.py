@@ -4,13 +4,18 @@ rise and a restart — and a cut reaching back takes nothing back."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.tables import bus, ledger, payments
 from services.payment.adapters.vault import AccountVault
-from services.payment.service_layer import banking
+from services.payment.service_layer import banking, runs
 from shared.events.catalogue import PaymentScheduled
 from shared.uow import UnitOfWork
 from tests.integration.test_payment_cycles import (
@@ -141,3 +146,43 @@ def test_a_failed_back_pay_is_reissued_once_for_the_same_top_up(engine):
     assert (row["kind"], row["period"], row["amount_fen"], row["tops_up_to_fen"],
             row["reissue_of"], row["status"]) == ("back_pay", "2026-11", 9_000, 90_000, back,
                                                   "scheduled")
+
+
+class HeldChunk(UnitOfWork):
+    """A cycle's first chunk, held open after its reads and writes until released: the moment
+    a benefit change may arrive for one of its entitlements."""
+
+    def __init__(self, engine, written: threading.Event, release: threading.Event) -> None:
+        super().__init__(engine, bus, "/test")
+        self.written, self.release = written, release
+
+    def commit(self) -> None:
+        self.written.set()
+        assert self.release.wait(60)
+        super().commit()
+
+
+def test_a_change_during_a_cycles_chunk_is_paid_in_full(engine):
+    """A cycle reads an entitlement at the old amount and has not committed its payment when a
+    rise for that month arrives: the month still comes to the new amount (the chunk holds its
+    entitlements, so the change waits for the payment and tops it up; SQLite has one writer)."""
+    approve(engine, 6, 81_000, month="2026-11")
+    written, release = threading.Event(), threading.Event()
+    made: list[UnitOfWork] = []
+
+    def factory() -> UnitOfWork:
+        made.append(HeldChunk(engine, written, release) if not made
+                    else UnitOfWork(engine, bus, "/test"))
+        return made[-1]
+
+    with engine.begin() as conn:
+        run = runs.open_cycle(conn, "2026-12", REGION, datetime.now(UTC))
+    with ThreadPoolExecutor(2) as pool:
+        cycling = pool.submit(runs.generate, factory, run["run_id"])
+        assert written.wait(30)  # the chunk's payment is written, not committed
+        changing = pool.submit(change, engine, 6, "amount_changed", "2026-12", 90_000, days=30)
+        time.sleep(1.0)
+        release.set()
+        cycling.result(60)
+        changing.result(60)
+    assert totals(engine, 6)["2026-12"] == 90_000

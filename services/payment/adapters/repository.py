@@ -281,9 +281,14 @@ class PaymentRepository:
             after = batch[-1].case_id
 
     def entitlements_in(self, region_code: str, month: str, *, after: str | None, limit: int,
-                        programmes: Sequence[str] | None = None) -> list[Entitlement]:
+                        programmes: Sequence[str] | None = None,
+                        lock: bool = False) -> list[Entitlement]:
         """A chunk of a region's entitlements that may pay for ``month`` (started by then, not
-        ended before), in case id order after ``after``: the unit a cycle commits."""
+        ended before), in case id order after ``after``: the unit a cycle commits. ``lock``
+        holds them shared until the commit (PostgreSQL): a change to one of them waits for the
+        chunk's payments and then sees them (its back pay counts them), or the chunk waits for
+        the change and pays the new amount — never a payment of the old amount the change did
+        not see."""
         query = (select(entitlements)
                  .where(entitlements.c.region_code == region_code,
                         entitlements.c.start_month <= month,
@@ -294,6 +299,8 @@ class PaymentRepository:
             query = query.where(entitlements.c.case_id > after)
         if programmes:
             query = query.where(entitlements.c.programme.in_(programmes))
+        if lock:
+            query = query.with_for_update(read=True)
         return [_entitlement(r) for r in self.conn.execute(query).mappings()]
 
     # -- accounts ---------------------------------------------------------------------------

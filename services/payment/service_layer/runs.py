@@ -166,7 +166,8 @@ def _next_chunk(uow_factory: Callable[[], UnitOfWork], run_id: str,
         repo = PaymentRepository(conn)
         programmes = current["programmes"].split(",") if current["programmes"] else None
         batch = repo.entitlements_in(current["region_code"], current["month"],
-                                     after=current["cursor"], limit=chunk, programmes=programmes)
+                                     after=current["cursor"], limit=chunk, programmes=programmes,
+                                     lock=True)
         now = datetime.now(UTC)
         if not batch:
             # Finished once: a generator that gets here second keeps the first one's time.
