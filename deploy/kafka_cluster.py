@@ -33,6 +33,16 @@ POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 STARTED = "Kafka Server started"
 
 
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka makes one (Uuid.randomUuid): URL-safe base64 of 16 bytes,
+    never starting with '-', which the storage tool's argument parser would take for an option
+    (one run in sixty-four failed to format its nodes before this)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
 class KafkaUnavailable(RuntimeError):
     """Java or Maven is missing, or the broker would not start; the message says which."""
 
@@ -117,7 +127,7 @@ class KafkaCluster:
             self.cluster_id = saved["cluster_id"]
             pairs = [tuple(p) for p in saved["ports"]]
         else:
-            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self.cluster_id = new_cluster_id()
             client = ports or [free_port() for _ in range(nodes)]
             pairs = [(client[i], free_port()) for i in range(nodes)]
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -184,8 +194,9 @@ class KafkaCluster:
             (node.directory / "server.properties").write_text(self._properties(node))
             (node.directory / "log4j2.properties").write_text(LOG4J2.format(log=node.log))
             done = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c",
-                           str(node.directory / "server.properties"), "--ignore-formatted",
+                self._java("kafka.tools.StorageTool", "format",
+                           f"--cluster-id={self.cluster_id}",
+                           "-c", str(node.directory / "server.properties"), "--ignore-formatted",
                            node=node),
                 capture_output=True, text=True, timeout=120)
             if done.returncode != 0:

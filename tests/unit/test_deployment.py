@@ -417,3 +417,15 @@ def test_each_service_names_itself_in_traces_sent_to_the_collector_beside_it():
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         assert env["OTEL_SERVICE_NAME"] == f"onedoor-{container['args'][1]}"
         assert tracing.export_configured({**settings, **env})
+
+
+def test_a_new_kafka_cluster_id_never_starts_with_a_dash():
+    """The storage tool reads `-t -abc…` as a missing id: Kafka's own ids never start with '-'."""
+    import base64
+
+    from deploy.kafka_cluster import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+    assert len(set(ids)) == len(ids)
