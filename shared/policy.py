@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
 
 Known = Mapping[str, tuple[str, str]]  # figure name → (meaning, 中文)
 NATIONAL = "000000"
@@ -101,6 +102,11 @@ class PolicyTable:
             by_key[(f.name, f.region, f.effective_from)] = f
         return PolicyTable(tuple(by_key.values()), self.holidays, self.workdays)
 
+    def current(self, conn: Any = None) -> PolicyTable:
+        """A table is its own source of policy (``PolicySource``): fixed figures, for tests,
+        tools and benchmarks; a service runs on a ``PolicyBook``, which adds publications."""
+        return self
+
     def is_working_day(self, day: date) -> bool:
         if day in self.workdays:
             return True
@@ -113,6 +119,13 @@ class PolicyTable:
         text += "|" + ",".join(sorted(d.isoformat() for d in self.holidays))
         text += "|" + ",".join(sorted(d.isoformat() for d in self.workdays))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class PolicySource(Protocol):
+    """Where a service reads its figures: the table in force as ``conn`` (a database
+    connection, or None for a fresh one) sees the publications (shared/policy_book.py)."""
+
+    def current(self, conn: Any = None) -> PolicyTable: ...
 
 
 def parse_policies(files: list[tuple[str, str]], known: Known,

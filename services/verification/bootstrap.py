@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from services.verification.adapters.live_sources import CircuitBreaker, LiveSource
 from services.verification.adapters.repositories.partners import PartnerRepository
-from services.verification.adapters.tables import bus, metadata
+from services.verification.adapters.tables import bus, metadata, policy_figures
 from services.verification.domain.monitoring import FIGURES as MONITORING_FIGURES
 from services.verification.domain.partners import DEPARTMENT_KINDS
 from services.verification.entrypoints import monitoring, partner_topics, publications
@@ -28,6 +28,7 @@ from shared.auth.tokens import load_token_keys
 from shared.bus.consumer import one_at_a_time
 from shared.events import topics
 from shared.policy import PolicyTable, load_policy
+from shared.policy_book import PolicyBook
 from shared.service import (
     ServiceRuntime,
     build_runtime,
@@ -95,16 +96,18 @@ def live_sources(settings: Settings, client: httpx.Client) -> list[LiveSource]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    policy = load_monitoring(settings)
+    # The packaged figures (or the region's files), then whatever the bureau has published.
+    policy = PolicyBook(load_monitoring(settings), policy_figures)
     client = httpx.Client()
     sources = live_sources(settings, client)
     runtime = build_runtime(
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
-        topics=[topics.APPLICATIONS, topics.DECISIONS],
+        topics=[topics.APPLICATIONS, topics.DECISIONS, topics.POLICY],
         handlers=handlers(  # type: ignore[arg-type]
             policy, frozenset(source.department for source in sources)),
     )
+    policy.bind(runtime.engine)
 
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.households import resident_id
 from deploy.supervisor import System
 from services.approval.service_layer.policy_admin import first_open_month
+from services.verification.bootstrap import demo_token
+from shared import clock
 from shared.auth.principals import Role
 from tests.conftest import wait_until
 from tests.e2e.conftest import HOUSEHOLDS, final_cases, payments, submit, tokens
@@ -107,3 +110,45 @@ def test_a_published_rise_is_recalculated_paid_and_replayed(system, tmp_path):
     wait_until(archived, timeout_s=60, interval_s=1, what="the archive holds the new decisions")
     code, summary = replay_json(system, "--out", f"sqlite:///{tmp_path / 'final.db'}")
     assert code == 0 and summary["divergences"] == 0, summary
+
+
+def test_verification_takes_a_published_threshold_without_a_restart(system):
+    """A district's officers lower the large-medical-bill threshold for discovery leads from
+    today: verification hears the publication on the bus and judges the next partner file by
+    it — no restart, no file edited."""
+    town, district = "330282003", "330282"
+    reviewer = tokens(system).reviewer(town)
+    stranger = resident_id(district, clock.today().replace(year=1957), 7)
+    bill = {"record_id": "bill-e2e-threshold", "kind": "large_medical_bill",
+            "resident_id": stranger, "amount_fen": 150_000, "as_of": clock.today().isoformat(),
+            "town_code": town}
+    verification = system.url("verification")
+
+    def send_bill() -> list[dict[str, Any]]:
+        sent = httpx.post(f"{verification}/partner-records", json={"records": [bill]},
+                          headers={"Authorization": f"Bearer {demo_token('medical_insurance')}"},
+                          timeout=30)
+        assert sent.status_code == 200, sent.text
+        found = httpx.get(f"{verification}/leads", headers=reviewer, timeout=30)
+        assert found.status_code == 200, found.text
+        return [lead for lead in found.json()["leads"]
+                if any(e["record_id"] == bill["record_id"] for e in lead["evidence"])]
+
+    assert send_bill() == []  # ¥1,500 is under the packaged ¥20,000
+    a, b = officer(system, "p-011"), officer(system, "p-012")
+    proposal = call(system, "POST", "/policy/proposals", a, json={
+        "name": "discovery.medical_bill_fen", "region_code": district,
+        "effective_from": clock.today().isoformat(), "value": 100_000,
+        "source": "慈溪市民政局文件 (e2e)", "reason": "find households sooner"})
+    published = call(system, "POST", f"/policy/proposals/{proposal['proposal_id']}/approve", b,
+                     json={})
+    assert published["status"] == "published" and published["recalculation_job_id"] is None
+    leads: list[dict[str, Any]] = []
+
+    def raised() -> bool:
+        leads[:] = send_bill()
+        return bool(leads)
+
+    wait_until(raised, timeout_s=60, interval_s=0.5, what="a lead under the published threshold")
+    [lead] = leads
+    assert lead["town_code"] == town and "¥1,500.00" in lead["reason"]

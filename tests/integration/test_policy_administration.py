@@ -457,3 +457,36 @@ def test_a_batch_stores_and_states_assessments_as_casework_does(engine):
                                   for f in c.parameters}
         assert (lazy.eligible, lazy.benefits, lazy.checks, lazy.policy_version, lazy.on) == (
             read.eligible, read.benefits, read.checks, read.policy_version, read.on)
+
+
+def test_verification_figures_are_proposed_here_from_today_and_recalculate_nobody(engine):
+    """The bureau sets verification's figures (monitoring, discovery, freshness) where it sets
+    every figure: four eyes, PolicyPublished — but they decide no amount, so no job; and, as
+    they decide no month's money, they may take effect today."""
+    book = PolicyBook(BASE, engine)
+    approved_recipient(engine, "v1")
+    today = clock.local_date(NOW)
+    threshold = "discovery.medical_bill_fen"
+    proposal = propose(engine, book, name=threshold, value=300_000, effective=today)
+    [published] = approve(engine, book, proposal)
+    assert isinstance(published, ev.PolicyPublished)
+    assert (published.name, published.effective_from, published.value) == (
+        threshold, today, 300_000)
+    assert published.replaces_value is None  # approval's packaged table has no such figure
+    with engine.connect() as conn:
+        assert conn.execute(select(recalculations)).all() == []
+    # Approval's own figures still wait for the first month no cycle has paid.
+    with pytest.raises(ProposalRefused, match="first month not yet paid") as refused:
+        propose(engine, book, effective=today)
+    assert refused.value.field == "effective_from"
+    with pytest.raises(ProposalRefused, match="today") as refused:
+        propose(engine, book, name=threshold, effective=today - timedelta(days=1))
+    assert refused.value.field == "effective_from"
+    # A tier is 0 (off) to 3 (red); a name neither service knows is refused.
+    with pytest.raises(ProposalRefused, match="tier") as refused:
+        propose(engine, book, name="monitoring.income_loss_tier", value=4, effective=today)
+    assert refused.value.field == "value"
+    propose(engine, book, name="monitoring.income_loss_tier", value=3, effective=today)
+    with pytest.raises(ProposalRefused, match="approval or verification") as refused:
+        propose(engine, book, name="monitoring.unheard_of_days", value=1, effective=today)
+    assert refused.value.field == "name"

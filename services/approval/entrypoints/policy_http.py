@@ -100,7 +100,7 @@ def _answering(work: Any) -> Any:
 
 
 def _proposal_view(conn: Connection, row: Any) -> dict[str, Any]:
-    meaning, label_zh = FIGURES.get(row["name"], ("", ""))
+    meaning, label_zh = policy_admin.CATALOGUE.get(row["name"], ("", ""))
     job = conn.execute(select(recalculations.c.job_id).where(
         recalculations.c.proposal_id == row["proposal_id"])).scalar()
     return {"proposal_id": row["proposal_id"], "name": row["name"], "meaning": meaning,
@@ -125,11 +125,14 @@ def _read_proposal(rt: ServiceRuntime, proposal_id: str) -> dict[str, Any]:
         return _proposal_view(conn, row)
 
 
-@router.get("/policy/catalogue", summary="Every figure a proposal may set, with its unit")
+@router.get("/policy/catalogue",
+            summary="Every figure a proposal may set, with its unit and the service it decides")
 def catalogue(_who: PolicyReader) -> dict[str, Any]:
     return {"figures": [{"name": name, "meaning": meaning, "label_zh": label_zh,
-                         "unit": policy_admin.unit_of(name)}
-                        for name, (meaning, label_zh) in FIGURES.items()]}
+                         "unit": policy_admin.unit_of(name),
+                         "service": policy_admin.owner_of(name),
+                         "moves_amounts": policy_admin.moves_amounts(name)}
+                        for name, (meaning, label_zh) in policy_admin.CATALOGUE.items()]}
 
 
 @router.post("/policy/proposals", status_code=201, responses=REFUSED,
@@ -256,7 +259,8 @@ def _simulated(rt: ServiceRuntime, book: PolicyBook, change: simulation.Change, 
     if change.name not in FIGURES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{
             "type": "value_error", "loc": ["body", "name"],
-            "msg": "name is not a policy figure approval knows"}])
+            "msg": "name is not a figure that decides amounts (a simulation reckons what "
+                   "a figure of approval's would pay)"}])
     figure = published_figure(figure_id, change.name, change.region_code,
                               change.effective_from, change.value)
     with reading(rt.engine) as conn:

@@ -25,7 +25,7 @@ from typing import Any
 
 from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment
-from services.approval.domain.policy import PolicyTable, region_chain
+from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
 from services.approval.domain.workflow import RECURRING, SYSTEM, Case, Change
 from services.approval.service_layer import casework
 from services.approval.service_layer.recalculation_household import (
@@ -75,8 +75,9 @@ def later_figures(uow: UnitOfWork, repo: ApprovalRepository, case_id: str,
     if row is None or row["programme"] not in RECURRING or row["stage"] not in RUNNING:
         return []
     today, chain = clock.local_date(now), region_chain(row["region_code"])
-    days = sorted({f.effective_from for f in policy.figures
-                   if f.region in chain and f.effective_from > today})
+    days = sorted({f.effective_from for f in policy.figures  # approval's figures: the
+                   if f.region in chain and f.effective_from > today  # table holds
+                   and f.name in FIGURES})  # verification's as published, which move nothing
     done = []
     for day in days:
         row, case = casework.load(repo, case_id)

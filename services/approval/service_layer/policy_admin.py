@@ -19,6 +19,8 @@ from services.approval.domain.policy import FIGURES, PolicyTable
 from services.approval.domain.workflow import RECURRING
 from services.approval.service_layer import casework
 from services.approval.service_layer.policy_book import PolicyBook
+from services.verification import figures as verification
+from shared import clock
 from shared.events.catalogue import POLICY_KEY, PolicyPublished
 from shared.policy import NATIONAL, published_figure
 from shared.uow import UnitOfWork
@@ -63,13 +65,34 @@ def reaches(jurisdiction: str, region: str) -> bool:
     return region == jurisdiction
 
 
-UNITS = (("_fen", "fen"), ("_permille", "permille"), ("_days", "days"), ("_age", "age"),
-         ("_months", "months"), ("_hours", "hours"), ("_grade", "grade"),
+UNITS = (("_tier", "tier"), ("_fen", "fen"), ("_permille", "permille"), ("_days", "days"),
+         ("_age", "age"), ("_months", "months"), ("_hours", "hours"), ("_grade", "grade"),
          ("_approval", "flag"), ("count_", "flag"), ("max_", "count"))
 
 
 # Figures whose names do not follow the suffix convention below.
 NAMED_UNITS = {"orphan.in_school_continues": "flag"}
+
+
+# Every figure a proposal may set: name → (meaning, 中文).
+CATALOGUE: dict[str, tuple[str, str]] = {**FIGURES, **verification.FIGURES}
+
+
+def owner_of(name: str) -> str | None:
+    """The service that decides by a figure: approval (the programmes' standards, the
+    workflow's time limits) or verification (monitoring, discovery and freshness, from its
+    published catalogue); None for a name neither knows. The bureau proposes both here."""
+    if name in FIGURES:
+        return "approval"
+    if name in verification.FIGURES:
+        return "verification"
+    return None
+
+
+def moves_amounts(name: str) -> bool:
+    """Whether publishing the figure can change a running benefit's amount, so that every
+    recipient it reaches is recalculated: not a time limit, not verification's figures."""
+    return owner_of(name) == "approval" and not name.startswith("workflow.")
 
 
 def unit_of(name: str) -> str:
@@ -89,8 +112,23 @@ def first_open_month(now: datetime) -> date:
     return casework.first_of_next_month(now)
 
 
-def _not_retroactive(effective_from: date, now: datetime) -> None:
-    earliest = first_open_month(now)
+def earliest_effective(name: str, now: datetime) -> date:
+    """The first day a figure may take effect: for one that decides amounts, the first month
+    no cycle can have paid; for verification's (a warning's threshold, a report's freshness
+    window), today in China — they decide no month's money, and a bureau tightening its
+    watch should not wait for the month to turn. The warnings, leads and reports already made
+    stay as they were made."""
+    if owner_of(name) == "verification":
+        return clock.local_date(now)
+    return first_open_month(now)
+
+
+def _not_retroactive(name: str, effective_from: date, now: datetime) -> None:
+    earliest = earliest_effective(name, now)
+    if effective_from < earliest and owner_of(name) == "verification":
+        raise ProposalRefused(f"effective_from is before {earliest.isoformat()}, today: "
+                              "warnings and reports already made are not made again",
+                              field="effective_from")
     if effective_from < earliest:
         raise ProposalRefused(
             f"effective_from is before {earliest.isoformat()}, the first month not yet paid: "
@@ -101,11 +139,15 @@ def _not_retroactive(effective_from: date, now: datetime) -> None:
 def propose(uow: UnitOfWork, book: PolicyBook, officer: Officer, *, name: str, region_code: str,
             effective_from: date, value: int, source: str, reason: str,
             now: datetime) -> str:
-    if name not in FIGURES:
-        raise ProposalRefused("name is not a policy figure approval knows", field="name")
+    if owner_of(name) is None:
+        raise ProposalRefused("name is not a policy figure of approval or verification",
+                              field="name")
     if unit_of(name) == "flag" and value not in (0, 1):
         raise ProposalRefused("value of a yes/no figure is 1 (yes) or 0 (no)", field="value")
-    _not_retroactive(effective_from, now)
+    if unit_of(name) == "tier" and value > verification.TIER_MAX:
+        raise ProposalRefused(f"value of a tier is 0 (off) to {verification.TIER_MAX} (red)",
+                              field="value")
+    _not_retroactive(name, effective_from, now)
     in_force = book.current(uow.conn).figure(name, region_code, effective_from)
     proposal_id = str(uuid.uuid4())
     uow.conn.execute(insert(policy_proposals).values(
@@ -138,7 +180,7 @@ def approve(uow: UnitOfWork, book: PolicyBook, proposal_id: str, officer: Office
     if row["proposed_by"].split(":", 1)[-1] == officer.subject:
         raise ProposalRefused("four eyes: the officer who proposed a figure cannot approve it; "
                               "another policy officer must")
-    _not_retroactive(row["effective_from"], now)
+    _not_retroactive(row["name"], row["effective_from"], now)
     sequence = (conn.execute(select(func.max(P.sequence))).scalar() or 0) + 1
     figure = published_figure(proposal_id, row["name"], row["region_code"],
                               row["effective_from"], row["value"])
@@ -158,7 +200,7 @@ def approve(uow: UnitOfWork, book: PolicyBook, proposal_id: str, officer: Office
         value=row["value"], replaces_value=None if replaced is None else replaced.value,
         proposed_by=row["proposed_by"], approved_by=str(officer), policy_version=version,
         published_at=now))
-    if not row["name"].startswith("workflow."):  # time limits move no household's amount
+    if moves_amounts(row["name"]):  # time limits and verification's figures move no amount
         conn.execute(insert(recalculations).values(
             job_id=str(uuid.uuid4()), proposal_id=proposal_id, status="queued", cursor=None,
             total=_reached(conn, row["region_code"]), done=0, changed=0, to_review=0,

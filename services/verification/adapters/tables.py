@@ -276,3 +276,19 @@ pending_reports = Table(
     Column("missing", Text, nullable=True),  # department: reason; … from the last attempt
     Index("ix_pending_reports_due", "next_attempt_at"),
 )
+
+# The bureau's publications of verification's own figures (monitoring.*, discovery.*,
+# freshness.*), as approval published them (``PolicyPublished``, issue 22): amended over the
+# packaged files in ``sequence`` order, so a figure takes effect without a restart
+# (shared/policy_book.py). The other figures of a publication are approval's, not kept here.
+policy_figures = Table(
+    "policy_figures",
+    metadata,
+    Column("sequence", Integer, primary_key=True, autoincrement=False),  # approval's order
+    Column("proposal_id", String(40), nullable=False, unique=True),
+    Column("name", String(80), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)

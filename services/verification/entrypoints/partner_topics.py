@@ -43,7 +43,7 @@ from shared.bus.kafka import Cluster
 from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller
 from shared.events.envelope import KafkaRecord
 from shared.events.topics import DEAD_LETTER
-from shared.policy import PolicyTable
+from shared.policy import PolicySource
 from shared.pseudonym import pseudonymiser
 from shared.uow import UnitOfWork
 
@@ -61,7 +61,7 @@ TOPICS = tuple(topic_of(d) for d in sorted(DEPARTMENT_KINDS))
 
 
 def apply_records(uow_factory: Callable[[], UnitOfWork], records: list[ConsumerRecord],
-                  *, pseudonym_key: bytes, monitoring: PolicyTable) -> int:
+                  *, pseudonym_key: bytes, monitoring: PolicySource) -> int:
     """One poll's records in one transaction; returns how many were refused."""
     pseudonymise = pseudonymiser(pseudonym_key)
     by_department: dict[str, list[lines.Outcome]] = defaultdict(list)
@@ -94,7 +94,7 @@ class PartnerLines:
     epoch_check: EpochCheck = "before handling"
 
     def __init__(self, uow_factory: Callable[[], UnitOfWork], *, pseudonym_key: bytes,
-                 monitoring: PolicyTable) -> None:
+                 monitoring: PolicySource) -> None:
         self._uow_factory = uow_factory
         self._pseudonym_key = pseudonym_key
         self._monitoring = monitoring
@@ -109,7 +109,7 @@ class PartnerLines:
 
 
 async def run(bootstrap: str, cluster: Cluster, uow_factory: Callable[[], UnitOfWork], *,
-              pseudonym_key: bytes, monitoring: PolicyTable) -> None:
+              pseudonym_key: bytes, monitoring: PolicySource) -> None:
     await cluster.ensure_topics(TOPICS)
     # The epoch from a client of its own: ``cluster`` is the service's, which its relay asks
     # too, and Cluster.epoch closes its admin client on a failure. Only the epoch is asked of

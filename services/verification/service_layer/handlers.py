@@ -42,6 +42,7 @@ from services.verification.service_layer.monitoring import (
     on_temporary_granted,
     raise_warnings,
 )
+from services.verification.service_layer.policy import on_policy_published
 from shared.clock import local_date
 from shared.events.base import Event
 from shared.events.catalogue import (
@@ -52,13 +53,14 @@ from shared.events.catalogue import (
     DeclaredIncome,
     KindIncome,
     MemberIncome,
+    PolicyPublished,
     ReassessmentRequested,
     ReportFlag,
     SourceFreshness,
     VerificationReported,
 )
 from shared.events.envelope import Envelope
-from shared.policy import PolicyTable
+from shared.policy import PolicySource, PolicyTable
 from shared.pseudonym import person_ref
 from shared.uow import UnitOfWork
 
@@ -90,7 +92,7 @@ class UnknownCase(LookupError):
 
 
 def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOfWork, *,
-                    pseudonym_key: bytes, monitoring: PolicyTable) -> int:
+                    pseudonym_key: bytes, monitoring: PolicySource) -> int:
     """Store a department's records, pseudonymised on arrival, and report again on every
     active recipient's case whose figures they change. All or nothing."""
     allowed = DEPARTMENT_KINDS.get(department, frozenset())
@@ -111,13 +113,14 @@ def publish_records(department: str, incoming: list[IncomingRecord], uow: UnitOf
 
 
 def on_partner_data_changed(uow: UnitOfWork, refs: list[str],
-                              monitoring: PolicyTable) -> None:
+                              monitoring: PolicySource) -> None:
     """(Every publication's path: ``publish_records`` and ``publishing``, batch by batch.)
     One new report per open case and per active recipient's case touched by these persons'
     records, when its figures differ from the case's latest report — approval's reassessment:
     records sent again unchanged report nothing. And the early warnings the change raises on
     every watched household (``monitoring``)."""
-    cases = _concerned(uow, HouseholdRepository(uow.conn).watched_among(refs), monitoring)
+    table = monitoring.current(uow.conn)
+    cases = _concerned(uow, HouseholdRepository(uow.conn).watched_among(refs), table)
     if not cases:
         return
     records = PartnerRepository(uow.conn).for_persons(
@@ -133,7 +136,7 @@ def on_partner_data_changed(uow: UnitOfWork, refs: list[str],
         household = case.household
         own = [r for m in household.members for r in by_person[m.person_ref]]
         report = build_report(household.members, own, on=today, freshness_days=freshness_days(
-            monitoring, household.region_code, today), region_code=household.region_code)
+            table, household.region_code, today), region_code=household.region_code)
         previous = latest.get(household.case_id)
         before = _report_of(previous) if previous is not None else None
         if case.indicators is not None:
@@ -183,7 +186,7 @@ def _concerned(uow: UnitOfWork, found: list[Household], monitoring: PolicyTable
 
 
 def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
-                             uow: UnitOfWork, policy: PolicyTable,
+                             uow: UnitOfWork, policy: PolicySource,
                              live: frozenset[str] = frozenset()) -> None:
     household = Household(
         case_id=event.case_id, region_code=event.region_code, town_code=event.town_code,
@@ -212,17 +215,18 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
 
 
 def report_now(uow: UnitOfWork, household: Household, occasion: Occasion,
-               policy: PolicyTable) -> None:
+               policy: PolicySource) -> None:
     """A new report on the case from the partner records held now, numbered after its last."""
     records = PartnerRepository(uow.conn).for_persons([m.person_ref for m in household.members])
     previous = (None if occasion == "application" else
                 ReportRepository(uow.conn).latest([household.case_id]).get(household.case_id))
-    _keep(uow, [_publish_report(uow, household, _build(household, records, policy), occasion,
+    built = _build(household, records, policy.current(uow.conn))
+    _keep(uow, [_publish_report(uow, household, built, occasion,
                                 previous)])
 
 
 def on_application_decided(event: ApplicationDecided, envelope: Envelope, uow: UnitOfWork,
-                           monitoring: PolicyTable) -> None:
+                           monitoring: PolicySource) -> None:
     if event.outcome == "undecidable":
         return  # still open: a person must act, on the latest report
     RecipientRepository(uow.conn).decide(event.case_id, event.outcome, event.decided_at)
@@ -244,7 +248,7 @@ def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWor
 
 
 def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
-                              uow: UnitOfWork, policy: PolicyTable,
+                              uow: UnitOfWork, policy: PolicySource,
                               live: frozenset[str] = frozenset()) -> None:
     """A periodic review always gets a new report, changed or not: approval waits for it."""
     household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
@@ -364,7 +368,7 @@ def _report_of(stored: StoredReport) -> model.Report:
     )
 
 
-def handlers(monitoring: PolicyTable, live: frozenset[str] = frozenset()
+def handlers(monitoring: PolicySource, live: frozenset[str] = frozenset()
              ) -> dict[type[Event], Callable[..., None]]:
     """The consumer's handlers, with verification's figures (``monitoring``: the indicators
     warnings are raised by, each source's freshness window) and the departments queried live
@@ -374,6 +378,7 @@ def handlers(monitoring: PolicyTable, live: frozenset[str] = frozenset()
                                                 live=live),
         ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
         BenefitChanged: on_benefit_changed,
+        PolicyPublished: on_policy_published,
         ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring,
                                                  live=live),
     }

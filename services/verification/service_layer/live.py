@@ -24,7 +24,7 @@ from services.verification.adapters.repositories.partners import PartnerReposito
 from services.verification.domain.model import PartnerRecord
 from services.verification.service_layer.handlers import report_now
 from shared.db import reading
-from shared.policy import PolicyTable
+from shared.policy import PolicySource
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("onedoor.verification.live")
@@ -44,7 +44,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 def complete_due(engine: Engine, uow_factory: Callable[[], UnitOfWork],
-                 sources: Sequence[LiveSource], policy: PolicyTable, *,
+                 sources: Sequence[LiveSource], policy: PolicySource, *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  limit: int = 20) -> Outcome:
     """One pass over the cases due now."""
@@ -82,7 +82,7 @@ def complete_due(engine: Engine, uow_factory: Callable[[], UnitOfWork],
 
 
 async def run(engine: Engine, uow_factory: Callable[[], UnitOfWork],
-              sources: Sequence[LiveSource], policy: PolicyTable, idle_s: float = 1.0) -> None:
+              sources: Sequence[LiveSource], policy: PolicySource, idle_s: float = 1.0) -> None:
     """The worker: a pass, then a pause when there was nothing to do."""
     while True:
         outcome = await asyncio.to_thread(complete_due, engine, uow_factory, sources, policy)

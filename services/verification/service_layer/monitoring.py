@@ -39,7 +39,7 @@ from shared.events.catalogue import (
     LeadOutcome,
     WarningOutcome,
 )
-from shared.policy import PolicyTable
+from shared.policy import PolicySource
 from shared.uow import UnitOfWork
 
 SYSTEM = "onedoor"  # who closes a lead when its person applies
@@ -69,21 +69,22 @@ def raise_warnings(uow: UnitOfWork, found: Sequence[tuple[Household, Signal]],
 
 
 def on_temporary_granted(uow: UnitOfWork, case_id: str, decided_at: datetime,
-                         policy: PolicyTable) -> None:
+                         policy: PolicySource) -> None:
     """Count the household's temporary assistance (this grant included) in the window."""
     if not GrantRepository(uow.conn).add(case_id, decided_at):
         return  # the decision delivered again
     household = HouseholdRepository(uow.conn).get_for_update(case_id)
     if household is None:
         return  # decided before its application arrived (a replay): nothing to count against
-    ind = Indicators.of(policy, household.region_code, local_date(decided_at))
+    ind = Indicators.of(policy.current(uow.conn), household.region_code,
+                        local_date(decided_at))
     count = GrantRepository(uow.conn).count_for_members(
         [m.person_ref for m in household.members], ind.window_start(local_date(decided_at)))
     if signal := temporary_signal(case_id, count, ind):
         raise_warnings(uow, [(household, signal)], datetime.now(UTC))
 
 
-def discover(uow: UnitOfWork, person_refs: Sequence[str], policy: PolicyTable) -> int:
+def discover(uow: UnitOfWork, person_refs: Sequence[str], policy: PolicySource) -> int:
     """Leads from large medical bills just stored for these persons: those who are in no
     household verification knows (they never applied) and have no open lead already."""
     if not person_refs:
@@ -98,13 +99,14 @@ def discover(uow: UnitOfWork, person_refs: Sequence[str], policy: PolicyTable) -
     today = local_date(now)
     records = [r for r in PartnerRepository(uow.conn).for_persons(candidates)
                if r.kind == MEDICAL_KIND]
+    table = policy.current(uow.conn)
     found = []
     for ref in candidates:
         own = [r for r in records if r.person_ref == ref]
         town = max(((r.as_of, r.town_code) for r in own if r.town_code), default=(None, None))[1]
         if town is None:
             continue
-        lead = discovery_lead(ref, own, today, Indicators.of(policy, town[:6], today))
+        lead = discovery_lead(ref, own, today, Indicators.of(table, town[:6], today))
         if lead is not None:
             found.append((str(uuid.uuid4()), lead))
     new = leads.add_new([

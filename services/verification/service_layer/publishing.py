@@ -42,7 +42,7 @@ from services.verification.service_layer.handlers import on_partner_data_changed
 from services.verification.service_layer.monitoring import discover
 from shared.collector import fewer_collections
 from shared.db import fewer_checkpoints
-from shared.policy import PolicyTable
+from shared.policy import PolicySource
 from shared.uow import UnitOfWork
 
 Format = Literal["ndjson", "csv"]
@@ -74,7 +74,7 @@ class Upload:
 
 
 def publish_file(upload: Upload, uow_factory: Callable[[], UnitOfWork], *,
-                 pseudonym_key: bytes, monitoring: PolicyTable, batch: int | None = None,
+                 pseudonym_key: bytes, monitoring: PolicySource, batch: int | None = None,
                  in_worker: bool | None = None) -> tuple[bool, dict[str, Any]]:
     """Ingest a file, or recognise it. Returns (whether this call completed it, the report).
 
@@ -197,7 +197,7 @@ def _claim(upload: Upload, uow_factory: Callable[[], UnitOfWork]) -> Publication
 
 
 def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int, to_line: int,
-           chunks: list[list[Outcome]], monitoring: PolicyTable) -> int:
+           chunks: list[list[Outcome]], monitoring: PolicySource) -> int:
     """One transaction: the lines after ``cursor`` through ``to_line`` (their outcomes in
     chunks) — records, rejections, counts and the reports they cause."""
     rejected = [o for chunk in chunks for o in chunk if isinstance(o, Rejected)]
@@ -223,7 +223,7 @@ def _apply(uow_factory: Callable[[], UnitOfWork], pub: Publication, cursor: int,
 
 
 def apply_outcomes(uow: UnitOfWork, department: str, outcomes: list[Outcome],
-                   monitoring: PolicyTable, *, publication_id: int | None) -> None:
+                   monitoring: PolicySource, *, publication_id: int | None) -> None:
     """Within the caller's transaction: a department's accepted lines applied (a record's last
     line wins), with the reports, warnings and leads they cause. Rejections are the caller's."""
     latest: dict[str, Upsert | Delete] = {}

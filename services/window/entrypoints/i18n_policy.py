@@ -48,8 +48,11 @@ POLICY_T: dict[str, tuple[str, str]] = {
                    "其他指标填写整数，单位见所选指标。",
                    "Money in yuan, at most 2 decimals (e.g. 1105.00); anything else a whole "
                    "number in the figure's unit."),
-    "effective_hint": ("不得早于下月1日（{0}）：已过去的月份不能更改。",
-                       "No earlier than the 1st of next month ({0}): the past is not changed."),
+    "effective_hint": ("待遇标准等金额类指标不得早于下月1日（{0}），已过去的月份不能更改；"
+                       "监测预警、主动发现和数据有效期指标可自今日（{1}）起施行。",
+                       "Figures that decide amounts: no earlier than the 1st of next month ({0}),"
+                       " the past is not changed; monitoring, discovery and freshness figures:"
+                       " from today ({1})."),
     "form_refused": ("未提交：请修改以下问题。", "Not submitted: see the problems below."),
     "recalculation": ("待遇重算", "Recalculation"),
     "recalc_total": ("受影响家庭", "Households"), "recalc_done": ("已重算", "Done"),

@@ -234,7 +234,8 @@ def _form(request: Request, user: User, figures: dict[str, dict[str, Any]],
         errors.setdefault(problem.field, []).append(problem)
     return page(request, "policy_new.html", user, figures, status=status, values=values,
                 errors=errors, problems=problems or [], unavailable=unavailable,
-                earliest=first_of_next_month(clock.today()).isoformat())
+                earliest=first_of_next_month(clock.today()).isoformat(),
+                today=clock.today().isoformat())
 
 
 # --- what was published, and what it changed ----------------------------------------------------
