@@ -605,6 +605,12 @@ class PaymentScheduled(Event):
     scheduled_at: datetime
     run_id: str | None = None  # the monthly cycle or batch that made it
     reissue_of: str | None = None  # the failed payment this one pays again
+    # A back pay's reckoning: the month's total it brings the payments to (what payment saw the
+    # case entitled to when it paid). An auditor checks the arithmetic against the payments
+    # before it, and that the decisions did entitle the month to it — even when a later change,
+    # not yet heard by payment, entitles the month to another amount by then. Absent on the
+    # other kinds, and on back pay scheduled before it was added.
+    tops_up_to_fen: int | None = Field(default=None, gt=0)
 
 
 @register

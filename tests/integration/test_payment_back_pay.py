@@ -75,8 +75,9 @@ def test_a_retroactive_rise_pays_each_paid_month_the_difference_once(engine):
 
     # Each back pay was announced once, as a back pay for its month, and entered the ledger.
     back = [e for e in scheduled_events(engine) if e.kind == "back_pay"]
-    assert sorted((e.period, e.amount_fen) for e in back) == [
-        ("2026-11", 5_000), ("2026-11", 9_000), ("2026-12", 5_000), ("2026-12", 9_000)]
+    assert sorted((e.period, e.amount_fen, e.tops_up_to_fen) for e in back) == [
+        ("2026-11", 5_000, 95_000), ("2026-11", 9_000, 90_000), ("2026-12", 5_000, 95_000),
+        ("2026-12", 9_000, 90_000)]  # each with the total it brings the month to (for audit)
     with engine.connect() as conn:
         assert conn.execute(select(func.sum(ledger.c.amount_fen)).where(
             ledger.c.kind == "back_pay", ledger.c.to_state == "scheduled")).scalar_one() == 28_000

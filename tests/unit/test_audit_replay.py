@@ -288,13 +288,13 @@ class CaseHistory:
             monthly_amount_fen=monthly_fen, reason=reason or change, changed_at=at), at)
 
     def pay(self, at: datetime, period: str, amount_fen: int, *, kind: str = "monthly",
-            reissue_of: str | None = None) -> str:
+            reissue_of: str | None = None, tops_up_to: int | None = None) -> str:
         payment = ev.PaymentScheduled(
             case_id=self.case_id, payment_id=f"{self.case_id}/p{next(self._n)}",
             programme=self.programme, period=period,  # type: ignore[arg-type]
             kind=kind, amount_fen=amount_fen,  # type: ignore[arg-type]
             beneficiary_ref=self.refs[0], region_code=self.region, scheduled_at=at,
-            reissue_of=reissue_of)
+            reissue_of=reissue_of, tops_up_to_fen=tops_up_to)
         self.payments[payment.payment_id] = payment
         self.log.publish(payment, at)
         return payment.payment_id
@@ -759,6 +759,52 @@ def test_each_payment_without_a_matching_approval_is_reported_once_with_its_id()
                 if e[1] == ev.PaymentScheduled.type}
     assert all(f.event_id == event_of[f.data["payment_id"]] for f in found)
     assert of_kind(fold, "divergence") == of_kind(fold, "decision_differs") == []
+
+
+def raised_twice(log: Log, name: str) -> tuple[CaseHistory, int]:
+    """March paid; then two rises from March a minute apart (approval recalculating twice)."""
+    case = dibao_approved(log, name)
+    m = case.monthly_fen
+    case.settle(cst(20), case.pay(cst(14), "2025-03", m))
+    case.benefit(cst(1, 10, month=4), "amount_changed", "2025-03", m + 10_000)
+    case.benefit(cst(1, 10, 1, month=4), "amount_changed", "2025-03", m + 25_000)
+    return case, m
+
+
+def test_back_pay_behind_a_second_change_is_judged_by_the_total_payment_reckoned() -> None:
+    """Payment heard the first rise, not yet the second, when it topped March up: its back pay
+    brings March to the first rise's amount while the decisions already say the second's, and
+    April goes out by the first rise's amount too. The second back pay then tops March up
+    again. None of it is a finding; what each check still finds is in the next test."""
+    log = Log()
+    case, m = raised_twice(log, "race")
+    good = [case.pay(cst(1, 10, 2, month=4), "2025-03", 10_000, kind="back_pay",
+                     tops_up_to=m + 10_000),
+            case.pay(cst(1, 10, 2, month=4), "2025-04", m + 10_000),
+            case.pay(cst(1, 10, 5, month=4), "2025-03", 15_000, kind="back_pay",
+                     tops_up_to=m + 25_000)]
+    fold = log.replay()
+    assert of_kind(fold, "payment_without_approval") == [], good
+    assert fold.cases[case.case_id].monthly_for("2025-03") == m + 25_000
+
+
+def test_back_pay_paid_again_or_to_a_total_never_set_and_a_stale_month_are_found() -> None:
+    log = Log()
+    again, m = raised_twice(log, "again")
+    again.pay(cst(1, 10, 5, month=4), "2025-03", 25_000, kind="back_pay", tops_up_to=m + 25_000)
+    bad = {again.pay(cst(2, month=4), "2025-03", 25_000, kind="back_pay",  # the same top-up
+                     tops_up_to=m + 25_000)}
+    invented, m = raised_twice(log, "invented")
+    bad.add(invented.pay(cst(1, 10, 5, month=4), "2025-03", 30_000, kind="back_pay",
+                         tops_up_to=m + 30_000))  # a total the decisions never set
+    short, m = raised_twice(log, "arithmetic")
+    bad.add(short.pay(cst(1, 10, 5, month=4), "2025-03", 20_000, kind="back_pay",
+                      tops_up_to=m + 25_000))  # does not bring March to its total
+    stale, m = raised_twice(log, "stale")
+    bad.add(stale.pay(cst(10, month=4), "2025-05", m + 10_000))  # replaced nine days before
+    fold = log.replay()
+    found = {f.data["payment_id"] for f in of_kind(fold, "payment_without_approval")}
+    assert found == bad
 
 
 # -- 5. approvals without a report --------------------------------------------------------------

@@ -3,8 +3,9 @@ entitlement and payments, and the timeline lines it leaves."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.approval.rules import CaseFacts, ReportFindings
@@ -14,6 +15,13 @@ from services.approval.rules import CaseFacts, ReportFindings
 # event, and a dataclass's ``__init__`` cost twice as much as a named tuple's, which cost
 # seven times a tuple's.
 Entry = tuple[str, int, str, str, str | None]
+Schedule = tuple[tuple[str, int], ...]  # (from month, monthly fen), in order
+
+# How long after a decision or change replaced a month's amount a payment may still pay by the
+# old one: payment hears the change through the bus, a moment after approval makes it, and may
+# pay the month meanwhile (then tops it up with back pay, for a rise). A day covers a consumer
+# held back by an outage; a payment older in its reckoning than that is a finding.
+CHANGE_REACHES_PAYMENT = timedelta(days=1)
 
 
 @dataclass
@@ -37,6 +45,8 @@ class CaseState:
     divergences: int = 0
     decision: dict[str, Any] | None = None
     schedule: list[tuple[str, int]] = field(default_factory=list)  # (from month, monthly fen)
+    # The schedules before it, each with the moment the next replaced it (``entitled_lately``).
+    replaced: list[tuple[datetime, Schedule]] = field(default_factory=list)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     paid_fen: int = 0
     events: int = 0
@@ -50,11 +60,21 @@ class CaseState:
 
     def monthly_for(self, month: str) -> int:
         """The monthly amount the decisions entitle the case to in a month."""
-        amount = 0
-        for start, fen in self.schedule:
-            if start <= month:
-                amount = fen
-        return amount
+        return _monthly(self.schedule, month)
+
+    def reschedule(self, schedule: list[tuple[str, int]], at: datetime) -> None:
+        """A decision or change sets the schedule from ``at`` on."""
+        if self.schedule:
+            self.replaced.append((at, tuple(self.schedule)))
+        self.schedule = schedule
+
+    def entitled_lately(self, month: str, fen: int, at: datetime) -> bool:
+        """Whether the decisions entitle ``month`` to ``fen`` at ``at``, or did until a change
+        made less than ``CHANGE_REACHES_PAYMENT`` before it (one payment had not heard yet)."""
+        if self.monthly_for(month) == fen:
+            return True
+        return any(replaced_at >= at - CHANGE_REACHES_PAYMENT and _monthly(before, month) == fen
+                   for replaced_at, before in self.replaced)
 
     def view(self) -> dict[str, Any]:
         """The case as an auditor reads it (and as the fresh store keeps it)."""
@@ -69,6 +89,14 @@ class CaseState:
             "one_off_amount_fen": d.get("one_off_amount_fen", 0),
             "assessments": self.assessments, "divergences": self.divergences,
             "payments": len(self.payments), "paid_fen": self.paid_fen, "events": self.events}
+
+
+def _monthly(schedule: Iterable[tuple[str, int]], month: str) -> int:
+    amount = 0
+    for start, fen in schedule:
+        if start <= month:
+            amount = fen
+    return amount
 
 
 def _iso(moment: datetime | None) -> str | None:

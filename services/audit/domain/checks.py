@@ -70,17 +70,24 @@ def payment_problem(case: CaseState, e: dict[str, Any], at: datetime) -> str | N
             return "a re-issue for another amount than the failed payment"
         return None
     if e["kind"] == "back_pay":
-        # The difference for a month paid already: with what the month had, exactly what the
-        # decisions and changes now entitle it to — never more (paid twice), never for a month
-        # they did not raise.
-        due, already = case.monthly_for(e["period"]), paid_for_month(case, e)
-        return None if already + e["amount_fen"] == due and already > 0 else (
-            f"back pay of {e['amount_fen']} fen for {e['period']}: {already} fen were paid "
-            f"for it, and the decisions entitle {due}")
+        # The difference for a month paid already: with what the month had, exactly the total
+        # payment reckoned it due (``tops_up_to_fen``) — never more (paid twice) — and a total
+        # the decisions entitle the month to, or did a moment before (payment had not heard a
+        # later change yet: it tops the month up again when it does). Back pay scheduled before
+        # it carried its total is judged by what the decisions entitle now.
+        already = paid_for_month(case, e)
+        total = e.get("tops_up_to_fen") or case.monthly_for(e["period"])
+        if already > 0 and already + e["amount_fen"] == total and case.entitled_lately(
+                e["period"], total, at):
+            return None
+        return (f"back pay of {e['amount_fen']} fen for {e['period']}: {already} fen were paid "
+                f"for it, and the decisions entitle {case.monthly_for(e['period'])}")
     if e["kind"] == "monthly":
-        due = case.monthly_for(e["period"])
-        return None if due == e["amount_fen"] else \
-            f"{e['amount_fen']} fen for {e['period']}, the decisions entitle {due}"
+        # A month paid by the amount in force, or by one a change replaced a moment before
+        # (payment had not heard it yet; a rise is then back-paid).
+        return None if case.entitled_lately(e["period"], e["amount_fen"], at) else \
+            f"{e['amount_fen']} fen for {e['period']}, the decisions entitle " \
+            f"{case.monthly_for(e['period'])}"
     if e["kind"] == "one_off" and e["amount_fen"] != d["one_off_amount_fen"]:
         return f"{e['amount_fen']} fen once, the decision granted {d['one_off_amount_fen']}"
     return None

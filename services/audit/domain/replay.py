@@ -244,7 +244,8 @@ class Replay:
         approved = e["outcome"] == "approved"
         self.households.granting(case.case_id, e)
         if approved and e["monthly_amount_fen"] and e.get("start_month"):
-            case.schedule.append((e["start_month"], e["monthly_amount_fen"]))
+            case.reschedule([*case.schedule, (e["start_month"], e["monthly_amount_fen"])],
+                            decided_at)
         summary = (f"decided {e['outcome']} by {e['decided_by']}: {e['monthly_amount_fen']} "
                    f"fen/month, {e['one_off_amount_fen']} fen once")
         if reporting and approved:
@@ -258,9 +259,10 @@ class Replay:
         e = parse(value)
         month, fen = e["effective_month"], e["monthly_amount_fen"]
         # From its month on, a change replaces what earlier decisions set (payment's rule).
-        case.schedule = [(m, a) for m, a in case.schedule if m < month] + [(month, fen)]
+        schedule = [(m, a) for m, a in case.schedule if m < month] + [(month, fen)]
         if e["change"] == "gradual_exit" and e.get("end_month"):
-            case.schedule.append((add_months(e["end_month"], 1), 0))
+            schedule.append((add_months(e["end_month"], 1), 0))
+        case.reschedule(schedule, _time(e["changed_at"]))
         return f"benefit {e['change']} from {month}: {fen} fen/month ({e['reason']})"
 
     def payment_scheduled(self, case: CaseState, at: int, event_id: str | None,

@@ -114,7 +114,7 @@ def scheduled_event(new: NewPayment, at: datetime) -> PaymentScheduled:
         case_id=p.case_id, payment_id=new.payment_id, programme=p.programme,  # type: ignore[arg-type]
         period=p.period, kind=p.kind, amount_fen=p.amount_fen,
         beneficiary_ref=p.beneficiary_ref, region_code=p.region_code, scheduled_at=at,
-        run_id=new.run_id, reissue_of=new.reissue_of)
+        run_id=new.run_id, reissue_of=new.reissue_of, tops_up_to_fen=p.tops_up_to_fen)
 
 
 def on_benefit_changed(event: BenefitChanged, envelope: Envelope, uow: UnitOfWork) -> None:
