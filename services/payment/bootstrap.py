@@ -35,11 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=HANDLERS,  # type: ignore[arg-type]
     )
     runner = Runner(runtime.uow, runtime.engine)
+    # A cycle a crash stopped half-way completes at the start; a stop pauses runs between chunks.
+    runtime.jobs.append(("runs", runner.run))
 
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(runtime):
-            runner.resume_unfinished()  # a cycle a crash stopped half-way completes
             yield
 
     app = FastAPI(title="OneDoor payment (资金发放)", version=VERSION,

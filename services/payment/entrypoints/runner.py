@@ -12,10 +12,17 @@ afresh — finished: nothing left to do; still generating (its holder died, its 
 and PostgreSQL let the lock go): it goes on from the cursor.
 
 On SQLite the service runs as one process, and one thread per run is enough.
+
+The runner is one of the service's supervised jobs (``run``, in ``runtime.jobs``): it resumes
+the unfinished runs when the service starts and, when the service stops, asks every run to stop
+after the chunk it is in and waits for it. Each chunk is one transaction, so a run stopped there
+goes on from its cursor at the next start (here or on another instance); a thread left writing
+when the process ends would only have its chunk rolled back — never paid twice, but redone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -44,6 +51,15 @@ class _LockLost(Exception):
     """The run's lock connection is gone: another runner may be generating the run now."""
 
 
+class _Stopping(Exception):
+    """The service is stopping: the run stops after the chunk it has committed."""
+
+
+# How long a stopping service waits for its runs to finish their chunks (a chunk of 5,000
+# payments takes about a second; the service's whole stop allows 15 s for its jobs).
+STOP_WAIT_S = 10.0
+
+
 def run_lock_key(run_id: str) -> int:
     return advisory_key(f"payment-run:{run_id}")
 
@@ -58,9 +74,25 @@ class Runner:
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
+        self._stopping = threading.Event()
+
+    async def run(self) -> None:
+        """The service's job: resume the unfinished runs, then wait; on the way out, stop
+        every run after its chunk and wait for them (``STOP_WAIT_S``)."""
+        self._stopping.clear()
+        await asyncio.to_thread(self.resume_unfinished)
+        try:
+            await asyncio.Event().wait()  # until the service stops and cancels this job
+        finally:
+            self._stopping.set()
+            await asyncio.shield(asyncio.to_thread(self.join, STOP_WAIT_S))
 
     def start(self, run_id: str) -> None:
         with self._lock:
+            if self._stopping.is_set():
+                # The run stays "generating", and the next start of the service resumes it.
+                log.info("run %s: not started, the service is stopping", run_id)
+                return
             if run_id in self._running and self._running[run_id].is_alive():
                 return
             thread = threading.Thread(target=self._generate, args=(run_id,), daemon=True,
@@ -76,8 +108,17 @@ class Runner:
             self.start(run_id)
 
     def join(self, timeout_s: float | None = None) -> None:
+        """Wait for the runs in this process, ``timeout_s`` in all."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for thread in list(self._running.values()):
-            thread.join(timeout_s)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        for run_id, thread in list(self._running.items()):
+            if thread.is_alive():
+                log.warning("run %s still generating its chunk; left to roll back", run_id)
+
+    def _between_chunks(self, _chunks_done: int = 0) -> None:
+        if self._stopping.is_set():
+            raise _Stopping
 
     def _generate(self, run_id: str) -> None:
         try:
@@ -85,9 +126,12 @@ class Runner:
             if engine.dialect.name == "postgresql":
                 done = self._generate_alone(engine, run_id)
             else:
-                done = runs.generate(self._uow, run_id)
+                done = runs.generate(self._uow, run_id, after_chunk=self._between_chunks)
             log.info("run %s generated: %s payments, %s fen", run_id, done["created_count"],
                      done["created_fen"])
+        except _Stopping:
+            log.info("run %s stopped after a chunk for the service's stop; it goes on from its "
+                     "cursor at the next start", run_id)
         except Exception:
             # The run stays "generating" and shows so; asking for it again (or a restart)
             # resumes it from its cursor.
@@ -110,13 +154,17 @@ class Runner:
             try:
                 # runs.generate reads the run afresh: finished by the runner waited for, it
                 # answers at once; left half-way, it goes on from the cursor.
-                return runs.generate(self._uow, run_id,
-                                     after_chunk=functools.partial(_check_held, lock, key))
+                return runs.generate(self._uow, run_id, after_chunk=functools.partial(
+                    self._held_and_going_on, lock, key))
             except _LockLost:
                 log.warning("run %s: lost its lock's connection; waiting for the lock again",
                             run_id)
             finally:
                 _release(lock, key)
+
+    def _held_and_going_on(self, lock: Connection, key: int, chunks_done: int = 0) -> None:
+        _check_held(lock, key, chunks_done)
+        self._between_chunks(chunks_done)
 
     def _wait_for_lock(self, engine: Engine, key: int, run_id: str) -> Connection:
         """A connection of its own holding the run's lock, once the holder (if any) lets go."""
@@ -134,6 +182,7 @@ class Runner:
                     log.info("run %s is being generated by another runner; this one waits to "
                              "take over", run_id)
                     said = True
+                self._between_chunks()  # a stopping service stops waiting
                 time.sleep(self._poll_s)
         except BaseException:
             # Not knowing whether the lock was granted, the session must not go back to the

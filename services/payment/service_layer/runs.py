@@ -106,7 +106,9 @@ def unfinished(conn: Connection) -> list[str]:
 def generate(uow_factory: Callable[[], UnitOfWork], run_id: str, *, chunk: int = CHUNK,
              after_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Generates a run to the end, chunk by chunk, and answers with the finished run.
-    ``after_chunk`` (tests) is called with the number of chunks committed so far."""
+    ``after_chunk`` is called with the number of chunks committed so far: the runner checks
+    there that it still holds the run and that the service is not stopping (and tests
+    interrupt a run there); what it raises stops the run at its cursor."""
     with progress.logged(f"payment run {run_id}", log, unit=f"chunks of {chunk:,} entitlements"
                          ) as shown:
         return _generate(uow_factory, run_id, chunk, after_chunk, shown)
