@@ -21,9 +21,10 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table
+from sqlalchemy.exc import IntegrityError
 
 from shared import metrics, tracing
 from shared.bulk import insert_rows
@@ -142,3 +143,18 @@ class UnitOfWork:
         self._pending = []
         self._events = []
         self._after_commit = []
+
+
+T = TypeVar("T")
+
+
+def once_more_on_conflict(attempt: Callable[[], T]) -> T:
+    """Runs ``attempt`` — work that opens and commits a unit of work of its own — and, when the
+    database refuses it for a unique key, once more. Two requests with one Idempotency-Key at
+    once (PostgreSQL lets both pass the look-up): the loser's insert fails, and its second
+    attempt finds the winner's answer. Or a once-only index refused a duplicate, which the
+    second attempt reports as the state now is. A second refusal is raised."""
+    try:
+        return attempt()
+    except IntegrityError:
+        return attempt()

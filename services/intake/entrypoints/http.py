@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.adapters.tables import cases
@@ -29,6 +28,7 @@ from shared.http import CheckedRoute
 from shared.pseudonym import person_ref
 from shared.service import Runtime, ServiceRuntime
 from shared.sql import within
+from shared.uow import once_more_on_conflict
 
 router = APIRouter(route_class=CheckedRoute, tags=["applications"])
 Clerk = Annotated[Principal, Depends(require("case.submit"))]
@@ -82,19 +82,15 @@ def submit_application(
 def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str | None,
             request_hash: str, who: Principal) -> str:
     key = rt.settings.pseudonym_key.get_secret_value().encode()
-    for attempt in (1, 2):
-        try:
-            with rt.uow() as uow:
-                case_id, _created = handlers.submit_application(
-                    application, uow, pseudonym_key=key, idempotency_key=idempotency_key,
-                    request_hash=request_hash, by=who)
-            return case_id
-        except IntegrityError:
-            # On PostgreSQL two requests with one Idempotency-Key can both pass the lookup; the
-            # loser's insert fails, and its second attempt finds the winner's case.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def attempt() -> str:
+        with rt.uow() as uow:
+            case_id, _created = handlers.submit_application(
+                application, uow, pseudonym_key=key, idempotency_key=idempotency_key,
+                request_hash=request_hash, by=who)
+        return case_id
+
+    return once_more_on_conflict(attempt)
 
 
 @router.get("/applications/{case_id}", response_model=CaseOut,

@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, status
-from sqlalchemy.exc import IntegrityError
 
 from services.payment.adapters.repository import PaymentRepository
 from shared.auth.principals import Principal
 from shared.service import ServiceRuntime
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, once_more_on_conflict
 
 Action = Callable[[UnitOfWork], tuple[int, Any]]
 
@@ -37,28 +36,22 @@ def once(rt: ServiceRuntime, who: Principal, scope: str, key: str | None, reques
     as it goes: ``remembered(uow, answer)`` makes them (raising to refuse) where the caller
     could not make them before knowing the answer — a bank's result file names its region only
     in its content."""
-    for attempt in (1, 2):
-        try:
-            with rt.uow() as uow:
-                repo = PaymentRepository(uow.conn)
-                known = _known(repo, who.key_scope, scope, key, request_hash) if key else None
-                if known is not None:
-                    if remembered is not None:
-                        remembered(uow, known[1])
-                    return known
-                code, body = action(uow)
-                if key:
-                    repo.remember(who.key_scope, scope, key, request_hash, code, body,
-                                  datetime.now(UTC))
-                uow.commit()
-                return code, body
-        except IntegrityError:
-            # Two requests with one key at once (PostgreSQL): the loser's insert fails and its
-            # second attempt finds the winner's answer. Or a once-only index refused a
-            # duplicate, which the second attempt reports as the state now is.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    def attempt() -> tuple[int, Any]:
+        with rt.uow() as uow:
+            repo = PaymentRepository(uow.conn)
+            known = _known(repo, who.key_scope, scope, key, request_hash) if key else None
+            if known is not None:
+                if remembered is not None:
+                    remembered(uow, known[1])
+                return known
+            code, body = action(uow)
+            if key:
+                repo.remember(who.key_scope, scope, key, request_hash, code, body,
+                              datetime.now(UTC))
+            uow.commit()
+            return code, body
+
+    return once_more_on_conflict(attempt)
 
 
 def _known(repo: PaymentRepository, caller: str, scope: str, key: str,
