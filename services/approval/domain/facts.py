@@ -51,12 +51,6 @@ class Member:
     registered_elsewhere: bool = False
 
     @property
-    def in_prison(self) -> bool:
-        """Serving a prison sentence, on the court's record: not a member of the household for
-        the means test (民发〔2021〕57号 art. 8: 在监狱内服刑 … 不计入共同生活的家庭成员)."""
-        return self.in_prison_since is not None
-
-    @property
     def grade(self) -> int | None:
         """The disability grade the rules use: the federation's record decides over the form;
         the form's stands where the federation has no record."""

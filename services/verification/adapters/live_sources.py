@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -72,7 +72,6 @@ class LiveSource:
     retries: int = 2  # after the first try
     backoff_s: float = 0.2  # doubled after each retry
     sleep: Callable[[float], None] = time.sleep
-    calls: int = field(default=0)  # requests sent, for health and tests
 
     def fetch(self, person_refs: Sequence[str]) -> list[PartnerRecord]:
         """The source's records about these persons; SourceUnavailable when it cannot say."""
@@ -84,7 +83,6 @@ class LiveSource:
                 self.sleep(delay)
                 delay *= 2
             try:
-                self.calls += 1
                 response = self.client.post(f"{self.url}/records:query", timeout=self.timeout_s,
                                             json={"person_refs": list(person_refs)})
                 if response.status_code >= 500 or response.status_code == 429:

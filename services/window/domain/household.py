@@ -20,10 +20,8 @@ from services.intake.vocabulary import INCOME_KINDS, PROGRAMMES, RELATIONS
 from services.window.domain import guardianship
 from shared.inputs import text_problem
 from shared.resident_id import (
-    ADULT_AGE,
     InvalidResidentId,
     ResidentId,
-    age_on,
     parse_resident_id,
 )
 
@@ -169,10 +167,6 @@ def check_resident_id(raw: str, today: date) -> ResidentId | FieldProblem:
     except InvalidResidentId as exc:
         zh, en = explain(str(exc))
         return FieldProblem("resident_id", zh, en)
-
-
-def is_adult(found: ResidentId, today: date) -> bool:
-    return age_on(found.birth_date, today) >= ADULT_AGE
 
 
 # --- intake's answers, placed next to their fields ---------------------------------------------

@@ -105,10 +105,6 @@ def refuse_unless_ok(answer: Answer) -> None:
         raise PageError(502, "error_title", "error_text")
 
 
-FORBIDDEN = (403, "forbidden_title", "forbidden_text")
-NOT_FOUND = (404, "not_found_title", "not_found_text")
-
-
 def lang_of(request: Request) -> str:
     lang = request.cookies.get(LANG_COOKIE, "zh")
     return lang if lang in LANGS else "zh"
