@@ -3,7 +3,8 @@
 The broker is the embedded Tansu (``broker_port``), an Apache Kafka cluster of ``kafka_nodes``
 nodes the supervisor starts itself (deploy/kafka_cluster.py), or neither, when
 ``settings.kafka_bootstrap`` points at a cluster run by someone else. Each service is its own
-uvicorn process, as in production; the supervisor restarts a child that dies (and a broker: the
+uvicorn process, as in production, given its own settings and secrets and no other service's
+(shared/service_settings.py); the supervisor restarts a child that dies (and a broker: the
 embedded one's restart the outbox relays recover from), and stops everything cleanly on Ctrl-C.
 """
 
@@ -21,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from deploy.kafka_cluster import KafkaCluster
 from shared import logs
 from shared.bus.broker import EmbeddedBroker, end_processes, free_port
 from shared.migrations import upgrade
+from shared.service_settings import settings_of
 from shared.settings import SERVICES, Settings
 
 log = logging.getLogger("onedoor.supervisor")
@@ -129,34 +132,43 @@ class System:
                 self.children[child.name] = child
                 self._spawn(child)
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({
-            "ONEDOOR_KAFKA_BOOTSTRAP": self.bootstrap,
-            "ONEDOOR_BROKER": self.broker_kind,
-            "ONEDOOR_DATA_DIR": str(self.settings.data_dir.resolve()),
-            "ONEDOOR_ENV": self.settings.env,
-        })
-        for name in SERVICES:
-            env[f"ONEDOOR_{name.upper()}_DATABASE_URL"] = self.settings.database_url(name)
+    def environment(self, service: str) -> dict[str, str]:
+        """What a service's processes start with: the supervisor's environment without its
+        ``ONEDOOR_*`` variables (PATH, OTEL_*…; not ONEDOOR_SECRETS_DIR, whose folder holds
+        every service's secrets), and that service's own settings alone
+        (shared/service_settings.py): no child holds another's secrets or database URL."""
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith("ONEDOOR_")}
+        own = settings_of(service)
+        decided: dict[str, object] = {
+            "env": self.settings.env, "service": service, "data_dir": self.settings.data_dir,
+            "kafka_bootstrap": self.bootstrap, "broker": self.broker_kind,
+            f"{service}_database_url": self.settings.database_url(service),
             # Where each service was started: the window spreads its calls over them.
-            env[f"ONEDOOR_{name.upper()}_URL"] = ",".join(self.urls(name))
-        if self.settings.policy_paths:
-            env["ONEDOOR_POLICY_PATHS"] = json.dumps(
-                [str(p.resolve()) for p in self.settings.policy_paths])
-        # Everything else the supervisor was given that differs from the defaults reaches the
-        # children too (tuning, intervals, keys): a setting given to System is never dropped.
-        defaults = Settings()
-        for field_name in type(self.settings).model_fields:
-            value = getattr(self.settings, field_name)
-            name = f"ONEDOOR_{field_name.upper()}"
-            if name in env or value == getattr(defaults, field_name) or value is None:
+            **{f"{name}_url": ",".join(self.urls(name)) for name in SERVICES},
+            "auth_public_keys": self._public_keys(signs="auth_signing_key" in own),
+        }
+        for name in sorted(own):
+            value = decided[name] if name in decided else getattr(self.settings, name)
+            # Everything else given to System that differs from the defaults (tuning,
+            # intervals, keys): a setting given is never dropped for the service that reads it.
+            if value is None or (name not in decided and value == _default(name)):
                 continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            env[name] = value if isinstance(value, str) else json.dumps(value, default=str)
+            env[f"ONEDOOR_{name.upper()}"] = _variable(value)
         env.update(self.extra_env)
         return env
+
+    def _public_keys(self, *, signs: bool) -> str | None:
+        """The public keys a service checks tokens against: those given, and for all but the
+        window, which holds the signing key, that key's public half."""
+        keys = [self.settings.auth_public_keys or ""]
+        if not signs and self.settings.auth_signing_key is not None:
+            private = serialization.load_pem_private_key(
+                self.settings.auth_signing_key.get_secret_value().encode(), password=None)
+            keys.append(private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+            ).decode())
+        return "\n".join(key.strip() for key in keys if key) or None
 
     @property
     def bootstrap(self) -> str:
@@ -179,7 +191,7 @@ class System:
              # uvicorn's own lines too go through the service's JSON lines (shared/logs.py),
              # and its access log is off: each service logs its requests by route, not by URL.
              "--log-level", "info", "--no-access-log"],
-            cwd=ROOT, env=self._env(), stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=self.environment(child.service), stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float = 60.0, names: Iterable[str] | None = None) -> None:
         """Until every instance (or those ``names``) answers /health/ready with 200: its
@@ -282,3 +294,21 @@ class System:
             log.removeHandler(self.log_file)
             self.log_file.close()
             self.log_file = None
+
+
+def _default(name: str) -> object:
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+def _variable(value: object) -> str:
+    """A setting's value as its environment variable holds it; paths absolute, since the
+    children run in the repository's root, not where the supervisor was started."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value.resolve())
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, Path) for v in value):
+        return json.dumps([str(v.resolve()) for v in value])
+    return json.dumps(value, default=str)

@@ -1,19 +1,23 @@
 """Settings for every OneDoor process, read from ``ONEDOOR_*`` environment variables.
 
 Nothing here is built at import time: each process calls :func:`load_settings` once, in its
-bootstrap, and passes the result down.
+bootstrap, and passes the result down. Which of them each service reads, and so is given, is
+declared in shared/service_settings.py.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("intake", "verification", "approval", "payment", "audit", "window")
+from shared.service_settings import settings_of
+
+ServiceName = Literal["intake", "verification", "approval", "payment", "audit", "window"]
+SERVICES: tuple[str, ...] = get_args(ServiceName)
 
 # Development-only secret: refused outside development and test (see the validator below), so a
 # deployment that forgets to set its own key fails at start-up instead of publishing guessable
@@ -22,6 +26,8 @@ _DEV_PSEUDONYM_KEY = "onedoor-development-pseudonym-key-do-not-use-in-production
 # Development-only secret for the bank-account vault, refused in production for the same reason:
 # a guessable key would make the encryption at rest decorative.
 _DEV_PAYMENT_ACCOUNT_KEY = "onedoor-development-payment-account-key-do-not-use-in-production"
+_DEV_SECRETS = {"pseudonym_key": _DEV_PSEUDONYM_KEY,
+                "payment_account_key": _DEV_PAYMENT_ACCOUNT_KEY}
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 BrokerKind = Literal["embedded", "kafka"]
 
@@ -32,6 +38,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEDOOR_", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
+    # Which service this process is (the supervisor, compose and Kubernetes say): production
+    # then asks it for its own secrets only (shared/service_settings.py). Unset (a tool such
+    # as `onedoor migrate`, or a service started by hand), it is asked for both the pseudonym
+    # and the account key below.
+    service: ServiceName | None = None
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     # Which broker ``kafka_bootstrap`` is: the "embedded" Tansu (memory only: forgets its log on
     # restart, refuses the idempotent producer) or Apache "kafka" (idempotent producer on, the
@@ -132,10 +143,10 @@ class Settings(BaseSettings):
     def _refuse_development_secrets_in_production(self) -> Settings:
         if self.env != "production":
             return self
-        unset = [variable for variable, secret, dev_default in (
-            ("ONEDOOR_PSEUDONYM_KEY", self.pseudonym_key, _DEV_PSEUDONYM_KEY),
-            ("ONEDOOR_PAYMENT_ACCOUNT_KEY", self.payment_account_key, _DEV_PAYMENT_ACCOUNT_KEY),
-        ) if secret.get_secret_value() == dev_default]
+        # A service is not asked for a key it never reads: intake holds no account key.
+        wanted = settings_of(self.service) if self.service else _DEV_SECRETS.keys()
+        unset = [f"ONEDOOR_{name.upper()}" for name, dev_default in _DEV_SECRETS.items()
+                 if name in wanted and getattr(self, name).get_secret_value() == dev_default]
         if unset:
             raise ValueError(
                 f"{' and '.join(unset)} must be set to a secret of your own in production")

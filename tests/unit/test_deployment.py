@@ -6,8 +6,9 @@ running them: no Docker engine or Kubernetes cluster is at hand. What is checked
   the Kubernetes API that the ``kubernetes-validate`` package ships, and ``kubectl kustomize``
   renders the directory;
 - every setting a service reads (``settings.<field>`` in its code and in shared/) is set for it
-  in both descriptions, or is one whose default holds in production; and with exactly what they
-  give it, each service's settings load in production (so no secret is missing);
+  in both descriptions, or is one whose default holds in production; each service is given its
+  own secrets (shared/service_settings.py), as files, and no other service's; and with exactly
+  what they give it, each service's settings load in production (so no secret is missing);
 - the Kafka nodes in compose have the settings of deploy/kafka_cluster.py;
 - watching it: every instance of every service is scraped at /metrics in both (compose's
   Prometheus finds each replica by DNS; Kubernetes' pods carry the scrape annotations that the
@@ -32,6 +33,7 @@ import yaml
 
 from deploy.kafka_cluster import KafkaCluster
 from shared import tracing
+from shared.service_settings import SECRETS, secrets_of
 from shared.settings import SERVICES, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,8 +60,11 @@ DEFAULT_HOLDS = {
     "window_oidc_client_secret", "window_oidc_username_claim", "window_public_url",
 }
 MUST_SET_TOO = {"window": {"auth_signing_key"}}
-# The production validator reads these in every process (shared/settings.py).
-READ_BY_ALL = {"env", "pseudonym_key", "payment_account_key"}
+# Read by production's start-up check in every process (shared/settings.py): which service it
+# is decides which secrets it is asked for.
+READ_BY_ALL = {"env", "service"}
+# A secret a service may be given but need not be: the window's, when staff sign in elsewhere.
+OPTIONAL_SECRETS = {"window_oidc_client_secret"}
 
 
 def settings_read(service: str) -> set[str]:
@@ -96,23 +101,27 @@ def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-def given(environment: dict[str, str], secret_files: list[str]) -> dict[str, str]:
-    """Setting name → where it comes from: the ONEDOOR_* variables and the files in the
+SECRET_FILE = None  # given() says so for a setting that comes from a file
+
+
+def given(environment: dict[str, str], secret_files: list[str]) -> dict[str, str | None]:
+    """Setting name → its value in the ONEDOOR_* variables, or SECRET_FILE for the files in the
     secrets directory, each named like its setting."""
-    found = {name.removeprefix("ONEDOOR_").lower(): "environment" for name in environment
-             if name.startswith("ONEDOOR_")}
-    found |= {name.removeprefix("onedoor_"): "secret file" for name in secret_files}
+    found: dict[str, str | None] = {name.removeprefix("ONEDOOR_").lower(): str(value)
+                                    for name, value in environment.items()
+                                    if name.startswith("ONEDOOR_")}
+    found |= {name.removeprefix("onedoor_"): SECRET_FILE for name in secret_files}
     return found
 
 
-def compose_services() -> dict[str, dict[str, str]]:
+def compose_services() -> dict[str, dict[str, str | None]]:
     services = compose()["services"]
     return {name: given(services[name]["environment"],
                         [s["target"] for s in services[name]["secrets"]])
             for name in SERVICES}
 
 
-def k8s_services() -> dict[str, dict[str, str]]:
+def k8s_services() -> dict[str, dict[str, str | None]]:
     docs = manifests()
     config = named(docs, "ConfigMap", "onedoor-settings")
     out = {}
@@ -123,12 +132,13 @@ def k8s_services() -> dict[str, dict[str, str]]:
         files = [item["path"] for volume in pod["volumes"] if "projected" in volume
                  for source in volume["projected"]["sources"]
                  for item in source["secret"]["items"]]
-        out[container["args"][1]] = given(config["data"], files)
+        own = {e["name"]: e["value"] for e in container.get("env", [])}
+        out[container["args"][1]] = given(config["data"] | own, files)
     return out
 
 
 @pytest.fixture(params=["compose", "kubernetes"])
-def deployment(request: pytest.FixtureRequest) -> dict[str, dict[str, str]]:
+def deployment(request: pytest.FixtureRequest) -> dict[str, dict[str, str | None]]:
     return compose_services() if request.param == "compose" else k8s_services()
 
 
@@ -142,6 +152,15 @@ def test_every_setting_a_service_reads_is_set_or_defaulted(deployment):
         assert not unknown, f"{service} is given settings that do not exist: {unknown}"
 
 
+def test_each_service_is_given_its_own_secrets_as_files_and_no_others(deployment):
+    for service, settings in deployment.items():
+        assert settings["service"] == service  # production asks it for these alone
+        secrets = {name: value for name, value in settings.items() if name in SECRETS}
+        assert set(secrets) == secrets_of(service) - OPTIONAL_SECRETS, service
+        assert all(value is SECRET_FILE for value in secrets.values()), \
+            f"{service} is given a secret in its environment, where every process sees it"
+
+
 def test_with_what_it_is_given_each_service_starts_in_production(deployment, tmp_path,
                                                                  monkeypatch):
     for name in [n for n in os.environ if n.startswith("ONEDOOR_")]:
@@ -149,14 +168,20 @@ def test_with_what_it_is_given_each_service_starts_in_production(deployment, tmp
     for service, settings in deployment.items():
         secrets = tmp_path / service
         secrets.mkdir()
-        for name, where in settings.items():
-            if where == "secret file":
+        for name, value in settings.items():
+            if value is SECRET_FILE:
                 (secrets / f"onedoor_{name}").write_text(f"a {name} of the deployer's own")
+            else:
+                monkeypatch.setenv(f"ONEDOOR_{name.upper()}", value)
         monkeypatch.setenv("ONEDOOR_SECRETS_DIR", str(secrets))
-        monkeypatch.setenv("ONEDOOR_ENV", "production")
         loaded = load_settings()
-        assert loaded.pseudonym_key.get_secret_value() == "a pseudonym_key of the deployer's own"
+        assert loaded.env == "production" and loaded.service == service
         assert loaded.database_url(service) == f"a {service}_database_url of the deployer's own"
+        for key in ("pseudonym_key", "payment_account_key"):
+            if key in secrets_of(service):
+                assert getattr(loaded, key).get_secret_value() == f"a {key} of the deployer's own"
+        for name in settings:
+            monkeypatch.delenv(f"ONEDOOR_{name.upper()}", raising=False)
 
 
 def test_docker_compose_accepts_the_compose_file(tmp_path):
