@@ -14,10 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # The dependencies first, in a layer of their own that a change of code does not rebuild.
-COPY pyproject.toml ./
-RUN mkdir -p shared services deploy bench \
-    && pip install . \
-    && pip uninstall -y onedoor
+COPY pyproject.toml requirements.lock ./
+RUN pip install -r requirements.lock
 COPY shared shared
 COPY services services
 COPY deploy deploy

@@ -4,18 +4,26 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install browser compose promtool up demo test test-unit lint bench clean
+.PHONY: install lock browser compose promtool up demo test test-unit lint bench clean
 
-$(STAMP): pyproject.toml
+# Every package at the version in requirements-dev.lock (what was tested), then OneDoor itself.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OneDoor needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 install: $(STAMP)
+
+# The lock files again, from pyproject.toml's ranges as pip resolves them today
+# (deploy/lockfile.py); then `make test`, and commit them with what they were tested with.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m deploy.lockfile
 
 # The browser tests drive Debian's chromium (Playwright's own download does not work here);
 # fonts-noto-cjk so that Chinese renders in screenshots. Needs root and apt; CI calls it.
