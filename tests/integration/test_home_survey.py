@@ -14,8 +14,12 @@ from __future__ import annotations
 import io
 import json
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from deploy.tokens import DevTokens
+from services.approval.adapters.surveys import SurveyRepository
 from services.approval.adapters.tables import bus, home_surveys, survey_photos
 from services.approval.bootstrap import DEFAULT_POLICY
 from services.approval.bootstrap import create_app as create_approval
@@ -283,3 +288,122 @@ def test_photos_past_the_limits_are_refused_413_and_415_and_leave_nothing(approv
     # The same survey with a real photo goes through: the refusals changed nothing.
     assert send(client, case_id, worker, survey(photo_kinds=["housing"]),
                 [("ok.png", PNG, "image/png")]).status_code == 201
+
+
+# --- sent again: the phone lost the answer, the worker sends the draft again ------------------
+SURVEY_ID = "0b6a4c1e-5f3d-4e2a-9c87-3d1f0e2b4a69"
+
+
+def _recorded(engine: Engine) -> list[ev.HomeSurveyRecorded]:
+    return [e for e, _ in _outbox(engine) if isinstance(e, ev.HomeSurveyRecorded)]
+
+
+def test_a_survey_sent_again_is_recorded_once_and_answered_as_the_first_time(approval):
+    client, engine, tokens, case_id = approval
+    worker = social_worker(tokens)
+    first = send(client, case_id, worker, survey(survey_id=SURVEY_ID))
+    assert first.status_code == 201, first.text
+    assert first.json() == {"case_id": case_id, "survey_id": SURVEY_ID, "photos": 2}
+    after_first = _rows(engine)
+    assert after_first[:2] == (1, 2)
+
+    again = send(client, case_id, worker, survey(survey_id=SURVEY_ID.upper()))  # same UUID
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert _rows(engine) == after_first  # no second survey, photo or event
+    [recorded] = _recorded(engine)
+    assert recorded.survey_id == SURVEY_ID
+    [kept] = client.get(f"/cases/{case_id}", headers=tokens.reviewer(TOWN)).json()[
+        "home_surveys"]
+    assert kept["survey_id"] == SURVEY_ID and "content_sha256" not in kept
+
+    # The town accepts meanwhile: the resend is still the survey recorded, not a refusal.
+    accepted = client.post(f"/cases/{case_id}/actions", headers=tokens.reviewer(TOWN),
+                           json={"action": "accept"})
+    assert accepted.status_code == 200, accepted.text
+    late = send(client, case_id, worker, survey(survey_id=SURVEY_ID))
+    assert late.status_code == 201 and late.json() == first.json()
+    # Another survey under the same id is refused, naming the field and nothing it holds.
+    rows = _rows(engine)
+    other = send(client, case_id, worker, survey(survey_id=SURVEY_ID, cars=1))
+    assert other.status_code == 409, other.text
+    assert other.json()["detail"].startswith("survey_id ")
+    assert NOTES not in other.text
+    assert _rows(engine) == rows
+
+
+@pytest.mark.parametrize("change", [
+    {"notes": NOTES + "。"},  # what was typed
+    {"items": ["tv"]},  # the checklist
+    {"photo_kinds": ["housing", "household_register"]},  # which photo shows what
+])
+def test_a_different_survey_under_a_recorded_id_is_refused(approval, change):
+    client, engine, tokens, case_id = approval
+    assert send(client, case_id, social_worker(tokens),
+                survey(survey_id=SURVEY_ID)).status_code == 201
+    before = _rows(engine)
+    refused = send(client, case_id, social_worker(tokens), survey(survey_id=SURVEY_ID, **change))
+    assert refused.status_code == 409, refused.text
+    assert "survey_id" in refused.json()["detail"]
+    # The same survey with other photos, and the same survey by someone else, are others too.
+    photos = send(client, case_id, social_worker(tokens), survey(survey_id=SURVEY_ID),
+                  [("a.jpg", JPEG, "image/jpeg"), ("b.jpg", JPEG, "image/jpeg")])
+    assert photos.status_code == 409, photos.text
+    someone = tokens.headers(Role.SOCIAL_WORKER, f"s-{TOWN}-2", TOWN)
+    assert send(client, case_id, someone, survey(survey_id=SURVEY_ID)).status_code == 409
+    assert _rows(engine) == before and len(_recorded(engine)) == 1
+
+
+def test_a_survey_id_is_not_a_uuid_is_refused_by_field(approval):
+    client, engine, tokens, case_id = approval
+    before = _rows(engine)
+    refused = send(client, case_id, social_worker(tokens),
+                   survey(survey_id="330282195803150024"))
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "survey", "survey_id"]
+    assert "330282195803150024" not in refused.text
+    assert _rows(engine) == before
+
+
+def test_two_sends_of_one_survey_at_once_record_it_once(approval):
+    """The phone's two sends arrive together (a retry while the first is still on its way):
+    each waits for the other at the case, and both are answered with the one survey."""
+    client, engine, tokens, case_id = approval
+    start = threading.Barrier(2)
+
+    def send_once(_: int) -> Any:
+        start.wait(timeout=10)
+        return send(client, case_id, social_worker(tokens), survey(survey_id=SURVEY_ID))
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(send_once, range(2)))
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert _rows(engine)[:2] == (1, 2) and len(_recorded(engine)) == 1
+
+
+def test_the_database_keeps_a_survey_id_once_whoever_sends_it(approval):
+    """A survey id recorded by another send that has not committed yet (on another case: no
+    lock is shared) is still found, or refused by the database; never recorded twice."""
+    client, engine, tokens, case_id = approval
+    other_case = application("330282-survey-b", region=DISTRICT, town_code=TOWN)
+    deliver(engine, other_case, policy=POLICY)
+    worker = social_worker(tokens)
+    with engine.connect() as conn, conn.begin() as held:
+        SurveyRepository(conn).add({
+            "survey_id": SURVEY_ID, "case_id": other_case.case_id,
+            "surveyed_on": clock.today().isoformat(), "surveyors": "s", "findings": "",
+            "recorded_by": f"social_worker:s-{TOWN}", "recorded_at": datetime.now(UTC),
+            "checklist": None, "content_sha256": "0" * 64}, [])
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(send, client, case_id, worker, survey(survey_id=SURVEY_ID))
+            time.sleep(1.5)  # the send reaches the database and waits for the held write
+            assert not pending.done()
+            held.commit()
+            answer = pending.result(timeout=30)
+    assert answer.status_code == 409, answer.text
+    assert "survey_id" in answer.json()["detail"]
+    with engine.connect() as conn:
+        kept = conn.execute(select(home_surveys.c.case_id)
+                            .where(home_surveys.c.survey_id == SURVEY_ID)).scalars().all()
+    assert kept == [other_case.case_id] and _recorded(engine) == []

@@ -48,6 +48,17 @@ class SurveyRepository:
         if photos:
             self.conn.execute(insert(survey_photos), photos)
 
+    def sent(self, survey_id: str) -> dict[str, Any] | None:
+        """The survey recorded under this id, as a resend is compared with it: its case, its
+        content's fingerprint and how many photos it kept; None when there is none."""
+        kept = (select(func.count()).where(survey_photos.c.survey_id == survey_id)
+                .scalar_subquery())
+        row = self.conn.execute(
+            select(home_surveys.c.case_id, home_surveys.c.content_sha256,
+                   kept.label("photos"))
+            .where(home_surveys.c.survey_id == survey_id)).mappings().first()
+        return None if row is None else dict(row)
+
     def photos_of(self, case_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(
             select(*_PHOTO_FIELDS).where(survey_photos.c.case_id == case_id)

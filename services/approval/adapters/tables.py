@@ -119,6 +119,9 @@ home_surveys = Table(
     # JSON of domain.survey.Checklist, for a survey taken on the phone page (issue 26); None
     # for one recorded with the acceptance (a date, surveyors and findings only).
     Column("checklist", Text, nullable=True),
+    # SHA-256 of a phone's survey as sent (checklist, surveyors, notes, photos, who sent it):
+    # a resend under its survey id is told apart from another survey (migration 0007).
+    Column("content_sha256", String(64), nullable=True),
 )
 
 survey_photos = Table(

@@ -5,6 +5,11 @@ A survey is sent as ``multipart/form-data``: a ``survey`` part (JSON: the checkl
 surveyors, the notes, each photo's kind) and up to ``MAX_PHOTOS`` ``photo`` parts. The body is
 read up to its limit and no further (413 past it); each photo's type is taken from its first
 bytes, whatever the sender calls it (415 for anything but JPEG, PNG, WebP).
+
+The ``survey_id`` in the survey part is the phone's (a UUID made when the draft started): the
+survey is recorded under it once. Sent again — the answer to the first send was lost — the same
+survey is answered as the first send was (201, the same survey); another survey under that id is
+a 409 naming ``survey_id``. Without one, approval names the survey and a resend is a new survey.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
@@ -47,6 +53,7 @@ from shared.db import reading
 from shared.http import CheckedRoute
 from shared.inputs import DuplicateMember, FreeText, TextLine, loads_unique, shown_field
 from shared.service import Runtime
+from shared.uow import once_more_on_conflict
 
 router = APIRouter(route_class=CheckedRoute, tags=["home survey"])
 Surveyor = Annotated[Principal, Depends(require("survey.record"))]
@@ -59,11 +66,15 @@ class SurveyIn(BaseModel):
     yes answers; ``photo_kinds`` the kind of each ``photo`` part, in order."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        "surveyed_on": "2026-12-07", "surveyors": "s-cixi-001, t-021",
+        "survey_id": "6f1c2a4e-8b3d-4c5e-9f70-1a2b3c4d5e6f", "surveyed_on": "2026-12-07",
+        "surveyors": "s-cixi-001, t-021",
         "outcome": "as_declared", "housing_tenure": "rented", "housing_state": "poor",
         "members_living": 1, "members_present": 1, "able_to_work": 0, "partly_able": 0,
         "unable_to_work": 1, "cars": 0, "motorcycles": 0, "items": ["tv", "fridge"],
         "notes": "独居，房屋漏雨", "photo_kinds": ["household_register"]}})
+    survey_id: UUID | None = Field(default=None, description=(
+        "Made by the phone when the draft started, sent again with every resend: the survey "
+        "is recorded once under it"))
     surveyed_on: date
     surveyors: TextLine = Field(min_length=1, max_length=200,
                                 description="Staff ids, two at least by national practice")
@@ -149,7 +160,8 @@ async def _read_survey(request: Request) -> surveys.Survey:
                  for kind, part in zip(survey.photo_kinds, photos, strict=True)]
     finally:
         await form.close()
-    return surveys.Survey(survey.checklist(), survey.surveyors, survey.notes, tuple(taken))
+    return surveys.Survey(survey.checklist(), survey.surveyors, survey.notes, tuple(taken),
+                          None if survey.survey_id is None else str(survey.survey_id))
 
 
 def _unprocessable(exc: Exception) -> HTTPException:
@@ -207,21 +219,28 @@ def case_to_survey(case_id: str, rt: Runtime, request: Request,
 
 @router.post("/cases/{case_id}/surveys", status_code=201, openapi_extra=_FORM,
              summary="Record a home survey with its checklist, notes and photos (入户调查)",
-             responses={409: {"description": "The case is past the town's review"},
+             responses={409: {"description": "The case is past the town's review, or the "
+                                             "survey_id names another survey"},
                         413: {"description": "The survey or a photo is too large, or too many"},
                         415: {"description": "Not multipart, or a photo not JPEG, PNG or WebP"}})
 async def record_survey(case_id: str, rt: Runtime, request: Request,
                         who: Surveyor) -> dict[str, Any]:
     """The signed-in surveyor records it (the token's person, never a name in the body). The
-    notes and photos stay here; the bus hears ``HomeSurveyRecorded``: codes and counts."""
+    notes and photos stay here; the bus hears ``HomeSurveyRecorded``: codes and counts. Sent
+    again under its ``survey_id``, it is answered as it was the first time, and kept once."""
     _case_in_reach(rt, case_id, who, request)
     survey = await _read_survey(request)
+    actor = Actor(str(who.role), who.subject)
     try:
-        return _run(rt, lambda uow: surveys.record(uow, case_id, survey,
-                                                   Actor(str(who.role), who.subject)))
+        # Two sends under one survey id that nothing else held apart (two cases at once): the
+        # loser's insert fails on the primary key, and its second attempt finds the winner.
+        return once_more_on_conflict(
+            lambda: _run(rt, lambda uow: surveys.record(uow, case_id, survey, actor)))
     except surveys.PhotoRefused as exc:
         raise _problem(exc.status, "too_large" if exc.status == 413 else "unsupported_image",
                        ["body", exc.field], exc.reason) from exc
+    except surveys.SurveyIdTaken as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
 
 @router.get("/cases/{case_id}/survey-photos/{photo_id}",

@@ -3,6 +3,11 @@ documents, in one unit of work with the event that says a survey exists.
 
 The workflow then sees the case as surveyed (``casework.load``: ``home_survey``), so the town's
 acceptance no longer asks for a survey on its form, and the case's allowed actions say so.
+
+A survey is recorded once. The phone names it — a survey id made when its draft started, the
+row's primary key — because a send can reach approval and its answer be lost on the way back,
+and the worker then sends the draft again: the same survey again is answered as the first send
+was and changes nothing; another survey under a recorded id is refused (``SurveyIdTaken``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ class PhotoRefused(ValueError):
         self.status, self.field, self.reason = status, field, reason
 
 
+class SurveyIdTaken(ValueError):
+    """The survey id names a survey already recorded with other content (or on another case, or
+    by someone else): 409, naming ``survey_id``, never what either survey holds."""
+
+
 @dataclass(frozen=True)
 class Photo:
     kind: str
@@ -55,6 +65,15 @@ class Survey:
     surveyors: str  # staff ids
     notes: str  # what the surveyors typed; may be empty
     photos: tuple[Photo, ...] = ()
+    survey_id: str | None = None  # the phone's, when it sends one: a resend carries it again
+
+    def fingerprint(self, actor: Actor) -> str:
+        """SHA-256 of the survey as sent and of who sent it, to tell a resend from another
+        survey under the same id. The photos count by their bytes, in order."""
+        content = [self.checklist.to_dict(), self.surveyors, self.notes, str(actor),
+                   [(p.kind, hashlib.sha256(p.data).hexdigest()) for p in self.photos]]
+        return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False)
+                              .encode()).hexdigest()
 
 
 def checked_photos(photos: list[Photo]) -> list[tuple[Photo, str]]:
@@ -80,31 +99,45 @@ def checked_photos(photos: list[Photo]) -> list[tuple[Photo, str]]:
 
 def record(uow: UnitOfWork, case_id: str, survey: Survey, actor: Actor,
            now: datetime | None = None) -> dict[str, Any]:
-    """Store the survey and its photos and publish ``HomeSurveyRecorded``; or refuse and
-    change nothing (ActionRefused: 409, or 422 with a field; PhotoRefused: 413/415)."""
+    """Store the survey and its photos and publish ``HomeSurveyRecorded``; or answer as the
+    first send did when this survey id was recorded with this content; or refuse and change
+    nothing (ActionRefused: 409, or 422 with a field; PhotoRefused: 413/415; SurveyIdTaken)."""
     now = now or datetime.now(UTC)
     if actor.role not in SURVEYOR_ROLES:
         raise ActionRefused(f"a {actor.role} does not record home surveys", code="role")
+    photos = checked_photos(list(survey.photos))
+    fingerprint = survey.fingerprint(actor)
+    # Held: a town's acceptance committing meanwhile would leave a survey behind its review,
+    # and a second send of this survey waits here until the first has committed, then finds it.
+    row = ApprovalRepository(uow.conn).case(case_id, for_update=True)
+    if row is None:
+        raise casework.UnknownCase(f"no case {case_id} at approval")
+    if survey.survey_id is not None:
+        # Before the checks that depend on the day and the stage: a resend the day after, or
+        # after the town accepted, is still the survey that was recorded.
+        sent = SurveyRepository(uow.conn).sent(survey.survey_id)
+        if sent is not None:
+            if (sent["case_id"], sent["content_sha256"]) != (case_id, fingerprint):
+                raise SurveyIdTaken("survey_id names a survey already recorded with other "
+                                    "content: start a new draft to record another survey")
+            return {"case_id": case_id, "survey_id": survey.survey_id,
+                    "photos": sent["photos"]}
     problems = survey.checklist.problems(clock.local_date(now))
     if problems:
         field, why = problems[0]
         raise ActionRefused(f"{field} {why}", field=field)
-    photos = checked_photos(list(survey.photos))
-    # Held: a town's acceptance committing meanwhile would leave a survey behind its review.
-    row = ApprovalRepository(uow.conn).case(case_id, for_update=True)
-    if row is None:
-        raise casework.UnknownCase(f"no case {case_id} at approval")
     if row["stage"] not in SURVEY_STAGES:
         raise ActionRefused(f"a case in stage {row['stage']} is not surveyed: surveys are "
                             "recorded until the town's review", code="stage")
-    survey_id = str(uuid.uuid4())
+    survey_id = survey.survey_id or str(uuid.uuid4())
     notes = casework.typed(survey.notes)
     SurveyRepository(uow.conn).add(
         {"survey_id": survey_id, "case_id": case_id,
          "surveyed_on": survey.checklist.surveyed_on.isoformat(),
          "surveyors": survey.surveyors, "findings": notes or "",
          "recorded_by": str(actor), "recorded_at": now,
-         "checklist": json.dumps(survey.checklist.to_dict(), sort_keys=True)},
+         "checklist": json.dumps(survey.checklist.to_dict(), sort_keys=True),
+         "content_sha256": fingerprint},
         [{"photo_id": str(uuid.uuid4()), "survey_id": survey_id, "case_id": case_id,
           "position": i, "kind": photo.kind, "content_type": kind,
           "size_bytes": len(photo.data),
@@ -137,6 +170,7 @@ def for_case(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     found = []
     for row in ApprovalRepository(conn).surveys(case_id):
         raw = row.pop("checklist", None)
+        row.pop("content_sha256", None)  # for telling a resend apart; nobody's business
         row["checklist"] = json.loads(raw) if raw else None
         row["photos"] = [{k: p[k] for k in ("photo_id", "kind", "content_type", "size_bytes")}
                          for p in photos if p["survey_id"] == row["survey_id"]]

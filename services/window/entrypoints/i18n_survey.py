@@ -49,6 +49,17 @@ SURVEY_T: dict[str, tuple[str, str]] = {
     "sf_send": ("提交调查", "Send the survey"),
     "sf_clear": ("清除草稿", "Discard the draft"),
     "sf_photo_count": ("{0} 张照片", "{0} photos"),
+    "draft_rules": ("草稿只保存在本机：提交后、退出登录时清除，开始填写 7 天后自动删除。",
+                    "The draft is kept on this phone only: it is cleared once sent, when you "
+                    "sign out, and 7 days after it was started."),
+    "drafts_expired": ("本机有 {0} 份入户调查草稿开始填写已超过 7 天，已删除。",
+                       "{0} survey draft(s) on this phone, started more than 7 days ago, "
+                       "were discarded."),
+    "survey_id_taken": ("这份调查已提交过（当时未收到回复），之后的修改未提交。已提交的调查以案件中"
+                        "所记为准；如需另作一次调查，请清除草稿后重新填写。",
+                        "This survey was sent before (the answer was lost) and is recorded as "
+                        "it was then; the changes made since were not sent. To record another "
+                        "survey, discard the draft and fill in a new one."),
     "survey_too_large": ("照片过大或过多：请删除部分照片后重试。",
                          "The photos are too large or too many: remove some and try again."),
     "survey_problems": ("调查未提交，请修改：", "Not sent. Please correct:"),
@@ -68,6 +79,9 @@ SURVEY_SCRIPT: dict[str, tuple[str, str]] = {
     "sending": ("正在提交…", "Sending…"),
     "signed_out": ("登录已过期：请重新登录，草稿仍保存在本机。",
                    "Your session ended: sign in again; the draft is kept on this phone."),
+    "signed_out_now": ("已退出登录：本机草稿已清除，此页不再保存。",
+                       "You signed out: the drafts on this phone were cleared, and this page "
+                       "keeps nothing more."),
     "photos_not_kept": ("照片过多，未能全部保存在本机草稿中。",
                         "Too many photos to keep them all in the draft on this phone."),
     "too_many_photos": ("最多 8 张照片。", "Up to 8 photos."),

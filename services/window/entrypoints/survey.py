@@ -6,12 +6,18 @@ approval has it: a survey is often taken where the signal is poor. The script se
 ``fetch`` and reads a JSON answer; without the script the form posts as a plain multipart form.
 Either way the window reads the body up to approval's own limit and no further, checks the CSRF
 token, and passes the survey and its photos to approval, which judges them and keeps them.
+
+Each survey carries its ``survey_id`` (the script's draft makes one when it starts; the plain
+form has one from the page): a send whose answer was lost may have reached approval, and the
+same survey sent again is recorded once. Sign-out and a week clear the drafts
+(static/survey_drafts.js).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,7 +79,8 @@ async def survey_form(request: Request, case_id: str, web: WebApp, user: SignedI
     if answer.status == 409:
         raise PageError(409, "survey_closed_title", "survey_closed_text")
     refuse_unless_ok(answer)
-    return render(request, "survey.html", user=user, case=answer.body, errors=[], typed={})
+    return render(request, "survey.html", user=user, case=answer.body, errors=[], typed={},
+                  survey_id=str(uuid.uuid4()))
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
@@ -114,6 +121,11 @@ def _survey_part(form: FormData, kinds: list[str]) -> dict[str, Any]:
         body[name] = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 4 else raw
     body["items"] = [str(v) for v in form.getlist("items")]
     body["photo_kinds"] = kinds
+    # Approval's idempotency key, passed as sent (approval names it if it is no UUID). A page
+    # older than survey ids sends none: approval then names the survey itself.
+    survey_id = str(form.get("survey_id") or "").strip()
+    if survey_id:
+        body["survey_id"] = survey_id
     return body
 
 
@@ -149,6 +161,10 @@ async def send_survey(request: Request, case_id: str, web: WebApp, user: SignedI
         return see_other(f"/surveys?sent={case_id}")
     if answer.status in (401, 403, 404):
         refuse_unless_ok(answer)
+    if answer.status == 409 and "survey_id" in str(answer.detail):
+        # Sent before, the answer lost, and changed since: what approval has is the first.
+        return _refused(request, user, case_id, wants_json, 409,
+                        [("survey_id", translate("survey_id_taken", user.lang))], typed)
     return _refused(request, user, case_id, wants_json, answer.status,
                     _problems(answer.detail, user.lang), typed)
 
@@ -180,7 +196,7 @@ def _refused(request: Request, user: User, case_id: str, wants_json: bool, statu
                                                         for f, t in errors]}, status_code=status)
     case = {"case_id": case_id, "programme": typed.get("programme", ""), "members": ""}
     return render(request, "survey.html", user=user, status=status, case=case, errors=errors,
-                  typed=typed)
+                  typed=typed, survey_id=typed.get("survey_id") or str(uuid.uuid4()))
 
 
 @router.get("/cases/{case_id}/survey-photos/{photo_id}")

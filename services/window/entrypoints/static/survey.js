@@ -2,6 +2,10 @@
 // (localStorage) at every change, photos included (made smaller first), until approval has it.
 // A survey is often taken where the signal is poor: a send that fails keeps the draft and says
 // so; a reload restores it. The server judges everything again; nothing here is trusted.
+// The draft carries a survey id, made here when the draft starts and sent with every send: a
+// send whose answer was lost may have reached approval, which then records the resend once.
+// Sign-out and age clear drafts (static/survey_drafts.js); after a sign-out, even in another
+// tab, this page keeps nothing more.
 "use strict";
 
 (function () {
@@ -17,7 +21,28 @@
   const kind = document.getElementById("photo_kind");
   const clear = document.getElementById("survey-clear");
   const words = (key) => form.dataset["t" + key.replace(/(^|_)([a-z])/g, (_, __, c) => c.toUpperCase())] || key;
+  const SIGNED_OUT = "onedoor.signed_out_at"; // set by survey_drafts.js at sign-out
+  const loadedAt = new Date().toISOString();
   let photos = []; // [{kind, data (a data: URL)}]
+  let draft = null; // {survey_id, started_at}: none until the first thing is kept
+
+  function newSurveyId() {
+    // A UUID (version 4). randomUUID needs a secure context; getRandomValues does not.
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    const b = window.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  function signedOutSince() {
+    try {
+      return (localStorage.getItem(SIGNED_OUT) || "") > loadedAt;
+    } catch (e) {
+      return false;
+    }
+  }
 
   function say(text, bad) {
     status.textContent = text;
@@ -28,7 +53,7 @@
   function fields() {
     const out = {};
     for (const el of form.elements) {
-      if (!el.name || el.type === "file" || el.name === "csrf_token" || el.name === "photo_kind") continue;
+      if (!el.name || el.type === "file" || el.type === "hidden" || el.name === "photo_kind") continue;
       if (el.type === "checkbox") {
         (out[el.name] = out[el.name] || []);
         if (el.checked) out[el.name].push(el.value);
@@ -42,13 +67,19 @@
   }
 
   function save() {
-    const draft = { fields: fields(), photos: photos, saved_at: new Date().toISOString() };
+    if (signedOutSince()) {
+      say(words("signed_out_now"), true); // signed out (here or in another tab): keep nothing
+      return;
+    }
+    if (!draft) draft = { survey_id: newSurveyId(), started_at: new Date().toISOString() };
+    form.elements.survey_id.value = draft.survey_id;
+    const kept = { ...draft, fields: fields(), photos: photos, saved_at: new Date().toISOString() };
     try {
-      localStorage.setItem(KEY, JSON.stringify(draft));
+      localStorage.setItem(KEY, JSON.stringify(kept));
     } catch (e) {
       // The browser's store is full (photos are the large part): keep the typed fields.
       try {
-        localStorage.setItem(KEY, JSON.stringify({ ...draft, photos: [] }));
+        localStorage.setItem(KEY, JSON.stringify({ ...kept, photos: [] }));
         say(words("photos_not_kept"), true);
         return;
       } catch (e2) {
@@ -59,24 +90,28 @@
   }
 
   function restore() {
-    let draft;
+    let kept;
     try {
-      draft = JSON.parse(localStorage.getItem(KEY) || "null");
+      kept = JSON.parse(localStorage.getItem(KEY) || "null");
     } catch (e) {
-      draft = null;
+      kept = null;
     }
-    if (!draft) return false;
+    if (!kept || !kept.fields) return false;
+    // A draft kept before drafts had an id gets one now: it was never sent with one.
+    draft = { survey_id: kept.survey_id || newSurveyId(),
+              started_at: kept.started_at || kept.saved_at || new Date().toISOString() };
+    form.elements.survey_id.value = draft.survey_id;
     for (const el of form.elements) {
-      if (!el.name || !(el.name in draft.fields)) continue;
-      const value = draft.fields[el.name];
+      if (!el.name || el.type === "hidden" || !(el.name in kept.fields)) continue;
+      const value = kept.fields[el.name];
       if (el.type === "checkbox") el.checked = Array.isArray(value) && value.includes(el.value);
       else if (el.type === "radio") el.checked = value === el.value;
       else if (el.type !== "file") el.value = value;
     }
     for (const el of form.querySelectorAll("input[type=radio]")) {
-      if (!(el.name in draft.fields)) el.checked = false;
+      if (!(el.name in kept.fields)) el.checked = false;
     }
-    photos = Array.isArray(draft.photos) ? draft.photos : [];
+    photos = Array.isArray(kept.photos) ? kept.photos : [];
     render();
     clear.hidden = false;
     return true;
@@ -171,9 +206,14 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (signedOutSince()) { // signed out in another tab: this draft went with the others
+      say(words("signed_out_now"), true);
+      return;
+    }
     save();
     const data = new FormData();
     data.append("csrf_token", form.elements.csrf_token.value);
+    data.append("survey_id", draft.survey_id); // the same at every send of this draft
     const values = fields();
     for (const [name, value] of Object.entries(values)) {
       for (const v of Array.isArray(value) ? value : [value]) data.append(name, v);
@@ -191,7 +231,9 @@
                                           headers: { Accept: "application/json" } });
     } catch (e) {
       send.disabled = false;
-      say(words("send_failed"), true); // the draft stays: nothing was sent
+      // The draft stays. It may have reached approval all the same (only the answer lost):
+      // sent again under its survey id, it is recorded once.
+      say(words("send_failed"), true);
       return;
     }
     send.disabled = false;
@@ -203,6 +245,7 @@
     try { body = await answer.json(); } catch (e) { body = null; }
     if (answer.ok && body && body.saved) {
       localStorage.removeItem(KEY);
+      draft = null; // the next survey of this case, should there be one, is another
       window.location.assign(body.next);
       return;
     }
