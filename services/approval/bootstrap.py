@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.approval.adapters.tables import bus, metadata
 from services.approval.domain.policy import load_policy
+from services.approval.entrypoints.consent_http import router as consent_router
 from services.approval.entrypoints.dashboard_http import router as dashboard_router
 from services.approval.entrypoints.http import router
 from services.approval.entrypoints.policy_http import router as policy_router
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(dashboard_router)
     app.include_router(survey_router)
+    app.include_router(consent_router)
     app.include_router(health_router(runtime))
     refuse_without_input(app)
     logs.set_up(app, NAME, settings.log_level)

@@ -21,6 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import topics
 from shared.events.base import Event, register
+from shared.monitoring_reasons import (
+    LEGACY_DOC,
+    PARAMS_DOC,
+    ReasonCode,
+    ReasonParams,
+    check_reason,
+    legacy_reason,
+)
 
 IncomeKind = Literal["wage", "pension", "business", "property", "transfer", "other"]
 # 低保, 特困, 低保边缘, 临时救助, 残疾人两项补贴, 孤儿和事实无人抚养儿童 (see DOMAIN.md §3)
@@ -231,6 +239,47 @@ class VerificationReported(Event):
     # Added after the first release (older reports have none).
     flags: list[ReportFlag] = Field(default_factory=list)
     sources: list[SourceFreshness] = Field(default_factory=list)
+
+
+# The occasions on which verification may not check a household (the application, a periodic
+# review), and why: only the consent missing (授权核对) so far.
+WithheldOccasion = Literal["application", "periodic_review"]
+
+
+@register
+class VerificationWithheld(Event):
+    """Verification may not check the household, and says why instead of reporting: by a
+    ``reason`` code (``consent_missing``: an adult member has not signed the consent to the check
+    of their data, 授权核对 — an application's, or a child come of age since it, at a periodic
+    review) and the members concerned, by reference. No partner data was looked at. Approval
+    hands the case to the town (an application back at its window, a review in its queue), and
+    its ``ConsentRecorded`` has the check run again."""
+
+    type = "onedoor.verification.withheld"
+    version = 1
+    topic = topics.VERIFICATIONS
+
+    reason: Literal["consent_missing"]
+    occasion: WithheldOccasion
+    member_refs: list[str] = Field(min_length=1)  # who must sign, in the form's order
+    withheld_at: datetime
+
+
+@register
+class ConsentRecorded(Event):
+    """The town recorded the signed consent that verification withheld its check for (approval's
+    ``POST /cases/{id}/consent``): verification marks these members' consent and checks the
+    household again, for the same occasion."""
+
+    type = "onedoor.consent.recorded"
+    version = 1
+    topic = topics.DECISIONS
+
+    occasion: WithheldOccasion
+    member_refs: list[str] = Field(min_length=1)
+    signed_on: date
+    recorded_by_role: Literal["window_clerk", "town_reviewer"]  # never who, never a name
+    recorded_at: datetime
 
 
 class PolicyParameter(_Part):
@@ -495,9 +544,24 @@ class EarlyWarningRaised(Event):
     indicator: str  # verification's domain.monitoring.INDICATORS
     tier: Tier
     cause: str  # the fact that raised it; one warning per case and cause
-    reason: str
+    # Why, as a code and its figures (shared/monitoring_reasons.py renders them in the reader's
+    # language); ``reason`` is the "中文 | English" text of warnings raised before issue 26,
+    # read from the archive and never written again.
+    reason_code: ReasonCode
+    reason_params: ReasonParams = Field(default_factory=dict, description=PARAMS_DOC)
+    reason: str | None = Field(default=None, description=LEGACY_DOC)
     person_ref: str | None
     raised_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        return legacy_reason(data)
+
+    @model_validator(mode="after")
+    def _params_fit_the_code(self) -> EarlyWarningRaised:
+        check_reason(self.reason_code, self.reason_params, self.reason)
+        return self
 
 
 @register
@@ -526,8 +590,20 @@ class DiscoveryLeadRaised(Event):
     region_code: str
     town_code: str
     kind: str
-    reason: str
+    reason_code: ReasonCode  # as EarlyWarningRaised's
+    reason_params: ReasonParams = Field(default_factory=dict, description=PARAMS_DOC)
+    reason: str | None = Field(default=None, description=LEGACY_DOC)
     raised_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        return legacy_reason(data)
+
+    @model_validator(mode="after")
+    def _params_fit_the_code(self) -> DiscoveryLeadRaised:
+        check_reason(self.reason_code, self.reason_params, self.reason)
+        return self
 
 
 @register

@@ -277,6 +277,9 @@ ENDPOINTS: list[Endpoint] = [
              area=TOWN),
     Endpoint("approval", "POST", "/cases/{case_id}/periodic-review", "case.review",
              lambda s: Call(f"/cases/{s.case_id}/periodic-review"), area=TOWN),
+    # No consent is awaited on the seeded case: through the checks, then refused (409).
+    Endpoint("approval", "POST", "/cases/{case_id}/consent", "case.act", lambda s: Call(
+        f"/cases/{s.case_id}/consent", json={"signed_on": TODAY}), area=TOWN),
     Endpoint("approval", "POST", "/referrals/{referral_id}/answer", "referral.answer",
              lambda s: Call(f"/referrals/{s.referral_id}/answer",
                             json={"outcome": "in_progress"}), area=TOWN),

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from deploy.households import resident_id
 from deploy.tokens import DevTokens
 from services.verification.adapters.tables import bus
-from services.verification.bootstrap import DEFAULT_MONITORING
+from services.verification.bootstrap import DEFAULT_MONITORING, create_app
 from services.verification.domain.monitoring import FIGURES
 from services.verification.service_layer import handlers as verification
 from shared.clock import today
+from shared.db import make_engine
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -29,8 +30,11 @@ from shared.events.catalogue import (
 from shared.events.topics import MONITORING
 from shared.policy import parse_policies
 from shared.pseudonym import person_ref
+from shared.settings import load_settings
+from tests.conftest import migrated_engine
 from tests.integration import test_partner_publications as publications
 from tests.integration.test_partner_publications import NOW, Service, ndjson, rec
+from tests.integration.test_verification_migration import migrate
 
 service = publications.service  # the verification service on SQLite and PostgreSQL
 TOWN, OTHER_TOWN = "330282101", "330282102"
@@ -85,16 +89,19 @@ def events(service: Service, type_: str) -> list[dict[str, Any]]:
             if dict(json.loads(headers)).get("ce_type") == type_]
 
 
-def warnings(service: Service, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+def warnings(service: Service, headers: dict[str, str], lang: str | None = None,
+             **params: Any) -> list[dict[str, Any]]:
+    """The list as the caller reads it: ``lang`` is its Accept-Language (none: the default)."""
     response = service.get("/warnings?" + "&".join(f"{k}={v}" for k, v in params.items()),
-                           headers)
+                           {**headers, **({"Accept-Language": lang} if lang else {})})
     assert response.status_code == 200, response.text
     return response.json()["warnings"]
 
 
-def leads(service: Service, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+def leads(service: Service, headers: dict[str, str], lang: str | None = None,
+          **params: Any) -> list[dict[str, Any]]:
     response = service.get("/leads?" + "&".join(f"{k}={v}" for k, v in params.items()),
-                           headers)
+                           {**headers, **({"Accept-Language": lang} if lang else {})})
     assert response.status_code == 200, response.text
     return response.json()["leads"]
 
@@ -118,9 +125,21 @@ def test_death_of_an_earner_in_a_recipient_household_raises_one_red_warning(serv
     found = warnings(service, tokens.reviewer(TOWN))
     assert [(w["indicator"], w["tier"], w["case_id"]) for w in found] == [
         ("earner_death", "red", CASE)]
-    assert "deceased" in found[0]["reason"] and MOTHER not in found[0]["reason"]
+    # Why: a code and its figures, in words in the caller's language (Chinese by default).
+    assert found[0]["reason_code"] == "earner_death"
+    assert found[0]["reason_params"] == {"member": ref(service, MOTHER),
+                                         "died_on": "2026-11-30", "counted_monthly_fen": 150_000}
+    assert found[0]["reason"] == f"成员 {ref(service, MOTHER)[:12]} 于 2026-11-30 登记死亡，" \
+        "其认定月收入 ¥1,500.00"
+    (english,) = warnings(service, tokens.reviewer(TOWN), lang="en-GB,en;q=0.9,zh;q=0.5")
+    assert english["reason"] == f"member {ref(service, MOTHER)[:12]} recorded deceased on " \
+        "2026-11-30; counted income ¥1,500.00 a month"
+    assert MOTHER not in json.dumps([*found, english], ensure_ascii=False)
     assert found[0]["person_ref"] == ref(service, MOTHER)
-    assert len(events(service, "onedoor.warning.raised")) == 1
+    (raised,) = events(service, "onedoor.warning.raised")
+    # The event carries the code and the figures, never the words.
+    assert (raised["reason_code"], raised["reason_params"], raised["reason"]) == (
+        "earner_death", found[0]["reason_params"], None)
     # And approval reassesses: one new report for the death (not one per file), flagging the
     # member, and one for the son's new wage.
     assert len(service.reports()) == reports_before + 2
@@ -140,7 +159,11 @@ def test_a_lost_wage_raises_an_income_loss_warning_and_a_new_report(service, tok
             rec("w-9", "wage", STRANGER, 1))  # the deletion seen again: nothing new
     found = warnings(service, tokens.reviewer(TOWN))
     assert [(w["indicator"], w["tier"]) for w in found] == [("income_loss", "orange")]
-    assert "¥3,000.00 to ¥0.00" in found[0]["reason"]
+    assert found[0]["reason_params"] == {"member": ref(service, SON), "was_monthly_fen": 300_000,
+                                         "now_monthly_fen": 0}
+    assert "由 ¥3,000.00 降至 ¥0.00" in found[0]["reason"]
+    (english,) = warnings(service, tokens.reviewer(TOWN), lang="en")
+    assert "¥3,000.00 to ¥0.00" in english["reason"] and "降至" not in english["reason"]
     assert service.reports()[-1].occasion == "partner_data"
     assert service.reports()[-1].members[1].verified_monthly_fen == 0
 
@@ -207,6 +230,7 @@ def test_warnings_are_listed_and_closed_within_jurisdiction_only(service, tokens
                         tokens.reviewer(TOWN))
     assert done.status_code == 200, done.text
     assert done.json()["closed"]["outcome"] == "reassessed"
+    assert done.json()["reason"] == warning["reason"]  # the closed warning, read as listed
     assert done.json()["closed"]["closed_by"] == "demo-town-" + TOWN  # from the token
     again = service.post(url, {"outcome": "no_change"}, tokens.reviewer(TOWN))
     assert again.status_code == 409
@@ -230,10 +254,16 @@ def test_large_bills_of_someone_who_never_applied_become_a_lead_for_their_town(s
     (lead,) = leads(service, tokens.reviewer(TOWN))
     assert lead["person_ref"] == ref(service, STRANGER) and lead["town_code"] == TOWN
     assert sorted(e["record_id"] for e in lead["evidence"]) == ["m-1", "m-2"]
-    assert "¥24,000.00" in lead["reason"]
+    assert (lead["reason_code"], lead["reason_params"]) == (
+        "medical_hardship_lead", {"bills": 2, "total_fen": 2_400_000, "months": 12})
+    assert lead["reason"] == "12 个月内大额医疗费用个人负担 2 笔，共 ¥24,000.00"
+    (english,) = leads(service, tokens.reviewer(TOWN), lang="en")
+    assert english["reason"] == "2 large medical bill(s) of ¥24,000.00 in 12 months, personal share"
     assert STRANGER not in json.dumps(lead)
     assert leads(service, tokens.reviewer(OTHER_TOWN)) == []
-    assert len(events(service, "onedoor.lead.raised")) == 1
+    (raised,) = events(service, "onedoor.lead.raised")
+    assert (raised["reason_code"], raised["reason_params"], raised["reason"]) == (
+        "medical_hardship_lead", lead["reason_params"], None)
 
 
 def test_no_lead_for_a_household_member_and_none_without_a_town(service, tokens):
@@ -291,3 +321,67 @@ source = "test: this district follows deaths another way"
 
 def _packaged() -> Path:
     return DEFAULT_MONITORING / "monitoring.toml"
+
+
+OLD_WARNING = ("成员 p-fb8eb72b59 于 2026-11-30 登记死亡 | "
+               "member p-fb8eb72b59 recorded deceased on 2026-11-30")
+OLD_LEAD = "12 个月内大额医疗费用个人负担 1 笔，共 ¥50,000.00 | 1 large medical bill(s) of " \
+    "¥50,000.00 in 12 months, personal share"
+
+
+def test_warnings_and_leads_raised_before_reason_codes_keep_their_words(database_url, tmp_path):
+    """Rows stored as "中文 | English" (before revision 0010) read as legacy_text, the reader's
+    half of their words; undone, the revision leaves newer rows their code and figures."""
+    migrate(database_url, "0009")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO early_warnings (warning_id, case_id, region_code, town_code, "
+                "indicator, cause, tier, reason, person_ref, raised_at) VALUES ('w-old', :case, "
+                "'330282', :town, 'member_death', 'death:x:1', 'yellow', :reason, 'p-1', :at)"),
+                {"case": CASE, "town": TOWN, "reason": OLD_WARNING, "at": NOW})
+            conn.execute(text(
+                "INSERT INTO discovery_leads (lead_id, person_ref, region_code, town_code, kind, "
+                "cause, reason, evidence, raised_at) VALUES ('l-old', 'p-2', '330282', :town, "
+                "'medical_hardship', 'medical:1', :reason, '[]', :at)"),
+                {"town": TOWN, "reason": OLD_LEAD, "at": NOW})
+    finally:
+        engine.dispose()
+    settings = load_settings(env="test", data_dir=tmp_path,
+                             verification_database_url=database_url)
+    with migrated_engine(database_url, "verification") as engine:  # 0010 and any later
+        app = create_app(settings)
+        try:
+            old = Service(app, engine, settings)
+            reviewer = DevTokens(settings).reviewer(TOWN)
+            for lang, half in ((None, 0), ("en", 1)):
+                (warning,) = warnings(old, reviewer, lang)
+                (lead,) = leads(old, reviewer, lang)
+                assert (warning["reason_code"], warning["reason_params"]) == ("legacy_text", {})
+                assert warning["reason"] == OLD_WARNING.split(" | ")[half]
+                assert (lead["reason_code"], lead["reason_params"]) == ("legacy_text", {})
+                assert lead["reason"] == OLD_LEAD.split(" | ")[half]
+            with engine.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO early_warnings (warning_id, case_id, region_code, town_code, "
+                    "indicator, cause, tier, reason_code, reason_params, raised_at) VALUES "
+                    "('w-new', :case, '330282', :town, 'repeated_temporary', 'temporary:x', "
+                    "'yellow', 'repeated_temporary', :params, :at)"),
+                    {"case": SECOND, "town": TOWN, "params": '{"grants": 2, "months": 12}',
+                     "at": NOW})
+            shown = {w["warning_id"]: w["reason"] for w in warnings(old, reviewer, "en")}
+            assert shown == {"w-old": "member p-fb8eb72b59 recorded deceased on 2026-11-30",
+                             "w-new": "2 temporary assistance grants in 12 months"}
+        finally:
+            app.state.runtime.engine.dispose()
+    migrate(database_url, "0009", down=True)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            kept = dict(conn.execute(text("SELECT warning_id, reason FROM early_warnings")).all())
+    finally:
+        engine.dispose()
+    assert kept == {"w-old": OLD_WARNING,
+                    "w-new": 'repeated_temporary {"grants": 2, "months": 12}'}
+    migrate(database_url, "head")

@@ -18,7 +18,7 @@ from services.verification.bootstrap import create_app
 from shared.events.base import Event
 from shared.events.catalogue import CaseStageChanged
 from shared.events.envelope import Envelope, to_record
-from shared.events.topics import DEAD_LETTER
+from shared.events.topics import VERIFICATIONS
 from tests.integration.busutil import eventually, produce, until_assigned
 from tests.integration.test_bus import settings
 from tests.integration.test_verification_reassessment import application, approved, review
@@ -67,10 +67,11 @@ async def test_decisions_make_a_recipient_and_a_review_makes_a_second_report(ver
     assert not any(event_id == f"e-stage-{case_id}" for event_id, _ in inbox)
 
 
-async def test_an_application_without_an_adults_consent_is_refused_with_the_reason(
+async def test_an_application_without_an_adults_consent_is_withheld_saying_who_must_sign(
         verification, bus_broker):
     """Intake refuses such a form (422), so this is the defence behind it: verification looks
-    at no partner data, stores nothing, and dead-letters the event saying why."""
+    at no partner data and, rather than dead-letter the event (the case then waited at approval
+    until it was overdue), publishes why it may not check the household, and who must sign."""
     case_id = f"330282-20261122-{uuid.uuid4().hex[:12]}"
     unsigned = application(case_id, wage=30_000)
     son = unsigned.members[1]
@@ -80,19 +81,19 @@ async def test_an_application_without_an_adults_consent_is_refused_with_the_reas
     await produce(bus_broker.bootstrap, [record(unsigned, event_id)])
     engine = verification.engine
 
-    def refusal() -> str | None:
+    def outcome() -> str | None:
         with engine.connect() as conn:
-            return conn.execute(select(bus.inbox.c.reason).where(
-                bus.inbox.c.event_id == event_id,
-                bus.inbox.c.outcome == "dead-lettered")).scalar()
+            return conn.execute(select(bus.inbox.c.outcome).where(
+                bus.inbox.c.event_id == event_id)).scalar()
 
-    reason = await eventually(refusal, what="the dead-lettered application")
-    assert reason.startswith("ConsentMissing: no signed consent from adult member(s)")
-    assert son.person_ref in reason
+    assert await eventually(outcome, what="the application handled") == "processed"
     with engine.connect() as conn:
         assert ReportRepository(conn).of_case(case_id) == []
-        assert HouseholdRepository(conn).area(case_id) is None
-        dead = conn.execute(select(bus.outbox.c.headers).where(
-            bus.outbox.c.topic == DEAD_LETTER)).scalars().all()
-    assert any(dict(json.loads(h)).get("dlq_reason", "").startswith("ConsentMissing")
-               for h in dead)
+        # Kept, for the consent the town records later (ConsentRecorded).
+        assert HouseholdRepository(conn).area(case_id) == ("330282", None)
+        sent = conn.execute(select(bus.outbox.c.topic, bus.outbox.c.headers, bus.outbox.c.value)
+                            .where(bus.outbox.c.key == case_id.encode())).all()
+    assert [(t, dict(json.loads(h))["ce_type"]) for t, h, _ in sent] == [
+        (VERIFICATIONS, "onedoor.verification.withheld")]
+    withheld = json.loads(bytes(sent[0][2]))
+    assert (withheld["reason"], withheld["member_refs"]) == ("consent_missing", [son.person_ref])

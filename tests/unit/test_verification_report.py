@@ -3,7 +3,6 @@ from datetime import date
 import pytest
 
 from services.verification.domain.model import (
-    ConsentMissing,
     HouseholdMember,
     PartnerRecord,
     build_report,
@@ -49,8 +48,24 @@ def test_per_capita_income_rounds_half_up_to_the_fen():
 
 def test_no_partner_data_without_every_adults_consent():
     members = [member("p-a"), member("p-b", 26, consent=False), member("p-c", 11, consent=False)]
-    with pytest.raises(ConsentMissing, match="p-b"):
-        check_consent(members)
+    assert check_consent(members) == ["p-b"]  # who must sign; a child of 11 need not
+    assert check_consent([member("p-a"), member("p-c", 11, consent=False)]) == []
+
+
+def test_at_a_review_a_child_who_may_have_come_of_age_must_sign():
+    """Ages are kept as on the application day, birth dates never: a member counts as an adult
+    once they may have turned 18 — their age then plus the years begun since."""
+    applied = date(2025, 3, 10)
+    teen, child = member("p-17", 17, consent=False), member("p-16", 16, consent=False)
+    household = [member("p-a"), teen, child]
+    assert check_consent(household, applied_on=applied, on=applied) == []  # the form's ages
+    assert check_consent(household, applied_on=applied, on=None) == []
+    assert check_consent(household, applied_on=applied, on=date(2025, 3, 11)) == ["p-17"]
+    # 16 on 2025-03-10: 17 on 2026-03-10 at the latest, 18 by 2027-03-10 at the latest, and
+    # possibly from the day after 2026-03-10.
+    assert check_consent(household, applied_on=applied, on=date(2026, 3, 10)) == ["p-17"]
+    assert check_consent(household, applied_on=applied,
+                         on=date(2026, 3, 11)) == ["p-17", "p-16"]
 
 
 def employment(m: HouseholdMember, *records: PartnerRecord) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
+from services.approval.adapters.holds import held_cases
 from services.approval.adapters.tables import (
     assessments,
     case_members,
@@ -85,7 +86,7 @@ class ApprovalRepository:
 
     def list_cases(self, *, jurisdiction: str, stage: str | None, region: str | None,
                    programme: str | None, overdue_at: datetime | None,
-                   limit: int) -> list[dict[str, Any]]:
+                   limit: int, held: str | None = None) -> list[dict[str, Any]]:
         q = (select(cases.c.case_id, cases.c.programme, cases.c.region_code, cases.c.town_code,
                     cases.c.stage, cases.c.sequence, cases.c.due_at, cases.c.notice_ends_at,
                     cases.c.stage_since, cases.c.submitted_at, cases.c.monthly_amount_fen)
@@ -98,6 +99,9 @@ class ApprovalRepository:
             q = q.where(cases.c.programme == programme)
         if overdue_at is not None:
             q = q.where(and_(cases.c.due_at.is_not(None), cases.c.due_at < overdue_at))
+        if held:  # waiting for the town (holds.py), unless the case has ended meanwhile
+            q = q.where(cases.c.case_id.in_(held_cases(held)),
+                        cases.c.stage.not_in(("rejected", "terminated")))
         q = q.order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.case_id).limit(limit)
         return [dict(r) for r in self.conn.execute(q).mappings()]
 

@@ -234,3 +234,20 @@ recalculated = Table(
     Column("new_monthly_fen", BigInteger, nullable=False),
     Column("explanation", Text, nullable=False),  # composed by code from the figures
 )
+
+verification_holds = Table(
+    "verification_holds",
+    metadata,
+    # Verification may not check the household (VerificationWithheld): why, on which occasion,
+    # and which members must sign the consent (授权核对), until the town records it. The town's
+    # queue lists the open ones; each stays as a record of who recorded the consent, and when.
+    Column("hold_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("reason", String(30), nullable=False),  # consent_missing
+    Column("occasion", String(20), nullable=False),  # application | periodic_review
+    Column("member_refs", Text, nullable=False),  # JSON list of pseudonymous references
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("signed_on", Date, nullable=True),  # the consent's date, once recorded
+    Column("released_by", String(80), nullable=True),  # "town_reviewer:t-017"
+    Column("released_at", DateTime(timezone=True), nullable=True),
+)

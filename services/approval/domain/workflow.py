@@ -10,6 +10,7 @@ one event per change. An action the case's stage does not allow changes nothing 
                              └advance (emergency)→ advance_paid ─report→ approved | follow_up
     approved ─suspend→ suspended ─reinstate→ approved;  approved|exiting|suspended ─terminate→ …
     approved ─report: income from work rose→ exiting (gradual exit, 渐退)
+    awaiting_report ─consent missing→ returned ─consent recorded→ awaiting_report (consent.py)
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class Case:
     open_objections: int = 0
     home_survey: bool = False
     verified: bool = False  # the assessment is from a verification report, not the form alone
+    # The occasion (application, periodic_review) verification withholds its check for until
+    # a member's consent is recorded (domain/consent.py), or None.
+    held: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,9 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
         return [Change("returned", action, _note(note, action))]
     if action == "resume":
         _need(case, actor, action)
+        if case.held == "application":
+            raise ActionRefused("verification waits for a member's consent: record it, and the "
+                                "case goes back to verification", code="consent_missing")
         return [Change("awaiting_review", action, note,
                        due_at=town_review_due(now, rules, case.emergency))]
     if action == "reject":

@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.approval.adapters.holds import HoldRepository
 from services.approval.adapters.repository import ApprovalRepository, Conflict
 from services.approval.domain.allowed import allowed_actions
 from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
 from services.approval.domain.workflow import ActionRefused, Actor
-from services.approval.service_layer import casework, commands, surveys
+from services.approval.service_layer import casework, commands, consent, surveys
 from services.approval.service_layer.casework import UnknownCase
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
@@ -170,12 +171,15 @@ def list_cases(rt: Runtime, who: Reader,
                region: Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9})$")] = None,
                programme: Annotated[str | None, Query()] = None,
                overdue: Annotated[bool, Query()] = False,
+               held: Annotated[Literal["consent_missing"] | None,
+                               Query(description="Only the cases verification may not check "
+                                                 "for this reason until the town acts")] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     now = datetime.now(UTC)
     with reading(rt.engine) as conn:
         rows = ApprovalRepository(conn).list_cases(
             jurisdiction=who.jurisdiction, stage=stage, region=region, programme=programme,
-            overdue_at=now if overdue else None, limit=limit)
+            overdue_at=now if overdue else None, limit=limit, held=held)
     return {"as_of": now.isoformat(), "cases": [_with_overdue(r, now) for r in rows]}
 
 
@@ -219,6 +223,9 @@ def get_case(case_id: str, rt: Runtime, table: Policy, request: Request,
             "objections": repo.objections_of(case_id),
             "referrals": repo.referrals_of(case_id),
             "decision": repo.decision(case_id),
+            # Verification may not check the household yet: why, and who must sign.
+            "verification_hold": consent.held(HoldRepository(conn).open_hold(case_id),
+                                              json.loads(row["facts"])),
             "allowed_actions": [{
                 "action": a.action, "possible": a.possible, "in_stage": a.in_stage,
                 "needs": list(a.needs), "reason": a.reason, "code": a.code,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from services.approval.adapters.holds import HoldRepository
 from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment, Benefit, assess
 from services.approval.domain.facts import CaseFacts
@@ -64,11 +65,13 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
         assessment = assessment_of(stored["body"])
         verified = json.loads(stored["facts"]).get("report_id") is not None
     notice = row["notice_ends_at"] and clock.as_utc(row["notice_ends_at"])
+    hold = HoldRepository(repo.conn).open_hold(case_id)
     return row, Case(case_id=case_id, programme=row["programme"], region_code=row["region_code"],
                      stage=row["stage"], sequence=row["sequence"], emergency=row["emergency"],
                      assessment=assessment, notice_ends_at=notice,
                      open_objections=repo.open_objections(case_id),
-                     home_survey=repo.surveyed(case_id), verified=verified)
+                     home_survey=repo.surveyed(case_id), verified=verified,
+                     held=hold and hold.occasion)
 
 
 def current_facts(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:

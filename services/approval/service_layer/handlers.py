@@ -1,4 +1,5 @@
-"""Approval's event handlers: an application opens a case, a verification report assesses it.
+"""Approval's event handlers: an application opens a case, a verification report assesses it,
+verification's withholding for want of consent sends it back to the town (domain/consent.py).
 
 Plain functions of (event, envelope, unit of work); the policy table is bound by ``handlers``.
 """
@@ -10,7 +11,9 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from services.approval.adapters.holds import Hold, HoldRepository
 from services.approval.adapters.repository import ApprovalRepository
+from services.approval.domain.consent import on_withheld
 from services.approval.domain.facts import CaseFacts, from_application, with_report
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.workflow import (
@@ -29,6 +32,7 @@ from shared.events.catalogue import (
     ApplicationSubmitted,
     ReferralRequested,
     VerificationReported,
+    VerificationWithheld,
 )
 from shared.events.envelope import Envelope
 from shared.uow import UnitOfWork
@@ -74,6 +78,9 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope, uo
             requested_at=now))
     for _report_id, body in repo.unassessed_reports(event.case_id):
         _assess_report(uow, repo, VerificationReported.model_validate_json(body), policy, now)
+    hold = HoldRepository(uow.conn).open_hold(event.case_id)
+    if hold is not None:  # verification withheld its check before the case opened here
+        _withhold(uow, repo, hold, now)
 
 
 def on_verification_reported(event: VerificationReported, envelope: Envelope, uow: UnitOfWork,
@@ -127,6 +134,26 @@ def _assess_report(uow: UnitOfWork, repo: ApprovalRepository, report: Verificati
                            on_report(case, assessment, now, rules), SYSTEM, now)
 
 
+def on_verification_withheld(event: VerificationWithheld, envelope: Envelope,
+                             uow: UnitOfWork) -> None:
+    """Verification may not check the household until these members sign the consent: the
+    hold is kept (the town's queue lists it, the case page says who must sign) and the case
+    goes back to the town's window if it was waiting for its first report."""
+    repo = ApprovalRepository(uow.conn)
+    hold = Hold(str(uuid.uuid4()), event.case_id, event.reason, event.occasion,
+                tuple(event.member_refs), event.withheld_at)
+    HoldRepository(uow.conn).hold(hold)
+    if repo.case(event.case_id) is None:
+        return  # it overtook the application, which applies it when it opens the case
+    _withhold(uow, repo, hold, datetime.now(UTC))
+
+
+def _withhold(uow: UnitOfWork, repo: ApprovalRepository, hold: Hold, now: datetime) -> None:
+    row, case = casework.load(repo, hold.case_id)
+    casework.apply_changes(uow, repo, row, case, on_withheld(case, len(hold.member_refs)),
+                           SYSTEM, now)
+
+
 def _earned(facts: CaseFacts) -> int:
     return sum(m.employment_monthly_fen or 0 for m in facts.members)
 
@@ -147,4 +174,5 @@ def handlers(policy: PolicyTable | PolicyBook) -> dict[type, object]:
         on_verification_reported(event, envelope, uow, policy=table(uow))
 
     return {ApplicationSubmitted: application_submitted,
-            VerificationReported: verification_reported}
+            VerificationReported: verification_reported,
+            VerificationWithheld: on_verification_withheld}

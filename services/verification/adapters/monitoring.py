@@ -87,7 +87,7 @@ class WarningRepository:
 def warning_view(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"warning_id": row["warning_id"], "case_id": row["case_id"],
             "region_code": row["region_code"], "town_code": row["town_code"],
-            "indicator": row["indicator"], "tier": row["tier"], "reason": row["reason"],
+            "indicator": row["indicator"], "tier": row["tier"], **_reason(row),
             "person_ref": row["person_ref"], "raised_at": as_utc(row["raised_at"]).isoformat(),
             "closed": _closed(row)}
 
@@ -130,10 +130,21 @@ class LeadRepository:
 def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"lead_id": row["lead_id"], "person_ref": row["person_ref"],
             "region_code": row["region_code"], "town_code": row["town_code"],
-            "kind": row["kind"], "reason": row["reason"],
+            "kind": row["kind"], **_reason(row),
             "evidence": json.loads(row["evidence"]),
             "raised_at": as_utc(row["raised_at"]).isoformat(), "case_id": row["case_id"],
             "closed": _closed(row)}
+
+
+def _reason(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Why, as stored: the code, its figures, and the words of a reason raised before issue 26
+    (``legacy_reason``; None since), which the reader renders in their language."""
+    return {"reason_code": row["reason_code"], "reason_params": json.loads(row["reason_params"]),
+            "legacy_reason": row["reason"]}
+
+
+def reason_json(params: Mapping[str, int | str]) -> str:
+    return json.dumps(dict(params), sort_keys=True)
 
 
 def evidence_json(evidence: Sequence[Evidence]) -> str:

@@ -205,7 +205,11 @@ early_warnings = Table(
     Column("indicator", String(30), nullable=False),
     Column("cause", String(120), nullable=False),
     Column("tier", String(10), nullable=False),  # yellow / orange / red
-    Column("reason", Text, nullable=False),
+    # Why: a code and its figures as JSON (shared/monitoring_reasons.py has the words). A
+    # warning raised before issue 26 has the code legacy_text and its words in ``reason``.
+    Column("reason_code", String(40), nullable=False),
+    Column("reason_params", Text, nullable=False),
+    Column("reason", Text, nullable=True),
     Column("person_ref", String(40), nullable=True),
     Column("raised_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),
@@ -228,7 +232,9 @@ discovery_leads = Table(
     Column("town_code", String(9), nullable=False),
     Column("kind", String(30), nullable=False),
     Column("cause", String(120), nullable=False),
-    Column("reason", Text, nullable=False),
+    Column("reason_code", String(40), nullable=False),  # as early_warnings'
+    Column("reason_params", Text, nullable=False),
+    Column("reason", Text, nullable=True),
     Column("evidence", Text, nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),

@@ -15,7 +15,7 @@ from typing import Literal
 
 from services.verification.domain.partners import KINDS
 from shared.policy import region_chain
-from shared.resident_id import ADULT_AGE
+from shared.resident_id import ADULT_AGE, age_on
 
 # The kinds the report counts, by what it does with them (the registry, partners.DEPARTMENTS,
 # says who publishes each). Income, monthly in fen, each at the larger of declared and recorded:
@@ -205,14 +205,23 @@ class Report:
                 self.provident_fund_fen)
 
 
-class ConsentMissing(ValueError):
-    """An adult member has not signed the consent: no partner data may be looked at."""
+def check_consent(members: Iterable[HouseholdMember], *, applied_on: date | None = None,
+                  on: date | None = None) -> list[str]:
+    """The members whose consent to the check (授权核对) is missing, by reference, in the
+    form's order: every adult must sign before any partner data about the household is looked
+    at. None missing: the check may run.
 
+    Ages are kept as they were on the application day (``applied_on``), birth dates never. On a
+    later day (``on``: a periodic review) a member counts as an adult once they may have turned
+    18 since: their age then, plus the years begun since. The check asks a child for their
+    consent up to a year early rather than look at an adult's data without it."""
+    def may_be(member: HouseholdMember) -> int:
+        if applied_on is None or on is None or on <= applied_on:
+            return member.age_years
+        anniversary = (on.month, on.day) == (applied_on.month, applied_on.day)
+        return member.age_years + age_on(applied_on, on) + (0 if anniversary else 1)
 
-def check_consent(members: Iterable[HouseholdMember]) -> None:
-    missing = [m.person_ref for m in members if m.age_years >= ADULT_AGE and not m.consent_signed]
-    if missing:
-        raise ConsentMissing(f"no signed consent from adult member(s) {', '.join(missing)}")
+    return [m.person_ref for m in members if not m.consent_signed and may_be(m) >= ADULT_AGE]
 
 
 def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRecord], *,

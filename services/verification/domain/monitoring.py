@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
 from services.verification.domain.model import Household, PartnerRecord, Report
 from services.verification.domain.partners import DEPARTMENTS
+from shared.monitoring_reasons import MAX_INT, ParamValue, ReasonCode
 from shared.policy import PolicyTable
 
 Tier = Literal["yellow", "orange", "red"]
@@ -127,7 +128,10 @@ class Signal:
     indicator: Indicator
     cause: str  # the fact that raised it: a record, a figure's fall, a set of bills, a grant
     tier: Tier
-    reason: str  # for the town worker; pseudonymous references only
+    # Why, for the town worker: a code and its figures (shared/monitoring_reasons.py has the
+    # words in each language); pseudonymous references only, never a name.
+    reason_code: ReasonCode
+    reason_params: Mapping[str, ParamValue]
     person_ref: str | None = None  # the member concerned, when it is one member
 
 
@@ -146,7 +150,8 @@ class Lead:
     town_code: str
     kind: str
     cause: str
-    reason: str
+    reason_code: ReasonCode
+    reason_params: Mapping[str, ParamValue]
     evidence: tuple[Evidence, ...]
 
 
@@ -174,13 +179,11 @@ def household_signals(household: Household, records: Sequence[PartnerRecord],
         indicator: Indicator = "earner_death" if earned else "member_death"
         tier = _tier(ind.earner_death_tier if earned else ind.member_death_tier)
         if tier:
+            died: dict[str, ParamValue] = {"member": record.person_ref,
+                                           "died_on": record.as_of.isoformat()}
             signals.append(Signal(
-                indicator, f"death:{record.department}:{record.record_id}", tier,
-                _both(f"成员 {_short(record.person_ref)} 于 {record.as_of} 登记死亡"
-                      + (f"，其认定月收入 {_yuan(earned)}" if earned else ""),
-                      f"member {_short(record.person_ref)} recorded deceased on {record.as_of}"
-                      + (f"; counted income {_yuan(earned)} a month" if earned else "")),
-                record.person_ref))
+                indicator, f"death:{record.department}:{record.record_id}", tier, indicator,
+                {**died, "counted_monthly_fen": earned} if earned else died, record.person_ref))
     if before is not None and (tier := _tier(ind.income_loss_tier)):
         now = {m.person_ref: m.verified_monthly_fen for m in after.members}
         for member in before.members:
@@ -189,10 +192,8 @@ def household_signals(household: Household, records: Sequence[PartnerRecord],
                     and (was - became) * 1000 >= was * ind.income_loss_permille > 0):
                 signals.append(Signal(
                     "income_loss", f"income_loss:{member.person_ref}:{was}:{became}", tier,
-                    _both(f"成员 {_short(member.person_ref)} 核对月收入由 {_yuan(was)} "
-                          f"降至 {_yuan(became)}",
-                          f"member {_short(member.person_ref)}'s verified income fell from "
-                          f"{_yuan(was)} to {_yuan(became)} a month"), member.person_ref))
+                    "income_loss", {"member": member.person_ref, "was_monthly_fen": was,
+                                    "now_monthly_fen": became}, member.person_ref))
     if signal := _medical(own, after, on, ind):
         signals.append(signal)
     return signals
@@ -204,10 +205,8 @@ def temporary_signal(case_id: str, grants_in_window: int, ind: Indicators) -> Si
     tier = _highest(grants_in_window, ind.temporary_counts)
     if tier is None:
         return None
-    return Signal("repeated_temporary", f"temporary:{case_id}", tier,
-                  _both(f"{ind.window_months} 个月内获临时救助 {grants_in_window} 次",
-                        f"{grants_in_window} temporary assistance grants in "
-                        f"{ind.window_months} months"))
+    return Signal("repeated_temporary", f"temporary:{case_id}", tier, "repeated_temporary",
+                  {"grants": grants_in_window, "months": ind.window_months})
 
 
 def discovery_lead(person_ref: str, records: Sequence[PartnerRecord], on: date,
@@ -222,10 +221,9 @@ def discovery_lead(person_ref: str, records: Sequence[PartnerRecord], on: date,
         return None
     return Lead(person_ref=person_ref, town_code=town, kind=LEAD_KIND,
                 cause=f"medical:{_digest(bills)}",
-                reason=_both(f"{ind.window_months} 个月内大额医疗费用个人负担 {len(bills)} 笔，"
-                             f"共 {_yuan(total)}",
-                             f"{len(bills)} large medical bill(s) of {_yuan(total)} in "
-                             f"{ind.window_months} months, personal share"),
+                reason_code="medical_hardship_lead",
+                reason_params={"bills": len(bills), "total_fen": total,
+                               "months": ind.window_months},
                 evidence=tuple(Evidence(r.department, r.record_id, r.kind, r.amount_fen, r.as_of)
                                for r in bills))
 
@@ -244,23 +242,16 @@ def _medical(own: Sequence[PartnerRecord], after: Report, on: date,
     tier = _highest(share, ind.medical_permille)
     if tier is None:
         return None
-    against = (f"{share // 10}% of the household's yearly income {_yuan(yearly)}" if yearly
-               else "a household without income")
-    against_zh = (f"为家庭年收入 {_yuan(yearly)} 的 {share // 10}%" if yearly
-                  else "家庭无收入")
+    figures: dict[str, ParamValue] = {"months": ind.window_months, "total_fen": total,
+                                      "yearly_income_fen": yearly}
+    if yearly:
+        # Capped where the figure stops being one a reason may carry (a share of a few fen of
+        # income): the tier is decided already.
+        figures["share_permille"] = min(share, MAX_INT - 1)
     # The cause is the set of bills: a new bill is new evidence; the same bills sent again are
     # not. The tier is part of it, so a fall in income that raises the tier is seen.
     return Signal("medical_spending", f"medical:{tier}:{_digest(bills)}", tier,
-                  _both(f"{ind.window_months} 个月内大额医疗支出 {_yuan(total)}，{against_zh}",
-                        f"large medical bills of {_yuan(total)} in {ind.window_months} months, "
-                        f"{against}"))
-
-
-SEPARATOR = " | "  # a reason is "中文 | English": the window shows the reader's part
-
-
-def _both(zh: str, en: str) -> str:
-    return zh + SEPARATOR + en
+                  "medical_spending", figures)
 
 
 def _tier(value: int) -> Tier | None:
@@ -275,11 +266,3 @@ def _highest(value: int, thresholds: tuple[int, int, int]) -> Tier | None:
 def _digest(records: Sequence[PartnerRecord]) -> str:
     text = "|".join(f"{r.department}:{r.record_id}" for r in records)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _short(ref: str) -> str:
-    return ref[:12]
-
-
-def _yuan(fen: int) -> str:
-    return f"¥{fen // 100:,}.{fen % 100:02d}"

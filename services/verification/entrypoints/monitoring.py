@@ -1,13 +1,17 @@
 """The monitoring queue over HTTP: early warnings and discovery leads for the reader's town (or
-district), and their closing with an outcome by town staff."""
+district), and their closing with an outcome by town staff.
+
+Each item says why it was raised as ``reason_code`` and ``reason_params`` (what is stored and
+published), and as ``reason``: those rendered in the caller's language, Chinese unless its
+``Accept-Language`` prefers English (shared/monitoring_reasons.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.monitoring import LeadRepository, WarningRepository
@@ -18,6 +22,7 @@ from shared.db import reading
 from shared.events.catalogue import LeadOutcome, WarningOutcome
 from shared.http import CheckedRoute
 from shared.inputs import FreeText, TextLine
+from shared.monitoring_reasons import Lang, reader_language, render
 from shared.service import Runtime, ServiceRuntime
 from shared.uow import UnitOfWork
 
@@ -41,17 +46,33 @@ class LeadClosing(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=500)]
+AcceptLanguage = Annotated[str | None, Header(
+    description="the language of each item's reason: en, or zh (the default)")]
+
+
+def readable(item: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
+    """A stored warning or lead with its reason in words, in ``lang``."""
+    shown = dict(item)
+    legacy = shown.pop("legacy_reason")
+    shown["reason"] = render(shown["reason_code"], shown["reason_params"], lang, legacy)
+    return shown
+
+
+def _lang(accept_language: str | None) -> Lang:
+    return reader_language((accept_language or "")[:200])  # a header of any length is cheap
 
 
 @router.get("/warnings", summary="Early warnings in my jurisdiction, newest first (预警)")
 def list_warnings(rt: Runtime, who: Annotated[Principal, Depends(_read)],
                   open: bool = True, limit: Limit = 100,
-                  after: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+                  after: Annotated[str | None, Query(max_length=40)] = None,
+                  accept_language: AcceptLanguage = None) -> dict[str, Any]:
     """``open=false`` includes the closed ones; ``after`` (a warning id) gives the next page."""
     with reading(rt.engine) as conn:
         found = WarningRepository(conn).page(who.jurisdiction, open_only=open, limit=limit,
                                              after=after)
-    return {"warnings": found}
+    lang = _lang(accept_language)
+    return {"warnings": [readable(w, lang) for w in found]}
 
 
 @router.post("/warnings/{warning_id}/close", summary="Close a warning with its outcome",
@@ -66,11 +87,13 @@ def close_warning(warning_id: str, body: WarningClosing, rt: Runtime, request: R
 @router.get("/leads", summary="Proactive-discovery leads in my jurisdiction (主动发现)")
 def list_leads(rt: Runtime, who: Annotated[Principal, Depends(_read)],
                open: bool = True, limit: Limit = 100,
-               after: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+               after: Annotated[str | None, Query(max_length=40)] = None,
+               accept_language: AcceptLanguage = None) -> dict[str, Any]:
     with reading(rt.engine) as conn:
         found = LeadRepository(conn).page(who.jurisdiction, open_only=open, limit=limit,
                                           after=after)
-    return {"leads": found}
+    lang = _lang(accept_language)
+    return {"leads": [readable(lead, lang) for lead in found]}
 
 
 @router.post("/leads/{lead_id}/close", summary="Close a lead with its outcome",
@@ -103,4 +126,4 @@ def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, it
         except monitoring.AlreadyClosed as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
         uow.commit()
-    return closed
+    return readable(closed, _lang(request.headers.get("accept-language")))

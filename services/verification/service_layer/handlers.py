@@ -1,7 +1,9 @@
 """Verification's handlers: partner departments publish records; a case gets a report built from
 them when it is submitted (or, with live sources, once they have answered: service_layer/live.py),
 when new partner data changes an open case's or a recipient's figures, and at periodic reviews.
-New partner data also raises early warnings and discovery leads (service_layer/monitoring.py)."""
+New partner data also raises early warnings and discovery leads (service_layer/monitoring.py).
+Without every adult member's consent to the check (授权核对) no partner data is looked at: the
+case is withheld, saying who must sign, until the town records the consent."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -17,6 +19,7 @@ from services.verification.adapters.access import SYSTEM as ACCESS_SYSTEM
 from services.verification.adapters.access import log_access
 from services.verification.adapters.monitoring import GrantRepository
 from services.verification.adapters.pending import PendingRepository
+from services.verification.adapters.repositories.consents import record_consent
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.adapters.repositories.recipients import RecipientRepository
@@ -50,6 +53,7 @@ from shared.events.catalogue import (
     ApplicationSubmitted,
     AssetSummary,
     BenefitChanged,
+    ConsentRecorded,
     DeclaredIncome,
     KindIncome,
     MemberIncome,
@@ -58,6 +62,7 @@ from shared.events.catalogue import (
     ReportFlag,
     SourceFreshness,
     VerificationReported,
+    VerificationWithheld,
 )
 from shared.events.envelope import Envelope
 from shared.policy import PolicySource, PolicyTable
@@ -120,7 +125,10 @@ def on_partner_data_changed(uow: UnitOfWork, refs: list[str],
     records sent again unchanged report nothing. And the early warnings the change raises on
     every watched household (``monitoring``)."""
     table = monitoring.current(uow.conn)
-    cases = _concerned(uow, HouseholdRepository(uow.conn).watched_among(refs), table)
+    # An application withheld for want of consent has no partner data looked at until it is
+    # given (its members' ages as on the application day, as its own check had them).
+    cases = _concerned(uow, [h for h in HouseholdRepository(uow.conn).watched_among(refs)
+                             if not check_consent(h.members)], table)
     if not cases:
         return
     records = PartnerRepository(uow.conn).for_persons(
@@ -196,7 +204,6 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
         members=tuple(HouseholdMember(person_ref=m.person_ref, age_years=m.age_years,
                                       declared_fen_by_kind=_by_kind(m.declared_incomes),
                                       consent_signed=m.consent_signed) for m in event.members))
-    check_consent(household.members)
     households = HouseholdRepository(uow.conn)
     reports = ReportRepository(uow.conn)
     if reports.has_application_report(event.case_id):
@@ -205,13 +212,34 @@ def on_application_submitted(event: ApplicationSubmitted, envelope: Envelope,
         if not households.exists(event.case_id):
             households.add(household)
         return
-    households.add(household)  # stored with the application's report, so never before it
+    if households.exists(event.case_id):
+        return  # sent again while it waits for a consent or for live sources: nothing changes
+    # Stored with the application's report, or with why there is none: the town records the
+    # missing consent on this household, or the live sources' answers complete its report.
+    households.add(household)
     close_applied_leads(uow, [m.person_ref for m in household.members], event.case_id,
                         event.submitted_at)
-    if live:  # reported when every live source has answered (service_layer/live.py)
-        PendingRepository(uow.conn).wait(event.case_id, "application", datetime.now(UTC))
+    _report_with_consent(uow, household, "application", policy, live)
+
+
+def _report_with_consent(uow: UnitOfWork, household: Household,
+                         occasion: Literal["application", "periodic_review"],
+                         policy: PolicySource, live: frozenset[str]) -> None:
+    """Report on the household now (or, with live sources, once they have answered:
+    service_layer/live.py) — unless an adult member's consent is missing: then no partner data
+    is looked at, and the case is withheld saying who must sign. At an application the ages
+    are the form's; at a review a child may have come of age since (``check_consent``)."""
+    now = datetime.now(UTC)
+    missing = check_consent(household.members, applied_on=local_date(household.submitted_at),
+                            on=None if occasion == "application" else local_date(now))
+    if missing:
+        uow.publish(VerificationWithheld(case_id=household.case_id, reason="consent_missing",
+                                         occasion=occasion, member_refs=missing,
+                                         withheld_at=now))
+    elif live:
+        PendingRepository(uow.conn).wait(household.case_id, occasion, now)
     else:
-        report_now(uow, household, "application", policy)
+        report_now(uow, household, occasion, policy)
 
 
 def report_now(uow: UnitOfWork, household: Household, occasion: Occasion,
@@ -254,11 +282,25 @@ def on_reassessment_requested(event: ReassessmentRequested, envelope: Envelope,
     household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
     if household is None:
         raise UnknownCase(f"no household kept for case {event.case_id}: cannot report again")
-    check_consent(household.members)
-    if live:
-        PendingRepository(uow.conn).wait(event.case_id, event.occasion, datetime.now(UTC))
-    else:
-        report_now(uow, household, event.occasion, policy)
+    _report_with_consent(uow, household, event.occasion, policy, live)
+
+
+def on_consent_recorded(event: ConsentRecorded, envelope: Envelope, uow: UnitOfWork,
+                        policy: PolicySource, live: frozenset[str] = frozenset()) -> None:
+    """The town recorded the consent the check was withheld for: these members have signed,
+    and the check runs again for the same occasion (an application is reported on once)."""
+    household = HouseholdRepository(uow.conn).get_for_update(event.case_id)
+    if household is None:
+        raise UnknownCase(f"no household kept for case {event.case_id}: no consent to record")
+    record_consent(uow.conn, event.case_id, event.member_refs)
+    signed = set(event.member_refs)
+    household = replace(household, members=tuple(
+        replace(m, consent_signed=True) if m.person_ref in signed else m
+        for m in household.members))
+    if event.occasion == "application" and ReportRepository(uow.conn).has_application_report(
+            event.case_id):
+        return  # reported already: this consent was recorded before
+    _report_with_consent(uow, household, event.occasion, policy, live)
 
 
 def _build(household: Household, records: Iterable[PartnerRecord],
@@ -378,6 +420,7 @@ def handlers(monitoring: PolicySource, live: frozenset[str] = frozenset()
                                                 live=live),
         ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
         BenefitChanged: on_benefit_changed,
+        ConsentRecorded: functools.partial(on_consent_recorded, policy=monitoring, live=live),
         PolicyPublished: on_policy_published,
         ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring,
                                                  live=live),

@@ -19,6 +19,7 @@ from services.verification.adapters.monitoring import (
     LeadRepository,
     WarningRepository,
     evidence_json,
+    reason_json,
 )
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
@@ -57,14 +58,16 @@ def raise_warnings(uow: UnitOfWork, found: Sequence[tuple[Household, Signal]],
     new = WarningRepository(uow.conn).add_new([
         {"warning_id": wid, "case_id": h.case_id, "region_code": h.region_code,
          "town_code": h.town_code, "indicator": s.indicator, "cause": s.cause, "tier": s.tier,
-         "reason": s.reason, "person_ref": s.person_ref, "raised_at": now}
+         "reason_code": s.reason_code, "reason_params": reason_json(s.reason_params),
+         "person_ref": s.person_ref, "raised_at": now}
         for wid, (h, s) in rows.items()])
     for wid, (h, s) in rows.items():
         if wid in new:
             uow.publish(EarlyWarningRaised(
                 case_id=h.case_id, warning_id=wid, region_code=h.region_code,
                 town_code=h.town_code, indicator=s.indicator, tier=s.tier, cause=s.cause,
-                reason=s.reason, person_ref=s.person_ref, raised_at=now))
+                reason_code=s.reason_code, reason_params=dict(s.reason_params),
+                person_ref=s.person_ref, raised_at=now))
     return len(new)
 
 
@@ -112,14 +115,16 @@ def discover(uow: UnitOfWork, person_refs: Sequence[str], policy: PolicySource) 
     new = leads.add_new([
         {"lead_id": lid, "person_ref": lead.person_ref, "region_code": lead.town_code[:6],
          "town_code": lead.town_code, "kind": lead.kind, "cause": lead.cause,
-         "reason": lead.reason, "evidence": evidence_json(lead.evidence), "raised_at": now}
+         "reason_code": lead.reason_code, "reason_params": reason_json(lead.reason_params),
+         "evidence": evidence_json(lead.evidence), "raised_at": now}
         for lid, lead in found])
     for lid, lead in found:
         if lid in new:
             uow.publish(DiscoveryLeadRaised(
                 case_id=lid, lead_id=lid, person_ref=lead.person_ref,
                 region_code=lead.town_code[:6], town_code=lead.town_code, kind=lead.kind,
-                reason=lead.reason, raised_at=now))
+                reason_code=lead.reason_code, reason_params=dict(lead.reason_params),
+                raised_at=now))
     return len(new)
 
 

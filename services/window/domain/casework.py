@@ -60,11 +60,13 @@ def may_resolve_objections(allowed: Sequence[Mapping[str, Any]] | None) -> bool:
 # Each role's home page: the queues of its day, each one approval's list with these filters.
 QUEUES: dict[Role, tuple[tuple[str, dict[str, str]], ...]] = {
     C: (("returned", {"stage": "returned"}),
+        ("consent_missing", {"held": "consent_missing"}),
         ("new", {"stage": "awaiting_report"}),
         ("under_notice", {"stage": "under_notice"})),
     T: (("overdue", {"overdue": "true"}),
         ("to_review", {"stage": "awaiting_review"}),
         ("returned", {"stage": "returned"}),
+        ("consent_missing", {"held": "consent_missing"}),
         ("under_notice", {"stage": "under_notice"})),
     D: (("overdue", {"overdue": "true"}),
         ("awaiting_approval", {"stage": "awaiting_approval"}),

@@ -109,6 +109,9 @@ def explanation(text: object) -> Said | None:
         return Said("work_income_rose", {"before_fen": m.group(1), "after_fen": m.group(2),
                                          "until": m.group(3), "months": m.group(4),
                                          "failed": m.group(5)})
+    if m := re.fullmatch(r"verification withheld: consent missing from ([0-9]+) member\(s\)",
+                         text):  # approval's domain/consent.py
+        return Said("consent_missing", {"members": m.group(1)})
     if m := re.match(r"^([a-z_]+) by ([a-z_]+)( \(note on file\))?$", text):
         return Said("by_staff", {"action": m.group(1), "role": m.group(2),
                                  **({"note_on_file": "1"} if m.group(3) else {})})

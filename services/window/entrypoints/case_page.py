@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from services.window.adapters.services import Unreachable
 from services.window.domain import guardianship, timeline
 from services.window.domain.casework import ACTIONS, may_resolve_objections, offers
+from services.window.domain.consent import hold_of
 from services.window.domain.household import explain
 from services.window.entrypoints import case_lines
 from services.window.entrypoints.web import (
@@ -86,6 +87,7 @@ async def case_view(request: Request, web: WebApp, user: User, case_id: str, *,
                   lines=lines,
                   children=guardianship.children(case.get("members") or [],
                                                  (report or {}).get("members")),
+                  hold=hold_of(workflow, case.get("members") or [], str(user.account.role)),
                   unavailable=not (ok1 and ok2 and ok3), outcome=outcome, typed=typed or {},
                   done=request.query_params.get("done"))
 
@@ -121,6 +123,23 @@ async def case_action(request: Request, case_id: str, action: str, web: WebApp,
         refuse_unless_ok(answer)
     return await case_view(request, web, user, case_id, status=answer.status,
                            outcome=(action, *_reason(answer.detail)), typed=typed)
+
+
+@router.post("/cases/{case_id}/consent")
+async def record_consent(request: Request, case_id: str, web: WebApp, user: SignedIn,
+                         form: CheckedForm) -> Response:
+    """The members verification named have signed the consent: approval records it and sends
+    the case back to verification."""
+    case_id = _case_id(case_id)
+    typed = {"signed_on": str(form.get("signed_on", "")).strip()}
+    answer = await web.services.call(user.account, "approval", "POST",
+                                     f"/cases/{case_id}/consent", json=typed)
+    if answer.ok:
+        return see_other(f"/cases/{case_id}?done=record_consent")
+    if answer.status in (401, 403, 404):
+        refuse_unless_ok(answer)
+    return await case_view(request, web, user, case_id, status=answer.status,
+                           outcome=("record_consent", *_reason(answer.detail)), typed=typed)
 
 
 def _reason(detail: Any) -> tuple[str, str]:

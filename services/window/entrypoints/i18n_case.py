@@ -14,6 +14,25 @@ CASE_T: dict[str, tuple[str, str]] = {
     "why_ineligible": ("预审不符合条件：可退回或不予批准",
                        "The pre-assessment failed: return or reject"),
     "why_no_objection": ("没有待处理的异议", "No objection is open"),
+    "why_consent_missing": ("等待成员签署核对授权书：登记授权后重新提交核对",
+                            "A member's consent to verification is awaited: record it, and the "
+                            "case goes back to verification"),
+    # Verification may not check the household yet (approval's verification_hold, by reason
+    # and occasion: services/window/domain/consent.py).
+    "hold_consent_missing": ("核对暂停：缺少家庭经济状况核对授权",
+                             "Verification on hold: a consent is missing"),
+    "hold_consent_missing_application": (
+        "以下成年家庭成员尚未签署核对授权书，核对机构不能查询其信息。请其签署后在此登记，"
+        "案件将重新提交核对。",
+        "These adult members have not signed the consent to verification, so no data about "
+        "the household may be checked. Once they have signed, record it here: the case goes "
+        "back to verification."),
+    "hold_consent_missing_periodic_review": (
+        "定期复核暂停：以下家庭成员可能已成年，尚未签署核对授权书。请其签署后在此登记，"
+        "复核将重新核对；其间待遇照常发放。",
+        "Periodic review on hold: these members may have come of age and have not signed the "
+        "consent to verification. Once they have signed, record it here: the review checks "
+        "again. The benefit is paid as before meanwhile."),
     "why_other": ("暂不可办理", "Not possible now"),
     "opens_on": ("{0} 起可办理", "Possible from {0}"),
     "machine_fields": ("原始字段", "Machine fields"),
@@ -60,6 +79,8 @@ CASE_T: dict[str, tuple[str, str]] = {
     "tl_last": ("，最后发放 {last}", ", last paid {last}"),
     "tl_recognised": ("认定为{status}，自 {from} 起（{members} 人）",
                       "Recognised as {status} from {from} ({members} members)"),
+    "tl_consent_missing": ("核对暂停：{members} 名成员尚未签署核对授权书",
+                           "verification withheld: consent missing from {members} member(s)"),
     "tl_review_requested": ("定期复核：已申请新的核对报告",
                             "Periodic review: a new verification report was requested"),
     "tl_referral_requested": ("转介{kind}", "Referred for {kind}"),
@@ -121,7 +142,9 @@ CASE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
              "verification_inconclusive_after_advance": ("先行救助后核对未能判断",
                                                          "verification inconclusive after the "
                                                          "advance"),
-             "verified_before_advance": ("先行救助前已核对", "verified before the advance")},
+             "verified_before_advance": ("先行救助前已核对", "verified before the advance"),
+             "consent_missing": ("缺少核对授权", "consent missing"),
+             "consent_recorded": ("已登记核对授权", "consent recorded")},
     # An assessment's figures (approval's trace inputs and policy figures, by their last part).
     "figure": {
         "household_income_fen": ("家庭月收入", "Household income a month"),

@@ -1,6 +1,8 @@
 """The monitoring queue (动态监测): the early warnings and proactive-discovery leads of the
 reader's town or district, from verification, each closable with an outcome by the case
-workers. Verification decides who may see and close what; this page only shows its answers."""
+workers. Verification decides who may see and close what; this page only shows its answers,
+and asks them in the reader's language: verification words each item's reason (a code and its
+figures) in it."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.window.adapters.services import Unreachable
 from services.window.entrypoints.i18n import LABELS
-from services.window.entrypoints.lists import listing
 from services.window.entrypoints.web import (
     CASE_ID,
     CheckedForm,
@@ -30,11 +32,22 @@ ITEM_ID = re.compile(r"[0-9a-f-]{36}")  # verification's ids are UUIDs
 TIER_ORDER = {"red": 0, "orange": 1, "yellow": 2}
 
 
+async def _listing(web: WebApp, user: User, path: str, field: str,
+                   params: dict[str, str]) -> tuple[list[Any], bool]:
+    """Verification's list, its reasons in the reader's language, and whether it answered."""
+    try:
+        answer = await web.services.call(user.account, "verification", "GET", path,
+                                         params=params, headers={"Accept-Language": user.lang})
+    except Unreachable:
+        return [], False
+    return (answer.body.get(field, []) if answer.ok else []), answer.ok
+
+
 async def _queue(web: WebApp, user: User, closed: bool) -> tuple[list[Any], list[Any], bool]:
     params = {"limit": "200", "open": "false" if closed else "true"}
     (warnings, ok1), (leads, ok2) = await asyncio.gather(
-        listing(web, user, "verification", "/warnings", "warnings", params),
-        listing(web, user, "verification", "/leads", "leads", params))
+        _listing(web, user, "/warnings", "warnings", params),
+        _listing(web, user, "/leads", "leads", params))
     # The most urgent first; within a tier, the newest (verification's order).
     warnings.sort(key=lambda w: TIER_ORDER.get(w.get("tier"), 3))
     return warnings, leads, ok1 and ok2
