@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,12 +24,12 @@ from sqlalchemy import Engine, MetaData, func, select
 from shared import asyncapi, metrics, tracing
 from shared.auth.dependencies import require
 from shared.auth.principals import Principal
-from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.consumer import EventConsumer
 from shared.bus.kafka import Cluster, cluster_for
 from shared.bus.relay import OutboxRelay
+from shared.bus.routing import Routes
 from shared.contract import api_routes, dependants, document_problems
 from shared.db import make_engine, reading
-from shared.events.base import Event
 from shared.health import service_probes
 from shared.migrations import upgrade
 from shared.settings import Settings
@@ -77,7 +77,7 @@ def build_runtime(
     bus: BusTables,
     migrations_dir: Path,
     topics: list[str],
-    handlers: Mapping[type[Event], Handler],
+    handlers: Routes,
 ) -> ServiceRuntime:
     tracing.set_up(name)  # before the engine, which is then instrumented (when tracing is on)
     engine = make_engine(settings.database_url(name))

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.APPLICATIONS, topics.VERIFICATIONS],
-        handlers=handlers(policy),  # type: ignore[arg-type]
+        handlers=handlers(policy),
     )
     policy.bind(runtime.engine)
     runtime.jobs.append(("recalculation", recalculation.worker(runtime, policy)))

@@ -21,6 +21,7 @@ from services.audit.entrypoints.archiver import Archiver, checkpoints
 from services.audit.entrypoints.http import router
 from shared import logs, metrics
 from shared.auth.tokens import load_token_keys
+from shared.bus.routing import Routes
 from shared.service import build_runtime, health_router, lifespan, refuse_without_input, supervised
 from shared.settings import Settings, load_settings
 from shared.singleton import run_singleton
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = build_runtime(name=NAME, settings=settings, metadata=metadata, bus=bus,
                             migrations_dir=Path(__file__).parent / "migrations",
-                            topics=[], handlers={})
+                            topics=[], handlers=Routes())
     signer = load_signer(settings)
     archiver = Archiver(runtime)
 

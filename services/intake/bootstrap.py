@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.VERIFICATIONS, topics.DECISIONS, topics.PAYMENTS, topics.REFERRALS],
-        handlers=HANDLERS,  # type: ignore[arg-type]
+        handlers=HANDLERS,
     )
     app = FastAPI(title="OneDoor intake (受理)", version=VERSION,
                   description="The service window: applications in, case status out.",

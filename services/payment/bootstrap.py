@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.DECISIONS],
-        handlers=HANDLERS,  # type: ignore[arg-type]
+        handlers=HANDLERS,
     )
     runner = Runner(runtime.uow, runtime.engine)
     # A cycle a crash stopped half-way completes at the start; a stop pauses runs between chunks.

@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=NAME, settings=settings, metadata=metadata, bus=bus,
         migrations_dir=Path(__file__).parent / "migrations",
         topics=[topics.APPLICATIONS, topics.DECISIONS, topics.POLICY],
-        handlers=handlers(  # type: ignore[arg-type]
+        handlers=handlers(
             policy, frozenset(source.department for source in sources)),
     )
     policy.bind(runtime.engine)

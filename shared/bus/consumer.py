@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,7 +45,8 @@ from shared.bus.poller import EpochCheck, Poller
 # The epoch helpers moved to the poller, which owns the check; still importable from here.
 from shared.bus.poller import broker_epoch as broker_epoch
 from shared.bus.poller import read_from_start as read_from_start
-from shared.events.base import Event, registered_types
+from shared.bus.routing import Routes
+from shared.events.base import registered_types
 from shared.events.envelope import (
     Envelope,
     KafkaRecord,
@@ -61,12 +62,11 @@ from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Event, Envelope, UnitOfWork], None]
 
 
 @dataclass(frozen=True)
 class Delivery:
-    record: ConsumerRecord  # type: ignore[type-arg]
+    record: ConsumerRecord
     envelope: Envelope | None  # None when the record could not be decoded
     error: str | None = None
 
@@ -93,7 +93,7 @@ class EventConsumer:
         *,
         group_id: str,
         topics: list[str],
-        handlers: Mapping[type[Event], Handler],
+        handlers: Routes,
         uow_factory: Callable[[], UnitOfWork],
         bootstrap: str,
         cluster: Cluster,

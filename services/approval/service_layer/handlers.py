@@ -28,6 +28,7 @@ from services.approval.domain.workflow import (
 from services.approval.service_layer import casework
 from services.approval.service_layer.policy_book import PolicyBook
 from shared import clock
+from shared.bus.routing import Routes
 from shared.events.catalogue import (
     ApplicationSubmitted,
     ReferralRequested,
@@ -158,7 +159,7 @@ def _earned(facts: CaseFacts) -> int:
     return sum(m.employment_monthly_fen or 0 for m in facts.members)
 
 
-def handlers(policy: PolicyTable | PolicyBook) -> dict[type, object]:
+def handlers(policy: PolicyTable | PolicyBook) -> Routes:
     """The routing table; the policy is bound here, once, by the bootstrap. A ``PolicyBook``
     gives each event the policy as published when its transaction reads it."""
 
@@ -173,6 +174,7 @@ def handlers(policy: PolicyTable | PolicyBook) -> dict[type, object]:
                               uow: UnitOfWork) -> None:
         on_verification_reported(event, envelope, uow, policy=table(uow))
 
-    return {ApplicationSubmitted: application_submitted,
-            VerificationReported: verification_reported,
-            VerificationWithheld: on_verification_withheld}
+    return (Routes()
+            .on(ApplicationSubmitted, application_submitted)
+            .on(VerificationReported, verification_reported)
+            .on(VerificationWithheld, on_verification_withheld))

@@ -15,6 +15,7 @@ from services.intake.domain.model import Application, CaseStatus, InvalidApplica
 from services.intake.service_layer import summaries
 from shared import clock
 from shared.auth.principals import Principal, area_of
+from shared.bus.routing import Routes
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -125,37 +126,37 @@ def _submitted(application: Application, case_id: str, refs: list[str],
         case_id=case_id,
         region_code=application.region_code,
         town_code=application.town_code,
-        programme=application.programme,  # type: ignore[arg-type]
+        programme=application.programme,
         submitted_at=now,
         members=[
             MemberFacts(
                 person_ref=ref,
-                relation=m.relation,  # type: ignore[arg-type]
+                relation=m.relation,
                 age_years=age_on(m.resident_id.birth_date, application.submitted_on),
                 declared_incomes=[
-                    DeclaredIncome(kind=d.kind, monthly_amount_fen=d.monthly_amount_fen)  # type: ignore[arg-type]
+                    DeclaredIncome(kind=d.kind, monthly_amount_fen=d.monthly_amount_fen)
                     for d in m.declared_incomes],
                 consent_signed=m.consent_signed_on is not None,
                 disability_grade=m.disability_grade,
                 able_to_work=m.able_to_work,
-                self_care=m.self_care,  # type: ignore[arg-type]
-                father=m.father,  # type: ignore[arg-type]
-                mother=m.mother,  # type: ignore[arg-type]
-                child_care=m.child_care,  # type: ignore[arg-type]
-                schooling=m.schooling,  # type: ignore[arg-type]
+                self_care=m.self_care,
+                father=m.father,
+                mother=m.mother,
+                child_care=m.child_care,
+                schooling=m.schooling,
             )
             for ref, m in zip(refs, application.members, strict=True)
         ],
         legal_supporters=[
-            SupporterFacts(relation=s.relation, able_to_support=s.able_to_support)  # type: ignore[arg-type]
+            SupporterFacts(relation=s.relation, able_to_support=s.able_to_support)
             for s in application.legal_supporters],
-        care_mode=application.care_mode,  # type: ignore[arg-type]
+        care_mode=application.care_mode,
         temporary=None if temporary is None else TemporaryRequest(
-            kind=temporary.kind,  # type: ignore[arg-type]
+            kind=temporary.kind,
             requested_amount_fen=temporary.requested_amount_fen,
-            cause=temporary.cause,  # type: ignore[arg-type]
+            cause=temporary.cause,
             rigid_medical_spending_fen=temporary.rigid_medical_spending_fen),
-        referrals=list(application.referrals),  # type: ignore[arg-type]
+        referrals=list(application.referrals),
     )
 
 
@@ -239,17 +240,16 @@ def on_payment_settled(event: PaymentSettled, envelope: Envelope, uow: UnitOfWor
     _apply(uow, envelope, summaries.payment_settled(event))
 
 
-HANDLERS = {
-    VerificationReported: on_verification_reported,
-    CaseStageChanged: on_case_stage_changed,
-    CaseAssessed: on_case_assessed,
-    ApplicationDecided: on_application_decided,
-    BenefitChanged: on_benefit_changed,
-    HouseholdRecognised: on_household_recognised,
-    ReassessmentRequested: on_reassessment_requested,
-    ReferralRequested: on_referral_requested,
-    ReferralAnswered: on_referral_answered,
-    PaymentScheduled: on_payment_scheduled,
-    PaymentHeld: on_payment_held,
-    PaymentSettled: on_payment_settled,
-}
+HANDLERS = (Routes()
+            .on(VerificationReported, on_verification_reported)
+            .on(CaseStageChanged, on_case_stage_changed)
+            .on(CaseAssessed, on_case_assessed)
+            .on(ApplicationDecided, on_application_decided)
+            .on(BenefitChanged, on_benefit_changed)
+            .on(HouseholdRecognised, on_household_recognised)
+            .on(ReassessmentRequested, on_reassessment_requested)
+            .on(ReferralRequested, on_referral_requested)
+            .on(ReferralAnswered, on_referral_answered)
+            .on(PaymentScheduled, on_payment_scheduled)
+            .on(PaymentHeld, on_payment_held)
+            .on(PaymentSettled, on_payment_settled))

@@ -21,6 +21,7 @@ from services.payment.domain.model import (
     within_cap,
 )
 from shared import clock
+from shared.bus.routing import Routes
 from shared.events.catalogue import (
     ApplicationDecided,
     BenefitChanged,
@@ -80,7 +81,7 @@ def on_application_decided(event: ApplicationDecided, envelope: Envelope,
         if hold:
             uow.publish(PaymentHeld(
                 case_id=payment.case_id, payment_id=new.payment_id,
-                programme=payment.programme,  # type: ignore[arg-type]
+                programme=payment.programme,
                 period=payment.period, kind=payment.kind, amount_fen=payment.amount_fen,
                 reason=hold, held_at=now))
             continue
@@ -111,7 +112,7 @@ def _over_cap(repo: PaymentRepository, event: ApplicationDecided,
 def scheduled_event(new: NewPayment, at: datetime) -> PaymentScheduled:
     p = new.payment
     return PaymentScheduled(
-        case_id=p.case_id, payment_id=new.payment_id, programme=p.programme,  # type: ignore[arg-type]
+        case_id=p.case_id, payment_id=new.payment_id, programme=p.programme,
         period=p.period, kind=p.kind, amount_fen=p.amount_fen,
         beneficiary_ref=p.beneficiary_ref, region_code=p.region_code, scheduled_at=at,
         run_id=new.run_id, reissue_of=new.reissue_of, tops_up_to_fen=p.tops_up_to_fen)
@@ -155,4 +156,6 @@ def pay_back(uow: UnitOfWork, repo: PaymentRepository, entitlement: Entitlement,
         uow.publish(scheduled_event(new, now))
 
 
-HANDLERS = {ApplicationDecided: on_application_decided, BenefitChanged: on_benefit_changed}
+HANDLERS = (Routes()
+            .on(ApplicationDecided, on_application_decided)
+            .on(BenefitChanged, on_benefit_changed))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -46,8 +46,8 @@ from services.verification.service_layer.monitoring import (
     raise_warnings,
 )
 from services.verification.service_layer.policy import on_policy_published
+from shared.bus.routing import Routes
 from shared.clock import local_date
-from shared.events.base import Event
 from shared.events.catalogue import (
     ApplicationDecided,
     ApplicationSubmitted,
@@ -410,18 +410,18 @@ def _report_of(stored: StoredReport) -> model.Report:
     )
 
 
-def handlers(monitoring: PolicySource, live: frozenset[str] = frozenset()
-             ) -> dict[type[Event], Callable[..., None]]:
+def handlers(monitoring: PolicySource, live: frozenset[str] = frozenset()) -> Routes:
     """The consumer's handlers, with verification's figures (``monitoring``: the indicators
     warnings are raised by, each source's freshness window) and the departments queried live
     (``live``: an application or a review then waits for them)."""
-    return {
-        ApplicationSubmitted: functools.partial(on_application_submitted, policy=monitoring,
-                                                live=live),
-        ApplicationDecided: functools.partial(on_application_decided, monitoring=monitoring),
-        BenefitChanged: on_benefit_changed,
-        ConsentRecorded: functools.partial(on_consent_recorded, policy=monitoring, live=live),
-        PolicyPublished: on_policy_published,
-        ReassessmentRequested: functools.partial(on_reassessment_requested, policy=monitoring,
-                                                 live=live),
-    }
+    return (Routes()
+            .on(ApplicationSubmitted, functools.partial(on_application_submitted,
+                                                        policy=monitoring, live=live))
+            .on(ApplicationDecided, functools.partial(on_application_decided,
+                                                      monitoring=monitoring))
+            .on(BenefitChanged, on_benefit_changed)
+            .on(ConsentRecorded, functools.partial(on_consent_recorded, policy=monitoring,
+                                                   live=live))
+            .on(PolicyPublished, on_policy_published)
+            .on(ReassessmentRequested, functools.partial(on_reassessment_requested,
+                                                         policy=monitoring, live=live)))
