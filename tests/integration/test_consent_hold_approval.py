@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from deploy.tokens import DevTokens
 from services.approval.adapters.tables import bus
 from services.approval.bootstrap import create_app as create_approval
 from services.approval.service_layer.handlers import on_verification_withheld
+from shared import clock
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope, from_record
 from shared.settings import load_settings
@@ -34,7 +35,7 @@ from tests.integration.test_approval_workflow import application, deliver, repor
 from tests.integration.test_typed_text_off_the_bus import POLICY, POLICY_PATHS
 
 DISTRICT, TOWN = "330282", "330282001"
-TODAY = date.today()
+TODAY = clock.today()  # China time, as the services decide days
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from services.verification.adapters.tables import bus as verification_bus
 from services.verification.adapters.tables import households
 from services.verification.bootstrap import packaged_monitoring
 from services.verification.service_layer.handlers import handlers as verification_handlers
+from shared import clock
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope
 from shared.resident_id import parse_resident_id
@@ -47,7 +48,7 @@ from tests.integration.test_window_policy import csrf
 
 DISTRICT, TOWN = "330282", "330282001"
 VERIFY = verification_handlers(packaged_monitoring())
-TODAY = date.today()
+TODAY = clock.today()  # China time, as the services decide days
 
 
 @dataclass

@@ -8,12 +8,13 @@ periodic review a child who may have come of age since the application must sign
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from services.verification.adapters.tables import bus, household_members, partner_data_access
+from shared import clock
 from shared.events import catalogue as ev
 from shared.events.envelope import from_record
 from tests.conftest import migrated_engine
@@ -29,7 +30,7 @@ from tests.integration.test_verification_reassessment import (
 )
 
 CASE = "330282-20261122-00000000c0a5"
-TODAY = date.today()
+TODAY = clock.today()  # China time, as the services decide days
 
 
 @pytest.fixture

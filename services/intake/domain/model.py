@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.intake.domain.region import region_problem, town_problem
+from shared import clock
 from shared.resident_id import ADULT_AGE, ResidentId, age_on
 
 INCOME_KINDS = ("wage", "pension", "business", "property", "transfer", "other")
@@ -102,7 +103,7 @@ class Application:
     region_code: str
     programme: str
     members: tuple[Member, ...]
-    submitted_on: date = field(default_factory=date.today)
+    submitted_on: date = field(default_factory=clock.today)  # the day in China, as everywhere
     legal_supporters: tuple[LegalSupporter, ...] = ()  # extreme hardship only
     care_mode: str | None = None  # extreme hardship only: "home" 分散 or "centralised" 集中供养
     temporary: TemporaryRequest | None = None  # temporary assistance only, and required there
