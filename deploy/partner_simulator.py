@@ -6,7 +6,11 @@
 It plays the department's matching adapter: it holds the department's records by resident ID
 number, knows each person by OneDoor's keyed pseudonym (``ONEDOOR_PSEUDONYM_KEY``, as the
 adapter would be given), and answers ``POST /records:query {"person_refs": [...]}`` with the
-records of those persons — so no resident ID number ever travels. Its behaviour is set at start
+records of those persons — so no resident ID number ever travels. Asked who the person of one of
+its records is (``POST /persons:resolve {"person_ref", "record_id"}``, when a town worker must
+visit a discovery lead), it answers the resident ID number and the name it holds, and the address
+and phone when its records carry them; 404 when it holds no such person for that record. Its
+behaviour is set at start
 or at run time (``POST /admin/behaviour``): latency, a share of requests answered 503, or down
 altogether, to see verification's timeouts, retries and circuit breaker at work.
 """
@@ -36,6 +40,7 @@ class Behaviour:
     failure_rate: float = 0.0  # share of queries answered 503
     down: bool = False  # every query answered 503
     queries: int = 0  # queries received, answered or not
+    resolutions: int = 0  # persons:resolve requests received, answered or not
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
 
@@ -46,10 +51,19 @@ class Record(BaseModel):
     resident_id: str = Field(pattern=r"^[0-9]{17}[0-9X]$")
     amount_fen: int = Field(ge=0)
     as_of: str
+    # Who the person is, as the department holds them: answered only to persons:resolve.
+    name: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
 
 
 class Query(BaseModel):
     person_refs: list[str] = Field(max_length=100)
+
+
+class Resolve(BaseModel):
+    person_ref: str = Field(max_length=80)
+    record_id: str = Field(max_length=100)
 
 
 class BehaviourIn(BaseModel):
@@ -63,14 +77,21 @@ def build_app(key: bytes, department: str, behaviour: Behaviour | None = None,
     app = FastAPI(title=f"OneDoor partner simulator ({department})")
     state = behaviour or Behaviour()
     held: dict[str, list[dict[str, Any]]] = {}
+    people: dict[tuple[str, str], dict[str, str]] = {}  # (person_ref, record_id) → who
 
     def hold(new: list[Record]) -> None:
         held.clear()
+        people.clear()
         for record in new:
             ref = person_ref(key, record.resident_id)
             held.setdefault(ref, []).append({
                 "record_id": record.record_id, "kind": record.kind, "person_ref": ref,
                 "amount_fen": record.amount_fen, "as_of": record.as_of})
+            if record.name is not None:
+                people[ref, record.record_id] = {
+                    "person_ref": ref, "resident_id": record.resident_id, "name": record.name,
+                    **{k: v for k in ("address", "phone")
+                       if (v := getattr(record, k)) is not None}}
 
     hold(records or [])
     app.state.behaviour = state
@@ -83,6 +104,18 @@ def build_app(key: bytes, department: str, behaviour: Behaviour | None = None,
         if state.down or state.rng.random() < state.failure_rate:
             raise HTTPException(503, detail="simulated outage")
         return {"records": [r for ref in body.person_refs for r in held.get(ref, [])]}
+
+    @app.post("/persons:resolve")
+    async def resolve(body: Resolve) -> dict[str, str]:
+        state.resolutions += 1
+        if state.latency_ms:
+            await asyncio.sleep(state.latency_ms / 1000)
+        if state.down or state.rng.random() < state.failure_rate:
+            raise HTTPException(503, detail="simulated outage")
+        found = people.get((body.person_ref, body.record_id))
+        if found is None:
+            raise HTTPException(404, detail="no such person for this record")
+        return found
 
     @app.put("/admin/records")
     def put_records(body: list[Record]) -> dict[str, int]:
@@ -98,7 +131,8 @@ def build_app(key: bytes, department: str, behaviour: Behaviour | None = None,
 
     @app.get("/admin/stats")
     def stats() -> dict[str, int]:
-        return {"queries": state.queries, "persons": len(held)}
+        return {"queries": state.queries, "resolutions": state.resolutions,
+                "persons": len(held)}
 
     return app
 
@@ -111,7 +145,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument("--records", type=Path, help="NDJSON: record_id, kind, resident_id, "
-                                                     "amount_fen, as_of")
+                                                     "amount_fen, as_of [, name, address, "
+                                                     "phone]")
     args = parser.parse_args()
     records = [Record(**json.loads(line)) for line in args.records.read_text().splitlines()
                if line.strip()] if args.records else []

@@ -39,6 +39,9 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType({
     "monitoring.read": frozenset({_R.WINDOW_CLERK, _R.TOWN_REVIEWER, _R.DISTRICT_APPROVER,
                                   _R.AUDITOR, _R.ADMINISTRATOR}),
     "monitoring.close": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
+    # Who a discovery lead is, asked of the department that owns its record (issue 26): the
+    # case workers who must visit, with a reason; every look-up is logged for auditors.
+    "monitoring.person_lookup": frozenset({_R.TOWN_REVIEWER, _R.DISTRICT_APPROVER}),
     # The bureau's policy figures: one officer proposes, another approves (four eyes: the
     # workflow refuses the proposer's own approval). Auditors and approvers read the history.
     "policy.propose": frozenset({_R.POLICY_OFFICER}),

@@ -528,6 +528,8 @@ class HomeSurveyRecorded(Event):
 Tier = Literal["yellow", "orange", "red"]
 WarningOutcome = Literal["assisted", "reassessed", "referred", "no_change", "unreachable"]
 LeadOutcome = Literal["applied", "assisted_otherwise", "not_in_need", "declined", "unreachable"]
+# What the department that owns a lead's record answered when asked who the lead is.
+PersonLookupOutcome = Literal["resolved", "not_found", "department_unavailable"]
 
 
 @register
@@ -617,6 +619,28 @@ class DiscoveryLeadClosed(Event):
     application_case_id: str | None  # the application it led to, when it did
     closed_by: str
     closed_at: datetime
+
+
+@register
+class DiscoveryLeadPersonLookedUp(Event):
+    """A case worker asked the department that owns a lead's record who the lead is (issue 26),
+    whatever it answered. Ids and codes only: the reason the worker typed and the person the
+    department named stay out of every event (the reason is kept in verification, for
+    auditors; the person is shown to the worker once and kept nowhere)."""
+
+    type = "onedoor.lead.person_looked_up"
+    version = 1
+    topic = topics.MONITORING
+
+    lookup_id: str
+    lead_id: str
+    region_code: str
+    town_code: str
+    department: str  # the department asked: the owner of the lead's evidence
+    outcome: PersonLookupOutcome
+    looked_up_by: str  # the staff id
+    role: Literal["town_reviewer", "district_approver"]
+    looked_up_at: datetime
 
 
 @register

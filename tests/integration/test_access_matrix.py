@@ -263,6 +263,15 @@ ENDPOINTS: list[Endpoint] = [
              area=TOWN),
     Endpoint("verification", "GET", "/leads", "monitoring.read", _get("/leads?limit=500"),
              shows=lambda s: s.lead_id),
+    # Who a lead is (issue 26): the town's case workers, with a reason. No live source answers
+    # here, so an allowed caller's look-up is logged and answered 409 (not connected); the
+    # seeded one is listed to auditors who reach the lead's town.
+    Endpoint("verification", "POST", "/leads/{lead_id}/person", "monitoring.person_lookup",
+             lambda s: Call(f"/leads/{s.lead_id}/person",
+                            json={"reason": "access matrix: may this caller know who it is?"}),
+             area=TOWN),
+    Endpoint("verification", "GET", "/leads/person-lookups", "audit.read",
+             _get("/leads/person-lookups?limit=1000"), shows=lambda s: s.lead_id),
     Endpoint("verification", "POST", "/leads/{lead_id}/close", "monitoring.close",
              lambda s: Call(f"/leads/{s.lead_id}/close", json={"outcome": "not_in_need"}),
              area=TOWN),
@@ -635,6 +644,12 @@ def _seed(system: System) -> None:
         "warnings"]
     [lead] = _ok(http["verification"].get("/leads", headers=tokens.reviewer(TOWN)))["leads"]
     seed.warning_id, seed.lead_id = warning["warning_id"], lead["lead_id"]
+    # The town's reviewer asks who the lead is: no live source answers for medical insurance
+    # here, and the look-up is logged all the same (and listed to auditors).
+    looked_up = http["verification"].post(
+        f"/leads/{seed.lead_id}/person", headers=tokens.reviewer(TOWN),
+        json={"reason": "access matrix: the seeded look-up"})
+    assert looked_up.status_code == 409 and "logged" in looked_up.text, looked_up.text
     _carry(system)
 
     # Policy: one figure proposed and approved by two officers (its recalculation is queued),

@@ -395,6 +395,7 @@ EXPECTED = {
     "monitoring.read": {"window_clerk", "town_reviewer", "district_approver", "auditor",
                         "administrator"},
     "monitoring.close": {"town_reviewer", "district_approver"},
+    "monitoring.person_lookup": {"town_reviewer", "district_approver"},
     "policy.propose": {"policy_officer"},
     "policy.approve": {"policy_officer"},
     "policy.read": {"policy_officer", "district_approver", "auditor", "administrator"},

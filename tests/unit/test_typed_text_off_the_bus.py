@@ -30,7 +30,9 @@ REVIEWED = {
         "CaseAssessed.case_id", "CaseAssessed.report_id", "CaseStageChanged.case_id",
         "DiscoveryLeadClosed.application_case_id", "DiscoveryLeadClosed.case_id",
         "DiscoveryLeadClosed.lead_id", "DiscoveryLeadRaised.case_id", "DiscoveryLeadRaised.lead_id",
-        "DiscoveryLeadRaised.person_ref", "EarlyWarningClosed.case_id",
+        "DiscoveryLeadRaised.person_ref", "DiscoveryLeadPersonLookedUp.case_id",
+        "DiscoveryLeadPersonLookedUp.lookup_id", "DiscoveryLeadPersonLookedUp.lead_id",
+        "DiscoveryLeadPersonLookedUp.looked_up_by", "EarlyWarningClosed.case_id",
         "EarlyWarningClosed.warning_id", "EarlyWarningRaised.case_id",
         "EarlyWarningRaised.person_ref", "EarlyWarningRaised.warning_id",
         "HomeSurveyRecorded.case_id", "HomeSurveyRecorded.survey_id",
@@ -59,6 +61,10 @@ REVIEWED = {
         "CaseAssessed.policy_version", "CaseAssessed.region_code", "CaseStageChanged.action",
         "DiscoveryLeadRaised.kind", "DiscoveryLeadRaised.region_code",
         "DiscoveryLeadRaised.town_code", "EarlyWarningRaised.cause",
+        # The department asked who a lead is: a code of verification's partner table (the
+        # worker's reason and the person named stay out of the event).
+        "DiscoveryLeadPersonLookedUp.region_code", "DiscoveryLeadPersonLookedUp.town_code",
+        "DiscoveryLeadPersonLookedUp.department",
         "EarlyWarningRaised.indicator", "EarlyWarningRaised.region_code",
         "EarlyWarningRaised.town_code", "HouseholdRecognised.region_code",
         "HouseholdRecognised.valid_from", "PaymentHeld.period", "PaymentScheduled.period",

@@ -6,6 +6,13 @@ A live source answers ``POST {url}/records:query`` with ``{"person_refs": [...]}
 pseudonyms go out, never a name or a resident ID number. The department's matching adapter knows
 its own people by the same keyed pseudonym (deploy/partner_simulator.py plays one).
 
+The department that owns a discovery lead's record also says who the lead is, when a case worker
+asks with a reason (service_layer/person_lookups.py): ``POST {url}/persons:resolve`` with
+``{"person_ref", "record_id"}`` answers ``{"person_ref", "resident_id", "name"}`` and, when it
+holds them, ``"address"`` and ``"phone"`` — or 404 when it holds no such person for the record.
+That answer goes back to the caller only: a failure is logged with the department and a reason in
+our own words, never with anything the answer said.
+
 A source that times out, refuses or answers nonsense is *unavailable*; after
 ``failures_to_open`` such failures in a row its breaker opens and no request is sent for
 ``reset_after_s`` (the partner is down: asking again at once only adds load), then one trial
@@ -15,11 +22,12 @@ request decides whether it closes again.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +35,24 @@ from services.verification.domain.model import PartnerRecord
 from services.verification.domain.partners import DEPARTMENT_KINDS
 
 log = logging.getLogger("onedoor.verification.live")
+T = TypeVar("T")
+_RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
+_PERSON_TEXT = {"name": 100, "address": 300, "phone": 40}  # the most of each the answer shows
+
+
+@dataclass(frozen=True, repr=False)
+class PersonOnRecord:
+    """Who a department says the person of one of its records is. Shown once to whoever asked:
+    never stored, logged or published; its repr names no one, should it reach a traceback."""
+
+    person_ref: str
+    resident_id: str
+    name: str
+    address: str | None = None
+    phone: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PersonOnRecord({self.person_ref})"
 
 
 class SourceUnavailable(Exception):
@@ -75,6 +101,20 @@ class LiveSource:
 
     def fetch(self, person_refs: Sequence[str]) -> list[PartnerRecord]:
         """The source's records about these persons; SourceUnavailable when it cannot say."""
+        return self._ask("records:query", {"person_refs": list(person_refs)},
+                         lambda status, body: self._records(body, set(person_refs)))
+
+    def resolve(self, person_ref: str, record_id: str) -> PersonOnRecord | None:
+        """Who the person of this record is, as the department holds them; None when it holds
+        no such person for the record; SourceUnavailable when it cannot say."""
+        return self._ask("persons:resolve", {"person_ref": person_ref, "record_id": record_id},
+                         lambda status, body: _person(body, person_ref) if status == 200 else None,
+                         answers=(200, 404))
+
+    def _ask(self, operation: str, body: dict[str, Any], read: Callable[[int, Any], T],
+             answers: tuple[int, ...] = (200,)) -> T:
+        """POST ``body`` to ``{url}/{operation}`` with the timeout, retries and breaker; what
+        ``read`` makes of an answer whose status is one of ``answers``."""
         if not self.breaker.allow():
             raise SourceUnavailable(self.department, "circuit open after repeated failures")
         delay, reason = self.backoff_s, "no answer"
@@ -83,26 +123,32 @@ class LiveSource:
                 self.sleep(delay)
                 delay *= 2
             try:
-                response = self.client.post(f"{self.url}/records:query", timeout=self.timeout_s,
-                                            json={"person_refs": list(person_refs)})
+                response = self.client.post(f"{self.url}/{operation}", timeout=self.timeout_s,
+                                            json=body)
                 if response.status_code >= 500 or response.status_code == 429:
                     reason = f"answered {response.status_code}"
                     continue
-                if response.status_code != 200:
+                if response.status_code not in answers:
                     reason = f"refused with {response.status_code}"  # retrying will not help
                     break
-                records = self._records(response.json(), set(person_refs))
+                found = read(response.status_code,
+                             response.json() if response.status_code == 200 else None)
             except httpx.TimeoutException:
                 reason = f"no answer within {self.timeout_s:g} s"
                 continue
             except httpx.HTTPError as exc:
                 reason = f"unreachable ({type(exc).__name__})"
                 continue
-            except (ValueError, KeyError, TypeError) as exc:
+            except Unreadable as exc:  # our own words: an answer about a person is never logged
                 reason = f"answered something unreadable ({exc})"
                 break
+            except (ValueError, KeyError, TypeError) as exc:
+                # A record's message may quote its date; about a person it says nothing.
+                reason = "answered something unreadable" + (
+                    "" if operation == "persons:resolve" else f" ({exc})")
+                break
             self.breaker.succeeded()
-            return records
+            return found
         self.breaker.failed()
         log.warning("live source %s unavailable: %s (breaker %s)", self.department, reason,
                     self.breaker.state)
@@ -122,3 +168,25 @@ class LiveSource:
                 kind=item["kind"], person_ref=item["person_ref"], amount_fen=amount,
                 as_of=date.fromisoformat(item["as_of"])))
         return found
+
+
+class Unreadable(ValueError):
+    """An answer that is not what the protocol says; the message is ours, never the answer's."""
+
+
+def _person(body: Any, asked: str) -> PersonOnRecord:
+    if not isinstance(body, dict) or body.get("person_ref") != asked:
+        raise Unreadable("not about the person asked")
+    resident_id = body.get("resident_id")
+    if not isinstance(resident_id, str) or not _RESIDENT_ID.fullmatch(resident_id):
+        raise Unreadable("resident_id is not 18 characters of a resident ID number")
+    shown: dict[str, str | None] = {}
+    for field, longest in _PERSON_TEXT.items():
+        value = body.get(field)
+        if value is not None and (not isinstance(value, str) or not value.isprintable()
+                                  or not value.strip() or len(value) > longest):
+            raise Unreadable(f"{field} is not one line of at most {longest} characters")
+        shown[field] = value
+    if shown["name"] is None:
+        raise Unreadable("name is missing")
+    return PersonOnRecord(asked, resident_id, shown["name"], shown["address"], shown["phone"])

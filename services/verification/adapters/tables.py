@@ -298,3 +298,26 @@ policy_figures = Table(
     Column("value", BigInteger, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
 )
+
+# Every look-up of who a discovery lead is (issue 26): who asked, in which role, about which
+# lead, of which department, why (the reason they typed: it stays here, listed to auditors, and
+# goes on no event), and what the department answered — never the person it named. Only ever
+# inserted (service_layer/person_lookups.py).
+lead_person_lookups = Table(
+    "lead_person_lookups",
+    metadata,
+    Column("lookup_id", String(40), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("lead_id", String(40), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("town_code", String(9), nullable=False),
+    Column("department", String(40), nullable=False),
+    Column("record_id", String(100), nullable=False),  # the department's record it was asked of
+    Column("reason", Text, nullable=False),
+    Column("outcome", String(30), nullable=False),  # resolved / not_found / department_unavailable
+    Column("detail", String(300), nullable=True),  # why the department could not answer
+    Index("ix_lead_person_lookups_region", "region_code", "at"),
+    Index("ix_lead_person_lookups_lead", "lead_id"),
+)

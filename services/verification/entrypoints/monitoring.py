@@ -1,5 +1,7 @@
 """The monitoring queue over HTTP: early warnings and discovery leads for the reader's town (or
-district), and their closing with an outcome by town staff.
+district), their closing with an outcome by town staff, and who a lead is — asked of the
+department that owns its record, with a reason, every look-up logged for auditors
+(service_layer/person_lookups.py).
 
 Each item says why it was raised as ``reason_code`` and ``reason_params`` (what is stored and
 published), and as ``reason``: those rendered in the caller's language, Chinese unless its
@@ -8,14 +10,15 @@ published), and as ``reason``: those rendered in the caller's language, Chinese 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.verification.adapters.monitoring import LeadRepository, WarningRepository
-from services.verification.service_layer import monitoring
+from services.verification.adapters.person_lookups import PersonLookupRepository
+from services.verification.service_layer import monitoring, person_lookups
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
 from shared.db import reading
@@ -29,6 +32,8 @@ from shared.uow import UnitOfWork
 router = APIRouter(route_class=CheckedRoute, tags=["monitoring"])
 _read = require("monitoring.read")
 _close = require("monitoring.close")
+_look_up = require("monitoring.person_lookup")
+_audit = require("audit.read")
 
 
 class WarningClosing(BaseModel):
@@ -45,7 +50,23 @@ class LeadClosing(BaseModel):
                                 description="the application the lead led to (outcome applied)")
 
 
+class PersonLookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: FreeText = Field(min_length=4, max_length=500, description=(
+        "Why this person must be known (a visit, say): kept with the look-up for auditors, "
+        "never on an event"))
+
+    @field_validator("reason")
+    @classmethod
+    def _said_something(cls, value: str) -> str:
+        if len(value.strip()) < 4:
+            raise ValueError("say why this person must be known (4 characters or more)")
+        return value
+
+
 Limit = Annotated[int, Query(ge=1, le=500)]
+Region = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9})$",
+                                     description="a district's (6 digits) or a town's code")]
 AcceptLanguage = Annotated[str | None, Header(
     description="the language of each item's reason: en, or zh (the default)")]
 
@@ -108,6 +129,61 @@ def close_lead(lead_id: str, body: LeadClosing, rt: Runtime, request: Request,
                     lambda uow, found: monitoring.close_lead(
                         uow, found, body.outcome, body.note, who.subject, datetime.now(UTC),
                         body.case_id))
+
+
+@router.get("/leads/person-lookups", tags=["audit"],
+            summary="Who looked up which lead's person, why, and what the department answered "
+                    "(auditors, within jurisdiction; newest first)")
+def list_person_lookups(rt: Runtime, who: Annotated[Principal, Depends(_audit)],
+                        region: Region = None, since: date | None = None,
+                        until: date | None = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """``since`` and ``until`` are days in China, both included. No person is listed: the
+    department's answer was never kept."""
+    with reading(rt.engine) as conn:
+        found = PersonLookupRepository(conn).page(who.jurisdiction, region=region, since=since,
+                                                  until=until, limit=limit)
+    return {"lookups": found}
+
+
+@router.post("/leads/{lead_id}/person",
+             summary="Who a lead is, asked of the department that owns its record (logged)",
+             responses={
+                 409: {"description": "The lead is closed, or its department is not queried "
+                                      "live here (the look-up is logged)"},
+                 503: {"description": "The department could not answer now (logged)"}})
+def look_up_person(lead_id: str, body: PersonLookupIn, rt: Runtime, request: Request,
+                   response: Response,
+                   who: Annotated[Principal, Depends(_look_up)]) -> dict[str, Any]:
+    """The case workers of the lead's town (or district) only. Whatever the department answers
+    is logged with the reason; the person it names is in this answer and nowhere else — not
+    stored, not published, not logged — so keep it no longer than the visit needs. POST, not
+    GET: the look-up is itself a record, and the reason belongs in no URL."""
+    with reading(rt.engine) as conn:
+        lead = LeadRepository(conn).get(lead_id)
+    if lead is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id}")
+    check_jurisdiction(who, area_of(lead["region_code"], lead["town_code"]), request=request)
+    try:
+        found = person_lookups.look_up(
+            rt.uow, lead, body.reason, person_lookups.Asker(who.subject, str(who.role)),
+            request.app.state.live_sources, rt.settings.pseudonym_key.get_secret_value().encode())
+    except (person_lookups.LeadClosed, person_lookups.NothingToAsk) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    if found.outcome == "department_unavailable":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT if not found.connected else
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"no answer from {found.department}: {found.detail} "
+                   f"(look-up {found.lookup_id} logged)",
+            headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"  # a person's identity: no cache keeps it
+    person = found.person
+    return {"lookup_id": found.lookup_id, "lead_id": found.lead_id,
+            "department": found.department, "outcome": found.outcome,
+            "person": None if person is None else {
+                "resident_id": person.resident_id, "name": person.name,
+                "address": person.address, "phone": person.phone}}
 
 
 def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, item_id: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.window.entrypoints.i18n_case import CASE_LABELS, CASE_T
 from services.window.entrypoints.i18n_dashboard import DASHBOARD_T
 from services.window.entrypoints.i18n_guardianship import GUARDIANSHIP_LABELS, GUARDIANSHIP_T
+from services.window.entrypoints.i18n_lookup import LOOKUP_T
 from services.window.entrypoints.i18n_policy import POLICY_LABELS, POLICY_T
 from services.window.entrypoints.i18n_survey import SURVEY_LABELS, SURVEY_SCRIPT, SURVEY_T
 
@@ -131,9 +132,11 @@ T: dict[str, tuple[str, str]] = {
     "records": ("记录数", "Records"), "data_as_of": ("数据日期", "Data as of"),
     "stale": ("已过时效，请核实", "Out of date: check it"), "current": ("有效", "Current"),
     "warnings": ("预警", "Early warnings"), "leads": ("主动发现线索", "Discovery leads"),
-    "leads_hint": ("线索只显示化名编号和部门记录号；请凭记录号向医保部门核实本人身份后上门了解。",
-                   "A lead shows a pseudonym and the department's record numbers: ask the "
-                   "medical-insurance office who the record is, then visit."),
+    "leads_hint": ("线索只显示化名编号和部门记录号；审核人员可填写理由，向掌握记录的部门查询"
+                   "本人身份（每次查询留痕），再上门了解。",
+                   "A lead shows a pseudonym and the department's record numbers: a reviewer "
+                   "may ask that department who it is, with a reason (every look-up is "
+                   "recorded), then visit."),
     "tier": ("等级", "Tier"), "indicator": ("预警事由", "Indicator"),
     "raised_at": ("发现时间", "Raised"), "outcome": ("办理结果", "Outcome"),
     "evidence": ("依据记录", "Evidence"), "person_ref": ("化名编号", "Pseudonym"),
@@ -280,6 +283,7 @@ LABELS.update(CASE_LABELS)
 T.update(SURVEY_T)  # the home survey's, on the phone and on the case page (i18n_survey.py)
 T.update(SURVEY_SCRIPT)
 LABELS.update(SURVEY_LABELS)
+T.update(LOOKUP_T)  # a discovery lead's person look-up (i18n_lookup.py)
 
 
 def translate(key: str, lang: str, *args: object) -> str:
