@@ -66,10 +66,12 @@ test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 # ruff, then the import contracts in pyproject.toml ([tool.importlinter]): services apart but for
-# their published seams, each service's layers, domain code free of frameworks.
+# their published seams, each service's layers, domain code free of frameworks; then mypy, strict,
+# over services, shared, deploy and bench ([tool.mypy]; the tests are not type-checked).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Issue 24's idle figures (bench/idle.py): each process's CPU over a quiet minute, then how soon
 # an event moves again after 5 s of quiet; about 3 minutes per broker.

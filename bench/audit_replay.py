@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import machine, peak_mb, rate, safe_url
-from services.approval.bootstrap import DEFAULT_POLICY
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import from_application, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.workflow import add_months
+from services.approval.rules import DEFAULT_POLICY
 from services.audit.service_layer import archiving, replay_shares, replaying
 from shared import clock
 from shared.db import make_engine
@@ -186,7 +186,7 @@ class Histories:
                                    vehicle_count=rng.choice((0, 0, 0, 1)),
                                    deposits_fen=rng.randrange(0, 8_000_000)),
             household_monthly_income_fen=total, per_capita_monthly_income_fen=total // len(
-                members), reported_at=t, occasion=occasion)  # type: ignore[arg-type]
+                members), reported_at=t, occasion=occasion)
 
     def _assessed(self, case_id: str, facts: Any, t: datetime) -> tuple[Any, ev.CaseAssessed]:
         on = clock.local_date(t)
@@ -204,7 +204,7 @@ class Histories:
         approved = outcome == "approved"
         monthly = result.monthly_amount_fen if approved else 0
         return ev.ApplicationDecided(
-            case_id=app.case_id, decision_id=new_id(), outcome=outcome,  # type: ignore[arg-type]
+            case_id=app.case_id, decision_id=new_id(), outcome=outcome,
             programme=app.programme, region_code=app.region_code,
             beneficiary_ref=app.members[0].person_ref, household_size=len(app.members),
             monthly_amount_fen=monthly,
@@ -227,12 +227,12 @@ class Histories:
             payment_id = new_id()
             out.append((at, ev.PaymentScheduled(
                 case_id=d.case_id, payment_id=payment_id, programme=d.programme,
-                period=period, kind=kind, amount_fen=amount,  # type: ignore[arg-type]
+                period=period, kind=kind, amount_fen=amount,
                 beneficiary_ref=d.beneficiary_ref, region_code=d.region_code,
                 scheduled_at=at), "payment"))
             out.append((at + timedelta(days=2), ev.PaymentSettled(
                 case_id=d.case_id, payment_id=payment_id, programme=d.programme, period=period,
-                kind=kind, amount_fen=amount, outcome="paid",  # type: ignore[arg-type]
+                kind=kind, amount_fen=amount, outcome="paid",
                 bank_file_id=new_id(), settled_at=at + timedelta(days=2)), "payment"))
         return out
 
@@ -240,8 +240,8 @@ class Histories:
 def _stage(case_id: str, seq: int, from_stage: str | None, to_stage: str, action: str,
            t: datetime) -> ev.CaseStageChanged:
     return ev.CaseStageChanged(
-        case_id=case_id, sequence=seq, from_stage=from_stage,  # type: ignore[arg-type]
-        to_stage=to_stage, action=action, actor="system:onedoor",  # type: ignore[arg-type]
+        case_id=case_id, sequence=seq, from_stage=from_stage,
+        to_stage=to_stage, action=action, actor="system:onedoor",
         due_at=None, changed_at=t)
 
 
@@ -304,7 +304,8 @@ def _child(url: str, out_url: str, policy_dir: Path, workers: int) -> dict[str, 
         capture_output=True, text=True, check=False, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"replay failed:\n{result.stderr}")
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    measured: dict[str, Any] = json.loads(result.stdout)
+    return measured
 
 
 def main() -> None:

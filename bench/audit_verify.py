@@ -79,8 +79,12 @@ assert set(TOPIC_SHARE) == set(topics.ALL_TOPICS)
 REGIONS = ("330282", "330203", "330205", "330206", "330211", "330212", "330213", "330225",
            "330226", "330281")
 PROGRAMMES = ("dibao", "dibao", "dibao", "tekun", "marginal", "temporary", "disability")
-NOTES = (None, None, "材料齐全，转入镇街审核", "入户调查已完成，情况属实", "公示期满无异议",
-         "家庭成员收入材料需补充，退回窗口", "经济状况核对结果已回，人均收入低于标准")
+# Whether the staff wrote a note (its words stay in approval): five changes in seven have one.
+HAS_NOTE = (False, False, True, True, True, True, True)
+# Warnings' and leads' reasons, as codes and figures (shared/monitoring_reasons.py).
+MEDICAL_SPENDING = {"months": 12, "total_fen": 3_600_000, "yearly_income_fen": 6_000_000,
+                    "share_permille": 600}
+MEDICAL_HARDSHIP = {"bills": 3, "total_fen": 4_500_000, "months": 12}
 
 
 # -- the records ------------------------------------------------------------------------------
@@ -149,7 +153,7 @@ class Generator:
                 case_id=case_id, payment_id=new_id(), programme=programme, period="2026-11",
                 kind="monthly", amount_fen=rng.randrange(20_000, 300_000),
                 outcome="failed" if failed else "paid",
-                reason="账户已销户 (account closed)" if failed else None,
+                reason_code="account_closed" if failed else None,
                 bank_file_id=new_id(), settled_at=at), "payment"
         if topic == topics.DECISIONS:
             r = rng.random()
@@ -158,7 +162,8 @@ class Generator:
                     case_id=case_id, sequence=rng.randrange(1, 12), from_stage="awaiting_review",
                     to_stage=rng.choice(("under_notice", "awaiting_approval", "returned")),
                     action=rng.choice(("town_reviewed", "notice_posted", "returned_to_window")),
-                    actor=f"town_reviewer:t-{rng.randrange(1, 200):03d}", note=rng.choice(NOTES),
+                    actor=f"town_reviewer:t-{rng.randrange(1, 200):03d}",
+                    has_note=rng.choice(HAS_NOTE),
                     due_at=at + timedelta(days=7), changed_at=at), "approval"
             if r < 0.7:
                 return ev.ApplicationDecided(
@@ -217,7 +222,7 @@ class Generator:
         return ev.ReferralAnswered(
             case_id=case_id, referral_id=new_id(), kind="medical",
             outcome=rng.choice(("granted", "declined", "in_progress")),
-            amount_fen=rng.randrange(0, 500_000), note="医疗救助已按规定比例核定",
+            amount_fen=rng.randrange(0, 500_000), has_note=True,
             answered_at=at), "approval"
 
     def _monitoring(self, case: tuple[str, str, str, list[str]]) -> Event:
@@ -231,7 +236,8 @@ class Generator:
                 case_id=case_id, warning_id=new_id(), region_code=region, town_code=town,
                 indicator=rng.choice(("medical_spending", "income_loss", "member_death")),
                 tier=rng.choice(("yellow", "orange", "red")), cause=f"record:{new_id()}",
-                reason="自付医疗费用超过家庭年收入的一半", person_ref=refs[0], raised_at=at)
+                reason_code="medical_spending", reason_params=MEDICAL_SPENDING,
+                person_ref=refs[0], raised_at=at)
         if r < 0.7:
             return ev.EarlyWarningClosed(
                 case_id=case_id, warning_id=new_id(),
@@ -242,7 +248,8 @@ class Generator:
             return ev.DiscoveryLeadRaised(
                 case_id=lead, lead_id=lead, person_ref=f"p-{rng.getrandbits(128):032x}",
                 region_code=region, town_code=town, kind="medical_hardship",
-                reason="大额医疗费用，未申请救助", raised_at=at)
+                reason_code="medical_hardship_lead", reason_params=MEDICAL_HARDSHIP,
+                raised_at=at)
         return ev.DiscoveryLeadClosed(
             case_id=lead, lead_id=lead, outcome=rng.choice(("applied", "not_in_need")),
             application_case_id=None, closed_by=f"town_caseworker:t-{rng.randrange(1, 200):03d}",
@@ -363,7 +370,8 @@ def run_child(url: str, exported: Path, profile: str | None = None) -> dict[str,
     child = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if child.returncode != 0:
         raise SystemExit(f"the verification failed (exit {child.returncode})")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return measured
 
 
 # -- the tamper check (not timed) -------------------------------------------------------------

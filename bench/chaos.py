@@ -41,6 +41,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -113,19 +114,20 @@ class Injector(threading.Thread):
             self.failure = exc
 
     def _round(self, freeze: bool) -> None:
-        node = self.rng.choice(self.kafka.nodes) if self.kafka else None
+        kafka = self.kafka
+        node = self.rng.choice(kafka.nodes) if kafka else None
         instance = self.rng.choice([c for c in self.system.children.values()
                                     if c.service != "window"])
-        if node is not None:
-            self.kafka.kill(node)  # type: ignore[union-attr]
+        if kafka and node is not None:
+            kafka.kill(node)
             say(f"  killed Kafka node {node.node_id}")
         self.system.kill(instance.name)
         say(f"  killed {instance.name}")
         time.sleep(self.down_s)
         started = time.monotonic()
         self.system.respawn(instance.name)
-        if node is not None:
-            self.kafka.restart(node)  # type: ignore[union-attr]  # waits until it is started
+        if kafka and node is not None:
+            kafka.restart(node)  # waits until it is started
             self.faults.broker_kills += 1
             self.faults.broker_recovery_s.append(round(time.monotonic() - started, 2))
         self._wait_healthy(instance.port)
@@ -270,9 +272,10 @@ def start(args: argparse.Namespace, data_dir: Path, kafka_nodes: int = 3) -> Top
     try:
         kafka.start()
         postgres.start()
-        urls = {f"{s}_database_url": postgres.create_database(f"chaos_{s}") for s in SERVICES}
+        urls: dict[str, Any] = {f"{s}_database_url": postgres.create_database(f"chaos_{s}")
+                                for s in SERVICES}
         settings = Settings(env="test", data_dir=data_dir, kafka_bootstrap=kafka.bootstrap,
-                            broker="kafka", **urls)  # type: ignore[arg-type]
+                            broker="kafka", **urls)
         system = System(settings=settings, ports=ports, replicas=args.replicas)
         system.start()
     except BaseException:

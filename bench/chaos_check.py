@@ -200,7 +200,8 @@ def _twice(conn: Connection, what: str, keys: list[ColumnElement[Any]],
 def _json_text(conn: Connection, column: ColumnElement[Any], key: str) -> ColumnElement[Any]:
     """A key of a JSON text column: PostgreSQL must be told it is JSON; SQLite reads it as is."""
     as_json = cast(column, JSON) if conn.dialect.name == "postgresql" else type_coerce(column, JSON)
-    return as_json[key].as_string()
+    text: ColumnElement[Any] = as_json[key].as_string()
+    return text
 
 
 def _duplicates(db: dict[str, Connection], v: Verdict) -> None:
@@ -237,8 +238,8 @@ def _timeline(db: dict[str, Connection], v: Verdict) -> None:
         ids[stage_of[event_id]].add(event_id)
     v.duplicated.extend(f"archive: stage change {seq} of case {case} under {len(each)} event ids"
                         for (case, seq), each in sorted(ids.items()) if len(each) > 1)
-    rows = db["intake"].execute(select(t.c.event_id, t.c.case_id, t.c.event_type, t.c.summary))
-    rows = rows.all()
+    rows = db["intake"].execute(
+        select(t.c.event_id, t.c.case_id, t.c.event_type, t.c.summary)).all()
     stages = Counter(stage_of[r.event_id] for r in rows if r.event_id in stage_of)
     v.duplicated.extend(f"intake timeline: stage change {seq} of case {case} {n} times"
                         for (case, seq), n in sorted(stages.items()) if n > 1)
@@ -298,7 +299,7 @@ def _ledger(conn: Connection, v: Verdict) -> None:
 
 def _archive(conn: Connection, known: set[str], v: Verdict) -> None:
     arc = audit.archive
-    submissions = dict(conn.execute(
+    submissions: dict[str, int] = dict(conn.execute(
         select(arc.c.subject, func.count()).where(arc.c.topic == APPLICATIONS,
                                                   arc.c.event_type == SUBMITTED)
         .group_by(arc.c.subject)).all())

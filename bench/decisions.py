@@ -11,10 +11,10 @@ from dataclasses import replace
 from datetime import date
 
 from deploy.households import make_households
-from services.approval.bootstrap import DEFAULT_POLICY
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import Assets, CaseFacts, Member, TemporaryRequest
 from services.approval.domain.policy import load_policy
+from services.approval.rules import DEFAULT_POLICY
 
 PROGRAMMES = ("dibao", "marginal", "tekun", "temporary", "disability")
 

@@ -45,7 +45,7 @@ from deploy.tokens import DevTokens
 from shared.bus import doorbell
 from shared.bus.broker import free_port
 from shared.bus.kafka import Cluster, new_producer, start_with_retry
-from shared.bus.poller import FETCHER_TIMEOUT_MS, Poller, fetch_max_wait_ms
+from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller, fetch_max_wait_ms
 from shared.events import topics
 from shared.events.envelope import header_map
 from shared.settings import SERVICES, Settings
@@ -91,13 +91,14 @@ class Hop:
     ms: float
 
 
-async def case_records(bootstrap: str, case_ids: set[str], timeout_s: float = 30.0) -> dict:  # type: ignore[type-arg]
+async def case_records(bootstrap: str, case_ids: set[str], timeout_s: float = 30.0
+                       ) -> dict[str, list[ConsumerRecord]]:
     """Every record of ``case_ids`` on the case topics, read from the start after the fact."""
     consumer = AIOKafkaConsumer(topics.APPLICATIONS, topics.VERIFICATIONS, topics.DECISIONS,
                                 bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest")
     await consumer.start()
-    found: dict[str, list] = {c: [] for c in case_ids}  # type: ignore[type-arg]
+    found: dict[str, list[ConsumerRecord]] = {c: [] for c in case_ids}
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -114,7 +115,7 @@ async def case_records(bootstrap: str, case_ids: set[str], timeout_s: float = 30
     return found
 
 
-def hops(records: list) -> list[Hop]:  # type: ignore[type-arg]
+def hops(records: list[ConsumerRecord]) -> list[Hop]:
     """The relay and consumer hops of one case's records, in the order they happened."""
     timed = []
     for record in records:
@@ -135,13 +136,13 @@ def hops(records: list) -> list[Hop]:  # type: ignore[type-arg]
 class Seen:
     """A strategy that notes when each record reached it."""
 
-    epoch_check = "before commit"
+    epoch_check: EpochCheck = "before commit"
 
     def __init__(self) -> None:
         self.at: dict[bytes, float] = {}
         self.arrived = asyncio.Event()
 
-    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:
         now = time.perf_counter()
         for record in records:
             self.at[record.value] = now

@@ -69,6 +69,7 @@ def write_file(path: Path, n: int, seed: int = 4) -> tuple[str, int, int, int]:
     bad = deletions = 0
     with path.open("wb") as out:
         for i in range(n):
+            line: dict[str, str | int]
             r = rng.random()
             if r < 0.005 and i > 0:
                 line = {"op": "delete", "record_id": f"r-{rng.randrange(i):08d}"}

@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from bench.measure import machine, rate, safe_url
 from bench.partner_ingest import KEY, MIGRATIONS, _resident_id
@@ -57,7 +57,7 @@ DEPARTMENT = "hr_social_security"
 CHANGED = 0.10
 
 
-def _households(engine, n: int) -> None:  # type: ignore[no-untyped-def]
+def _households(engine: Engine, n: int) -> None:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         for start in range(0, n, 10_000):

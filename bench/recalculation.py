@@ -149,7 +149,7 @@ def _assessed(facts: CaseFacts, a: Assessment, assessment_id: str, at: datetime)
     """The stored CaseAssessed body, as ``casework.run_assessment`` writes it."""
     return ev.CaseAssessed(
         case_id=facts.case_id, assessment_id=assessment_id, report_id=facts.report_id,
-        eligible=a.eligible, programme=facts.programme,  # type: ignore[arg-type]
+        eligible=a.eligible, programme=facts.programme,
         region_code=facts.region_code, monthly_amount_fen=a.monthly_amount_fen,
         one_off_amount_fen=a.one_off_amount_fen, benefits=benefits(a.benefits),
         policy_version=a.policy_version, reasons=reasons(a.checks),
@@ -365,7 +365,9 @@ def main() -> None:
         engine = make_engine(url)
         packaged = load_policy(DEFAULT_POLICY)
         effective = policy_admin.first_open_month(datetime.now(UTC))
-        value = packaged.figure(STANDARD, REGION, effective).value * 11 // 10  # type: ignore[union-attr]
+        standard = packaged.figure(STANDARD, REGION, effective)
+        assert standard is not None, f"the packaged policy has no {STANDARD} for {REGION}"
+        value = standard.value * 11 // 10
         raised = packaged.amended([published_figure("bench", STANDARD, REGION, effective,
                                                     value)])
         # Kept as one string while the job runs: 100,000 outcomes as Python objects would be

@@ -8,6 +8,7 @@ invented; their resident ID numbers have valid check digits.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -91,7 +92,9 @@ def _person(rng: random.Random, numbering: tuple[int, int], i: int, k: int, rela
 
 def _household(rng: random.Random, numbering: tuple[int, int], i: int, label: str,
                expect: str) -> Household:
-    p = lambda k, rel, age, inc=(): _person(rng, numbering, i, k, rel, age, list(inc))  # noqa: E731
+    def p(k: int, rel: str, age: int, inc: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
+        return _person(rng, numbering, i, k, rel, age, list(inc))
+
     records: dict[str, list[dict[str, Any]]] = {}
 
     def record(dept: str, kind: str, member: dict[str, Any], fen: int) -> None:

@@ -40,7 +40,7 @@ class RestingServer(Server):
 def main() -> None:
     # The module, not the package's attribute of that name (which is the command itself).
     cli = importlib.import_module("uvicorn.main")
-    cli.Server = RestingServer  # what uvicorn.run serves with
+    cli.Server = RestingServer  # type: ignore[attr-defined]  # what uvicorn.run serves with
     cli.main()
 
 

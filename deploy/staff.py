@@ -62,7 +62,7 @@ class Staff:
         case = self._read(case_id)
         if case is None:
             return None
-        stage = case["stage"]
+        stage: str = case["stage"]
         assessment = case.get("assessment") or {}
         if stage == "awaiting_review" and assessment:
             if assessment["eligible"] is True:

@@ -227,10 +227,11 @@ class System:
         if self.broker is not None and not self.broker.alive():
             log.warning("embedded broker died; restarting it (publishers will re-send)")
             self.broker.start()
-        for node in self.kafka.nodes if self.kafka else ():
-            if not node.alive():
-                log.warning("Kafka node %d died; restarting it", node.node_id)
-                self.kafka.restart(node)  # type: ignore[union-attr]
+        if self.kafka is not None:
+            for node in self.kafka.nodes:
+                if not node.alive():
+                    log.warning("Kafka node %d died; restarting it", node.node_id)
+                    self.kafka.restart(node)
         now = time.monotonic()
         for child in self.children.values():
             if child.process is not None and child.process.poll() is None:

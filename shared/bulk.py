@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError
 
 
@@ -28,12 +29,20 @@ def driver_rows(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...
     params: Any = compiled.construct_params()
     if compiled.positional:
         params = [params[name] for name in compiled.positiontup or ()]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     try:
         cursor.execute(str(compiled), params)
-        return cursor.fetchall()  # type: ignore[no-any-return]
+        # The DB-API says a sequence; sqlite3's and psycopg's are lists of tuples.
+        return cast("list[tuple[Any, ...]]", cursor.fetchall())
     finally:
         cursor.close()
+
+
+def _cursor(conn: Connection) -> DBAPICursor:
+    """A cursor of the driver's own connection (SQLAlchemy's is open: it is in use)."""
+    driver = conn.connection.dbapi_connection
+    assert driver is not None, "a connection in use has its driver's connection"
+    return driver.cursor()
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -95,13 +104,13 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
         bound.append(repeat(value if process is None or value is None else process(value)))
     # An iterator: the rows are made as they are sent (not strict: ``same`` repeats).
     rows = zip(*bound, strict=False)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     try:
         if dialect.name == "postgresql" and len(first) >= _COPY_FROM_ROWS:
             sql = _copied_in(cursor, table.name, names, rows, sql[sql.index(" ON CONFLICT"):]
                              if on_conflict else "")
         else:
-            cursor.executemany(sql, rows)
+            cursor.executemany(sql, rows)  # type: ignore[arg-type]  # the drivers take any iterable
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy raises it (IntegrityError, OperationalError…), values hidden.
         raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,

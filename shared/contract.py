@@ -84,7 +84,7 @@ def document_problems(app: FastAPI) -> None:
             documented[:] = [id(document)]
         return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's way to extend its document
 
 
 def expected(route: APIRoute) -> set[int]:
@@ -138,7 +138,7 @@ def _document(app: FastAPI, document: dict[str, Any]) -> None:
         if not route.include_in_schema:
             continue
         item = document["paths"].get(route.path_format, {})
-        for method in route.methods:
+        for method in route.methods or ():
             operation = item.get(method.lower())
             if operation is not None:
                 _responses(operation.setdefault("responses", {}), expected(route))

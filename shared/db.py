@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 # How long a writer waits for its turn before the attempt fails as an infrastructure error.
 _WRITER_WAIT_S = 60.0
@@ -57,7 +58,7 @@ def make_engine(url: str) -> Engine:
                            hide_parameters=True, pool_use_lifo=True)
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _configure(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Take transactions into our own hands (see _begin) and let readers run beside the writer.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -82,7 +83,7 @@ def make_engine(url: str) -> Engine:
             writer.release()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn):  # type: ignore[no-untyped-def]
+    def _begin(conn: Connection) -> None:
         # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
         # another writer got in between; taking the write lock up front makes it wait instead.
         # Readers (see `reading`) need no lock at all: WAL gives them a snapshot.
@@ -103,9 +104,10 @@ def make_engine(url: str) -> Engine:
     # Ending the transaction here lets the lock go only once SQLite's is free; the dialect's call
     # after it is then a no-op (in autocommit mode sqlite3 ends only an open transaction).
     @event.listens_for(engine, "commit")
-    def _commit(conn):  # type: ignore[no-untyped-def]
+    def _commit(conn: Connection) -> None:
         try:
             dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None, "a connection committing has its driver's connection"
             try:
                 dbapi.commit()
             except sqlite3.Error as exc:
@@ -119,10 +121,12 @@ def make_engine(url: str) -> Engine:
             _release(conn)
 
     @event.listens_for(engine, "rollback")
-    def _rollback(conn):  # type: ignore[no-untyped-def]
+    def _rollback(conn: Connection) -> None:
         try:
             with contextlib.suppress(Exception):  # invalidated: the pool discards it anyway
-                conn.connection.dbapi_connection.rollback()
+                dbapi = conn.connection.dbapi_connection
+                if dbapi is not None:
+                    dbapi.rollback()
         finally:
             _release(conn)
 

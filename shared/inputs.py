@@ -92,7 +92,11 @@ def loads_unique(raw: str | bytes) -> Any:
             return value
         seen: set[str] = set()
         found = _Twice(value)
-        found.name = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        for k, _ in items:  # the first name given twice
+            if k in seen:
+                found.name = k
+                break
+            seen.add(k)
         twice.append(found)
         return found
 

@@ -42,7 +42,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 from aiokafka.errors import KafkaError
@@ -128,7 +128,7 @@ class JsonLines(logging.Formatter):
         for name in FIELDS & record.__dict__.keys():
             value = record.__dict__[name]
             if isinstance(value, str):
-                value = mask(_arg(value))[:300]
+                value = mask(_routed(value))[:300]
             elif not isinstance(value, int | float | bool | None):
                 value = type(value).__name__
             line[name] = value
@@ -143,10 +143,13 @@ def _arg(value: object) -> object:
     if isinstance(value, BaseException):
         return describe(value)
     if isinstance(value, str):
-        path, route = _request()
-        if value == path:
-            return route
+        return _routed(value)
     return value
+
+
+def _routed(text: str) -> str:
+    path, route = _request()
+    return route if text == path else text
 
 
 def _request() -> tuple[str | None, str]:
@@ -205,12 +208,12 @@ def _frames(tb: TracebackType | None) -> list[str]:
     return frames[-_MAX_FRAMES:]
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler[TextIO]):
     """To stderr as it is when a line is written (a test runner swaps it), and when a record
     cannot be formatted, one line saying so — never logging's default report, which prints the
     record's arguments."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -249,8 +252,7 @@ def configure(service: str, level: str | int = "INFO") -> None:
     sys.excepthook = lambda kind, exc, tb: uncaught.critical("uncaught exception",
                                                              exc_info=(kind, exc, tb))
     threading.excepthook = lambda hook: uncaught.critical(
-        "uncaught exception in a thread", exc_info=(hook.exc_type, hook.exc_value,
-                                                    hook.exc_traceback))
+        "uncaught exception in a thread", exc_info=hook.exc_value)
 
 
 def to_file(logger: logging.Logger, path: Path, service: str) -> logging.Handler:

@@ -83,7 +83,8 @@ def _share_en(p: Mapping[str, ParamValue]) -> str:
             f"{yuan(p['yearly_income_fen'])}")
 
 
-REASONS: dict[ReasonCode, Reason] = {
+# By ReasonCode; looked up by whatever code an event carries (a newer producer's too).
+REASONS: dict[str, Reason] = {
     "medical_spending": Reason(
         {"months": "count", "total_fen": "fen", "yearly_income_fen": "fen",
          "share_permille": "permille"},
@@ -126,7 +127,7 @@ REASONS: dict[ReasonCode, Reason] = {
 def problems(code: str, params: Mapping[str, object]) -> list[str]:
     """What is wrong with these parameters for this code (empty: nothing), naming the
     parameter, never its value."""
-    reason = REASONS.get(code)  # type: ignore[call-overload]
+    reason = REASONS.get(code)
     if reason is None:
         return ["reason_code: not a known reason"]
     found = []
@@ -183,7 +184,7 @@ def render(code: str, params: Mapping[str, ParamValue], lang: Lang,
     if code == LEGACY:
         zh, split, en = (legacy or "").partition(SEPARATOR)
         return (en if lang == "en" else zh) if split else (legacy or "")
-    reason = REASONS.get(code)  # type: ignore[call-overload]
+    reason = REASONS.get(code)
     if reason is None or problems(code, params):
         return code
     return (reason.en if lang == "en" else reason.zh)(params)

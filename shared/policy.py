@@ -74,13 +74,13 @@ class PolicyTable:
 
     def in_force(self, region: str, on: date) -> Mapping[str, Figure]:
         """Every figure in force for a region on a day, by name (read-only: it is shared)."""
-        cache: dict[tuple[str, date], dict[str, Figure]] = self._in_force  # type: ignore[attr-defined]
+        cache: dict[tuple[str, date], dict[str, Figure]] = self._in_force  # type: ignore[attr-defined]  # set in __post_init__, not a field
         found = cache.get((region, on))
         if found is not None:
             return found
-        index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]
+        index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]  # as _in_force
         found = {}
-        for name in self._names:  # type: ignore[attr-defined]
+        for name in self._names:  # type: ignore[attr-defined]  # as _in_force
             for level in region_chain(region):
                 answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
                               None)
@@ -207,12 +207,14 @@ def _parse_figures(entries: list[dict[str, object]], origin: str, figures: list[
             problems.append(f"{where}: needs a source, or default = true")
         if problems and problems[-1].startswith(where):
             continue
+        assert (isinstance(region, str) and isinstance(effective, date)
+                and isinstance(value, int) and isinstance(source, str)), "checked above"
         key = (name, region, effective)
         if key in seen:
             problems.append(f"{where}: {name} for {region} from {effective} is set twice")
             continue
         seen.add(key)
-        figures.append(Figure(name, region, effective, value, source,  # type: ignore[arg-type]
+        figures.append(Figure(name, region, effective, value, source,
                               default=entry.get("default") is True))
 
 

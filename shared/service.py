@@ -63,7 +63,8 @@ class ServiceRuntime:
 
 def current_runtime(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the runtime the bootstrap stored on the app."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
 
 
 Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
@@ -103,13 +104,13 @@ def build_runtime(
     return runtime
 
 
-def supervised(name: str, make: Callable[[], object]) -> asyncio.Task[None]:
+def supervised(name: str, make: Callable[[], Awaitable[object]]) -> asyncio.Task[None]:
     """Run a long-lived coroutine; if it dies of an unexpected error, log it and start it again."""
 
     async def loop() -> None:
         while True:
             try:
-                await make()  # type: ignore[misc]
+                await make()
                 return
             except asyncio.CancelledError:
                 raise
@@ -268,7 +269,7 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
 def refuse_without_input(app: FastAPI) -> None:
     """Answer request validation errors with :func:`unprocessable_without_input`, and say in the
     OpenAPI document what each operation's errors look like (shared/contract.py)."""
-    app.add_exception_handler(RequestValidationError, unprocessable_without_input)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, unprocessable_without_input)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
     app.add_middleware(RefuseNul)
     document_problems(app)
 
@@ -318,14 +319,14 @@ async def _refusing_nul(scope: dict[str, Any]) -> JSONResponse | None:
     path = scope.get("path", "")
     for route in api_routes(scope["app"]):
         found = route.path_regex.match(path)
-        if found is None or scope["method"] not in route.methods:
+        if found is None or scope["method"] not in (route.methods or ()):
             continue
         loc = _nul_at(route, found.groupdict(), scope.get("query_string", b""))
         if loc is None:
             return None
         request = Request(scope)
         try:
-            for gate in (d.call.gate for d in dependants(route.dependant)  # type: ignore[union-attr]
+            for gate in (d.call.gate for d in dependants(route.dependant)  # type: ignore[union-attr]  # hasattr: a gate (auth's require)
                          if hasattr(d.call, "gate")):
                 await gate(request)
         except HTTPException as refused:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         """The database of one service: its explicit URL, or a SQLite file in ``data_dir``."""
         if service not in SERVICES:
             raise ValueError(f"unknown service {service!r}")
-        explicit = getattr(self, f"{service}_database_url")
+        explicit: str | None = getattr(self, f"{service}_database_url")
         if explicit:
             return explicit
         return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
@@ -171,7 +171,7 @@ def instances(setting: str) -> list[str]:
     return found
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and explicit overrides, for tests and the supervisor).
 
     A setting not in the environment is read from a file in ``ONEDOOR_SECRETS_DIR``, when that is
@@ -179,5 +179,5 @@ def load_settings(**overrides: object) -> Settings:
     holding the value — secrets as Docker and Kubernetes mount them (deploy/compose.yaml,
     deploy/k8s/), never in the environment, where every child process and crash report sees
     them."""
-    return Settings(_secrets_dir=os.environ.get("ONEDOOR_SECRETS_DIR") or None,  # type: ignore[call-arg]
-                    **overrides)  # type: ignore[arg-type]
+    return Settings(_secrets_dir=os.environ.get("ONEDOOR_SECRETS_DIR") or None,
+                    **overrides)

@@ -59,7 +59,7 @@ class _ListOf(TypeDecorator[list[Any]]):
 class _Among(FunctionElement[bool]):
     name = "among"
     # Untyped: a Boolean would be written "... = 1" on SQLite, which has no boolean type.
-    type = NullType()
+    type = NullType()  # type: ignore[assignment]  # a bool to Python, untyped to SQL
     inherit_cache = True
 
 

@@ -56,8 +56,8 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
         # The same check, for a route to make before it answers 422 (shared/http.py).
         _admit(request, await _bearer(request), permission, roles)
 
-    dependency.gate = gate  # type: ignore[attr-defined]
-    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.gate = gate  # type: ignore[attr-defined]  # read by CheckedRoute (shared/http.py)
+    dependency.permission = permission  # type: ignore[attr-defined]  # for tests of the gates
     return dependency
 
 

@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -72,7 +72,7 @@ def _b64json(value: Mapping[str, Any]) -> str:
     return b64encode(json.dumps(value, separators=(",", ":"), sort_keys=True).encode())
 
 
-def _int(value: object) -> bool:
+def _int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -184,10 +184,11 @@ def _public_keys(text: str) -> list[Ed25519PublicKey]:
     # Anything besides the blocks could be a private key pasted into this unsecret setting.
     if not blocks or _PEM_PUBLIC.sub("", text).strip():
         raise ValueError("ONEDOOR_AUTH_PUBLIC_KEYS must hold PEM public keys and nothing else")
-    keys = [serialization.load_pem_public_key(block.encode()) for block in blocks]
-    if not all(isinstance(key, Ed25519PublicKey) for key in keys):
+    loaded = [serialization.load_pem_public_key(block.encode()) for block in blocks]
+    keys = [key for key in loaded if isinstance(key, Ed25519PublicKey)]
+    if len(keys) != len(loaded):
         raise ValueError("ONEDOOR_AUTH_PUBLIC_KEYS may hold only Ed25519 public keys")
-    return keys  # type: ignore[return-value]
+    return keys
 
 
 def _private_key(pem: bytes) -> Ed25519PrivateKey:

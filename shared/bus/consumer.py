@@ -153,7 +153,7 @@ class EventConsumer:
     async def close(self) -> None:
         await self._cluster.close()
 
-    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:
         """One batch: all in one unit of work, or, when that fails, event by event."""
         deliveries = [_decode(r) for r in records
                       if header_map(r.headers or ()).get("ce_type") not in self._ignored]
@@ -289,7 +289,7 @@ def one_at_a_time(conn: Connection, keys: Iterable[bytes]) -> None:
         conn.execute(_LOCK_KEYS, {"keys": hashed})
 
 
-def dead_letter_headers(record: ConsumerRecord, reason: str,  # type: ignore[type-arg]
+def dead_letter_headers(record: ConsumerRecord, reason: str,
                         consumer: str) -> list[tuple[str, bytes]]:
     """Why a record could not be processed, by whom, and where it stands: the headers every
     dead-letter record carries (an operator re-reads the original by topic and offset)."""
@@ -299,7 +299,7 @@ def dead_letter_headers(record: ConsumerRecord, reason: str,  # type: ignore[typ
             ("dlq_offset", str(record.offset).encode())]
 
 
-def _decode(record: ConsumerRecord) -> Delivery:  # type: ignore[type-arg]
+def _decode(record: ConsumerRecord) -> Delivery:
     try:
         return Delivery(record, from_record(record.value, list(record.headers or ())))
     except UnprocessableEvent as exc:

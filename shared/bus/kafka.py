@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -44,11 +45,17 @@ def cluster_for(settings: Settings) -> Cluster:
                    replication_factor=settings.topic_replication_factor)
 
 
-async def start_with_retry(client: object, what: str, attempts: int = 60) -> None:
+class Startable(Protocol):
+    """An aiokafka client: a producer, a consumer or the admin client."""
+
+    async def start(self) -> None: ...
+
+
+async def start_with_retry(client: Startable, what: str, attempts: int = 60) -> None:
     """Start an aiokafka client, waiting for a broker that is still coming up."""
     for attempt in range(attempts):
         try:
-            await client.start()  # type: ignore[attr-defined]
+            await client.start()
             return
         except Exception as exc:  # the broker may simply not be listening yet
             if attempt == attempts - 1:
@@ -103,7 +110,8 @@ class Cluster:
         """The cluster's id, controller and brokers, asked now: a round trip every time, unlike
         :meth:`epoch` on Apache Kafka (the readiness probe's question, shared/health.py)."""
         try:
-            return await (await self._client()).describe_cluster()  # type: ignore[no-any-return]
+            described: dict[str, object] = await (await self._client()).describe_cluster()
+            return described
         except Exception:
             await self.close()
             raise

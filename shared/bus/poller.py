@@ -66,7 +66,7 @@ from shared.settings import BrokerKind
 log = logging.getLogger(__name__)
 
 EpochCheck = Literal["before commit", "before handling"]
-Batches = dict[TopicPartition, list[ConsumerRecord]]  # type: ignore[type-arg]
+Batches = dict[TopicPartition, list[ConsumerRecord]]
 
 # How long a fetch may wait at the broker for records, unless configured: see "Resting" above.
 # Tansu delays a record written during the wait by up to half of it, so it is kept short there.
@@ -90,7 +90,7 @@ class Strategy(Protocol):
     # When the epoch must be known to be the positions' one: see the module's docstring.
     epoch_check: EpochCheck
 
-    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:
         """Apply a batch (every partition's records, each partition's in log order). Raising
         ends the poller's run with the batch uncommitted."""
         ...

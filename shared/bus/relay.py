@@ -30,8 +30,10 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select, update
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, func, select, update
 
 from shared import metrics, tracing
 from shared.bus import doorbell
@@ -150,7 +152,7 @@ class OutboxRelay:
             log.info("broker epoch %s settled: sending %d events once more", self.epoch, again)
             self.wake()
 
-    async def _publish_batch(self, producer) -> int:  # type: ignore[no-untyped-def]
+    async def _publish_batch(self, producer: AIOKafkaProducer) -> int:
         claim, rows = await asyncio.to_thread(self._claim_unpublished)
         try:
             return await self._send(producer, claim, rows)
@@ -158,7 +160,8 @@ class OutboxRelay:
             if claim is not None:
                 await asyncio.to_thread(claim.close)  # rolls back a claim not marked published
 
-    async def _send(self, producer, claim: Connection | None, rows: list) -> int:  # type: ignore[no-untyped-def,type-arg]
+    async def _send(self, producer: AIOKafkaProducer, claim: Connection | None,
+                    rows: list[Row[Any]]) -> int:
         if not rows:
             return 0
         epoch = self._mark
@@ -188,7 +191,7 @@ class OutboxRelay:
             raise RuntimeError(f"{len(failures)} of {len(rows)} sends failed: {failures[0]!r}")
         return len(rows)
 
-    def _observe_delays(self, sent: list, acknowledged: datetime) -> None:  # type: ignore[type-arg]
+    def _observe_delays(self, sent: list[Row[Any]], acknowledged: datetime) -> None:
         """Each event's wait from its commit to the broker's acknowledgement (SQLite gives the
         commit time back without its zone: it was written in UTC)."""
         observe = metrics.RELAY_DELAY_SECONDS.labels(self.service).observe
@@ -199,7 +202,7 @@ class OutboxRelay:
             observe(max(0.0, since.total_seconds()))
         metrics.RELAY_PUBLISHED.labels(self.service).inc(len(sent))
 
-    def _claim_unpublished(self) -> tuple[Connection | None, list]:  # type: ignore[type-arg]
+    def _claim_unpublished(self) -> tuple[Connection | None, list[Row[Any]]]:
         """The oldest unpublished rows. On PostgreSQL they stay locked (FOR UPDATE SKIP LOCKED)
         until marked published, so a second relay on the same database takes other rows instead
         of sending these again. SQLite has one writer anyway; there it is a plain read."""

@@ -144,8 +144,8 @@ def instrument_engine(engine: Any) -> None:
 
     usage = NoOpMeterProvider().get_meter("onedoor").create_up_down_counter(
         "db.client.connections.usage")  # metrics are Prometheus's here (shared/metrics.py)
-    EngineTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy",
-                                  tracer_provider=_on.provider), engine, usage)
+    EngineTracer(trace.get_tracer(  # type: ignore[no-untyped-call]  # its __init__ is unannotated
+        "opentelemetry.instrumentation.sqlalchemy", tracer_provider=_on.provider), engine, usage)
 
 
 # -- the bus ----------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ written out as dataclasses writes its own. ``changed`` is ``dataclasses.replace`
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_T = TypeVar("_T", bound="DataclassInstance")
 
 
 def quick(cls: type[_T]) -> type[_T]:
@@ -22,7 +25,7 @@ def quick(cls: type[_T]) -> type[_T]:
     params = getattr(cls, "__dataclass_params__", None)
     assert params is not None and params.frozen, f"{cls.__name__} is not a frozen dataclass"
     assert not hasattr(cls, "__post_init__") and "__slots__" not in cls.__dict__, cls.__name__
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)
     assert all(f.init and not f.kw_only for f in fields), cls.__name__
     scope: dict[str, Any] = {"_set": object.__setattr__, "_NOTHING": _NOTHING}
     parameters, values = [], []
@@ -44,7 +47,7 @@ def quick(cls: type[_T]) -> type[_T]:
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = f"{cls.__name__}'s fields, set at once (``frozen.quick``)."
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]  # the point: the exec-built __init__
     return cls
 
 

@@ -19,6 +19,6 @@ def reasons(checks: tuple[Check, ...]) -> list[ev.DecisionReason]:
 
 
 def benefits(items: tuple[Benefit, ...]) -> list[ev.Benefit]:
-    return [ev.Benefit(kind=b.kind, person_ref=b.person_ref,  # type: ignore[arg-type]
+    return [ev.Benefit(kind=b.kind, person_ref=b.person_ref,
                        monthly_amount_fen=b.monthly_amount_fen,
                        one_off_amount_fen=b.one_off_amount_fen) for b in items]

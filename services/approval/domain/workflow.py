@@ -263,25 +263,25 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
             raise ActionRefused("only emergency temporary assistance is paid in advance",
                                 code="programme")
         _need(case, actor, action)
-        assessment = case.assessment
+        assessed = case.assessment
         # The report came first, but the means test cannot run (a figure only it needs is not
         # in force): the advance stands on the form alone, and staff follow the report up.
-        undecided = (assessment is not None and assessment.eligible is None
-                     and {c.rule for c in assessment.failed} == {"means_test_policy"})
-        if assessment is None or not (assessment.eligible or undecided):
+        undecided = (assessed is not None and assessed.eligible is None
+                     and {c.rule for c in assessed.failed} == {"means_test_policy"})
+        if assessed is None or not (assessed.eligible or undecided):
             raise ActionRefused("cannot advance: " + ("; ".join(
-                c.detail for c in assessment.failed) if assessment else "not assessed yet"))
+                c.detail for c in assessed.failed) if assessed else "not assessed yet"))
         limit = rules.value("temporary.town_approval_limit_fen")
-        if assessment.one_off_amount_fen > limit:
+        if assessed.one_off_amount_fen > limit:
             raise ActionRefused(f"an advance is at most the town's limit of {limit} fen; "
                                 "this amount goes the normal way")
         paid = Change("advance_paid", action, note, decides="advance", decided_by="town")
         if undecided:
             return [paid, Change("follow_up", "verification_inconclusive_after_advance",
-                                 explanation=summary(assessment))]
+                                 explanation=summary(assessed))]
         if case.verified:  # the report came first: nothing is left to verify afterwards
             return [paid, Change("approved", "verified_before_advance",
-                                 explanation=summary(assessment))]
+                                 explanation=summary(assessed))]
         return [paid]
     if action == "confirm":  # after a failed verification of an advance, staff keep it
         _need(case, actor, action)

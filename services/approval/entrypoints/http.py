@@ -19,6 +19,7 @@ from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
 from services.approval.domain.workflow import ActionRefused, Actor
 from services.approval.service_layer import casework, commands, consent, surveys
 from services.approval.service_layer.casework import UnknownCase
+from services.approval.service_layer.policy_book import PolicyBook
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
@@ -32,7 +33,8 @@ T = TypeVar("T")
 
 def policy(request: Request) -> PolicyTable:
     """The policy as published now: the packaged files and the bureau's publications."""
-    return request.app.state.policy.current()  # type: ignore[no-any-return]
+    book: PolicyBook = request.app.state.policy
+    return book.current()
 
 
 Policy = Annotated[PolicyTable, Depends(policy)]

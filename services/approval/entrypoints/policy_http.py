@@ -29,11 +29,13 @@ Proposer = Annotated[Principal, Depends(require("policy.propose"))]
 Approver = Annotated[Principal, Depends(require("policy.approve"))]
 PolicyReader = Annotated[Principal, Depends(require("policy.read"))]
 P = policy_proposals.c
-REFUSED = {409: {"description": "Not allowed now: retroactive, four eyes, or decided already"}}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not allowed now: retroactive, four eyes, or decided already"}}
 
 
 def _book(request: Request) -> PolicyBook:
-    return request.app.state.policy  # type: ignore[no-any-return]
+    book: PolicyBook = request.app.state.policy
+    return book
 
 
 Book = Annotated[PolicyBook, Depends(_book)]

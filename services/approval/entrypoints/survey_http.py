@@ -14,7 +14,7 @@ a 409 naming ``survey_id``. Without one, approval names the survey and a resend 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -120,7 +120,7 @@ async def _capped(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 

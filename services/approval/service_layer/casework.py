@@ -71,7 +71,7 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
                      assessment=assessment, notice_ends_at=notice,
                      open_objections=repo.open_objections(case_id),
                      home_survey=repo.surveyed(case_id), verified=verified,
-                     held=hold and hold.occasion)
+                     held=None if hold is None else hold.occasion)
 
 
 def current_facts(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
@@ -92,7 +92,7 @@ def run_assessment(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any
     assessment_id = str(uuid.uuid4())
     event = ev.CaseAssessed(
         case_id=facts.case_id, assessment_id=assessment_id, report_id=facts.report_id,
-        eligible=result.eligible, programme=facts.programme,  # type: ignore[arg-type]
+        eligible=result.eligible, programme=facts.programme,
         region_code=facts.region_code, monthly_amount_fen=result.monthly_amount_fen,
         one_off_amount_fen=result.one_off_amount_fen, benefits=benefits(result.benefits),
         policy_version=result.policy_version, reasons=reasons(result.checks),
@@ -123,8 +123,8 @@ def apply_changes(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any]
         note = typed(change.note)
         uow.publish(ev.CaseStageChanged(
             case_id=case.case_id, sequence=sequence,
-            from_stage=None if sequence == 1 else stage,  # type: ignore[arg-type]
-            to_stage=change.to_stage, action=change.action,  # type: ignore[arg-type]
+            from_stage=None if sequence == 1 else stage,
+            to_stage=change.to_stage, action=change.action,
             actor=str(actor), has_note=note is not None, explanation=change.explanation,
             due_at=change.due_at, changed_at=now))
         repo.record_change({"case_id": case.case_id, "sequence": sequence,
@@ -168,7 +168,7 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
     month = f"{clock.local_date(now):%Y-%m}"
     decided = ev.ApplicationDecided(
         case_id=case.case_id, decision_id=str(uuid.uuid4()),
-        outcome="approved" if approved else "rejected", programme=case.programme,  # type: ignore[arg-type]
+        outcome="approved" if approved else "rejected", programme=case.programme,
         region_code=case.region_code, town_code=row.get("town_code"),
         beneficiary_ref=facts.applicant.person_ref,
         household_size=facts.size, monthly_amount_fen=monthly,
@@ -177,7 +177,7 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
         decided_at=now, one_off_amount_fen=one_off,
         benefits=benefits(a.benefits) if approved and a else [],
         member_refs=[m.person_ref for m in facts.members],
-        decided_by=change.decided_by or "district",  # type: ignore[arg-type]
+        decided_by=change.decided_by or "district",
         advance=change.decides == "advance", has_justification=justification is not None)
     repo.add_decision(decided, note=note, justification=justification)
     uow.publish(decided)
@@ -190,7 +190,7 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
                              one_off)
     if case.programme in ("dibao", "tekun", "marginal"):
         uow.publish(ev.HouseholdRecognised(
-            case_id=case.case_id, status=case.programme,  # type: ignore[arg-type]
+            case_id=case.case_id, status=case.programme,
             region_code=case.region_code, member_refs=decided.member_refs, valid_from=month,
             recognised_at=now))
 
@@ -204,7 +204,7 @@ def benefit_changed(uow: UnitOfWork, row: dict[str, Any], change: str, now: date
     if change in ("suspended", "terminated"):
         amount = 0
     uow.publish(ev.BenefitChanged(
-        case_id=row["case_id"], change=change, programme=row["programme"],  # type: ignore[arg-type]
+        case_id=row["case_id"], change=change, programme=row["programme"],
         beneficiary_ref=facts.applicant.person_ref,
         effective_month=effective or add_months(this_month, 1), end_month=end_month,
         monthly_amount_fen=amount, reason=reason, changed_at=now))

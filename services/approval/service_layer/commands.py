@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.approval.adapters.repository import ApprovalRepository
+from services.approval.domain import stated
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import PolicyTable
@@ -127,7 +128,7 @@ def answer_referral(uow: UnitOfWork, referral_id: str, outcome: str, amount_fen:
     repo.answer_referral(referral_id, status=outcome, amount_fen=amount_fen, note=note,
                          answered_at=now)
     uow.publish(ReferralAnswered(case_id=referral["case_id"], referral_id=referral_id,
-                                 kind=referral["kind"], outcome=outcome,  # type: ignore[arg-type]
+                                 kind=referral["kind"], outcome=outcome,
                                  amount_fen=amount_fen, has_note=note is not None,
                                  answered_at=now))
     uow.commit()
@@ -149,8 +150,8 @@ def replay(stored: dict[str, Any], policy: PolicyTable) -> dict[str, Any]:
         "monthly_amount_fen": result.monthly_amount_fen,
         "one_off_amount_fen": result.one_off_amount_fen,
         "policy_version": result.policy_version,
-        "benefits": [b.model_dump() for b in casework.benefits(result.benefits)],
-        "reasons": [r.model_dump() for r in casework.reasons(result.checks)],
+        "benefits": [b.model_dump() for b in stated.benefits(result.benefits)],
+        "reasons": [r.model_dump() for r in stated.reasons(result.checks)],
     }
     differences = sorted(k for k, v in rerun.items() if original.get(k) != v)
     return {"assessment_id": stored["assessment_id"], "case_id": stored["case_id"],

@@ -32,9 +32,9 @@ def record(uow: UnitOfWork, case_id: str, actor: Actor, signed_on: date | None, 
     if not holds.release(hold.hold_id, signed_on, str(actor), now):
         raise Conflict(f"the consent on case {case_id} was recorded meanwhile")
     uow.publish(ConsentRecorded(
-        case_id=case_id, occasion=hold.occasion,  # type: ignore[arg-type]
+        case_id=case_id, occasion=hold.occasion,
         member_refs=list(hold.member_refs), signed_on=signed_on,
-        recorded_by_role=actor.role,  # type: ignore[arg-type]
+        recorded_by_role=actor.role,
         recorded_at=now))
     casework.apply_changes(uow, repo, row, case, changes, actor, now)
     uow.commit()

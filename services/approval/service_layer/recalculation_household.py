@@ -87,7 +87,7 @@ class Recalculator:
                                 new.monthly_amount_fen if new.eligible else old, moved, None)
         kind = change.benefit_change or ""
         changed = ev.BenefitChanged(  # as casework.benefit_changed states each kind of change
-            case_id=h.case_id, change=kind, programme=h.programme,  # type: ignore[arg-type]
+            case_id=h.case_id, change=kind, programme=h.programme,
             beneficiary_ref=h.facts.applicant.person_ref,
             effective_month=change.effective_month, end_month=change.end_month,
             monthly_amount_fen=0 if kind in ("suspended", "terminated") else
@@ -106,7 +106,7 @@ class Recalculator:
         assessment_id, on, now = str(uuid.uuid4()), self.effective.isoformat(), self.now
         event = ev.CaseAssessed(
             case_id=facts.case_id, assessment_id=assessment_id, report_id=facts.report_id,
-            eligible=result.eligible, programme=facts.programme,  # type: ignore[arg-type]
+            eligible=result.eligible, programme=facts.programme,
             region_code=facts.region_code, monthly_amount_fen=result.monthly_amount_fen,
             one_off_amount_fen=result.one_off_amount_fen, benefits=benefits(result.benefits),
             policy_version=result.policy_version, reasons=self._reasons(result.checks),
@@ -149,21 +149,26 @@ class StoredAssessment(Assessment):
     but decides by the new one. Any field read parses the whole body (``casework.assessment_of``),
     so to whatever reads it this is that assessment."""
 
+    _body: str
+    _whole: Assessment | None  # the body parsed, once something read a field
+
     def __init__(self, body: str) -> None:  # the dataclass's own would need it parsed
         object.__setattr__(self, "_body", body)
         object.__setattr__(self, "_whole", None)
 
     def _parsed(self) -> Assessment:
-        if self._whole is None:
-            object.__setattr__(self, "_whole", assessment_of(self._body))
-        return self._whole  # type: ignore[return-value]
+        whole = self._whole
+        if whole is None:
+            whole = assessment_of(self._body)
+            object.__setattr__(self, "_whole", whole)
+        return whole
 
-    eligible = property(lambda self: self._parsed().eligible)  # type: ignore[assignment]
-    benefits = property(lambda self: self._parsed().benefits)  # type: ignore[assignment]
-    checks = property(lambda self: self._parsed().checks)  # type: ignore[assignment]
-    policy_version = property(  # type: ignore[assignment]
+    eligible = property(lambda self: self._parsed().eligible)
+    benefits = property(lambda self: self._parsed().benefits)
+    checks = property(lambda self: self._parsed().checks)
+    policy_version = property(
         lambda self: self._parsed().policy_version)
-    on = property(lambda self: self._parsed().on)  # type: ignore[assignment]
+    on = property(lambda self: self._parsed().on)
 
     def figures(self) -> dict[str, str]:
         """Each figure's value by name (as written: compared as text, converted only to be

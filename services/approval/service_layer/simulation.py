@@ -192,6 +192,7 @@ def simulate(conn: Connection, current: PolicyTable, change: Change, figure: Fig
     on = change.effective_from
     found = _tallied(lambda: households(conn, change.region_code, now), statuses(conn), current,
                      candidate, on, _workers() if workers is None else workers)
+    by_town: list[dict[str, Any]]
     by_town = [{"town_code": code, "recipients": t["recipients"],
                 "before_fen": t["before_fen"], "after_fen": t["after_fen"],
                 "change_fen": t["after_fen"] - t["before_fen"],

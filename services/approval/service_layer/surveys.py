@@ -146,7 +146,7 @@ def record(uow: UnitOfWork, case_id: str, survey: Survey, actor: Actor,
     c = survey.checklist
     uow.publish(HomeSurveyRecorded(
         case_id=case_id, survey_id=survey_id, surveyed_on=c.surveyed_on,
-        outcome=c.outcome,  # type: ignore[arg-type]
+        outcome=c.outcome,
         housing_tenure=c.housing_tenure, housing_state=c.housing_state,
         members_living=c.members_living, members_present=c.members_present,
         able_to_work=c.able_to_work, partly_able=c.partly_able,

@@ -7,6 +7,7 @@ tables rather than migrated: it is an output, read by auditors and thrown away, 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from services.audit.domain.cases import Entry
 from services.audit.domain.findings import Finding
@@ -102,7 +104,7 @@ def open_store(url: str) -> Engine:
     engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 3600})
 
     @event.listens_for(engine, "connect")
-    def _fast(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _fast(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=OFF")
         cursor.execute("PRAGMA synchronous=OFF")

@@ -184,7 +184,7 @@ def last_event_time(conn: Connection, *, leaving_out: str, until: int | None = N
              .order_by(archive.c.event_time.desc()).limit(1))
     if until is not None:
         query = query.where(archive.c.event_time <= until)
-    return conn.execute(query).scalar()  # type: ignore[no-any-return]
+    return conn.execute(query).scalar()
 
 
 def _bytes(value: bytes | memoryview) -> bytes:

@@ -120,7 +120,8 @@ def header_text(headers: bytes, name: str) -> str | None:
     """The first header ``name`` in canonical header bytes, as archiving read it."""
     for key, value in json.loads(headers):
         if key == name:
-            return value  # type: ignore[no-any-return]
+            text: str | None = value
+            return text
     return None
 
 

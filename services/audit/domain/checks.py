@@ -3,6 +3,7 @@ followed, and what the decisions entitle a case to and payment's own once-only r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from services.audit.domain.cases import CaseState
 from services.audit.domain.findings import Found
 
 
-def decision_findings(case: CaseState, e: dict[str, Any], decided_at: datetime,
+def decision_findings(case: CaseState, e: Mapping[str, Any], decided_at: datetime,
                       stale_after_days: int) -> list[Found]:
     """What is wrong with an approval: amounts other than its assessment's, no report behind
     it, or a report that was old, on stale partner data or superseded when it was decided."""
@@ -108,7 +109,7 @@ def same_payment(earlier: dict[str, Any], e: dict[str, Any]) -> bool:
     monthly payment per programme and month, one one-off per case, one per batch, one re-issue
     per failed payment; back pay is checked by the month's total instead)."""
     if e.get("reissue_of"):
-        return earlier.get("reissue_of") == e["reissue_of"]
+        return bool(earlier.get("reissue_of") == e["reissue_of"])
     if earlier.get("reissue_of") or earlier.get("kind") != e["kind"]:
         return False
     if e["kind"] == "back_pay":

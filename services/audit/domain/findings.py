@@ -74,6 +74,7 @@ def divergence_found(published: dict[str, Any], result: Assessment,
                      recorded: dict[str, Any]) -> Found | None:
     """The divergence between a published assessment (``published``, its JSON; ``recorded``,
     what the fold keeps of it) and its re-run, field by field; None where they agree."""
+    rerun: dict[str, Any]
     rerun = {"eligible": result.eligible, "monthly_amount_fen": result.monthly_amount_fen,
              "one_off_amount_fen": result.one_off_amount_fen,
              "benefits": [b.model_dump() for b in benefits(result.benefits)],

@@ -9,7 +9,7 @@ changes, folded only when a household first asks for that case (most cases share
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from services.approval.rules import CaseFacts, with_findings
@@ -75,9 +75,9 @@ class Households:
             if known != case_id:
                 self._cases_of[ref] = {known, case_id}
         else:
-            known.add(case_id)  # type: ignore[union-attr]
+            known.add(case_id)  # type: ignore[union-attr]  # a set: type() narrows only its branch
 
-    def granting(self, case_id: str, e: dict[str, Any]) -> None:
+    def granting(self, case_id: str, e: Mapping[str, Any]) -> None:
         """A one-off grant of temporary assistance counts against its members' yearly cap in
         other cases (approval's ``grant_temporary``; not the orphans' university grant)."""
         if (e["outcome"] == "approved" and e["one_off_amount_fen"]
@@ -149,4 +149,4 @@ class Households:
 
     def _member_cases(self, ref: str) -> tuple[str, ...] | set[str]:
         known = self._cases_of.get(ref)
-        return () if known is None else (known,) if type(known) is str else known  # type: ignore[return-value]
+        return () if known is None else (known,) if type(known) is str else known  # type: ignore[return-value]  # a set (see link)

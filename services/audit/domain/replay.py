@@ -105,7 +105,7 @@ class Replay:
         self.now: int | None = None  # the time of the last event of its own applied (µs)
         # A stage change of another share's case is folded when a household asks for it.
         self.households = Households(self.cases, lambda case, value: self.stage_changed(
-            case, self.now, None, value, False))  # type: ignore[arg-type]
+            case, self.now, None, value, False))  # type: ignore[arg-type]  # set: asked mid-fold
 
     # -- the fold ------------------------------------------------------------------------------
     def apply(self, event_type: str, case_id: str, at: datetime | int, event_id: str | None,
@@ -140,7 +140,7 @@ class Replay:
                 kept(event_type, case_id, value)
                 continue
             if type(at) is not int:
-                at = event_time.of(at)  # type: ignore[arg-type]
+                at = event_time.of(at)  # type: ignore[arg-type]  # a datetime; type() is quicker
             self.now = at
             counts[event_type] = counts.get(event_type, 0) + 1
             case.events += 1
@@ -243,9 +243,9 @@ class Replay:
             "advance", "decided_by")} | {"decided_at": decided_at}
         approved = e["outcome"] == "approved"
         self.households.granting(case.case_id, e)
-        if approved and e["monthly_amount_fen"] and e.get("start_month"):
-            case.reschedule([*case.schedule, (e["start_month"], e["monthly_amount_fen"])],
-                            decided_at)
+        start = e.get("start_month")
+        if approved and e["monthly_amount_fen"] and start:
+            case.reschedule([*case.schedule, (start, e["monthly_amount_fen"])], decided_at)
         summary = (f"decided {e['outcome']} by {e['decided_by']}: {e['monthly_amount_fen']} "
                    f"fen/month, {e['one_off_amount_fen']} fen once")
         if reporting and approved:

@@ -169,13 +169,15 @@ class _Chain:
     def add(self, r: Record) -> None:
         s, flagged = r.seq, False
         if _relink(r, s) == r.hash:
-            t: int | None = s
+            t = s
         else:
-            t = self._original_seq(r)
-            if t is None:
+            original = self._original_seq(r)
+            if original is None:
                 self._flag("modified", s, "its content (or seq, or prev_hash) no longer "
                                              "matches its hash")
                 t, flagged = s, True
+            else:
+                t = original
         follows = t == self.last_t + 1
 
         if follows and not flagged and r.prev_hash != self.last_hash and not self.last_flagged:

@@ -69,7 +69,7 @@ class Archiver:
             auto_offset_reset="earliest", fetch_max_wait_ms=200,
             consumer_timeout_ms=FETCHER_TIMEOUT_MS)
 
-    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:
         incoming = [Incoming(r.topic, r.partition, r.offset, r.key or b"",
                              list(r.headers or ()), r.value or b"") for r in records]
         await asyncio.to_thread(self._archive, incoming)

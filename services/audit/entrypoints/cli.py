@@ -25,7 +25,7 @@ from shared.progress import Progress, counted
 from shared.settings import load_settings
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="the tamper-evident event archive")
     commands = audit.add_subparsers(required=True)
     p_verify = commands.add_parser("verify", help="check every chain and checkpoint")

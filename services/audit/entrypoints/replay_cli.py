@@ -35,7 +35,7 @@ from shared.settings import load_settings
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("replay", help="rebuild every case and re-run every decision")
     _scope_arguments(p)
     p.add_argument("--out", help="the fresh store to write (default: a new SQLite file in "

@@ -238,7 +238,8 @@ def _in_processes(task: _Task, progress: Progress | None) -> list[_Done]:
     # loaded (a fresh interpreter re-imports approval's rules and the catalogue, about a second).
     # The callers (the CLI, the bench) have no threads of their own that a fork would copy.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = (multiprocessing.get_context("fork") if "fork" in methods
+               else multiprocessing.get_context("spawn"))
     answers: Any = context.Queue()
     store_lock = context.Lock()  # one share writes the store at a time (_Store)
     processes = [context.Process(target=_share_process, args=(task, share, answers, store_lock),

@@ -109,7 +109,8 @@ def archived_events(engine: Engine, until: datetime | None = None) -> Iterator[E
     return itertools.chain.from_iterable(archived_pages(engine, until))
 
 
-def archived_pages(engine: Engine, until: datetime | None = None) -> Iterator[list[Event]]:
+def archived_pages(engine: Engine, until: datetime | None = None
+                   ) -> Iterator[Sequence[Event]]:
     """Every archived event, all chains merged by event time, a page at a time. Dead letters
     are copies of events archived already on their own topic, and are left out.
 
@@ -250,7 +251,7 @@ def recipients_on(engine: Engine, policy: PolicyTable | PolicyLibrary, region_co
     fold = Replay(policy, selected=lambda c: False)  # nothing re-run: only the state is wanted
     fold_pages(fold, archived_pages(engine, until))
     month = f"{clock.local_date(until):%Y-%m}"
-    found = []
+    found: list[dict[str, Any]] = []
     for case in fold.cases.values():
         if not case.region.startswith(area_prefix(region_code)) or case.stage not in RUNNING:
             continue

@@ -123,7 +123,7 @@ def get_case(case_id: str, rt: Runtime, request: Request, who: Reader) -> CaseOu
         care_mode=case["care_mode"],
         temporary=TemporaryOut(**json.loads(case["temporary"])) if case["temporary"] else None,
         referrals=json.loads(case["referrals"]),
-        timeline=found["timeline"],  # type: ignore[arg-type]
+        timeline=found["timeline"],
     )
 
 

@@ -34,7 +34,7 @@ class OutsideJurisdiction(Exception):
 
 
 def identify(uow: UnitOfWork, person_ref: str, reason: str, *, subject: str, role: str,
-             covers: Callable[[str], bool]) -> Identity | None:
+             covers: Callable[[str | None], bool]) -> Identity | None:
     rows = uow.conn.execute(
         select(members.c.name, members.c.resident_id, cases.c.case_id, cases.c.region_code,
                cases.c.town_code,

@@ -168,8 +168,8 @@ class PaymentRepository:
             rows = self.conn.execute(_TAKEN_MONTHLY, params).all()
             return ({r.case_id for r in rows if r.case_id is not None}
                     | {(r.beneficiary_ref, r.programme) for r in rows})
-        rows = self.conn.execute(_TAKEN_BATCH, params).scalars()
-        return {(b, "") for b in rows}
+        beneficiaries = self.conn.execute(_TAKEN_BATCH, params).scalars()
+        return {(b, "") for b in beneficiaries}
 
     def move(self, news: Iterable[NewPayment], from_state: str, to_state: str, at: datetime,
              ref: str | None = None) -> None:

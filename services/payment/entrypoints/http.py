@@ -53,11 +53,13 @@ _SEALED = ("account_sealed", "holder_sealed")
 
 
 def _vault(request: Request) -> AccountVault:
-    return request.app.state.vault  # type: ignore[no-any-return]
+    vault: AccountVault = request.app.state.vault
+    return vault
 
 
 def _runner(request: Request) -> Runner:
-    return request.app.state.runner  # type: ignore[no-any-return]
+    runner: Runner = request.app.state.runner
+    return runner
 
 
 def _answer(code: int, body: Any) -> JSONResponse:

@@ -243,7 +243,7 @@ def import_results(uow: UnitOfWork, content: bytes, *,
         uow.publish(PaymentSettled(
             case_id=row["case_id"], payment_id=line.payment_id,
             programme=row["programme"], period=row["period"], kind=row["kind"],
-            amount_fen=row["amount_fen"], outcome=line.outcome,  # type: ignore[arg-type]
+            amount_fen=row["amount_fen"], outcome=line.outcome,
             reason_code=failure_code(line.reason), bank_file_id=parsed.file_id,
             settled_at=now))
         applied.append(_Line(line.line_no, line.payment_id, line.outcome))

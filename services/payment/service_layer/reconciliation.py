@@ -62,7 +62,8 @@ def reconcile(conn: Connection, month: str, region_code: str) -> dict[str, Any]:
             approved[(kind, programme)] += int(amount)
 
     checks: list[dict[str, Any]] = []
-    rows = []
+    rows: list[dict[str, Any]] = []
+    row: dict[str, Any]
     keys = sorted(set(obligations) | set(approved) | {("monthly", p) for p in entitled})
     for kind, programme in keys:
         states = {s: balance[(kind, programme, s)] for s in STATES}

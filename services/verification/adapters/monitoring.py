@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, Table, and_, func, or_, select, update
 
 from services.verification.adapters.tables import (
     discovery_leads,
@@ -30,7 +30,7 @@ class Closing:
     closed_at: datetime
 
 
-def _closed(row: Mapping[str, Any]) -> dict[str, Any] | None:
+def _closed(row: RowMapping) -> dict[str, Any] | None:
     if row["closed_at"] is None:
         return None
     return {"outcome": row["outcome"], "note": row["note"], "closed_by": row["closed_by"],
@@ -38,7 +38,7 @@ def _closed(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _page(conn: Connection, table: Table, id_column: str, jurisdiction: str, *, open_only: bool,
-          limit: int, after: str | None) -> list[Mapping[str, Any]]:
+          limit: int, after: str | None) -> list[RowMapping]:
     """The newest first; ``after`` (an id) continues a page."""
     query = select(table).where(within(jurisdiction, table.c.region_code, table.c.town_code))
     if open_only:
@@ -84,7 +84,7 @@ class WarningRepository:
                     closed_at=closing.closed_at)).rowcount)
 
 
-def warning_view(row: Mapping[str, Any]) -> dict[str, Any]:
+def warning_view(row: RowMapping) -> dict[str, Any]:
     return {"warning_id": row["warning_id"], "case_id": row["case_id"],
             "region_code": row["region_code"], "town_code": row["town_code"],
             "indicator": row["indicator"], "tier": row["tier"], **_reason(row),
@@ -127,7 +127,7 @@ class LeadRepository:
                     closed_at=closing.closed_at, case_id=case_id)).rowcount)
 
 
-def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
+def lead_view(row: RowMapping) -> dict[str, Any]:
     return {"lead_id": row["lead_id"], "person_ref": row["person_ref"],
             "region_code": row["region_code"], "town_code": row["town_code"],
             "kind": row["kind"], **_reason(row),
@@ -136,7 +136,7 @@ def lead_view(row: Mapping[str, Any]) -> dict[str, Any]:
             "closed": _closed(row)}
 
 
-def _reason(row: Mapping[str, Any]) -> dict[str, Any]:
+def _reason(row: RowMapping) -> dict[str, Any]:
     """Why, as stored: the code, its figures, and the words of a reason raised before issue 26
     (``legacy_reason``; None since), which the reader renders in their language."""
     return {"reason_code": row["reason_code"], "reason_params": json.loads(row["reason_params"]),

@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 DEFAULT_OVERLAP_HOURS = 24.0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("partners", help="partner departments' credentials")
     commands = parser.add_subparsers(required=True)
     p_issue = commands.add_parser(

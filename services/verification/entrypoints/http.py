@@ -57,15 +57,10 @@ async def _department_gate(request: Request) -> None:
                             request.headers.get("authorization"))
 
 
-department.gate = _department_gate  # type: ignore[attr-defined]
+department.gate = _department_gate  # type: ignore[attr-defined]  # read by CheckedRoute
 
 
 router = APIRouter(route_class=CheckedRoute)
-
-
-def _given(schema: dict[str, Any]) -> Any:
-    # Any value, documented as what it should be: read_fields judges it, with a file's words.
-    return Annotated[Any, WithJsonSchema(schema)]
 
 
 class RecordIn(BaseModel):
@@ -74,24 +69,31 @@ class RecordIn(BaseModel):
     the same reasons; only their names are checked here."""
 
     model_config = ConfigDict(extra="forbid")
-    record_id: _given({"type": "string", "maxLength": MAX_RECORD_ID,  # type: ignore[valid-type]
-                       "description": "The department's own id: sending it again replaces it"})
-    kind: _given({"type": "string", "examples": ["deposit"],  # type: ignore[valid-type]
-                  "description": "A kind of the registry the department owns"})
-    resident_id: _given({"type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",  # type: ignore[valid-type]
-                         "description": "18-character resident ID number (GB 11643)"})
-    amount_fen: _given({"type": "integer", "minimum": 0,  # type: ignore[valid-type]
-                        "description": "Monthly income, or value/balance, in fen; none (or 0) "
-                                       "for a death or an imprisonment"}) = None
-    grade: _given({"type": "integer", "minimum": 1, "maximum": 4,  # type: ignore[valid-type]
-                   "description": "For graded kinds"}) = None
-    as_of: _given({"type": "string", "format": "date"})  # type: ignore[valid-type]
-    town_code: _given({"type": "string", "pattern": "^[0-9]{9}$",  # type: ignore[valid-type]
-                       "description": "The person's town of residence; required for "
-                                      "large_medical_bill"}) = None
-    situation: _given({"type": "string", "enum": list(SITUATIONS),  # type: ignore[valid-type]
-                       "description": "A parent's situation, for father_situation and "
-                                      "mother_situation (a record about the child)"}) = None
+    # Each field any value, documented as what it should be: read_fields judges it, with a
+    # file's words.
+    record_id: Annotated[Any, WithJsonSchema({
+        "type": "string", "maxLength": MAX_RECORD_ID,
+        "description": "The department's own id: sending it again replaces it"})]
+    kind: Annotated[Any, WithJsonSchema({
+        "type": "string", "examples": ["deposit"],
+        "description": "A kind of the registry the department owns"})]
+    resident_id: Annotated[Any, WithJsonSchema({
+        "type": "string", "pattern": "^[0-9]{17}[0-9Xx]$",
+        "description": "18-character resident ID number (GB 11643)"})]
+    amount_fen: Annotated[Any, WithJsonSchema({
+        "type": "integer", "minimum": 0,
+        "description": "Monthly income, or value/balance, in fen; none (or 0) for a death or "
+                       "an imprisonment"})] = None
+    grade: Annotated[Any, WithJsonSchema({
+        "type": "integer", "minimum": 1, "maximum": 4, "description": "For graded kinds"})] = None
+    as_of: Annotated[Any, WithJsonSchema({"type": "string", "format": "date"})]
+    town_code: Annotated[Any, WithJsonSchema({
+        "type": "string", "pattern": "^[0-9]{9}$",
+        "description": "The person's town of residence; required for large_medical_bill"})] = None
+    situation: Annotated[Any, WithJsonSchema({
+        "type": "string", "enum": list(SITUATIONS),
+        "description": "A parent's situation, for father_situation and mother_situation (a "
+                       "record about the child)"})] = None
 
 
 class RecordsIn(BaseModel):

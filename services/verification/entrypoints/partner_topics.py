@@ -99,7 +99,7 @@ class PartnerLines:
         self._pseudonym_key = pseudonym_key
         self._monitoring = monitoring
 
-    async def handle(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def handle(self, records: list[ConsumerRecord]) -> None:
         refused = await asyncio.to_thread(apply_records, self._uow_factory, records,
                                           pseudonym_key=self._pseudonym_key,
                                           monitoring=self._monitoring)

@@ -32,8 +32,9 @@ from shared.db import reading
 from shared.http import CheckedRoute
 from shared.service import Runtime
 
-MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
-               "application/jsonl": "ndjson", "text/csv": "csv"}
+MEDIA_TYPES: dict[str, publishing.Format] = {
+    "application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson", "text/csv": "csv"}
 MAX_BYTES = 8 * 2**30  # 8 GiB: ~40 million records, far above any department's monthly file
 SPOOL_IN_MEMORY = 2**20  # a larger file goes to a temporary file on disk as it arrives
 MAX_ID = 2**63 - 1  # a publication's id is a signed 64-bit number in SQLite and PostgreSQL
@@ -109,7 +110,7 @@ async def publish_file(request: Request, rt: Runtime, dept: Annotated[str, Depen
             body.write(piece)
         if size == 0:
             raise _unprocessable(["body"], "empty: a publication has at least one line")
-        upload = publishing.Upload(department=dept, format=fmt, body=body,  # type: ignore[arg-type]
+        upload = publishing.Upload(department=dept, format=fmt, body=body,
                                    digest=digest.hexdigest(), size=size)
         try:
             new, report = await run_in_threadpool(

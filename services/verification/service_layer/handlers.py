@@ -335,20 +335,20 @@ def _publish_report(uow: UnitOfWork, household: Household, report: model.Report,
         case_id=household.case_id,
         report_id=str(uuid.uuid4()),
         region_code=household.region_code,
-        programme=household.programme,  # type: ignore[arg-type]
+        programme=household.programme,
         applicant_ref=household.applicant_ref,
         household_size=len(household.members),
         members=[MemberIncome(person_ref=m.person_ref, declared_monthly_fen=m.declared_monthly_fen,
                               verified_monthly_fen=m.verified_monthly_fen,
                               counted_monthly_fen=m.counted_monthly_fen, sources=list(m.sources),
                               employment_monthly_fen=m.employment_monthly_fen,
-                              by_kind=[KindIncome(kind=k.kind, declared_fen=k.declared_fen,  # type: ignore[arg-type]
+                              by_kind=[KindIncome(kind=k.kind, declared_fen=k.declared_fen,
                                                   recorded_fen=k.recorded_fen,
                                                   counted_fen=k.counted_fen,
                                                   sources=list(k.sources)) for k in m.by_kind],
                               disability_grade=m.disability_grade,
-                              father_on_record=m.father_on_record,  # type: ignore[arg-type]
-                              mother_on_record=m.mother_on_record,  # type: ignore[arg-type]
+                              father_on_record=m.father_on_record,
+                              mother_on_record=m.mother_on_record,
                               taxable_income_fen=m.taxable_income_fen,
                               registered_elsewhere=m.registered_elsewhere,
                               imprisoned_since=m.imprisoned_since)

@@ -43,9 +43,8 @@ def judged(chunks: Iterable[Chunk], department: str, columns: tuple[str, ...] | 
     bounded, so that memory is that many chunks whatever the file's size."""
     if not in_worker:
         for first, raws in chunks:
-            outcomes = judge_lines(department, columns, first, raws,
-                                   _pseudonymiser(pseudonym_key))
-            yield first + len(raws) - 1, [o for o in outcomes if o is not None], True
+            lines = judge_lines(department, columns, first, raws, _pseudonymiser(pseudonym_key))
+            yield first + len(raws) - 1, [o for o in lines if o is not None], True
         return
     # spawn, not fork: the service's process has threads (the event loop's pool, the bus).
     # The worker only judges lines, which makes no reference cycles, and lives for one file:
@@ -79,7 +78,7 @@ def _judge_sent(department: str, columns: tuple[str, ...] | None, pseudonym_key:
     for o in judge_lines(department, columns, first, raws, _pseudonymiser(pseudonym_key)):
         if type(o) is Upsert:
             upserts.append(tuple(o))
-        elif o is not None:
+        elif isinstance(o, Delete | Rejected):  # not None: a blank line
             others.append(o)
     return upserts, others
 

@@ -40,7 +40,8 @@ class Outcome:
 
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s … up to 10 minutes between attempts."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LAST_RETRY)
+    doubled: int = 2 ** max(attempts - 1, 0)  # int ** int is typed Any (a negative power)
+    return min(FIRST_RETRY * doubled, LAST_RETRY)
 
 
 def complete_due(engine: Engine, uow_factory: Callable[[], UnitOfWork],
@@ -75,7 +76,7 @@ def complete_due(engine: Engine, uow_factory: Callable[[], UnitOfWork],
                            missing_text(missing))
                 waiting += 1
             elif repo.done(pending.case_id):
-                report_now(uow, household, pending.occasion, policy)  # type: ignore[arg-type]
+                report_now(uow, household, pending.occasion, policy)  # type: ignore[arg-type]  # stored from an Occasion
                 reported += 1
             uow.commit()
     return Outcome(reported, waiting)

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Literal
+from typing import IO, Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
@@ -68,7 +68,7 @@ class Upload:
 
     department: str
     format: Format
-    body: BinaryIO
+    body: IO[bytes]
     digest: str  # SHA-256 of the bytes, hex
     size: int
 
@@ -158,7 +158,7 @@ def _chunks(blocks: Iterator[list[bytes | None]], *, first: int, after: int, siz
         yield start, held
 
 
-def _line_blocks(body: BinaryIO) -> Iterator[list[bytes | None]]:
+def _line_blocks(body: IO[bytes]) -> Iterator[list[bytes | None]]:
     """The file's lines without their newline, in order, some thousands at a time (read in
     blocks and split there: a readline per line cost ~1 µs a line). A line is held whole only up
     to MAX_LINE_BYTES: a longer one is None, and its rest is skipped as it is read."""

@@ -82,7 +82,7 @@ class OpenIDConnect:
         self._clock = clock
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str | None, Any] = {}  # by kid (a key may have none)
 
     # --- the provider's published configuration ---------------------------------------------
     async def _config(self) -> dict[str, Any]:

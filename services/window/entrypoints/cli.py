@@ -29,7 +29,7 @@ from shared.settings import load_settings
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("staff", help="the window's staff accounts")
     commands = parser.add_subparsers(required=True)
     p_add = commands.add_parser("add", help="make an account (asks for its password)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -83,7 +83,7 @@ async def survey_form(request: Request, case_id: str, web: WebApp, user: SignedI
                   survey_id=str(uuid.uuid4()))
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 

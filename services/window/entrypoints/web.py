@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -63,7 +63,8 @@ class Web:
 
 
 def web_of(request: Request) -> Web:
-    return request.app.state.web  # type: ignore[no-any-return]
+    web: Web = request.app.state.web
+    return web
 
 
 WebApp = Annotated[Web, Depends(web_of)]
@@ -186,7 +187,7 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def install_error_pages(app: Any) -> None:
+def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(SignInNeeded)
     async def _sign_in(request: Request, exc: SignInNeeded) -> Response:
         # Back to the very page after sign-in, filters included (a POST's form is not kept).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from services.approval.domain.assessment import Benefit, Outcome
 from services.approval.domain.facts import CaseFacts, Member, share, yuan
+from services.approval.domain.policy import Figure
 from services.approval.domain.programmes.common import (
     asset_checks,
     counted_income,
@@ -71,7 +72,8 @@ def assess(facts: CaseFacts, p: PolicyView) -> Outcome:
 def classified(member: Member, p: PolicyView, standard: int) -> tuple[int, Check] | None:
     """分类施保: the highest one add-on a member qualifies for (they do not stack)."""
     elderly_age = p.fig("dibao.elderly_age")
-    options = []
+    # (kind, its name, the add-on's rate, the figure that made the member one, if any)
+    options: list[tuple[str, str, Figure, Figure | None]] = []
     if member.age_years >= elderly_age.value:
         options.append(("elderly", "老年人", p.fig("dibao.addon_elderly_permille"), elderly_age))
     if member.grade is not None:

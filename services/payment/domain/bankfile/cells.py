@@ -7,6 +7,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from typing import TypeGuard
 
 VERSION = "1"
 MAX_REASON_CHARS = 200
@@ -152,7 +153,7 @@ def text_problem(value: str) -> str | None:
 def amount_problem(amount_fen: object) -> str | None:
     if not is_int(amount_fen):
         return "amount must be integer fen"
-    if amount_fen <= 0:  # type: ignore[operator]
+    if amount_fen <= 0:
         return "amount must be positive"
     return None
 
@@ -175,5 +176,5 @@ def reference_problem(reference: str) -> str | None:
     return None
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -184,14 +184,14 @@ class PartnerRepository:
         """Every credential kept, each department's newest first, then the replaced ones by
         deadline: fingerprints and times, never a token (only their hashes are stored)."""
         newest, retiring = partner_credentials, retiring_partner_credentials
-        rows = self.conn.execute(union_all(
+        rows = list(self.conn.execute(union_all(
             select(newest.c.department, newest.c.token_sha256, newest.c.created_at,
                    # Typed, or SQLite's strings of the other half would not be read as times.
                    type_coerce(null(), retiring.c.expires_at.type).label("expires_at"),
                    literal(0).label("rank")),
             select(retiring.c.department, retiring.c.token_sha256, retiring.c.created_at,
                    retiring.c.expires_at, literal(1).label("rank")),
-        )).all()
+        )).all())
         rows.sort(key=lambda r: (r.department, r.rank, r.expires_at or r.created_at))
         return [Credential(department=r.department, fingerprint=r.token_sha256[:FINGERPRINT],
                            created_at=_utc(r.created_at), newest=r.rank == 0,
