@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.verification.adapters.tables import bus
+from services.verification.entrypoints import publish_cli
 from services.verification.service_layer import credentials
 from shared.db import make_engine
 from shared.migrations import upgrade
@@ -31,7 +32,7 @@ DEFAULT_OVERLAP_HOURS = 24.0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("partners", help="partner departments' credentials")
+    parser = sub.add_parser("partners", help="partner departments' credentials; a file published")
     commands = parser.add_subparsers(required=True)
     p_issue = commands.add_parser(
         "issue-credential", help="a new credential for a department, printed once; its "
@@ -53,6 +54,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     commands.add_parser("list-credentials", help="every credential kept: department, created, "
                                                  "expires, fingerprint (never the token)"
                         ).set_defaults(func=_list)
+    publish_cli.add_command(commands)  # a department's: sends a bulk file to the service
 
 
 def _on_database(work: Callable[[UnitOfWork], None]) -> int:
