@@ -72,6 +72,14 @@ class BehaviourIn(BaseModel):
     down: bool | None = None
 
 
+async def _behave(state: Behaviour) -> None:
+    """The department as set: slow by its latency, and down or failing a share of requests."""
+    if state.latency_ms:
+        await asyncio.sleep(state.latency_ms / 1000)
+    if state.down or state.rng.random() < state.failure_rate:
+        raise HTTPException(503, detail="simulated outage")
+
+
 def build_app(key: bytes, department: str, behaviour: Behaviour | None = None,
               records: list[Record] | None = None) -> FastAPI:
     app = FastAPI(title=f"OneDoor partner simulator ({department})")
@@ -99,19 +107,13 @@ def build_app(key: bytes, department: str, behaviour: Behaviour | None = None,
     @app.post("/records:query")
     async def query(body: Query) -> dict[str, Any]:
         state.queries += 1
-        if state.latency_ms:
-            await asyncio.sleep(state.latency_ms / 1000)
-        if state.down or state.rng.random() < state.failure_rate:
-            raise HTTPException(503, detail="simulated outage")
+        await _behave(state)
         return {"records": [r for ref in body.person_refs for r in held.get(ref, [])]}
 
     @app.post("/persons:resolve")
     async def resolve(body: Resolve) -> dict[str, str]:
         state.resolutions += 1
-        if state.latency_ms:
-            await asyncio.sleep(state.latency_ms / 1000)
-        if state.down or state.rng.random() < state.failure_rate:
-            raise HTTPException(503, detail="simulated outage")
+        await _behave(state)
         found = people.get((body.person_ref, body.record_id))
         if found is None:
             raise HTTPException(404, detail="no such person for this record")

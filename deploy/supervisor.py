@@ -10,9 +10,7 @@ embedded one's restart the outbox relays recover from), and stops everything cle
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -22,14 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from pydantic import SecretStr
 
+from deploy.child_environment import child_environment
 from deploy.kafka_cluster import KafkaCluster
 from shared import logs
 from shared.bus.broker import EmbeddedBroker, end_processes, free_port
 from shared.migrations import upgrade
-from shared.service_settings import settings_of
 from shared.settings import SERVICES, Settings
 
 log = logging.getLogger("onedoor.supervisor")
@@ -133,42 +129,10 @@ class System:
                 self._spawn(child)
 
     def environment(self, service: str) -> dict[str, str]:
-        """What a service's processes start with: the supervisor's environment without its
-        ``ONEDOOR_*`` variables (PATH, OTEL_*…; not ONEDOOR_SECRETS_DIR, whose folder holds
-        every service's secrets), and that service's own settings alone
-        (shared/service_settings.py): no child holds another's secrets or database URL."""
-        env = {name: value for name, value in os.environ.items()
-               if not name.startswith("ONEDOOR_")}
-        own = settings_of(service)
-        decided: dict[str, object] = {
-            "env": self.settings.env, "service": service, "data_dir": self.settings.data_dir,
-            "kafka_bootstrap": self.bootstrap, "broker": self.broker_kind,
-            f"{service}_database_url": self.settings.database_url(service),
-            # Where each service was started: the window spreads its calls over them.
-            **{f"{name}_url": ",".join(self.urls(name)) for name in SERVICES},
-            "auth_public_keys": self._public_keys(signs="auth_signing_key" in own),
-        }
-        for name in sorted(own):
-            value = decided[name] if name in decided else getattr(self.settings, name)
-            # Everything else given to System that differs from the defaults (tuning,
-            # intervals, keys): a setting given is never dropped for the service that reads it.
-            if value is None or (name not in decided and value == _default(name)):
-                continue
-            env[f"ONEDOOR_{name.upper()}"] = _variable(value)
-        env.update(self.extra_env)
-        return env
-
-    def _public_keys(self, *, signs: bool) -> str | None:
-        """The public keys a service checks tokens against: those given, and for all but the
-        window, which holds the signing key, that key's public half."""
-        keys = [self.settings.auth_public_keys or ""]
-        if not signs and self.settings.auth_signing_key is not None:
-            private = serialization.load_pem_private_key(
-                self.settings.auth_signing_key.get_secret_value().encode(), password=None)
-            keys.append(private.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-            ).decode())
-        return "\n".join(key.strip() for key in keys if key) or None
+        """What a service's processes start with (deploy/child_environment.py)."""
+        return child_environment(
+            self.settings, service, bootstrap=self.bootstrap, broker_kind=self.broker_kind,
+            urls={name: self.urls(name) for name in SERVICES}, extra_env=self.extra_env)
 
     @property
     def bootstrap(self) -> str:
@@ -295,21 +259,3 @@ class System:
             log.removeHandler(self.log_file)
             self.log_file.close()
             self.log_file = None
-
-
-def _default(name: str) -> object:
-    return Settings.model_fields[name].get_default(call_default_factory=True)
-
-
-def _variable(value: object) -> str:
-    """A setting's value as its environment variable holds it; paths absolute, since the
-    children run in the repository's root, not where the supervisor was started."""
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, Path):
-        return str(value.resolve())
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, Path) for v in value):
-        return json.dumps([str(v.resolve()) for v in value])
-    return json.dumps(value, default=str)

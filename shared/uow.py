@@ -42,12 +42,13 @@ class BusTables:
 
 
 class UnitOfWork:
-    """One database transaction plus the events it will publish."""
+    """One database transaction plus the events it will publish. A service that publishes no
+    event (the window) has no outbox: ``bus`` None, and ``publish`` refuses."""
 
     def __init__(
         self,
         engine: Engine,
-        bus: BusTables,
+        bus: BusTables | None,
         source: str,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
@@ -90,8 +91,17 @@ class UnitOfWork:
             self._conn.close()
             self._conn = None
 
+    @property
+    def inbox(self) -> Table:
+        """The inbox of the consumer running this unit of work's handler."""
+        if self.bus is None:
+            raise RuntimeError(f"{self.service} consumes no events: it has no inbox")
+        return self.bus.inbox
+
     def publish(self, event: Event) -> Envelope:
         """Stage an event for the outbox; it is written only if this unit of work commits."""
+        if self.bus is None:
+            raise RuntimeError(f"{self.service} publishes no events: it has no outbox")
         envelope = Envelope(data=event, source=self.source)
         record = to_record(envelope)
         if tracing.enabled():
@@ -103,6 +113,8 @@ class UnitOfWork:
 
     def publish_record(self, event_id: str, record: KafkaRecord) -> None:
         """Stage a ready-made record (the dead-letter path, which keeps the original bytes)."""
+        if self.bus is None:
+            raise RuntimeError(f"{self.service} publishes no events: it has no outbox")
         self._pending.append((event_id, record))
 
     def after_commit(self, then: Callable[[], None]) -> None:
@@ -124,7 +136,7 @@ class UnitOfWork:
             }
             for event_id, record in self._pending
         ]
-        if rows:
+        if rows and self.bus is not None:  # publish() refused every event without a bus
             insert_rows(self.conn, self.bus.outbox, rows)
         if self._tx is not None:
             self._tx.commit()

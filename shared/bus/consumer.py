@@ -208,7 +208,7 @@ class EventConsumer:
         """Run the handlers for a batch in one transaction, skipping events already in the inbox."""
         with self._uow_factory() as uow:
             one_at_a_time(uow.conn, {d.record.key or b"" for d in deliveries})
-            inbox = uow.bus.inbox
+            inbox = uow.inbox
             ids = [d.envelope.id for d in deliveries if d.envelope is not None]
             done = set(
                 uow.conn.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids))).scalars()
@@ -244,7 +244,7 @@ class EventConsumer:
         envelope = delivery.envelope
         with self._uow_factory() as uow:
             if envelope is not None:
-                inbox = uow.bus.inbox
+                inbox = uow.inbox
                 seen = uow.conn.execute(
                     select(inbox.c.event_id).where(inbox.c.event_id == envelope.id)
                 ).first()

@@ -14,7 +14,7 @@ class Event(BaseModel):
     ``ce_schemaversion``; a record of a version no model is registered for is refused as
     unprocessable) and ``topic`` (where it is published). Every event type is at version 1: an
     event archived before a field changed is read by the model itself — a default for a field
-    added, or a ``mode="before"`` validator (``_upcast`` in ``catalogue.py``) that rewrites the
+    added, or a ``mode="before"`` validator (the model's own ``_upcast``) that rewrites the
     old form — so the old records still decode without a version of their own
     (``tests/golden/events`` keeps such records; ``test_golden_events.py`` decodes them).
     """

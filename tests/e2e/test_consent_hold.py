@@ -27,12 +27,13 @@ import pytest
 from deploy.households import TOWNS, Household, resident_id
 from deploy.staff import Staff
 from deploy.supervisor import System
+from services.window.domain.casework import offers
 from services.window.service_layer.demo import DEMO_PASSWORD
 from shared import clock
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope, to_record
 from tests.conftest import wait_until
-from tests.e2e.conftest import submit, tokens
+from tests.e2e.conftest import payments, submit, tokens
 from tests.integration.busutil import produce
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +80,9 @@ def overdue(system: System, case_id: str) -> bool:
     return case_id in {c["case_id"] for c in listed}
 
 
-def test_an_application_without_an_adults_consent_comes_back_to_the_window(system):
+def publish_unsigned(system: System) -> tuple[str, str]:
+    """A mother and her son of 30 who has not signed, published as an intake that did not
+    check consent would: (case id, the son's reference)."""
     case_id = f"{DISTRICT}-{clock.today():%Y%m%d}-{uuid.uuid4().hex[:12]}"
     mother, son = f"p-{uuid.uuid4().hex}", f"p-{uuid.uuid4().hex}"
     application = ev.ApplicationSubmitted(
@@ -94,7 +97,11 @@ def test_an_application_without_an_adults_consent_comes_back_to_the_window(syste
     record = to_record(Envelope(data=application, source="/onedoor/intake"))
     asyncio.run(produce(system.bootstrap, [(record.topic, record.key, record.value,
                                             record.headers)]))
+    return case_id, son
 
+
+def test_an_application_without_an_adults_consent_comes_back_to_the_window(system):
+    case_id, son = publish_unsigned(system)
     case = approval_case(system, case_id, lambda c: c["stage"] == "returned",
                          "back at the town's window")
     hold = case["verification_hold"]
@@ -167,3 +174,35 @@ def test_a_review_waits_for_a_child_come_of_age_to_sign_and_the_window_names_the
     wait_until(reported, timeout_s=60, interval_s=0.3, what="the review's report")
     assert approval_case(system, case_id, lambda c: c["verification_hold"] is None,
                          "no longer held")["stage"] == "approved"
+
+
+def test_a_household_that_never_signs_is_closed_not_approved_at_the_window(system):
+    """The town's reviewer closes the returned case on its page: a decision not to approve with
+    the ground consent_not_given; the hold ends, nothing is paid, nothing is checked."""
+    case_id, _ = publish_unsigned(system)
+    approval_case(system, case_id, lambda c: c["stage"] == "returned", "back at the window")
+    # The case page draws its forms from approval's allowed actions for the reader (intake never
+    # had this application, so the page itself is not shown: what it would offer is).
+    held = httpx.get(f"{system.url('approval')}/cases/{case_id}",
+                     headers=tokens(system).reviewer(TOWN), timeout=10).json()
+    assert {o.action for o in offers(held["allowed_actions"]) if o.possible} >= {
+        "withdraw", "close_without_consent"}
+    reviewer = window(system, "r-cixi-001")
+    token = _CSRF.search(reviewer.get("/").text)  # the session's form token, on every page
+    assert token, "no form token on the home page"
+    done = reviewer.post(f"/cases/{case_id}/actions/close_without_consent",
+                         data={"csrf_token": token.group(1), "note": "家属电话告知不愿签字"})
+    assert done.status_code == 303, done.text[:2000]
+
+    case = approval_case(system, case_id, lambda c: c["stage"] == "rejected", "closed")
+    assert case["verification_hold"] is None
+    assert case["decision"]["outcome"] == "rejected"
+    assert [h["action"] for h in case["history"]] == [
+        "submitted", "consent_missing", "close_without_consent"]
+    decision = httpx.get(f"{system.url('approval')}/decisions/{case_id}",
+                         headers=tokens(system).service(), timeout=10).json()
+    assert "consent_not_given" in {r["rule"] for r in decision["reasons"]}
+    assert payments(system, case_id) == []
+    report = httpx.get(f"{system.url('verification')}/reports/{case_id}",
+                       headers=tokens(system).service(), timeout=10)
+    assert report.status_code == 404  # never checked

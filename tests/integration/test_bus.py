@@ -16,7 +16,7 @@ from sqlalchemy import select
 from deploy.kafka_cluster import KafkaCluster
 from deploy.tokens import DevTokens
 from services.intake.bootstrap import create_app as create_intake
-from services.intake.service_layer.handlers import submit_application
+from services.intake.service_layer.commands import submit_application
 from services.payment.adapters.tables import bus, metadata, payments
 from services.payment.bootstrap import create_app as create_payment
 from services.payment.service_layer.handlers import on_application_decided

@@ -36,6 +36,7 @@ from services.intake.adapters.repository import CaseRepository
 from services.intake.adapters.tables import bus as intake_bus
 from services.intake.bootstrap import create_app as create_intake
 from services.intake.domain.model import Application, DeclaredIncome, Member
+from services.intake.service_layer import commands as intake_commands
 from services.intake.service_layer import handlers as intake
 from services.window.bootstrap import create_app as create_window
 from services.window.entrypoints.web import local_time
@@ -78,7 +79,7 @@ class Running:
         member = Member("钱桂英", rid, "applicant", (DeclaredIncome("pension", 60_000),),
                         consent_signed_on=date.today())
         with UnitOfWork(self.intake_db, intake_bus, "/onedoor/intake") as uow:
-            case_id, _ = intake.submit_application(
+            case_id, _ = intake_commands.submit_application(
                 Application(DISTRICT, "dibao", (member,), town_code=TOWN), uow,
                 pseudonym_key=self.settings.pseudonym_key.get_secret_value().encode())
         return case_id

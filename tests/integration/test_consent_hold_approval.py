@@ -12,45 +12,24 @@ staff act through its HTTP API with signed tokens.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from deploy.tokens import DevTokens
 from services.approval.adapters.tables import bus
-from services.approval.bootstrap import create_app as create_approval
 from services.approval.service_layer.handlers import on_verification_withheld
 from shared import clock
 from shared.events import catalogue as ev
 from shared.events.envelope import Envelope, from_record
-from shared.settings import load_settings
 from shared.uow import UnitOfWork
-from tests.conftest import migrated_engine
 from tests.integration.test_approval_workflow import application, deliver, report
-from tests.integration.test_typed_text_off_the_bus import POLICY, POLICY_PATHS
+from tests.integration.test_typed_text_off_the_bus import POLICY
+from tests.integration.test_typed_text_off_the_bus import approval as approval  # the fixture
 
 DISTRICT, TOWN = "330282", "330282001"
 TODAY = clock.today()  # China time, as the services decide days
-
-
-@pytest.fixture
-def approval(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Engine,
-                                                                  DevTokens]]:
-    settings = load_settings(env="test", data_dir=tmp_path, policy_paths=POLICY_PATHS,
-                             approval_database_url=database_url)
-    with migrated_engine(database_url, "approval") as engine:
-        app = create_approval(settings)
-        client = TestClient(app)  # no lifespan: no consumer, no relay — the outbox stays
-        try:
-            yield client, engine, DevTokens(settings)
-        finally:
-            client.close()
-            app.state.runtime.engine.dispose()
 
 
 def household(case_id: str) -> ev.ApplicationSubmitted:

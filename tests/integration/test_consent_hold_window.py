@@ -25,7 +25,7 @@ from services.approval.domain.workflow import Actor
 from services.approval.service_layer import commands
 from services.intake.adapters.tables import bus as intake_bus
 from services.intake.domain.model import Application, DeclaredIncome, Member
-from services.intake.service_layer import handlers as intake
+from services.intake.service_layer import commands as intake
 from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.adapters.tables import bus as verification_bus
 from services.verification.adapters.tables import households

@@ -18,6 +18,7 @@ from services.intake.domain.model import (
     Member,
     TemporaryRequest,
 )
+from services.intake.service_layer import commands as intake_commands
 from services.intake.service_layer import handlers
 from shared.events.base import Event
 from shared.events.catalogue import (
@@ -59,7 +60,7 @@ def person(sequence: int, born: date = date(1962, 4, 4), **facts) -> Member:
 
 def submit(engine, application: Application) -> str:
     with UnitOfWork(engine, bus, "/test") as uow:
-        case_id, _ = handlers.submit_application(application, uow, pseudonym_key=KEY)
+        case_id, _ = intake_commands.submit_application(application, uow, pseudonym_key=KEY)
     return case_id
 
 

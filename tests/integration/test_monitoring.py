@@ -17,7 +17,7 @@ from deploy.tokens import DevTokens
 from services.verification.adapters.tables import bus
 from services.verification.bootstrap import DEFAULT_MONITORING, create_app
 from services.verification.domain.monitoring import FIGURES
-from services.verification.service_layer import handlers as verification
+from services.verification.service_layer import partner_data as verification
 from shared.clock import today
 from shared.db import make_engine
 from shared.events.catalogue import (

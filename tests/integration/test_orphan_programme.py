@@ -19,8 +19,8 @@ from services.intake.adapters.tables import bus as intake_bus
 from services.intake.bootstrap import create_app
 from services.verification.adapters.tables import bus as verification_bus
 from services.verification.bootstrap import packaged_monitoring
-from services.verification.service_layer import handlers as verification
-from services.verification.service_layer.handlers import IncomingRecord
+from services.verification.service_layer import partner_data as verification
+from services.verification.service_layer.partner_data import IncomingRecord
 from shared.events import catalogue as ev
 from shared.settings import load_settings
 from shared.uow import UnitOfWork

@@ -15,8 +15,8 @@ from services.approval.domain.policy import load_policy
 from services.approval.domain.trace import Check
 from services.verification.adapters.tables import bus
 from services.verification.bootstrap import packaged_monitoring
-from services.verification.service_layer import handlers
-from services.verification.service_layer.handlers import IncomingRecord
+from services.verification.service_layer import partner_data
+from services.verification.service_layer.partner_data import IncomingRecord
 from shared.events.catalogue import VerificationReported
 from shared.uow import UnitOfWork
 from tests.conftest import migrated_engine
@@ -39,7 +39,7 @@ def engine(database_url):
 def publish(engine, department: str, kind: str, resident_id: str, *, fen: int = 0,
             grade: int | None = None, town: str | None = None) -> None:
     with UnitOfWork(engine, bus, "/test") as work:
-        handlers.publish_records(
+        partner_data.publish_records(
             department, [IncomingRecord(record_id=f"{kind}-{resident_id}", kind=kind,
                                         resident_id=resident_id, amount_fen=fen,
                                         as_of=date(2026, 11, 30), grade=grade, town_code=town)],

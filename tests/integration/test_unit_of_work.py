@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from deploy.households import resident_id
 from services.intake.adapters.tables import bus, cases
 from services.intake.domain.model import Application, InvalidApplication, Member
-from services.intake.service_layer import handlers
+from services.intake.service_layer import commands
 from shared.events.envelope import KafkaRecord
 from shared.resident_id import parse_resident_id
 from shared.uow import UnitOfWork
@@ -40,7 +40,7 @@ def counts(engine) -> tuple[int, int]:
 def test_commit_writes_state_and_event_together_and_wakes_the_relay(engine):
     woken = []
     with UnitOfWork(engine, bus, "/test", on_commit=lambda: woken.append(1)) as uow:
-        case_id, created = handlers.submit_application(application(), uow, pseudonym_key=KEY)
+        case_id, created = commands.submit_application(application(), uow, pseudonym_key=KEY)
     assert created and case_id.startswith("330282-")
     assert counts(engine) == (1, 1)
     assert woken == [1]
@@ -53,7 +53,7 @@ def test_commit_writes_state_and_event_together_and_wakes_the_relay(engine):
 
 def test_an_outbox_write_that_fails_takes_the_state_change_with_it(engine):
     with UnitOfWork(engine, bus, "/test") as uow:
-        handlers.submit_application(application(), uow, pseudonym_key=KEY)
+        commands.submit_application(application(), uow, pseudonym_key=KEY)
     assert counts(engine) == (1, 1)
     with engine.connect() as conn:
         taken = conn.execute(select(bus.outbox.c.event_id)).scalar_one()
@@ -62,25 +62,25 @@ def test_an_outbox_write_that_fails_takes_the_state_change_with_it(engine):
     record = KafkaRecord(topic="onedoor.applications", key=b"k", value=b"{}", headers=[])
     with pytest.raises(IntegrityError), UnitOfWork(engine, bus, "/test") as uow:
         uow.publish_record(taken, record)
-        handlers.submit_application(application(sequence=7), uow, pseudonym_key=KEY)
+        commands.submit_application(application(sequence=7), uow, pseudonym_key=KEY)
     assert counts(engine) == (1, 1)
 
 
 def test_an_invalid_application_leaves_nothing(engine):
     with pytest.raises(InvalidApplication), UnitOfWork(engine, bus, "/test") as uow:
-        handlers.submit_application(application(region="330200"), uow, pseudonym_key=KEY)
+        commands.submit_application(application(region="330200"), uow, pseudonym_key=KEY)
     assert counts(engine) == (0, 0)
 
 
 def test_idempotency_key_returns_the_original_case(engine):
     with UnitOfWork(engine, bus, "/test") as uow:
-        first, _ = handlers.submit_application(application(), uow, pseudonym_key=KEY,
+        first, _ = commands.submit_application(application(), uow, pseudonym_key=KEY,
                                                idempotency_key="k1", request_hash="h1")
     with UnitOfWork(engine, bus, "/test") as uow:
-        again, created = handlers.submit_application(application(), uow, pseudonym_key=KEY,
+        again, created = commands.submit_application(application(), uow, pseudonym_key=KEY,
                                                      idempotency_key="k1", request_hash="h1")
     assert (again, created) == (first, False)
-    with pytest.raises(handlers.IdempotencyConflict), UnitOfWork(engine, bus, "/t") as uow:
-        handlers.submit_application(application(), uow, pseudonym_key=KEY,
+    with pytest.raises(commands.IdempotencyConflict), UnitOfWork(engine, bus, "/t") as uow:
+        commands.submit_application(application(), uow, pseudonym_key=KEY,
                                     idempotency_key="k1", request_hash="other body")
     assert counts(engine) == (1, 1)

@@ -13,9 +13,9 @@ from services.verification.adapters.repositories.reports import ReportRepository
 from services.verification.adapters.tables import bus, declared_incomes, household_members
 from services.verification.bootstrap import packaged_monitoring
 from services.verification.entrypoints.http import get_report
-from services.verification.service_layer import handlers
-from services.verification.service_layer.handlers import IncomingRecord
+from services.verification.service_layer import handlers, partner_data
 from services.verification.service_layer.handlers import handlers as build_handlers
+from services.verification.service_layer.partner_data import IncomingRecord
 from shared.auth.principals import Principal, Role
 from shared.events.base import Event
 from shared.events.catalogue import (
@@ -96,7 +96,7 @@ def publish(engine, department: str, *records: tuple[str, str, str, int],
             uow: UnitOfWork | None = None) -> None:
     """Records as (record_id, kind, resident_id, amount_fen)."""
     with uow or UnitOfWork(engine, bus, "/test") as work:
-        handlers.publish_records(
+        partner_data.publish_records(
             department, [IncomingRecord(record_id=rid, kind=kind, resident_id=resident,
                                         amount_fen=fen, as_of=date(2026, 11, 30))
                          for rid, kind, resident, fen in records], work, pseudonym_key=KEY,
@@ -210,7 +210,7 @@ def test_a_monthly_file_that_only_moves_the_dates_reassesses_nobody(engine):
     publish(engine, "hr_social_security", ("w-m", "wage", MOTHER, 45_000))
     assert len(reported(engine)) == 2
     with UnitOfWork(engine, bus, "/test") as work:  # next month: same wage, a new date
-        handlers.publish_records("hr_social_security", [IncomingRecord(
+        partner_data.publish_records("hr_social_security", [IncomingRecord(
             record_id="w-m", kind="wage", resident_id=MOTHER, amount_fen=45_000,
             as_of=date(2026, 12, 31))], work, pseudonym_key=KEY,
             monitoring=packaged_monitoring())

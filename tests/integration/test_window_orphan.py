@@ -31,9 +31,9 @@ from services.intake.bootstrap import create_app as create_intake
 from services.verification.adapters.tables import bus as verification_bus
 from services.verification.bootstrap import create_app as create_verification
 from services.verification.bootstrap import packaged_monitoring
-from services.verification.service_layer import handlers as verification
-from services.verification.service_layer.handlers import IncomingRecord
+from services.verification.service_layer import partner_data as verification
 from services.verification.service_layer.handlers import handlers as verification_handlers
+from services.verification.service_layer.partner_data import IncomingRecord
 from services.window.bootstrap import create_app as create_window
 from services.window.entrypoints.i18n import label, translate
 from services.window.service_layer.demo import DEMO_PASSWORD

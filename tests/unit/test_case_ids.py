@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.intake.service_layer.handlers import new_case_id
+from services.intake.service_layer.commands import new_case_id
 
 
 @pytest.mark.parametrize(("moment", "day"), [

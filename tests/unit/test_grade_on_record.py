@@ -11,7 +11,8 @@ import pytest
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import Assets, CaseFacts, Member, report_findings, with_findings
 from services.approval.domain.policy import load_policy
-from services.verification.domain.model import HouseholdMember, PartnerRecord, build_report
+from services.verification.domain.household import HouseholdMember
+from services.verification.domain.model import PartnerRecord, build_report
 from tests.unit.test_programmes import POLICY_DIR
 
 POLICY = load_policy(POLICY_DIR)

@@ -13,12 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.verification.domain.model import (
-    Household,
-    HouseholdMember,
-    PartnerRecord,
-    build_report,
-)
+from services.verification.domain.household import Household, HouseholdMember
+from services.verification.domain.model import PartnerRecord, build_report
 from services.verification.domain.monitoring import (
     Indicators,
     discovery_lead,

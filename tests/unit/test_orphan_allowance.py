@@ -18,7 +18,8 @@ from services.approval.domain.programmes import orphan
 from services.approval.domain.workflow import NOTICED, RECURRING
 from services.intake.domain.model import Application
 from services.intake.domain.model import Member as IntakeMember
-from services.verification.domain.model import HouseholdMember, PartnerRecord, build_report
+from services.verification.domain.household import HouseholdMember
+from services.verification.domain.model import PartnerRecord, build_report
 from services.verification.domain.partners import SITUATIONS
 from services.verification.domain.publication import Rejected, Upsert, read_fields
 from shared.events import catalogue as ev

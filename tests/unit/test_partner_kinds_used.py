@@ -34,12 +34,8 @@ from services.approval.domain.facts import (
     with_findings,
 )
 from services.approval.domain.policy import PolicyTable, load_policy, parse_policies
-from services.verification.domain.model import (
-    HouseholdMember,
-    PartnerRecord,
-    build_report,
-    within,
-)
+from services.verification.domain.household import HouseholdMember
+from services.verification.domain.model import PartnerRecord, build_report, within
 from services.verification.domain.partners import KINDS, OWNER
 from shared.events import catalogue as ev
 from tests.unit.test_audit_replay import MINUTE, Log, cst

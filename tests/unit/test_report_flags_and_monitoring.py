@@ -4,7 +4,8 @@ from datetime import date
 
 import pytest
 
-from services.verification.domain.model import HouseholdMember, PartnerRecord, build_report
+from services.verification.domain.household import HouseholdMember
+from services.verification.domain.model import PartnerRecord, build_report
 from services.verification.domain.monitoring import (
     Indicators,
     discovery_lead,

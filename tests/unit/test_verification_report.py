@@ -2,12 +2,8 @@ from datetime import date
 
 import pytest
 
-from services.verification.domain.model import (
-    HouseholdMember,
-    PartnerRecord,
-    build_report,
-    check_consent,
-)
+from services.verification.domain.household import HouseholdMember, check_consent
+from services.verification.domain.model import PartnerRecord, build_report
 
 
 def rec(kind: str, ref: str, fen: int, dept: str = "hr_social_security") -> PartnerRecord:

@@ -72,3 +72,11 @@ class HoldRepository:
                                  .where(verification_holds.c.hold_id == hold_id, _OPEN)
                                  .values(signed_on=signed_on, released_by=by, released_at=at))
         return bool(done.rowcount == 1)
+
+    def end(self, hold_id: str, by: str, at: datetime) -> bool:
+        """Close the hold without a consent, the case having ended (withdrawn, or closed for want
+        of it): ``signed_on`` stays empty. False when someone closed it first."""
+        done = self.conn.execute(update(verification_holds)
+                                 .where(verification_holds.c.hold_id == hold_id, _OPEN)
+                                 .values(released_by=by, released_at=at))
+        return bool(done.rowcount == 1)

@@ -11,6 +11,7 @@ one event per change. An action the case's stage does not allow changes nothing 
     approved ─suspend→ suspended ─reinstate→ approved;  approved|exiting|suspended ─terminate→ …
     approved ─report: income from work rose→ exiting (gradual exit, 渐退)
     awaiting_report ─consent missing→ returned ─consent recorded→ awaiting_report (consent.py)
+                          ─withdraw→ terminated;  ─close_without_consent→ rejected (no consent)
 """
 
 from __future__ import annotations
@@ -75,7 +76,13 @@ STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "suspend": (("approved", "exiting"), (DISTRICT,)),
     "reinstate": (("suspended",), (DISTRICT,)),
     "terminate": (("approved", "exiting", "suspended"), (DISTRICT,)),
+    # A case returned for want of a member's consent, ended at the town's window: the
+    # applicant withdraws (the clerk records it), or the town closes it not approved.
+    "withdraw": (("returned",), (CLERK, TOWN)),
+    "close_without_consent": (("returned",), (TOWN,)),
 }
+# The reason code verification withholds its check for (domain/consent.py's CONSENT_MISSING).
+CONSENT_HOLD = "consent_missing"
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,31 @@ class Case:
     home_survey: bool = False
     verified: bool = False  # the assessment is from a verification report, not the form alone
     # The occasion (application, periodic_review) verification withholds its check for until
-    # a member's consent is recorded (domain/consent.py), or None.
+    # a member's consent is recorded (domain/consent.py), or None; and the hold's reason code.
     held: str | None = None
+    held_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Ground:
+    """A decision's ground the workflow itself gives: a code and words composed here, never
+    text a person typed (the decision's reasons carry it on the bus)."""
+
+    rule: str
+    label_zh: str
+    detail: str
+
+
+# 《最低生活保障审核确认办法》(民发〔2021〕57号): applying binds the household's members to
+# complete the authorisation of the check of their economic status (授权核对, art. 8 as we read
+# it), and a member who without good reason will not cooperate ends the review (终止审核确认; the
+# article's number is to be checked against the official text, docs/ARCHITECTURE.md). The town
+# records that end as a decision not to approve, with this ground, so that every reader of
+# decisions closes the case: intake frees its members, payment has nothing to pay, verification
+# stops watching it, audit folds it like any rejection.
+CONSENT_NOT_GIVEN = Ground("consent_not_given", "未履行家庭经济状况核对授权",
+                           "the household did not authorise the check of its economic status "
+                           "(授权核对)")
 
 
 @dataclass(frozen=True)
@@ -109,6 +139,7 @@ class Change:
     decides: str | None = None  # approved | rejected | advance
     decided_by: str | None = None  # town | district
     benefit_change: str | None = None  # suspended | resumed | terminated
+    ground: Ground | None = None  # the workflow's own reason for the decision, if it gives one
 
 
 @dataclass
@@ -222,6 +253,16 @@ def act(case: Case, action: str, actor: Actor, now: datetime, rules: Rules, *,
         _need(case, actor, action)
         return [Change("rejected", action, _note(note, action), decides="rejected",
                        decided_by="town" if actor.role == TOWN else "district")]
+    if action in ("withdraw", "close_without_consent"):
+        _need(case, actor, action)
+        _consent_held(case, action)
+        if action == "withdraw":
+            # No decision: the application ends (终止), as the household asked. The stage is the
+            # one a running benefit ends in, and the action tells them apart: every reader knows
+            # it closes a case, where a stage of its own would change the events' contract.
+            return [Change("terminated", action, note)]
+        return [Change("rejected", action, note, decides="rejected", decided_by="town",
+                       ground=CONSENT_NOT_GIVEN)]
     if action == "object":
         _need(case, actor, action)
         return [Change("under_notice", "objection_recorded", _note(note, action),
@@ -307,6 +348,19 @@ def _notice_over(case: Case, now: datetime) -> None:
     if case.open_objections:
         raise ActionRefused(f"{case.open_objections} objection(s) to the notice are not "
                             "resolved yet", code="objections_open")
+
+
+def _consent_held(case: Case, action: str) -> None:
+    """Only an application verification withholds for want of a consent ends so (a withdrawal
+    decides nothing, and verification learns that a case ended only from a decision: one it
+    withholds is one it never looks at). A case the town returned itself has no such hold: it is
+    resumed, then rejected. Once the consent is recorded the hold is released and the case waits
+    for verification again (awaiting_report): the ground — no authorisation — is gone, so it may
+    not be closed while the check runs, nor race it; withheld again (another member), the case
+    comes back and may be ended then. Refused as a matter of stage: a page does not offer it."""
+    if case.held != "application" or case.held_reason != CONSENT_HOLD:
+        raise ActionRefused(f"cannot {action}: verification is not waiting for a member's "
+                            "consent to this application", code="stage")
 
 
 def _recurring(case: Case, action: str) -> None:

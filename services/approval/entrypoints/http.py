@@ -76,7 +76,7 @@ class ActionIn(BaseModel):
                         "findings": "lives alone, no other income seen"}}})
     action: Literal["accept", "return", "resume", "reject", "object", "resolve_objection",
                     "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
-                    "terminate"]
+                    "terminate", "withdraw", "close_without_consent"]
     note: FreeText | None = Field(default=None, max_length=4000,
                              description="Reason or remark; required to return, reject, object,"
                                          " resolve, suspend, terminate")

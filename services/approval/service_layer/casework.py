@@ -71,7 +71,8 @@ def load(repo: ApprovalRepository, case_id: str) -> tuple[dict[str, Any], Case]:
                      assessment=assessment, notice_ends_at=notice,
                      open_objections=repo.open_objections(case_id),
                      home_survey=repo.surveyed(case_id), verified=verified,
-                     held=None if hold is None else hold.occasion)
+                     held=None if hold is None else hold.occasion,
+                     held_reason=None if hold is None else hold.reason)
 
 
 def current_facts(repo: ApprovalRepository, facts: CaseFacts, now: datetime) -> CaseFacts:
@@ -159,6 +160,10 @@ def _decide(uow: UnitOfWork, repo: ApprovalRepository, row: dict[str, Any], case
     approved = change.decides in ("approved", "advance")
     checks = a.checks if a else ()
     decision_reasons = reasons(checks)
+    if change.ground:  # the workflow's own ground, a code (consent_not_given), not typed text
+        decision_reasons.append(ev.DecisionReason(
+            rule=change.ground.rule, passed=False, label_zh=change.ground.label_zh,
+            detail=change.ground.detail))
     if note:
         decision_reasons.append(ev.DecisionReason(
             rule=ev.STAFF_DECISION, passed=approved, label_zh="审核审批意见",

@@ -18,7 +18,7 @@ from services.approval.domain.assessment import assess
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.workflow import ActionRefused, Actor, act
-from services.approval.service_layer import casework, decision_day
+from services.approval.service_layer import casework, consent, decision_day
 from shared.events.catalogue import ReassessmentRequested, ReferralAnswered
 from shared.uow import UnitOfWork
 
@@ -36,6 +36,8 @@ def perform(uow: UnitOfWork, policy: PolicyTable, case_id: str, action: str, act
             home_survey: HomeSurvey | None = None,
             now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
+    if action in consent.ENDINGS:  # a case held for a consent ends, and its hold with it
+        return consent.end(uow, policy, case_id, action, actor, note=note, now=now)
     repo = ApprovalRepository(uow.conn)
     row, case = casework.load(repo, case_id)
     if home_survey is not None:

@@ -20,7 +20,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from services.audit.domain.checkpoint import Signer
-from services.audit.service_layer.archiving import Incoming, archive, checkpoint
+from services.audit.service_layer.archiving import Incoming, archive_batch, sign
 from shared.bus.kafka import cluster_for
 from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller
 from shared.events.topics import ALL_TOPICS
@@ -72,14 +72,7 @@ class Archiver:
     async def handle(self, records: list[ConsumerRecord]) -> None:
         incoming = [Incoming(r.topic, r.partition, r.offset, r.key or b"",
                              list(r.headers or ()), r.value or b"") for r in records]
-        await asyncio.to_thread(self._archive, incoming)
-
-    def _archive(self, incoming: list[Incoming]) -> int:
-        with self._runtime.uow() as uow:
-            added = archive(uow.conn, incoming)
-            uow.commit()
-        return added
-
+        await asyncio.to_thread(archive_batch, self._runtime.uow, incoming)
 
 async def checkpoints(runtime: ServiceRuntime, signer: Signer) -> None:
     """Signs a checkpoint of the heads every interval, when they moved."""
@@ -89,8 +82,6 @@ async def checkpoints(runtime: ServiceRuntime, signer: Signer) -> None:
 
 
 def sign_now(runtime: ServiceRuntime, signer: Signer) -> None:
-    with runtime.uow() as uow:
-        signed = checkpoint(uow.conn, signer)
-        uow.commit()
+    signed = sign(runtime.uow, signer)
     if signed is not None:
         log.info("checkpoint %s signed over %s chains", signed.number, len(signed.heads))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
@@ -23,7 +23,7 @@ from services.audit.domain.checkpoint import Signer, to_json
 from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.verify import verify
 from services.audit.entrypoints.replay_cli import end_of, start_of
-from services.audit.service_layer import policies, replaying
+from services.audit.service_layer import access, policies, replaying
 from shared import clock
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal
@@ -44,9 +44,7 @@ Day = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 def _logged(rt: ServiceRuntime, who: Principal, what: str, query: dict[str, Any]) -> None:
-    with rt.uow() as uow:
-        store.log_access(uow.conn, f"{who.role}:{who.subject}", what, query, datetime.now(UTC))
-        uow.commit()
+    access.log_read(rt.uow, f"{who.role}:{who.subject}", what, query)
 
 
 def _signer(request: Request) -> Signer:

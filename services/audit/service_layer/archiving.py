@@ -1,4 +1,5 @@
 """Archiving: records in, chained and stored once; checkpoints of the chains' heads signed.
+``archive_batch`` and ``sign`` are where the archiver's units of work commit.
 
 Kafka delivers at least once, and the relays re-send after a broker restart: a record whose
 CloudEvents id was archived before on its topic is skipped, so the archive holds each event once
@@ -7,7 +8,7 @@ while the chain still records the order events arrived in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from services.audit.adapters import store
 from services.audit.domain import event_time
 from services.audit.domain.chain import encode_headers, extend
 from services.audit.domain.checkpoint import Checkpoint, Signer
+from shared.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,22 @@ class Incoming:
             if k == name:
                 return v.decode("utf-8", "replace")
         return None
+
+
+def archive_batch(uow_factory: Callable[[], UnitOfWork], incoming: Sequence[Incoming]) -> int:
+    """A poll's records archived in one transaction: how many were new."""
+    with uow_factory() as uow:
+        added = archive(uow.conn, incoming)
+        uow.commit()
+    return added
+
+
+def sign(uow_factory: Callable[[], UnitOfWork], signer: Signer) -> Checkpoint | None:
+    """A checkpoint signed and stored in one transaction, when the heads moved."""
+    with uow_factory() as uow:
+        signed = checkpoint(uow.conn, signer)
+        uow.commit()
+    return signed
 
 
 def archive(conn: Connection, incoming: Sequence[Incoming]) -> int:

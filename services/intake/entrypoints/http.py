@@ -20,7 +20,7 @@ from services.intake.entrypoints.schemas import (
     MemberOut,
     TemporaryOut,
 )
-from services.intake.service_layer import handlers
+from services.intake.service_layer import commands
 from shared.auth.dependencies import access_log, check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
 from shared.db import reading
@@ -28,7 +28,6 @@ from shared.http import CheckedRoute
 from shared.pseudonym import person_ref
 from shared.service import Runtime, ServiceRuntime
 from shared.sql import within
-from shared.uow import once_more_on_conflict
 
 router = APIRouter(route_class=CheckedRoute, tags=["applications"])
 Clerk = Annotated[Principal, Depends(require("case.submit"))]
@@ -71,7 +70,7 @@ def submit_application(
         case_id = _submit(rt, application, idempotency_key, request_hash, who)
     except InvalidApplication as exc:
         raise _unprocessable(exc) from exc
-    except handlers.IdempotencyConflict as exc:
+    except commands.IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail="Idempotency-Key was already used for a different application"
                             ) from exc
@@ -81,16 +80,9 @@ def submit_application(
 
 def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str | None,
             request_hash: str, who: Principal) -> str:
-    key = rt.settings.pseudonym_key.get_secret_value().encode()
-
-    def attempt() -> str:
-        with rt.uow() as uow:
-            case_id, _created = handlers.submit_application(
-                application, uow, pseudonym_key=key, idempotency_key=idempotency_key,
-                request_hash=request_hash, by=who)
-        return case_id
-
-    return once_more_on_conflict(attempt)
+    return commands.submit(rt.uow, application,
+                           pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
+                           idempotency_key=idempotency_key, request_hash=request_hash, by=who)
 
 
 @router.get("/applications/{case_id}", response_model=CaseOut,

@@ -7,7 +7,7 @@ numbers are masked in every answer; only a disbursement file carries them, for i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -21,9 +21,8 @@ from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import case_areas, ledger, payments
 from services.payment.adapters.vault import AccountVault
 from services.payment.domain.bankfile.cells import FileRefused
-from services.payment.entrypoints.idempotency import fingerprint, once
 from services.payment.entrypoints.runner import Runner
-from services.payment.service_layer import banking, reconciliation, runs
+from services.payment.service_layer import banking, commands, reconciliation, runs
 from shared import clock
 from shared.auth.dependencies import access_log, check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
@@ -32,6 +31,7 @@ from shared.http import CheckedRoute
 from shared.inputs import FreeText, TextLine
 from shared.service import Runtime, ServiceRuntime
 from shared.sql import within
+from shared.uow import UnitOfWork
 
 router = APIRouter(route_class=CheckedRoute, tags=["payments"])
 
@@ -64,6 +64,19 @@ def _runner(request: Request) -> Runner:
 
 def _answer(code: int, body: Any) -> JSONResponse:
     return JSONResponse(status_code=code, content=body)
+
+
+def once(rt: ServiceRuntime, who: Principal, scope: str, key: str | None, request_hash: str,
+         action: commands.Action, *,
+         remembered: Callable[[UnitOfWork, Any], None] | None = None) -> tuple[int, Any]:
+    """``commands.once`` under the caller's keys; a key reused for another request is a 409."""
+    try:
+        return commands.once(rt.uow, who.key_scope, scope, key, request_hash, action,
+                             remembered=remembered)
+    except commands.KeyReused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail="Idempotency-Key was already used for a different request"
+                            ) from exc
 
 
 def _payment_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +150,7 @@ def put_account(case_id: str, body: AccountIn, request: Request, rt: Runtime, wh
                 {"type": "value_error", "loc": ["body", field], "msg": str(exc)}]) from exc
 
     return _answer(*once(rt, who, f"PUT /cases/{case_id}/account", idempotency_key,
-                         fingerprint(case_id, body.model_dump()), action))
+                         commands.fingerprint(case_id, body.model_dump()), action))
 
 
 # -- monthly cycles and batch subsidies ---------------------------------------------------------
@@ -169,7 +182,7 @@ def generate_cycle(body: CycleIn, request: Request, rt: Runtime, who: Operator,
                                              datetime.now(UTC)))
 
     code, answer = once(rt, who, "POST /cycles", idempotency_key,
-                        fingerprint(body.model_dump()), action)
+                        commands.fingerprint(body.model_dump()), action)
     _runner(request).start(answer["run_id"])
     return _answer(code, answer)
 
@@ -238,7 +251,7 @@ def generate_batch(body: BatchIn, request: Request, rt: Runtime, who: Operator,
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
     code, answer = once(rt, who, "POST /batches", idempotency_key,
-                        fingerprint(body.model_dump()), action)
+                        commands.fingerprint(body.model_dump()), action)
     _runner(request).start(answer["run_id"])
     return _answer(code, answer)
 
@@ -263,7 +276,7 @@ def export_cycle(run_id: str, rt: Runtime, request: Request, who: Operator,
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail=f"run {run_id} is still {found['status']}")
     return _answer(*once(rt, who, f"POST /cycles/{run_id}/bank-files", idempotency_key,
-                         fingerprint(run_id), lambda uow: (200, banking.export(
+                         commands.fingerprint(run_id), lambda uow: (200, banking.export(
                              uow, found["region_code"], found["month"], run_id))))
 
 
@@ -274,7 +287,7 @@ def export_now(body: ExportIn, rt: Runtime, request: Request, who: Operator,
                idempotency_key: IdempotencyKey = None) -> JSONResponse:
     _region_in_reach(who, body.region_code, request)
     return _answer(*once(rt, who, "POST /bank-files", idempotency_key,
-                         fingerprint(body.model_dump()),
+                         commands.fingerprint(body.model_dump()),
                          lambda uow: (200, banking.export(uow, body.region_code,
                                                           body.up_to_month, None))))
 
@@ -348,7 +361,7 @@ def import_results(rt: Runtime, request: Request, who: Operator,
             _region_in_reach(who, head["region_code"], request)
 
     return _answer(*once(rt, who, "POST /bank-files/results", idempotency_key,
-                         fingerprint(content.decode("utf-8", "replace")), action,
+                         commands.fingerprint(content.decode("utf-8", "replace")), action,
                          remembered=in_reach))
 
 
@@ -372,7 +385,7 @@ def reissue(payment_id: str, request: Request, rt: Runtime, who: Operator,
             raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
     return _answer(*once(rt, who, f"POST /payments/{payment_id}/reissue", idempotency_key,
-                         fingerprint(payment_id), action))
+                         commands.fingerprint(payment_id), action))
 
 
 @router.get("/payments", summary="A region's payments by status: e.g. the failed ones the town "

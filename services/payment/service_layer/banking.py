@@ -21,7 +21,8 @@ from typing import Any, TextIO
 
 from sqlalchemy import Connection, and_, exists, func, insert, literal, select, update
 
-from services.payment.adapters.repository import NewPayment, PaymentRepository, as_new_payment
+from services.payment.adapters.payments import NewPayment, as_new_payment
+from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import accounts, bank_files, bank_results, ledger, payments
 from services.payment.adapters.vault import (
     AccountVault,

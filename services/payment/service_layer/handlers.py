@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from services.payment.adapters.repository import NewPayment, PaymentRepository
+from services.payment.adapters.payments import NewPayment
+from services.payment.adapters.repository import PaymentRepository
 from services.payment.domain.model import (
     Award,
     BenefitChange,

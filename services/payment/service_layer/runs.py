@@ -21,7 +21,8 @@ from typing import Any, Literal
 from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from services.payment.adapters.repository import NewPayment, PaymentRepository
+from services.payment.adapters.payments import NewPayment
+from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import payments, runs
 from services.payment.domain.model import Entitlement, ScheduledPayment, monthly_payment
 from services.payment.service_layer.handlers import scheduled_event

@@ -1,7 +1,9 @@
-"""Household economic status verification (居民家庭经济状况核对).
+"""Household economic status verification (居民家庭经济状况核对): the report.
 
-Partner departments publish records about persons; verification compares them with what the
-household declared and summarises income and assets for the reviewer. Pure functions only.
+Partner departments publish records about persons (``PartnerRecord``); verification compares
+them with what the household declared (domain/household.py) and summarises income and assets for
+the reviewer — income member by member and kind by kind, the assets, the flags a reviewer must
+see and how current each department's data is. Pure functions only.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from services.verification.domain.household import HouseholdMember
 from services.verification.domain.partners import KINDS
 from shared.policy import region_chain
-from shared.resident_id import ADULT_AGE, age_on
 
 # The kinds the report counts, by what it does with them (the registry, partners.DEPARTMENTS,
 # says who publishes each). Income, monthly in fen, each at the larger of declared and recorded:
@@ -57,33 +59,6 @@ class PartnerRecord:
     grade: int | None = None  # for graded kinds (disability grade), else None
     town_code: str | None = None  # the person's town of residence, where the department says
     situation: str | None = None  # a parent's, for the situation kinds (partners.SITUATIONS)
-
-
-@dataclass(frozen=True)
-class HouseholdMember:
-    person_ref: str
-    age_years: int  # on the day of the application
-    declared_fen_by_kind: Mapping[str, int]  # monthly, in fen, per income kind
-    consent_signed: bool
-
-    @property
-    def declared_monthly_fen(self) -> int:
-        return sum(self.declared_fen_by_kind.values())
-
-
-
-@dataclass(frozen=True)
-class Household:
-    """What verification keeps of an application to report on the case again later (new partner
-    data, periodic reviews): pseudonymous members only, never names or resident ID numbers."""
-
-    case_id: str
-    region_code: str
-    programme: str
-    applicant_ref: str
-    submitted_at: datetime
-    members: tuple[HouseholdMember, ...]
-    town_code: str | None = None  # the town whose staff handle the case, when recorded
 
 
 @dataclass(frozen=True)
@@ -203,25 +178,6 @@ class Report:
         return (tuple(incomes), self.real_estate_count, self.vehicle_count, self.deposits_fen,
                 tuple(flags), self.wealth_products_fen, self.insurance_value_fen,
                 self.provident_fund_fen)
-
-
-def check_consent(members: Iterable[HouseholdMember], *, applied_on: date | None = None,
-                  on: date | None = None) -> list[str]:
-    """The members whose consent to the check (授权核对) is missing, by reference, in the
-    form's order: every adult must sign before any partner data about the household is looked
-    at. None missing: the check may run.
-
-    Ages are kept as they were on the application day (``applied_on``), birth dates never. On a
-    later day (``on``: a periodic review) a member counts as an adult once they may have turned
-    18 since: their age then, plus the years begun since. The check asks a child for their
-    consent up to a year early rather than look at an adult's data without it."""
-    def may_be(member: HouseholdMember) -> int:
-        if applied_on is None or on is None or on <= applied_on:
-            return member.age_years
-        anniversary = (on.month, on.day) == (applied_on.month, applied_on.day)
-        return member.age_years + age_on(applied_on, on) + (0 if anniversary else 1)
-
-    return [m.person_ref for m in members if not m.consent_signed and may_be(m) >= ADULT_AGE]
 
 
 def build_report(members: Iterable[HouseholdMember], records: Iterable[PartnerRecord], *,

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from services.verification.domain.model import Household, PartnerRecord, Report
+from services.verification.domain.household import Household
+from services.verification.domain.model import PartnerRecord, Report
 from services.verification.domain.partners import DEPARTMENTS
 from shared.monitoring_reasons import MAX_INT, ParamValue, ReasonCode
 from shared.policy import PolicyTable

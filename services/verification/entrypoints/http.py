@@ -4,14 +4,13 @@ files: entrypoints/publications.py); staff read a case's report."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from services.verification.adapters.access import accesses, log_access
+from services.verification.adapters.access import accesses
 from services.verification.adapters.pending import PendingRepository
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
@@ -23,7 +22,7 @@ from services.verification.domain.publication import (
     Upsert,
     read_fields,
 )
-from services.verification.service_layer import handlers
+from services.verification.service_layer import partner_data, report_reads
 from shared.auth.dependencies import check_jurisdiction, require
 from shared.auth.principals import Principal, area_of
 from shared.db import reading
@@ -131,16 +130,16 @@ def publish_records(body: RecordsIn, rt: Runtime, request: Request,
     incoming = _judged(dept, body.records)
     try:
         with rt.uow() as uow:
-            count = handlers.publish_records(
+            count = partner_data.publish_records(
                 dept, incoming, uow,
                 pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
                 monitoring=request.app.state.monitoring)
-    except handlers.KindNotAllowed as exc:
+    except partner_data.KindNotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
     return {"department": dept, "accepted": count}
 
 
-def _judged(dept: str, records: list[RecordIn]) -> list[handlers.IncomingRecord]:
+def _judged(dept: str, records: list[RecordIn]) -> list[partner_data.IncomingRecord]:
     """Each record judged as a bulk file's line is; a 422 naming every record refused, and
     why (never what it held)."""
     incoming, problems = [], []
@@ -148,7 +147,7 @@ def _judged(dept: str, records: list[RecordIn]) -> list[handlers.IncomingRecord]
         # The number stays as it is here: the handler pseudonymises it, in the transaction.
         judged = read_fields(dept, i, record.model_dump(), pseudonymise=str)
         if isinstance(judged, Upsert):
-            incoming.append(handlers.IncomingRecord(
+            incoming.append(partner_data.IncomingRecord(
                 record_id=judged.record_id, kind=judged.kind, resident_id=judged.person_ref,
                 amount_fen=judged.amount_fen, as_of=judged.as_of, town_code=judged.town_code,
                 grade=judged.grade, situation=judged.situation))
@@ -203,13 +202,9 @@ def get_report(case_id: str, rt: Runtime, request: Request,
     *earlier, latest = found
     body: dict[str, Any] = json.loads(latest.body)
     # Reading a report is reading partner data: logged, with the departments it holds.
-    with rt.uow() as uow:
-        log_access(uow.conn, [{
-            "at": datetime.now(UTC), "actor": who.subject, "role": str(who.role),
-            "purpose": "report_read", "case_id": case_id, "region_code": body["region_code"],
-            "town_code": area[1] if area else None,
-            "sources": handlers.report_sources(VerificationReported.model_validate(body))}])
-        uow.commit()
+    report_reads.log_report_read(rt.uow, VerificationReported.model_validate(body),
+                                 actor=who.subject, role=str(who.role),
+                                 town_code=area[1] if area else None)
     body["earlier_reports"] = [{"report_id": r.report_id, "occasion": r.occasion,
                                 "reported_at": r.created_at.isoformat()} for r in earlier]
     return body

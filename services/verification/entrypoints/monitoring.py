@@ -191,15 +191,15 @@ def _closing(rt: ServiceRuntime, request: Request, who: Principal, what: str, it
              close: Callable[[UnitOfWork, dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """404 for no such item, 403 (logged) outside the closer's jurisdiction, 409 when someone
     closed it first; else closed, with its event, in one transaction."""
-    with rt.uow() as uow:
-        found = repository(uow.conn).get(item_id)
-        if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} {item_id}")
+    def may_close(found: dict[str, Any]) -> None:
         check_jurisdiction(who, area_of(found["region_code"], found["town_code"]),
                            request=request)
-        try:
-            closed = close(uow, found)
-        except monitoring.AlreadyClosed as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-        uow.commit()
+
+    try:
+        closed = monitoring.close_item(rt.uow, lambda conn: repository(conn).get(item_id),
+                                       may_close, close)
+    except monitoring.NothingToClose as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} {item_id}") from exc
+    except monitoring.AlreadyClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return readable(closed, _lang(request.headers.get("accept-language")))

@@ -22,7 +22,7 @@ from services.verification.adapters.pending import PendingRepository, missing_te
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
 from services.verification.domain.model import PartnerRecord
-from services.verification.service_layer.handlers import report_now
+from services.verification.service_layer.reporting import report_now
 from shared.db import reading
 from shared.policy import PolicySource
 from shared.uow import UnitOfWork

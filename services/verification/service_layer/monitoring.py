@@ -9,9 +9,11 @@ them in the archive like every other fact of a case.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from services.verification.adapters.monitoring import (
     Closing,
@@ -23,7 +25,7 @@ from services.verification.adapters.monitoring import (
 )
 from services.verification.adapters.repositories.households import HouseholdRepository
 from services.verification.adapters.repositories.partners import PartnerRepository
-from services.verification.domain.model import Household
+from services.verification.domain.household import Household
 from services.verification.domain.monitoring import (
     MEDICAL_KIND,
     Indicators,
@@ -46,8 +48,29 @@ from shared.uow import UnitOfWork
 SYSTEM = "onedoor"  # who closes a lead when its person applies
 
 
+class NothingToClose(LookupError):
+    """No warning or lead by that id."""
+
+
 class AlreadyClosed(RuntimeError):
     pass
+
+
+def close_item(uow_factory: Callable[[], UnitOfWork],
+               find: Callable[[Connection], dict[str, Any] | None],
+               may_close: Callable[[dict[str, Any]], None],
+               close: Callable[[UnitOfWork, dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A warning or lead closed, with its event, in one transaction: read, checked by
+    ``may_close`` (which raises to refuse), closed. NothingToClose when there is none; AlreadyClosed
+    when someone closed it first."""
+    with uow_factory() as uow:
+        found = find(uow.conn)
+        if found is None:
+            raise NothingToClose
+        may_close(found)
+        closed = close(uow, found)
+        uow.commit()
+    return closed
 
 
 def raise_warnings(uow: UnitOfWork, found: Sequence[tuple[Household, Signal]],

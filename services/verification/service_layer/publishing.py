@@ -38,8 +38,8 @@ from services.verification.domain.publication import (
     Upsert,
 )
 from services.verification.service_layer import judging
-from services.verification.service_layer.handlers import on_partner_data_changed
 from services.verification.service_layer.monitoring import discover
+from services.verification.service_layer.partner_data import on_partner_data_changed
 from shared.collector import fewer_collections
 from shared.db import fewer_checkpoints
 from shared.policy import PolicySource

@@ -20,7 +20,7 @@ C, T, D = Role.WINDOW_CLERK, Role.TOWN_REVIEWER, Role.DISTRICT_APPROVER
 # The actions approval's POST /cases/{id}/actions takes: a path naming another is a 404 here.
 ACTIONS = frozenset({"accept", "return", "resume", "reject", "object", "resolve_objection",
                      "close_notice", "approve", "advance", "confirm", "suspend", "reinstate",
-                     "terminate"})
+                     "terminate", "withdraw", "close_without_consent"})
 # Objections are resolved one by one, each with its own form under the objection it answers.
 _OWN_FORMS = frozenset({"resolve_objection"})
 

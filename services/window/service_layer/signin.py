@@ -1,7 +1,8 @@
 """Signing staff in and out, and finding who a request's session belongs to.
 
-Plain functions over the window's engine. The window publishes no events, so its unit of work
-is a plain transaction (``engine.begin()``); reads use ``shared.db.reading``. Password hashing
+Plain functions over the window's engine. Writes go through a unit of work, as in every service,
+that commits in one place; the window publishes no events, so its unit of work has no outbox
+(``unit_of_work``). Reads use ``shared.db.reading``. Password hashing
 (~0.1 s of CPU) is done outside any transaction, so no sign-in holds SQLite's write lock while
 scrypt runs.
 """
@@ -31,8 +32,14 @@ from services.window.domain.accounts import (
 )
 from services.window.service_layer.identity import IdentityProvider
 from shared.db import reading
+from shared.uow import UnitOfWork
 
 log = logging.getLogger("onedoor.window.signin")
+
+
+def unit_of_work(engine: Engine) -> UnitOfWork:
+    """The window's unit of work: one transaction, committed by ``commit()`` or rolled back."""
+    return UnitOfWork(engine, None, "/onedoor/window")
 
 
 class SignInRefused(Exception):
@@ -98,8 +105,8 @@ def _open_session(engine: Engine, account: StaffAccount, now: datetime,
                   previous_session: str | None, *, rehashed: str | None = None,
                   clear_failures_of: str | None = None) -> SignedIn:
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with engine.begin() as conn:
-        repo = WindowRepository(conn)
+    with unit_of_work(engine) as uow:
+        repo = WindowRepository(uow.conn)
         if clear_failures_of:
             repo.clear_failures(clear_failures_of)
         if previous_session:
@@ -108,6 +115,7 @@ def _open_session(engine: Engine, account: StaffAccount, now: datetime,
         repo.signed_in(account.staff_id, now)
         if rehashed:
             repo.set_password_hash(account.staff_id, rehashed)
+        uow.commit()
     log.info("signed in: %s (%s, %s)", account.staff_id, account.role,
              account.jurisdiction or "everywhere")
     return SignedIn(session_id, account, csrf)
@@ -120,14 +128,15 @@ def _count_attempt(engine: Engine, account_name: str, now: datetime,
     first and counted after, a burst of parallel guesses all passed the check before any was
     counted (and PostgreSQL's concurrent counts overwrote one another), so a burst got as many
     guesses as it had requests, not max_failures."""
-    with engine.begin() as conn:
-        repo = WindowRepository(conn)
+    with unit_of_work(engine) as uow:
+        repo = WindowRepository(uow.conn)
         state = repo.failures_for_update(account_name, now)
         if state.locked(now):
             raise SignInRefused("locked")
         state = state.after_failure(now, throttle)
         repo.save_failures(account_name, state)
         repo.forget_old_failures(now - throttle.lockout)
+        uow.commit()
     return state
 
 
@@ -155,24 +164,29 @@ def current(engine: Engine, session_id: str | None, now: datetime,
         return None
     account = found[0]
     if session.expired(now, policy) or not account.active:
-        with engine.begin() as conn:
-            WindowRepository(conn).delete_session(key)
+        with unit_of_work(engine) as uow:
+            WindowRepository(uow.conn).delete_session(key)
+            uow.commit()
         return None
     if session.needs_touch(now):
-        with engine.begin() as conn:
-            WindowRepository(conn).touch_session(key, now)
+        with unit_of_work(engine) as uow:
+            WindowRepository(uow.conn).touch_session(key, now)
+            uow.commit()
     return session, account
 
 
 def sign_out(engine: Engine, session_id: str) -> None:
-    with engine.begin() as conn:
-        WindowRepository(conn).delete_session(session_hash(session_id))
+    with unit_of_work(engine) as uow:
+        WindowRepository(uow.conn).delete_session(session_hash(session_id))
+        uow.commit()
 
 
 def prune_sessions(engine: Engine, now: datetime, policy: SessionPolicy) -> int:
-    with engine.begin() as conn:
-        return WindowRepository(conn).delete_stale_sessions(now - policy.idle,
-                                                           now - policy.lifetime)
+    with unit_of_work(engine) as uow:
+        pruned = WindowRepository(uow.conn).delete_stale_sessions(now - policy.idle,
+                                                                  now - policy.lifetime)
+        uow.commit()
+    return pruned
 
 
 def ensure_accounts(engine: Engine, accounts: list[tuple[StaffAccount, str]],
@@ -188,8 +202,9 @@ def ensure_accounts(engine: Engine, accounts: list[tuple[StaffAccount, str]],
                 continue
         hashed = hash_password(password)
         try:
-            with engine.begin() as conn:
-                WindowRepository(conn).add_account(account, hashed, now)
+            with unit_of_work(engine) as uow:
+                WindowRepository(uow.conn).add_account(account, hashed, now)
+                uow.commit()
         except IntegrityError:
             continue  # another process made it in between: theirs stands
         created.append(account.staff_id)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from services.window.adapters.passwords import hash_password
 from services.window.adapters.repository import WindowRepository
 from services.window.domain.accounts import StaffAccount, account_problem
+from services.window.service_layer.signin import unit_of_work
 from shared.auth.principals import Role
 from shared.db import reading
 
@@ -37,17 +38,19 @@ def add(engine: Engine, staff_id: str, role: str, jurisdiction: str, display_nam
     account = StaffAccount(staff_id, Role(role), jurisdiction, display_name.strip())
     hashed = hash_password(password)  # ~0.1 s of CPU, outside the transaction
     try:
-        with engine.begin() as conn:
-            WindowRepository(conn).add_account(account, hashed, now)
+        with unit_of_work(engine) as uow:
+            WindowRepository(uow.conn).add_account(account, hashed, now)
+            uow.commit()
     except IntegrityError as exc:
         raise AccountRefused(f"{staff_id} exists already") from exc
     return account
 
 
 def set_active(engine: Engine, staff_id: str, active: bool) -> None:
-    with engine.begin() as conn:
-        if not WindowRepository(conn).set_active(staff_id, active):
+    with unit_of_work(engine) as uow:
+        if not WindowRepository(uow.conn).set_active(staff_id, active):
             raise AccountRefused(f"no account {staff_id}")
+        uow.commit()
 
 
 def listed(engine: Engine) -> list[tuple[StaffAccount, datetime | None]]:

@@ -34,7 +34,7 @@ def _keys(name: str, *, scoped: bool) -> sa.Table:
 
 # A new table copied into, not ALTER: the primary key changes, which SQLite cannot alter, and
 # nothing refers to this table. Keys kept from before have caller "": payment honours one only
-# for the identical request (entrypoints/idempotency.py).
+# for the identical request (service_layer/commands.py).
 def upgrade() -> None:
     new = _keys('idempotency_keys_scoped', scoped=True)
     old = sa.table('idempotency_keys', *(sa.column(c) for c in _COLUMNS))

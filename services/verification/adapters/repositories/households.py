@@ -24,7 +24,7 @@ from services.verification.adapters.tables import (
     recipients,
     temporary_grants,
 )
-from services.verification.domain.model import Household, HouseholdMember
+from services.verification.domain.household import Household, HouseholdMember
 from shared.clock import as_utc
 from shared.sql import among
 
