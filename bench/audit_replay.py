@@ -48,8 +48,8 @@ from bench.measure import machine, peak_mb, rate, safe_url
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import from_application, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
+from services.approval.domain.reassessment import add_months
 from services.approval.domain.stated import benefits, reasons
-from services.approval.domain.workflow import add_months
 from services.approval.rules import DEFAULT_POLICY
 from services.audit.service_layer import archiving, replay_shares, replaying
 from shared import clock

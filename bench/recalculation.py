@@ -19,7 +19,7 @@ and ``approve``), and the measured part runs ``recalculation.run_pending`` to th
 batches, each one transaction with its outbox rows.
 
 The figures count only if the work was done: every household's outcome and new amount as the
-domain rules give them one by one (``assess`` + ``workflow.reassess``, worked out in setup), one
+domain rules give them one by one (``assess`` + ``reassessment.reassess``, worked out in setup), one
 CaseAssessed and one BenefitChanged per changed household (and a stage change per suspension),
 nothing for the others, the job done. Otherwise the bench refuses to print figures.
 """
@@ -55,7 +55,8 @@ from services.approval.adapters.tables import (
     temporary_grants,
 )
 from services.approval.domain.facts import Assets
-from services.approval.domain.workflow import Rules, add_months, reassess
+from services.approval.domain.reassessment import add_months, reassess
+from services.approval.domain.workflow import Rules
 from services.approval.rules import (
     DEFAULT_POLICY,
     Assessment,

@@ -17,9 +17,9 @@ from services.approval.domain.facts import (
     with_findings,
 )
 from services.approval.domain.policy import Figure, PolicyTable, load_policy
+from services.approval.domain.reassessment import add_months
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.trace import Check
-from services.approval.domain.workflow import add_months
 
 __all__ = ["DEFAULT_POLICY", "Assessment", "Benefit", "CaseFacts", "Check", "Figure",
            "PolicyTable", "ReportFindings", "add_months", "application_facts", "assess",

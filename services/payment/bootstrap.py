@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from services.payment.adapters.tables import bus, metadata
 from services.payment.adapters.vault import AccountVault
-from services.payment.entrypoints.http import router
+from services.payment.entrypoints import banks, http
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer.handlers import HANDLERS
 from shared import logs
@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_verifier = load_token_keys(settings)[1]
     app.state.vault = AccountVault(settings.payment_account_key.get_secret_value())
     app.state.runner = runner
-    app.include_router(router)
+    app.include_router(http.router)
+    app.include_router(banks.router)
     app.include_router(health_router(runtime))
     # FastAPI's 422 echoes the rejected value; here that could be an account number. The field
     # and the reason are what the caller needs (shared/service.py).

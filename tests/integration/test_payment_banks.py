@@ -34,7 +34,7 @@ from services.payment.adapters.tables import payments as payments_table
 from services.payment.adapters.vault import AccountVault, SealBroken
 from services.payment.domain.bankfile.disbursement import BankLine, parse_disbursement
 from services.payment.domain.bankfile.results import write_results
-from services.payment.entrypoints.http import router
+from services.payment.entrypoints import banks, http
 from services.payment.entrypoints.runner import Runner
 from services.payment.service_layer import runs
 from services.payment.service_layer.handlers import on_application_decided, on_benefit_changed
@@ -73,7 +73,8 @@ class Payment:
         settings = load_settings(env="test", data_dir=data_dir)
         runtime = SimpleNamespace(engine=engine, uow=lambda: UnitOfWork(engine, bus, "/test"))
         app = FastAPI()
-        app.include_router(router)
+        app.include_router(http.router)
+        app.include_router(banks.router)
         app.add_exception_handler(RequestValidationError, _without_input)  # type: ignore[arg-type]
         app.state.runtime = runtime  # what shared.service.current_runtime reads
         app.state.vault = AccountVault("test-secret")
@@ -916,7 +917,7 @@ def test_a_download_cut_off_gives_its_read_connection_back(api, engine, monkeypa
     """The file is a generator the response pulls: a client who stops reading stops it, and
     the connection it read with goes back to the pool (issue 23)."""
     from services.payment.domain.bankfile import disbursement
-    from services.payment.entrypoints import http as payment_http
+    from services.payment.entrypoints import banks as payment_banks
 
     monkeypatch.setattr(disbursement, "CHUNK_CHARS", 150)  # a chunk every line or two
     for n in range(1, 6):
@@ -925,13 +926,13 @@ def test_a_download_cut_off_gives_its_read_connection_back(api, engine, monkeypa
     api.cycle(DEC)
     [file] = api.export_cycle(CYCLE_DEC)["files"]
     runtime = api.app.state.runtime
-    pulled = payment_http._streamed(runtime, api.app.state.vault, file["file_id"])
+    pulled = payment_banks._streamed(runtime, api.app.state.vault, file["file_id"])
     first = next(pulled)
     assert first.startswith("H,") and engine.pool.checkedout() == 1
     next(pulled)  # the client reads a little more, then goes away
     pulled.close()
     assert engine.pool.checkedout() == 0
     # Read to the end, the chunks make the whole file.
-    whole = "".join(payment_http._streamed(runtime, api.app.state.vault, file["file_id"]))
+    whole = "".join(payment_banks._streamed(runtime, api.app.state.vault, file["file_id"]))
     assert whole == api.download(file["file_id"]) and parsed(whole).record_count == 10
     assert engine.pool.checkedout() == 0

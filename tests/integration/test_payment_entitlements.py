@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from deploy.tokens import DevTokens
 from services.payment.adapters.repository import PaymentRepository
 from services.payment.adapters.tables import bus, entitlements
-from services.payment.entrypoints.http import router
+from services.payment.entrypoints import banks, http
 from services.payment.service_layer.handlers import (
     UnknownEntitlement,
     on_application_decided,
@@ -129,7 +129,8 @@ def test_the_payments_of_a_case_come_with_its_entitlement(engine, tmp_path):
     handle(engine, approval())
     settings = load_settings(env="test", data_dir=tmp_path)
     app = FastAPI()
-    app.include_router(router)
+    app.include_router(http.router)
+    app.include_router(banks.router)
     app.dependency_overrides[current_runtime] = lambda: SimpleNamespace(engine=engine)
     app.state.auth_verifier = load_token_keys(settings)[1]
     # OneDoor's own machine reads everywhere, so an unknown case answers empty, not 404.

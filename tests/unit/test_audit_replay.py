@@ -27,6 +27,7 @@ from services.approval.bootstrap import DEFAULT_POLICY
 from services.approval.domain.assessment import Assessment, assess
 from services.approval.domain.facts import CaseFacts, from_application, per_capita, with_report
 from services.approval.domain.policy import PolicyTable, load_policy
+from services.approval.domain.reassessment import add_months, reassess
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.workflow import (
     RECURRING,
@@ -36,9 +37,7 @@ from services.approval.domain.workflow import (
     Change,
     Rules,
     act,
-    add_months,
     on_report,
-    reassess,
     town_review_due,
 )
 from services.audit.domain.cases import CaseState

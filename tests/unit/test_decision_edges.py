@@ -10,7 +10,8 @@ import pytest
 from services.approval.domain.assessment import assess
 from services.approval.domain.facts import Assets, CaseFacts, Member, TemporaryRequest
 from services.approval.domain.policy import PolicyError, load_policy, parse_policy
-from services.approval.domain.workflow import Rules, reassess
+from services.approval.domain.reassessment import reassess
+from services.approval.domain.workflow import Rules
 
 POLICY = load_policy(Path("services/approval/policies"))
 DAY = date(2026, 11, 22)

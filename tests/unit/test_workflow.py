@@ -12,6 +12,7 @@ import pytest
 from services.approval.domain import policy as policy_module
 from services.approval.domain.assessment import Assessment, Benefit
 from services.approval.domain.policy import PolicyTable, load_policy, parse_policies
+from services.approval.domain.reassessment import Reassessed, add_months, reassess
 from services.approval.domain.trace import Check
 from services.approval.domain.workflow import (
     SYSTEM,
@@ -19,13 +20,10 @@ from services.approval.domain.workflow import (
     Actor,
     Case,
     Change,
-    Reassessed,
     Rules,
     act,
-    add_months,
     add_working_days,
     on_report,
-    reassess,
     town_review_due,
 )
 from shared import clock

@@ -14,9 +14,10 @@ from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment, Benefit, assess
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import Figure, PolicyTable
+from services.approval.domain.reassessment import add_months
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.trace import Check
-from services.approval.domain.workflow import Actor, Case, Change, Rules, add_months
+from services.approval.domain.workflow import Actor, Case, Change, Rules
 from shared import clock
 from shared.events import catalogue as ev
 from shared.uow import UnitOfWork

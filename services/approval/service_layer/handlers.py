@@ -16,13 +16,13 @@ from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.consent import on_withheld
 from services.approval.domain.facts import CaseFacts, from_application, with_report
 from services.approval.domain.policy import PolicyTable
+from services.approval.domain.reassessment import reassess
 from services.approval.domain.workflow import (
     RECURRING,
     SYSTEM,
     Case,
     Change,
     on_report,
-    reassess,
     town_review_due,
 )
 from services.approval.service_layer import casework

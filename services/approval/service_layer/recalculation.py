@@ -9,7 +9,7 @@ A household whose amount moves gets a new assessment (``CaseAssessed``, assessed
 figure's effective date with the published table) and ``BenefitChanged`` from that month, so
 the next payment cycle pays the new amount and the auditor's replay finds the same result. One
 that loses eligibility is suspended into the town's queue (gradual exit where the rules say so:
-``workflow.reassess``), never stopped silently.
+``reassessment.reassess``), never stopped silently.
 """
 
 from __future__ import annotations

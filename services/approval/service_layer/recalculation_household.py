@@ -21,9 +21,10 @@ from typing import Any, NamedTuple
 from services.approval.domain.assessment import Assessment, assess
 from services.approval.domain.facts import CaseFacts, yuan
 from services.approval.domain.policy import Figure, PolicyTable
+from services.approval.domain.reassessment import add_months, reassess
 from services.approval.domain.stated import benefits
 from services.approval.domain.trace import Check
-from services.approval.domain.workflow import Rules, add_months, reassess
+from services.approval.domain.workflow import Rules
 from services.approval.service_layer.casework import assessment_of
 from shared.events import catalogue as ev
 
@@ -145,7 +146,7 @@ class StoredAssessment(Assessment):
 
     The previous assessment is read for the explanation, which needs only the figures it used
     and its amount: ``figures`` and ``monthly`` find them in the body without parsing it
-    (parsing it was a quarter of a household's recalculation). ``workflow.reassess`` takes it
+    (parsing it was a quarter of a household's recalculation). ``reassessment.reassess`` takes it
     but decides by the new one. Any field read parses the whole body (``casework.assessment_of``),
     so to whatever reads it this is that assessment."""
 
