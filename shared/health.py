@@ -249,3 +249,19 @@ def service_probes(runtime: ServiceRuntime) -> APIRouter:
     if runtime.consumer is not None:
         checks["consumer"] = consumer_check(runtime.consumer)
     return probes(runtime.name, checks, drain_s=runtime.settings.shutdown_drain_s)
+
+
+def web_app_health(service: str, engine: Engine) -> APIRouter:
+    """``GET /health`` for a service with no bus (the window), in the same shape as the others'
+    (shared/service.py), so that tools reading every service's health read it too: no broker,
+    no consumer, and ``dead_lettered`` 0 by construction."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", include_in_schema=False)
+    def health() -> dict[str, object]:
+        with reading(engine) as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"service": service, "status": "ok", "uses_bus": False, "broker_epoch": None,
+                "consumer": None, "dead_lettered": 0}
+
+    return router

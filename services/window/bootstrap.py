@@ -38,8 +38,8 @@ from services.window.service_layer.demo import demo_accounts
 from services.window.service_layer.identity import identity_provider
 from shared import logs
 from shared.auth.tokens import load_token_keys
-from shared.db import make_engine, reading
-from shared.health import database_checks, probes
+from shared.db import make_engine
+from shared.health import database_checks, probes, web_app_health
 from shared.metrics import metrics_router
 from shared.migrations import upgrade
 from shared.settings import Settings, load_settings
@@ -111,14 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers["Cache-Control"] = "no-store"  # a shared PC's back button
         return response
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, object]:
-        with reading(engine) as conn:
-            conn.exec_driver_sql("SELECT 1")
-        # No broker, no consumer: the window is a web application. dead_lettered is 0 by
-        # construction, said so that tools reading every service's health read it too.
-        return {"service": NAME, "status": "ok", "uses_bus": False, "broker_epoch": None,
-                "consumer": None, "dead_lettered": 0}
+    app.include_router(web_app_health(NAME, engine))  # /health, shaped as every service's
 
     # Ready when its own database is: the services it calls are not asked. Were they, one
     # service down would take the window out of rotation, its sign-in and its pages that say

@@ -640,3 +640,12 @@ def test_control_and_bidi_characters_are_refused_on_the_form_and_not_shown_again
         assert 'id="tmp_description-error"' in page.text
         assert "不能包含控制字符" in page.text
         assert hostile not in page.text and "\u0000" not in page.text
+
+
+def test_the_windows_health_has_every_services_shape_without_a_bus(window):
+    """The window publishes and consumes nothing; its /health says so in the fields every
+    service's /health has (shared/service.py), so one tool reads them all."""
+    answer = window.http.get("/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"service": "window", "status": "ok", "uses_bus": False,
+                             "broker_epoch": None, "consumer": None, "dead_lettered": 0}
