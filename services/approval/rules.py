@@ -20,9 +20,11 @@ from services.approval.domain.policy import Figure, PolicyTable, load_policy
 from services.approval.domain.reassessment import add_months
 from services.approval.domain.stated import benefits, reasons
 from services.approval.domain.trace import Check
+from services.approval.domain.workflow import HOUSEHOLD_STATUS_ORDER, RUNNING
 
-__all__ = ["DEFAULT_POLICY", "Assessment", "Benefit", "CaseFacts", "Check", "Figure",
-           "PolicyTable", "ReportFindings", "add_months", "application_facts", "assess",
+__all__ = ["DEFAULT_POLICY", "HOUSEHOLD_STATUS_ORDER", "RUNNING", "Assessment", "Benefit",
+           "CaseFacts", "Check", "Figure", "PolicyTable", "ReportFindings", "add_months",
+           "application_facts", "assess",
            "benefits", "load_policy", "reasons", "report_findings", "with_findings"]
 
 # The policy files approval ships with: what it decides by unless settings name others.

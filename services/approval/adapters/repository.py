@@ -23,6 +23,7 @@ from services.approval.adapters.tables import (
     stage_changes,
     temporary_grants,
 )
+from services.approval.domain.workflow import HOUSEHOLD_STATUS_ORDER, RUNNING
 from shared.events.catalogue import ApplicationDecided
 from shared.sql import among, within
 
@@ -111,9 +112,9 @@ class ApprovalRepository:
         rows = self.conn.execute(
             select(cases.c.programme).join(case_members, case_members.c.case_id == cases.c.case_id)
             .where(case_members.c.person_ref.in_(member_refs))
-            .where(cases.c.stage.in_(("approved", "exiting")))
-            .where(cases.c.programme.in_(("dibao", "tekun", "marginal")))).scalars().all()
-        for status in ("tekun", "dibao", "marginal"):
+            .where(cases.c.stage.in_(RUNNING))
+            .where(cases.c.programme.in_(HOUSEHOLD_STATUS_ORDER))).scalars().all()
+        for status in HOUSEHOLD_STATUS_ORDER:
             if status in rows:
                 return status
         return None
@@ -272,8 +273,8 @@ class ApprovalRepository:
         q = (select(case_members.c.person_ref, cases.c.case_id, cases.c.programme)
              .join(cases, cases.c.case_id == case_members.c.case_id)
              .where(among(case_members.c.person_ref, "refs"))
-             .where(cases.c.stage.in_(("approved", "exiting")))
-             .where(cases.c.programme.in_(("dibao", "tekun", "marginal"))))
+             .where(cases.c.stage.in_(RUNNING))
+             .where(cases.c.programme.in_(HOUSEHOLD_STATUS_ORDER)))
         return [(r.person_ref, r.case_id, r.programme)
                 for r in self.conn.execute(q, {"refs": list(member_refs)})]
 

@@ -30,6 +30,11 @@ from shared import clock
 # (未成年人保护法, art. 4) protects — regions differ, and one that notices would add it here.
 NOTICED = frozenset({"dibao", "tekun", "marginal"})
 RECURRING = frozenset({"dibao", "tekun", "marginal", "disability", "orphan"})
+# A case runs (its benefit is paid) in these stages.
+RUNNING = ("approved", "exiting")
+# A household's status is its strongest running recognition, strongest first: the household
+# of an extreme-hardship person is not also "a Dibao household" for the rules that ask.
+HOUSEHOLD_STATUS_ORDER = ("tekun", "dibao", "marginal")
 TOWN, DISTRICT, CLERK = "town_reviewer", "district_approver", "window_clerk"
 
 

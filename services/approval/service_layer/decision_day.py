@@ -26,7 +26,7 @@ from typing import Any
 from services.approval.adapters.repository import ApprovalRepository
 from services.approval.domain.assessment import Assessment
 from services.approval.domain.policy import FIGURES, PolicyTable, region_chain
-from services.approval.domain.workflow import RECURRING, SYSTEM, Case, Change
+from services.approval.domain.workflow import RECURRING, RUNNING, SYSTEM, Case, Change
 from services.approval.service_layer import casework
 from services.approval.service_layer.recalculation_household import (
     Household,
@@ -35,8 +35,6 @@ from services.approval.service_layer.recalculation_household import (
 )
 from shared import clock
 from shared.uow import UnitOfWork
-
-RUNNING = ("approved", "exiting")
 
 
 def policy_moved(assessment: Assessment, table: PolicyTable, region: str, on: date) -> bool:

@@ -21,16 +21,12 @@ from services.approval.adapters.repository import ApprovalRepository
 from services.approval.adapters.tables import assessments, cases
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import PolicyTable
-from services.approval.domain.workflow import SYSTEM, Change
+from services.approval.domain.workflow import HOUSEHOLD_STATUS_ORDER, RUNNING, SYSTEM, Change
 from services.approval.service_layer import casework
 from services.approval.service_layer.recalculation_household import Household, Recalculator
 from shared import clock
 from shared.bulk import insert_rows
 from shared.uow import UnitOfWork
-
-RUNNING = ("approved", "exiting")
-# A household's status is its strongest running recognition (ApprovalRepository.household_status).
-STATUS_ORDER = ("tekun", "dibao", "marginal")
 
 
 class Batch:
@@ -65,7 +61,7 @@ class Batch:
         refs = [m.person_ref for m in facts.members]
         held = {programme for ref in refs for case_id, programme in self.running.get(ref, ())
                 if case_id not in self.stopped}
-        status = next((s for s in STATUS_ORDER if s in held), None)
+        status = next((s for s in HOUSEHOLD_STATUS_ORDER if s in held), None)
         return facts.but(household_status=status, temporary_granted_this_year_fen=(
             self.grants.granted(refs, excluding=facts.case_id)))
 

@@ -29,15 +29,13 @@ from services.approval.adapters.tables import case_members, cases
 from services.approval.domain.assessment import Assessment, assess
 from services.approval.domain.facts import CaseFacts
 from services.approval.domain.policy import PolicyTable
-from services.approval.domain.workflow import RECURRING
+from services.approval.domain.workflow import HOUSEHOLD_STATUS_ORDER, RECURRING, RUNNING
 from services.approval.service_layer import casework
 from services.approval.service_layer.policy_admin import in_region
 from shared.policy import Figure
 
 log = logging.getLogger(__name__)
 
-RUNNING = ("approved", "exiting")
-STATUS_ORDER = ("tekun", "dibao", "marginal")  # as ApprovalRepository.household_status
 BIN_FEN = 20_000  # the distribution's bars: 200 yuan each
 # The households are shared among processes from this many on (below it, starting the processes
 # costs more than it saves); the rules are pure Python, so threads would not run them side by
@@ -72,15 +70,15 @@ def households(conn: Connection, region: str, now: datetime) -> Iterator[dict[st
 
 def statuses(conn: Connection) -> dict[str, str]:
     """Each person's household status from the running cases, as approval knows it today: the
-    first of STATUS_ORDER among the person's cases, chosen by the database."""
-    rank = case({s: i for i, s in enumerate(STATUS_ORDER)}, value=cases.c.programme)
+    first of HOUSEHOLD_STATUS_ORDER among the person's cases, chosen by the database."""
+    rank = case({s: i for i, s in enumerate(HOUSEHOLD_STATUS_ORDER)}, value=cases.c.programme)
     rows = conn.execute(
         select(case_members.c.person_ref, func.min(rank))
         .join(cases, cases.c.case_id == case_members.c.case_id)
         .where(cases.c.stage.in_(RUNNING))
-        .where(cases.c.programme.in_(STATUS_ORDER))
+        .where(cases.c.programme.in_(HOUSEHOLD_STATUS_ORDER))
         .group_by(case_members.c.person_ref))
-    return {ref: STATUS_ORDER[best] for ref, best in rows}
+    return {ref: HOUSEHOLD_STATUS_ORDER[best] for ref, best in rows}
 
 
 @dataclass
@@ -231,7 +229,7 @@ def _in_force(table: PolicyTable, change: Change) -> int | None:
 
 def _with_status(facts: CaseFacts, known: dict[str, str]) -> CaseFacts:
     held = {known.get(m.person_ref) for m in facts.members}
-    status = next((s for s in STATUS_ORDER if s in held), None)
+    status = next((s for s in HOUSEHOLD_STATUS_ORDER if s in held), None)
     return facts if status == facts.household_status else replace(facts, household_status=status)
 
 

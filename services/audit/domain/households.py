@@ -12,15 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from services.approval.rules import CaseFacts, with_findings
+from services.approval.rules import HOUSEHOLD_STATUS_ORDER, RUNNING, CaseFacts, with_findings
 from services.audit.adapters.archived_json import may_grant, read_decision, read_household
 from services.audit.domain import event_time
 from services.audit.domain.cases import CaseState
 from shared import clock
 from shared.events import catalogue as ev
-
-RECOGNISED = ("tekun", "dibao", "marginal")  # a household's status, strongest first
-RUNNING = frozenset({"approved", "exiting"})  # stages in which a status holds
 
 # What a fold keeps of another share's cases: what households are made of.
 _SUBMITTED, _STAGE_CHANGED, _DECIDED = (
@@ -29,7 +26,7 @@ _SUBMITTED, _STAGE_CHANGED, _DECIDED = (
 
 def strongest(programmes: set[str | None]) -> str | None:
     """The status a household is recognised in, of its running cases' programmes."""
-    return next((s for s in RECOGNISED if s in programmes), None)
+    return next((s for s in HOUSEHOLD_STATUS_ORDER if s in programmes), None)
 
 
 class Households:

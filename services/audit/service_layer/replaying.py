@@ -23,12 +23,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.approval.rules import PolicyTable
+from services.approval.rules import RUNNING, PolicyTable
 from services.audit.adapters import replay_store, store
 from services.audit.domain import event_time
 from services.audit.domain.cases import CaseState, Entry
 from services.audit.domain.findings import KINDS, Finding
-from services.audit.domain.households import RUNNING
 from services.audit.domain.policies import PolicyLibrary
 from services.audit.domain.replay import Replay
 from services.audit.service_layer import policies
