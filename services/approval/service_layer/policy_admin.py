@@ -125,15 +125,14 @@ def earliest_effective(name: str, now: datetime) -> date:
 
 def _not_retroactive(name: str, effective_from: date, now: datetime) -> None:
     earliest = earliest_effective(name, now)
-    if effective_from < earliest and owner_of(name) == "verification":
-        raise ProposalRefused(f"effective_from is before {earliest.isoformat()}, today: "
-                              "warnings and reports already made are not made again",
-                              field="effective_from")
-    if effective_from < earliest:
-        raise ProposalRefused(
-            f"effective_from is before {earliest.isoformat()}, the first month not yet paid: "
-            "a figure cannot be changed for a month that may have been paid (back pay is not "
-            "decided through the system)", field="effective_from")
+    if effective_from >= earliest:
+        return
+    why = ("today: warnings and reports already made are not made again"
+           if owner_of(name) == "verification" else
+           "the first month not yet paid: a figure cannot be changed for a month that may have "
+           "been paid (back pay is not decided through the system)")
+    raise ProposalRefused(f"effective_from is before {earliest.isoformat()}, {why}",
+                          field="effective_from")
 
 
 def propose(uow: UnitOfWork, book: PolicyBook, officer: Officer, *, name: str, region_code: str,
