@@ -17,7 +17,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -52,45 +52,55 @@ def region_chain(region: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chain))
 
 
+class _InForce:
+    """What is in force for a region on a day, found in a table's figures and remembered: the
+    table never changes, so an answer, once found, holds — and a replay asks about the same few
+    region-days for thousands of cases."""
+
+    def __init__(self, figures: tuple[Figure, ...]) -> None:
+        self.index: dict[tuple[str, str], list[Figure]] = {}  # newest first, per (name, region)
+        for f in sorted(figures, key=lambda f: f.effective_from, reverse=True):
+            self.index.setdefault((f.name, f.region), []).append(f)
+        self.names = tuple(dict.fromkeys(f.name for f in figures))
+        self.found: dict[tuple[str, date], dict[str, Figure]] = {}
+
+    def __call__(self, region: str, on: date) -> dict[str, Figure]:
+        found = self.found.get((region, on))
+        if found is not None:
+            return found
+        found = {}
+        for name in self.names:
+            for level in region_chain(region):
+                answer = next((f for f in self.index.get((name, level), ())
+                               if f.effective_from <= on), None)
+                if answer is not None:
+                    found[name] = answer
+                    break
+        if len(self.found) >= 20_000:  # bounded: a service runs for years, one day after another
+            self.found.clear()
+        self.found[(region, on)] = found
+        return found
+
+
 @dataclass(frozen=True)
 class PolicyTable:
     figures: tuple[Figure, ...]
     # Extra days off and make-up working days (调休), for stage time limits in working days.
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
+    # Derived from the figures and remembered: not part of what the table is (its equality,
+    # hash and repr), and never given.
+    _in_force: _InForce = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index: dict[tuple[str, str], list[Figure]] = {}
-        for f in sorted(self.figures, key=lambda f: f.effective_from, reverse=True):
-            index.setdefault((f.name, f.region), []).append(f)
-        object.__setattr__(self, "_index", index)  # newest first, per (name, region)
-        object.__setattr__(self, "_names", tuple(dict.fromkeys(f.name for f in self.figures)))
-        # The table never changes, so what is in force for a region on a day, once found,
-        # holds: a replay asks about the same few region-days for thousands of cases.
-        object.__setattr__(self, "_in_force", {})
+        object.__setattr__(self, "_in_force", _InForce(self.figures))  # frozen: set once, here
 
     def figure(self, name: str, region: str, on: date) -> Figure | None:
-        return self.in_force(region, on).get(name)
+        return self._in_force(region, on).get(name)
 
     def in_force(self, region: str, on: date) -> Mapping[str, Figure]:
         """Every figure in force for a region on a day, by name (read-only: it is shared)."""
-        cache: dict[tuple[str, date], dict[str, Figure]] = self._in_force  # type: ignore[attr-defined]  # set in __post_init__, not a field
-        found = cache.get((region, on))
-        if found is not None:
-            return found
-        index: dict[tuple[str, str], list[Figure]] = self._index  # type: ignore[attr-defined]  # as _in_force
-        found = {}
-        for name in self._names:  # type: ignore[attr-defined]  # as _in_force
-            for level in region_chain(region):
-                answer = next((f for f in index.get((name, level), ()) if f.effective_from <= on),
-                              None)
-                if answer is not None:
-                    found[name] = answer
-                    break
-        if len(cache) >= 20_000:  # bounded: a service runs for years, one day after another
-            cache.clear()
-        cache[(region, on)] = found
-        return found
+        return self._in_force(region, on)
 
     def amended(self, figures: tuple[Figure, ...] | list[Figure]) -> PolicyTable:
         """This table with published figures added, in publication order: a figure for the same

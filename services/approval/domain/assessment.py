@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.approval.domain.facts import CaseFacts
-from services.approval.domain.frozen import quick
 from services.approval.domain.policy import PolicyTable
 from services.approval.domain.trace import Check, MissingFigures, PolicyView
 
 
-@quick  # made by the thousand in an audit replay
 @dataclass(frozen=True)
 class Benefit:
     kind: str  # dibao, dibao_classified, tekun_care, disability_living, orphan_family, …

@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from services.approval.domain.frozen import changed, quick
+from services.approval.domain.frozen import changed
 
 if TYPE_CHECKING:  # the event models are only read here, never built
     from shared.events.catalogue import ApplicationSubmitted, VerificationReported
 
 
-@quick  # made by the thousand in an audit replay
 @dataclass(frozen=True)
 class Member:
     person_ref: str

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.approval.domain.frozen import quick
 from services.approval.domain.policy import FIGURES, Figure, PolicyTable
 
 
-@quick  # made by the thousand in an audit replay
 @dataclass(frozen=True)
 class Check:
     rule: str
