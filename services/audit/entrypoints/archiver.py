@@ -72,7 +72,10 @@ class Archiver:
     async def handle(self, records: list[ConsumerRecord]) -> None:
         incoming = [Incoming(r.topic, r.partition, r.offset, r.key or b"",
                              list(r.headers or ()), r.value or b"") for r in records]
-        await asyncio.to_thread(archive_batch, self._runtime.uow, incoming)
+        await asyncio.to_thread(self._archive, incoming)
+
+    def _archive(self, incoming: list[Incoming]) -> int:
+        return archive_batch(self._runtime.uow, incoming)
 
 async def checkpoints(runtime: ServiceRuntime, signer: Signer) -> None:
     """Signs a checkpoint of the heads every interval, when they moved."""
