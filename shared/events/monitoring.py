@@ -10,7 +10,7 @@ the lead's own id. Reasons travel as codes (``shared/monitoring_reasons.py``), n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -32,8 +32,30 @@ LeadOutcome = Literal["applied", "assisted_otherwise", "not_in_need", "declined"
 PersonLookupOutcome = Literal["resolved", "not_found", "department_unavailable"]
 
 
+class _Reasoned(Event):
+    """The validators of an event that says why with a reason code: an archived record's
+    ``reason`` text read as it was written, and figures that fit the code. Validators only: a
+    field declared here would come before the event's own and change the bytes it encodes to,
+    which the archive and the golden records keep."""
+
+    if TYPE_CHECKING:  # declared by each event, in its own place among its fields
+        reason_code: ReasonCode
+        reason_params: ReasonParams
+        reason: str | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        return legacy_reason(data)
+
+    @model_validator(mode="after")
+    def _params_fit_the_code(self) -> Self:
+        check_reason(self.reason_code, self.reason_params, self.reason)
+        return self
+
+
 @register
-class EarlyWarningRaised(Event):
+class EarlyWarningRaised(_Reasoned):
     """Partner data or repeated assistance signals hardship in a watched household (预警)."""
 
     type = "onedoor.warning.raised"
@@ -55,16 +77,6 @@ class EarlyWarningRaised(Event):
     person_ref: str | None
     raised_at: datetime
 
-    @model_validator(mode="before")
-    @classmethod
-    def _upcast(cls, data: Any) -> Any:
-        return legacy_reason(data)
-
-    @model_validator(mode="after")
-    def _params_fit_the_code(self) -> EarlyWarningRaised:
-        check_reason(self.reason_code, self.reason_params, self.reason)
-        return self
-
 
 @register
 class EarlyWarningClosed(Event):
@@ -79,7 +91,7 @@ class EarlyWarningClosed(Event):
 
 
 @register
-class DiscoveryLeadRaised(Event):
+class DiscoveryLeadRaised(_Reasoned):
     """Someone who has not applied shows signs of hardship (主动发现). A lead has no case yet:
     ``case_id`` is the lead's own id, so its events keep their order on one partition."""
 
@@ -96,16 +108,6 @@ class DiscoveryLeadRaised(Event):
     reason_params: ReasonParams = Field(default_factory=dict, description=PARAMS_DOC)
     reason: str | None = Field(default=None, description=LEGACY_DOC)
     raised_at: datetime
-
-    @model_validator(mode="before")
-    @classmethod
-    def _upcast(cls, data: Any) -> Any:
-        return legacy_reason(data)
-
-    @model_validator(mode="after")
-    def _params_fit_the_code(self) -> DiscoveryLeadRaised:
-        check_reason(self.reason_code, self.reason_params, self.reason)
-        return self
 
 
 @register

@@ -23,7 +23,6 @@ from services.audit.entrypoints import replay_cli
 from shared.db import reading
 from shared.progress import Progress, counted
 from shared.settings import load_settings
-from shared.uow import UnitOfWork
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -108,7 +107,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def checkpoint_command(args: argparse.Namespace) -> int:
-    from services.audit.service_layer.archiving import sign
+    from services.audit.service_layer.archiving import sign, unit_of_work
 
     signer = _signer()
     if signer is None:
@@ -120,7 +119,7 @@ def checkpoint_command(args: argparse.Namespace) -> int:
         print(f"refused: the last checkpoint was signed by key {last.key_id}, not by this key "
               f"({signer.key_id}); is ONEDOOR_DATA_DIR the audit service's?", file=sys.stderr)
         return 2
-    signed = sign(lambda: UnitOfWork(engine, None, "/onedoor/audit"), signer)
+    signed = sign(lambda: unit_of_work(engine), signer)
     engine.dispose()
     print("nothing moved since the last checkpoint" if signed is None else
           f"checkpoint {signed.number} signed over {len(signed.heads)} chains")

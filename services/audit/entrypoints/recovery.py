@@ -15,12 +15,11 @@ from sqlalchemy import Engine
 
 from services.audit.adapters import store
 from services.audit.domain.chain import decode_headers
-from services.audit.service_layer.archiving import Incoming, archive_batch
+from services.audit.service_layer.archiving import Incoming, archive_batch, unit_of_work
 from shared.bus.kafka import Cluster, new_producer, start_with_retry
 from shared.db import reading
 from shared.events.topics import ALL_TOPICS, DEAD_LETTER
 from shared.settings import BrokerKind
-from shared.uow import UnitOfWork
 
 IN_FLIGHT = 5_000  # sends awaited together: enough to fill batches, bounded memory
 
@@ -95,7 +94,7 @@ async def archive_from_kafka(bootstrap: str, engine: Engine, *, batch: int = 2_0
             if incoming:
                 idle = 0
                 archived += archive_batch(
-                    lambda: UnitOfWork(engine, None, "/onedoor/audit"), incoming)
+                    lambda: unit_of_work(engine), incoming)
                 continue
             behind = [tp for tp in parts if await consumer.position(tp) < ends[tp]]
             idle = 0 if behind else idle + 1

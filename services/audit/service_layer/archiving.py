@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from services.audit.adapters import store
 from services.audit.domain import event_time
@@ -37,6 +37,12 @@ class Incoming:
             if k == name:
                 return v.decode("utf-8", "replace")
         return None
+
+
+def unit_of_work(engine: Engine) -> UnitOfWork:
+    """Audit's unit of work outside the running service (the CLI, the archive's recovery):
+    audit publishes nothing of its own, so there is no bus behind it."""
+    return UnitOfWork(engine, None, "/onedoor/audit")
 
 
 def archive_batch(uow_factory: Callable[[], UnitOfWork], incoming: Sequence[Incoming]) -> int:

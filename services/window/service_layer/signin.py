@@ -1,8 +1,8 @@
 """Signing staff in and out, and finding who a request's session belongs to.
 
 Plain functions over the window's engine. Writes go through a unit of work, as in every service,
-that commits in one place; the window publishes no events, so its unit of work has no outbox
-(``unit_of_work``). Reads use ``shared.db.reading``. Password hashing
+that commits in one place (``service_layer/uow.py``: the window publishes no events, so it has
+no outbox). Reads use ``shared.db.reading``. Password hashing
 (~0.1 s of CPU) is done outside any transaction, so no sign-in holds SQLite's write lock while
 scrypt runs.
 """
@@ -31,15 +31,10 @@ from services.window.domain.accounts import (
     account_problem,
 )
 from services.window.service_layer.identity import IdentityProvider
+from services.window.service_layer.uow import unit_of_work
 from shared.db import reading
-from shared.uow import UnitOfWork
 
 log = logging.getLogger("onedoor.window.signin")
-
-
-def unit_of_work(engine: Engine) -> UnitOfWork:
-    """The window's unit of work: one transaction, committed by ``commit()`` or rolled back."""
-    return UnitOfWork(engine, None, "/onedoor/window")
 
 
 class SignInRefused(Exception):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from services.window.adapters.passwords import hash_password
 from services.window.adapters.repository import WindowRepository
 from services.window.domain.accounts import StaffAccount, account_problem
-from services.window.service_layer.signin import unit_of_work
+from services.window.service_layer.uow import unit_of_work
 from shared.auth.principals import Role
 from shared.db import reading
 
