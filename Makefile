@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install lock browser compose promtool up demo test test-unit lint bench clean
+.PHONY: install lock browser compose promtool up demo test test-unit lint bench soak clean
 
 # Every package at the version in requirements-dev.lock (what was tested), then OneDoor itself.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -100,6 +100,14 @@ bench: install
 	$(BIN)/python -m bench.partner_ingest --records $(PARTNER_RECORDS)
 	$(BIN)/python -m bench.reassessment_sweep --recipients $(SWEEP_RECIPIENTS)
 	$(BIN)/python -m bench.recalculation --recipients $(or $(RECALC_RECIPIENTS),100000)
+
+# Issue 24's memory item (bench/soak.py): the stack at 100 cases/s for SOAK_MINUTES, each
+# process's RSS sampled every 10 s. Not part of `make bench`: it takes the machine for the whole
+# soak. make soak SOAK_MINUTES=5 for a short look.
+SOAK_MINUTES ?= 30
+
+soak: install
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf var .pytest_cache

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from bench.measure import machine
+from bench.measure import cpu_seconds, machine, processes
 from bench.run import submit_all
 from deploy.demo import load_partner_data
 from deploy.households import make_households
@@ -49,29 +48,6 @@ from shared.bus.poller import FETCHER_TIMEOUT_MS, EpochCheck, Poller, fetch_max_
 from shared.events import topics
 from shared.events.envelope import header_map
 from shared.settings import SERVICES, Settings
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def processes(system: System, kafka: KafkaCluster | None) -> dict[str, int]:
-    """Name → pid of every process of the stack; the supervisor is this one."""
-    found = {"supervisor": os.getpid()}
-    if system.broker is not None and system.broker.pid is not None:
-        found["broker (Tansu)"] = system.broker.pid
-    for node in kafka.nodes if kafka else ():
-        if node.process is not None:
-            found[f"broker (Kafka node {node.node_id})"] = node.process.pid
-    for name, child in system.children.items():
-        if child.process is not None:
-            found[name] = child.process.pid
-    return found
 
 
 def quiet_minute(pids: dict[str, int], seconds: float) -> dict[str, float]:

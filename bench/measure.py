@@ -1,4 +1,5 @@
-"""What the benchmarks share: the machine line, a rate, a process's own memory, a safe URL."""
+"""What the benchmarks share: the machine line, a rate, a process's own memory and CPU, the
+stack's processes, a safe URL."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import os
 import platform
 import resource
 import sqlite3
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from deploy.kafka_cluster import KafkaCluster
+    from deploy.supervisor import System
 
 
 def machine() -> str:
@@ -55,3 +61,27 @@ def peak_mb() -> float:
 
 def rss_mb() -> float:
     return _status_mb("VmRSS:")
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def processes(system: System, kafka: KafkaCluster | None) -> dict[str, int]:
+    """Name → pid of every process of the stack; the supervisor is this one."""
+    found = {"supervisor": os.getpid()}
+    if system.broker is not None and system.broker.pid is not None:
+        found["broker (Tansu)"] = system.broker.pid
+    for node in kafka.nodes if kafka else ():
+        if node.process is not None:
+            found[f"broker (Kafka node {node.node_id})"] = node.process.pid
+    for name, child in system.children.items():
+        if child.process is not None:
+            found[name] = child.process.pid
+    return found

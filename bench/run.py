@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.ceiling import HOPS, ceiling
 from bench.decisions import decisions_per_second
+from bench.measure import cpu_seconds, processes
 from deploy.demo import load_partner_data
 from deploy.households import Household, make_households
 from deploy.kafka_cluster import KafkaCluster
@@ -143,24 +144,38 @@ def check_nothing_lost(system: System, case_ids: list[str]) -> None:
     print(f"checked: all {len(case_ids)} cases final at intake, no event dead-lettered")
 
 
+def print_cpu_per_case(pids: dict[str, int], before: dict[str, float], cases: int) -> None:
+    """Each process's CPU time over the throughput run, per case: steadier than the wall clock
+    on a shared machine, and it says which process a lever has to move."""
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    each = ", ".join(f"{name} {1000 * s / cases:.2f}" for name, s in spent.items())
+    print(f"CPU per case, ms: {each}; all {1000 * sum(spent.values()) / cases:.2f} "
+          "(the supervisor is this bench, its load generator included)")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+async def bench_system(broker: str, data_dir: Path
+                       ) -> tuple[Settings, System, KafkaCluster | None]:
+    """The stack a bench runs on, not started yet: on the embedded broker, or on Apache Kafka
+    (``kafka``: one node, started here; ``kafka-cluster``: three)."""
+    if broker == "embedded":
+        settings = Settings(env="test", data_dir=data_dir)
+        return settings, System(settings=settings, ports={s: free_port() for s in SERVICES},
+                                broker_port=free_port()), None
+    kafka = KafkaCluster(1 if broker == "kafka" else 3)
+    await asyncio.to_thread(kafka.start)
+    settings = Settings(env="test", data_dir=data_dir, kafka_bootstrap=kafka.bootstrap,
+                        broker="kafka")
+    return settings, System(settings=settings, ports={s: free_port() for s in SERVICES}), kafka
+
+
 async def main_async(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="onedoor-bench-"))
-    kafka = None
-    if args.broker == "embedded":
-        settings = Settings(env="test", data_dir=data_dir)
-        system = System(settings=settings, ports={s: free_port() for s in SERVICES},
-                        broker_port=free_port())
-    else:
-        kafka = KafkaCluster(1 if args.broker == "kafka" else 3)
-        await asyncio.to_thread(kafka.start)
-        settings = Settings(env="test", data_dir=data_dir, kafka_bootstrap=kafka.bootstrap,
-                            broker="kafka")
-        system = System(settings=settings, ports={s: free_port() for s in SERVICES})
+    settings, system, kafka = await bench_system(args.broker, data_dir)
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, data in {data_dir}")
     print(f"broker: {BROKERS[args.broker]}")
@@ -176,6 +191,8 @@ async def main_async(args: argparse.Namespace) -> None:
         await asyncio.sleep(1)
 
         # 1. throughput
+        pids = processes(system, kafka)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         first = households[:args.cases]
         submitted = await submit_all(system.url("intake"), first, args.concurrency,
                                      DevTokens(settings))
@@ -186,6 +203,7 @@ async def main_async(args: argparse.Namespace) -> None:
         submit_rate = len(submitted) / (max(submitted.values()) - t0)
         print(f"throughput: {done}/{len(submitted)} cases pre-assessed in {t_end - t0:.1f} s "
               f"= {rate:.0f} cases/s end to end (intake accepted {submit_rate:.0f}/s)")
+        print_cpu_per_case(pids, cpu_before, done)
 
         # 2. latency at a steady rate
         paced = households[args.cases:]

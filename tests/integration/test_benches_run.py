@@ -7,11 +7,14 @@ added; nothing noticed until it was run.) No figure is asserted: speed is measur
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from shared.settings import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +62,16 @@ def test_a_rolling_restart_under_load_fails_no_request() -> None:
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
     [line] = done.stdout.strip().splitlines()
     assert line.endswith(", 2 restarts: 0 failed requests, 0 lost, 0 duplicated effects"), line
+
+
+@pytest.mark.e2e
+def test_the_soak_checks_its_work_and_samples_every_service() -> None:
+    """bench.soak for one minute at 10 cases/s: every case pre-assessed (its own check, or it
+    exits non-zero), and a memory line for every service process."""
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "1", "--rate", "10",
+                           "--every", "5"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
+    assert "checked: all 600 cases pre-assessed on the bus and in intake's database" in done.stdout
+    for service in SERVICES:
+        assert re.search(rf"^{service} +\d+ MB +\d+ MB +\d+ MB", done.stdout, re.M), service
