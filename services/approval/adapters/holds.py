@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from services.approval.adapters.tables import verification_holds
 from shared.clock import as_utc
 
 _OPEN = verification_holds.c.released_at.is_(None)
+# Asked for every report assessed: built once (see repository.py).
+_OPEN_HOLD = select(verification_holds).where(
+    verification_holds.c.case_id == bindparam("cid"), _OPEN)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,7 @@ class HoldRepository:
         self.conn = conn
 
     def open_hold(self, case_id: str) -> Hold | None:
-        row = self.conn.execute(select(verification_holds).where(
-            verification_holds.c.case_id == case_id, _OPEN)).first()
+        row = self.conn.execute(_OPEN_HOLD, {"cid": case_id}).first()
         return None if row is None else _hold(row)
 
     def of_case(self, case_id: str) -> list[Hold]:

@@ -1,5 +1,6 @@
 """Approval's reads and writes. Statements run per event are built once (see intake's
-repository for why)."""
+repository for why; py-spy put building and keying them at a quarter of approval's CPU when they
+were not, issue 24)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,35 @@ _SURVEYED = select(home_surveys.c.survey_id).where(home_surveys.c.case_id == bin
 _UNASSESSED = (select(reports.c.report_id, reports.c.body)
                .where(reports.c.case_id == bindparam("cid"))
                .where(reports.c.assessed.is_(False)).order_by(reports.c.received_at))
+_REPORT_EXISTS = select(reports.c.report_id).where(reports.c.report_id == bindparam("rid"))
+_MARK_ASSESSED = (update(reports).where(reports.c.report_id == bindparam("rid"))
+                  .values(assessed=True))
+_HOUSEHOLD_STATUSES = (
+    select(cases.c.programme).join(case_members, case_members.c.case_id == cases.c.case_id)
+    .where(case_members.c.person_ref.in_(bindparam("refs", expanding=True)))
+    .where(cases.c.stage.in_(RUNNING))
+    .where(cases.c.programme.in_(HOUSEHOLD_STATUS_ORDER)))
+_GRANTED_CASES_OF = (select(temporary_grants.c.case_id).distinct()
+                     .where(temporary_grants.c.year == bindparam("year"))
+                     .where(temporary_grants.c.person_ref.in_(
+                         bindparam("refs", expanding=True))))
+_GRANTEES_OF = (select(temporary_grants.c.person_ref).distinct()
+                .where(temporary_grants.c.case_id.in_(bindparam("cids", expanding=True))))
+# Inserts are made once too: a new Insert is a new statement whose cache key is worked out again.
+_ADD_CASE, _ADD_MEMBERS = insert(cases), insert(case_members)
+_ADD_CHANGE, _ADD_REPORT, _ADD_ASSESSMENT = (insert(stage_changes), insert(reports),
+                                             insert(assessments))
+# ``set_case``'s updates, one per set of columns, made the first time that set is asked for.
+_SET_CASE: dict[tuple[str, ...], Any] = {}
+
+
+def _set_case(columns: tuple[str, ...]) -> Any:
+    statement = _SET_CASE.get(columns)
+    if statement is None:
+        statement = _SET_CASE[columns] = (
+            update(cases).where(cases.c.case_id == bindparam("cid"))
+            .values({c: bindparam(f"v_{c}", type_=cases.c[c].type) for c in columns}))
+    return statement
 
 
 class Conflict(Exception):
@@ -62,8 +92,8 @@ class ApprovalRepository:
         return dict(row) if row else None
 
     def open_case(self, row: dict[str, Any], member_refs: list[str]) -> None:
-        self.conn.execute(insert(cases), row)
-        self.conn.execute(insert(case_members),
+        self.conn.execute(_ADD_CASE, row)
+        self.conn.execute(_ADD_MEMBERS,
                           [{"case_id": row["case_id"], "person_ref": r} for r in member_refs])
 
     def move(self, case_id: str, expected: int, stage: str, sequence: int,
@@ -75,10 +105,11 @@ class ApprovalRepository:
             raise Conflict(f"case {case_id} changed meanwhile")
 
     def set_case(self, case_id: str, **values: Any) -> None:
-        self.conn.execute(update(cases).where(cases.c.case_id == case_id).values(**values))
+        self.conn.execute(_set_case(tuple(sorted(values))),
+                          {"cid": case_id, **{f"v_{c}": v for c, v in values.items()}})
 
     def record_change(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(stage_changes), row)
+        self.conn.execute(_ADD_CHANGE, row)
 
     def history(self, case_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(
@@ -109,11 +140,7 @@ class ApprovalRepository:
     # --- what approval knows of a household ---------------------------------------------------
     def household_status(self, member_refs: list[str]) -> str | None:
         """The status a household is recognised in, by any member's running case."""
-        rows = self.conn.execute(
-            select(cases.c.programme).join(case_members, case_members.c.case_id == cases.c.case_id)
-            .where(case_members.c.person_ref.in_(member_refs))
-            .where(cases.c.stage.in_(RUNNING))
-            .where(cases.c.programme.in_(HOUSEHOLD_STATUS_ORDER))).scalars().all()
+        rows = self.conn.execute(_HOUSEHOLD_STATUSES, {"refs": member_refs}).scalars().all()
         for status in HOUSEHOLD_STATUS_ORDER:
             if status in rows:
                 return status
@@ -127,14 +154,12 @@ class ApprovalRepository:
         people, frontier, linked = set(member_refs), set(member_refs), set[str]()
         while frontier:
             found = set(self.conn.execute(
-                select(grants.case_id).distinct().where(grants.year == year)
-                .where(grants.person_ref.in_(sorted(frontier)))).scalars()) - linked
+                _GRANTED_CASES_OF, {"year": year, "refs": sorted(frontier)}).scalars()) - linked
             if not found:
                 break
             linked |= found
             frontier = set(self.conn.execute(
-                select(grants.person_ref).distinct()
-                .where(grants.case_id.in_(sorted(found)))).scalars()) - people
+                _GRANTEES_OF, {"cids": sorted(found)}).scalars()) - people
             people |= frontier
         linked.discard(excluding)
         if not linked:
@@ -154,23 +179,20 @@ class ApprovalRepository:
     # --- reports and assessments --------------------------------------------------------------
     def add_report(self, report_id: str, case_id: str, body: str, at: datetime,
                    assessed: bool) -> bool:
-        if self.conn.execute(select(reports.c.report_id)
-                             .where(reports.c.report_id == report_id)).first():
+        if self.conn.execute(_REPORT_EXISTS, {"rid": report_id}).first():
             return False
-        self.conn.execute(insert(reports), {"report_id": report_id, "case_id": case_id,
-                                            "body": body, "received_at": at,
-                                            "assessed": assessed})
+        self.conn.execute(_ADD_REPORT, {"report_id": report_id, "case_id": case_id,
+                                        "body": body, "received_at": at, "assessed": assessed})
         return True
 
     def unassessed_reports(self, case_id: str) -> list[tuple[str, str]]:
         return [(r.report_id, r.body) for r in self.conn.execute(_UNASSESSED, {"cid": case_id})]
 
     def mark_assessed(self, report_id: str) -> None:
-        self.conn.execute(update(reports).where(reports.c.report_id == report_id)
-                          .values(assessed=True))
+        self.conn.execute(_MARK_ASSESSED, {"rid": report_id})
 
     def add_assessment(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(assessments), row)
+        self.conn.execute(_ADD_ASSESSMENT, row)
 
     def assessment(self, assessment_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(select(assessments).where(
