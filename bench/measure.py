@@ -45,8 +45,8 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(field):
                 return int(line.split()[1]) / 1024  # kB
@@ -59,8 +59,9 @@ def peak_mb() -> float:
     return _status_mb("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def rss_mb() -> float:
-    return _status_mb("VmRSS:")
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one unless told), in MB."""
+    return _status_mb("VmRSS:", pid)
 
 
 TICK = os.sysconf("SC_CLK_TCK")

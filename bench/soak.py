@@ -5,7 +5,8 @@ The system as `make up` runs it (embedded broker or one Apache Kafka node, SQLit
 households at the window at ``--rate`` cases/s, submitted a minute at a time, for ``--minutes``.
 Every ``--every`` seconds each process's resident memory (``VmRSS``) and CPU time are read from
 /proc; every minute one line gives the cases submitted and pre-assessed, that minute's latency
-(submit → pre-assessed, seen on the bus) and each service's RSS. At the end:
+(submit → pre-assessed, seen on the bus) and each process's RSS and its CPU share over the
+minute. At the end:
 
 - the figures count only if the work was done: every case pre-assessed on the bus and in
   intake's own database, no service dead-lettered anything;
@@ -28,25 +29,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from bench.measure import cpu_seconds, machine, processes
-from bench.run import Finishes, bench_system, pct, submit_all
+from bench.measure import cpu_seconds, machine, processes, rss_mb
+from bench.run import Finishes, bench_system, no_dead_letters, pct, submit_all
 from deploy.demo import load_partner_data
 from deploy.households import make_households
 from deploy.supervisor import System
 from deploy.tokens import DevTokens
-from shared.settings import SERVICES, Settings
+from shared.settings import Settings
 
 LIMIT_MB = 200.0
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass
@@ -111,11 +102,7 @@ def check_work_done(system: System, settings: Settings, finishes: Finishes,
     missing = len(case_ids) - finishes.done(case_ids)
     if missing:
         raise SystemExit(f"{missing} cases never seen pre-assessed on the bus")
-    for name in SERVICES:
-        health = httpx.get(system.url(name) + "/health", timeout=10).json()
-        if health["dead_lettered"]:
-            raise SystemExit(f"{name} dead-lettered {health['dead_lettered']} events: "
-                             "these figures do not count")
+    no_dead_letters(system)
     statuses = intake_statuses(settings)
     behind = [c for c in case_ids if statuses.get(c) != "awaiting_review"]
     if behind:
