@@ -81,6 +81,10 @@ OUTBOX_BACKLOG = Gauge("onedoor_outbox_backlog", "Outbox rows committed but not 
 OUTBOX_OLDEST_SECONDS = Gauge(
     "onedoor_outbox_oldest_unpublished_age_seconds",
     "Age of the oldest unpublished outbox row (0 when none waits)", _S)
+GROUP_COMMIT_COMMANDS = Histogram(
+    "onedoor_group_commit_commands",
+    "HTTP commands committed together in one transaction (shared/group_commit.py)", _S,
+    buckets=(1, 2, 4, 8, 16, 32, 64))
 RELAY_PUBLISH_SECONDS = Histogram(
     "onedoor_relay_publish_duration_seconds",
     "Time for the relay to send one batch and have the broker acknowledge it", _S)

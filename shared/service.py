@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from shared.bus.relay import OutboxRelay
 from shared.bus.routing import Routes
 from shared.contract import api_routes, dependants, document_problems
 from shared.db import make_engine, reading
+from shared.group_commit import GroupCommit
 from shared.health import service_probes
 from shared.migrations import upgrade
 from shared.settings import Settings
@@ -59,6 +61,11 @@ class ServiceRuntime:
         """A fresh unit of work whose commit wakes this service's relay."""
         return UnitOfWork(self.engine, self.bus, source=f"/onedoor/{self.name}",
                           on_commit=self.relay.wake)
+
+    @functools.cached_property
+    def commands(self) -> GroupCommit:
+        """Where the service's HTTP commands commit, several at once (shared/group_commit.py)."""
+        return GroupCommit(self.uow, service=self.name)
 
 
 def current_runtime(request: Request) -> ServiceRuntime:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, RootTransaction, Table
+from sqlalchemy import Connection, Engine, MetaData, NestedTransaction, RootTransaction, Table
 from sqlalchemy.exc import IntegrityError
 
 from shared import metrics, tracing
@@ -85,6 +85,10 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        """Leaving the block: roll back what was not committed, give the connection back."""
         if self._conn is not None:
             if self._tx is not None and self._tx.is_active:
                 self._tx.rollback()
@@ -155,6 +159,45 @@ class UnitOfWork:
         self._pending = []
         self._events = []
         self._after_commit = []
+
+    def adopt(self, member: UnitOfWork) -> None:
+        """Take over what ``member`` staged, to be stored and announced with this transaction's
+        commit: the events, their figures, the work after the commit."""
+        self._pending += member._pending
+        self._events += member._events
+        self._after_commit += member._after_commit
+        member._pending, member._events, member._after_commit = [], [], []
+
+
+class Savepoint(UnitOfWork):
+    """A unit of work inside another's transaction (shared/group_commit.py): its statements run
+    in a savepoint of the group's connection. Its ``commit`` releases the savepoint and hands its
+    events to the group, which writes and announces them when the whole transaction commits; its
+    ``rollback``, or leaving it without committing, undoes its own writes and nothing else."""
+
+    def __init__(self, group: UnitOfWork) -> None:
+        super().__init__(group._engine, group.bus, group.source)
+        self._group = group
+        self._savepoint: NestedTransaction | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._savepoint is None or not self._savepoint.is_active:
+            self._savepoint = self._group.conn.begin_nested()
+        return self._group.conn
+
+    def _end(self) -> None:
+        self.rollback()  # a no-op once committed; the group's connection stays open
+
+    def commit(self) -> None:
+        if self._savepoint is not None and self._savepoint.is_active:
+            self._savepoint.commit()
+        self._group.adopt(self)
+
+    def rollback(self) -> None:
+        if self._savepoint is not None and self._savepoint.is_active:
+            self._savepoint.rollback()
+        super().rollback()
 
 
 T = TypeVar("T")

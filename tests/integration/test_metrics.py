@@ -114,6 +114,9 @@ async def test_intake_shows_requests_by_route_its_outbox_and_the_applications_ta
     assert grew("onedoor_applications_total", **taken_here) == 1
     assert grew("onedoor_events_committed_total", service="intake",
                 type="onedoor.application.submitted") == 1
+    # The application committed in a group of its own (shared/group_commit.py).
+    assert grew("onedoor_group_commit_commands_count", service="intake") == 1
+    assert grew("onedoor_group_commit_commands_sum", service="intake") == 1
     # Only intake's own samples, and the process's.
     assert {dict(labels).get("service", "intake") for _name, labels in found} == {"intake"}
     assert "process_cpu_seconds_total" in answer.text or "python_gc" in answer.text

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.adapters.repository import CaseRepository
 from services.intake.adapters.tables import cases
-from services.intake.domain.model import Application, InvalidApplication
+from services.intake.domain.model import InvalidApplication
 from services.intake.entrypoints.schemas import (
     ApplicationIn,
     CaseCreated,
@@ -26,7 +26,7 @@ from shared.auth.principals import Principal, area_of
 from shared.db import reading
 from shared.http import CheckedRoute
 from shared.pseudonym import person_ref
-from shared.service import Runtime, ServiceRuntime
+from shared.service import Runtime
 from shared.sql import within
 
 router = APIRouter(route_class=CheckedRoute, tags=["applications"])
@@ -44,7 +44,7 @@ def _unprocessable(exc: InvalidApplication) -> HTTPException:
 
 @router.post("/applications", status_code=status.HTTP_201_CREATED, response_model=CaseCreated,
              summary="Submit a household's application (申请受理)")
-def submit_application(
+async def submit_application(
     body: ApplicationIn,
     rt: Runtime,
     request: Request,
@@ -67,7 +67,11 @@ def submit_application(
     check_jurisdiction(who, area_of(body.region_code, body.town_code), request=request)
     application = body.to_domain()
     try:
-        case_id = _submit(rt, application, idempotency_key, request_hash, who)
+        case_id = await rt.commands.run(
+            lambda uow_factory: commands.submit(
+                uow_factory, application,
+                pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
+                idempotency_key=idempotency_key, request_hash=request_hash, by=who))
     except InvalidApplication as exc:
         raise _unprocessable(exc) from exc
     except commands.IdempotencyConflict as exc:
@@ -76,13 +80,6 @@ def submit_application(
                             ) from exc
     response.headers["Location"] = f"/applications/{case_id}"
     return CaseCreated(case_id=case_id, status="submitted")
-
-
-def _submit(rt: ServiceRuntime, application: Application, idempotency_key: str | None,
-            request_hash: str, who: Principal) -> str:
-    return commands.submit(rt.uow, application,
-                           pseudonym_key=rt.settings.pseudonym_key.get_secret_value().encode(),
-                           idempotency_key=idempotency_key, request_hash=request_hash, by=who)
 
 
 @router.get("/applications/{case_id}", response_model=CaseOut,

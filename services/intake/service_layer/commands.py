@@ -1,5 +1,6 @@
 """Intake's command: the window submits an application. The one place in intake that commits
-a unit of work of its own (event handlers are committed by the consumer that runs them)."""
+outside the consumer, which commits the event handlers; the HTTP endpoint runs it in a group
+commit, each application in a savepoint of its own (shared/group_commit.py)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,9 @@ def submit_application(
 def submit(uow_factory: Callable[[], UnitOfWork], application: Application, *,
            pseudonym_key: bytes, idempotency_key: str | None, request_hash: str,
            by: Principal) -> str:
-    """``submit_application`` in a unit of work of its own, tried once more when another
-    instance's same request committed first (it then answers with that case)."""
+    """``submit_application`` in a unit of work from ``uow_factory``, tried once more when
+    another instance's same request committed first (it then answers with that case). The HTTP
+    endpoint gives savepoints of a group commit (shared/group_commit.py)."""
     def attempt() -> str:
         with uow_factory() as uow:
             case_id, _created = submit_application(
