@@ -25,6 +25,12 @@ def child_environment(settings: Settings, service: str, *, bootstrap: str, broke
     ``extra_env`` last."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("ONEDOOR_")}
+    # glibc gives each thread that allocates an arena of its own (up to 8 a core), and memory
+    # freed in one stays there: a service's thread pools left ~10 MB more free-but-held memory a
+    # process after ten minutes at 100 cases/s, still growing (docs/PERFORMANCE.md, "Memory over
+    # a soak, where it goes"). Two arenas keep it flat at no cost the benches can see. Set
+    # before exec, as glibc reads it once; a value the supervisor was given wins.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     own = settings_of(service)
     decided: dict[str, object] = {
         "env": settings.env, "service": service, "data_dir": settings.data_dir,

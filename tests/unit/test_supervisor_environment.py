@@ -91,3 +91,10 @@ def test_with_its_environment_each_service_loads_in_production(system, service, 
     assert (issuer is not None) == (service == "window")
     token = window_issuer.issue("c-001", "window_clerk", "330282", timedelta(minutes=5))
     assert verifier.verify(token).subject == "c-001"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_keeps_two_malloc_arenas_unless_told_otherwise(system, service, monkeypatch):
+    assert system.environment(service)["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # an operator's own choice is kept
+    assert system.environment(service)["MALLOC_ARENA_MAX"] == "4"
