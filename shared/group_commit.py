@@ -72,10 +72,9 @@ class GroupCommit:
             group, self._queue = self._queue[:self._most], self._queue[self._most:]
             try:
                 outcomes = await asyncio.to_thread(self._apply, group)
-            except BaseException as exc:  # cancelled at shutdown: nobody waits in vain
+            except BaseException:  # cancelled at shutdown: nobody waits in vain
                 for queued in group:
-                    if not queued.answer.done():
-                        queued.answer.set_exception(exc)
+                    queued.answer.cancel()
                 raise
             for queued, (ok, value) in zip(group, outcomes, strict=True):
                 if queued.answer.done():  # its caller went away (a client disconnected)
@@ -89,6 +88,10 @@ class GroupCommit:
         """(True, answer) or (False, error) for each command, in order."""
         try:
             with self._uow_factory() as whole:
+                # Begun before the first command: when the database cannot begin (SQLite's
+                # writer's turn never came, PostgreSQL is down), every caller hears it now,
+                # not each in turn after a wait of its own.
+                whole.conn  # noqa: B018
                 outcomes = [self._one(whole, queued) for queued in group]
                 whole.commit()
         except Exception as exc:  # the transaction as a whole failed: nothing of it was kept

@@ -148,3 +148,32 @@ def test_when_the_commit_fails_every_caller_hears_it_and_nothing_is_kept(engine)
     # the database was left as it was: the next group writes as usual
     assert isinstance(asyncio.run(group_of(engine).run(submit(application(9)))), str)
     assert counts(engine) == (1, 1)
+
+
+class CannotBegin(UnitOfWork):
+    """A database that cannot begin a transaction (SQLite's writer's turn never came)."""
+
+    def __init__(self, *args, tries: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tries = tries
+
+    @property
+    def conn(self):
+        self.tries.append(1)
+        raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("no turn to write"))
+
+
+def test_when_the_group_cannot_begin_every_caller_hears_it_at_once(engine):
+    tries: list[int] = []
+    group = GroupCommit(lambda: CannotBegin(engine, bus, "/onedoor/intake", tries=tries),
+                        service="intake")
+
+    async def main():
+        return await asyncio.gather(*(group.run(submit(application(n))) for n in range(1, 6)),
+                                    return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert all(isinstance(a, OperationalError) for a in answers)
+    # One attempt to begin for the group, not one wait per command.
+    assert len(tries) == 1
+    assert counts(engine) == (0, 0)
